@@ -1,0 +1,49 @@
+import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { z } from 'zod';
+import { countBatch } from '../../lib/app/aggregate';
+import type { UsageBatch } from '../../lib/app/ports';
+import { container } from '../../lib/platform/container';
+import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
+
+const batchSchema = z.object({
+  v: z.literal(1),
+  batchId: z.string().min(1).max(200),
+  receivedAt: z.string(),
+  events: z.array(
+    z.object({
+      source: z.string(),
+      id: z.string(),
+      type: z.string(),
+      customerId: z.string(),
+      time: z.string(),
+      period: z.string(),
+      readings: z.record(z.string(), z.string()),
+    }),
+  ),
+});
+
+/**
+ * SQS usage queue -> exactly-once counters. Each message is counted on its own; a failed message is
+ * reported in batchItemFailures so SQS redelivers only it, and after maxReceiveCount it goes to the DLQ.
+ */
+export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+  const c = container();
+  const failures: { itemIdentifier: string }[] = [];
+  await Promise.all(
+    event.Records.map(async (record: SQSRecord) => {
+      try {
+        const batch = batchSchema.parse(JSON.parse(record.body)) as UsageBatch;
+        const out = await countBatch({ ledger: c.ledger, catalog: c.catalog }, batch);
+        metrics.addMetric('EventsCounted', MetricUnit.Count, out.counted);
+        metrics.addMetric('DuplicatesDropped', MetricUnit.Count, out.duplicates);
+        metrics.addMetric('ProcessingLag', MetricUnit.Milliseconds, Math.max(0, c.clock.now().getTime() - Date.parse(batch.receivedAt)));
+      } catch (err) {
+        logger.error('usage message failed; SQS will redeliver it', { messageId: record.messageId, receiveCount: record.attributes?.ApproximateReceiveCount, error: err as Error });
+        metrics.addMetric('MessagesFailed', MetricUnit.Count, 1);
+        failures.push({ itemIdentifier: record.messageId });
+      }
+    }),
+  );
+  metrics.publishStoredMetrics();
+  return { batchItemFailures: failures };
+};

@@ -1,0 +1,22 @@
+import { ingestEvents } from '../../lib/app/ingest';
+import { container } from '../../lib/platform/container';
+import { httpHandler } from '../../lib/platform/http';
+import { MetricUnit, metrics } from '../../lib/platform/observability';
+
+/** POST /api/v1/events: validate every CloudEvent, queue them all, answer 202 (SPEC 3.2). */
+export const handler = httpHandler(async (req) => {
+  const c = container();
+  try {
+    const result = await ingestEvents(
+      { catalog: c.catalog, queue: c.usageQueue, idempotency: c.idempotency, clock: c.clock, maxEventAgeMs: c.config.maxEventAgeMs },
+      { principal: await req.principal(), contentType: req.header('content-type'), body: req.body, idempotencyKey: req.header('idempotency-key') },
+    );
+    if (!result.replayed) metrics.addMetric('EventsAccepted', MetricUnit.Count, result.body.accepted);
+    return { status: result.status, body: result.body, headers: result.replayed ? { 'idempotent-replayed': 'true' } : undefined };
+  } catch (err) {
+    metrics.addMetric('RequestsRejected', MetricUnit.Count, 1);
+    throw err;
+  } finally {
+    metrics.publishStoredMetrics();
+  }
+});

@@ -1,0 +1,49 @@
+import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import type { UsageBatch, UsageQueue } from '../../app/ports';
+import { retry } from '../../platform/concurrency';
+
+/** SendMessageBatch takes 10 entries and 256 KiB in total. */
+const MAX_ENTRIES = 10;
+const MAX_REQUEST_BYTES = 250 * 1024;
+
+export class SqsUsageQueue implements UsageQueue {
+  constructor(
+    private readonly sqs: SQSClient,
+    private readonly queueUrl: string,
+  ) {}
+
+  async enqueue(batches: UsageBatch[]): Promise<void> {
+    const groups: { id: string; body: string }[][] = [];
+    let group: { id: string; body: string }[] = [];
+    let bytes = 0;
+    batches.forEach((b, i) => {
+      const body = JSON.stringify(b);
+      const size = Buffer.byteLength(body);
+      if (group.length === MAX_ENTRIES || (group.length > 0 && bytes + size > MAX_REQUEST_BYTES)) {
+        groups.push(group);
+        group = [];
+        bytes = 0;
+      }
+      group.push({ id: String(i), body });
+      bytes += size;
+    });
+    if (group.length) groups.push(group);
+    await Promise.all(groups.map((g) => this.sendAll(g)));
+  }
+
+  /** Re-sends only the entries SQS reported as failed; throws if any still fail (the request gets a 503). */
+  private async sendAll(entries: { id: string; body: string }[]): Promise<void> {
+    let pending = entries;
+    await retry(
+      async () => {
+        const out = await this.sqs.send(
+          new SendMessageBatchCommand({ QueueUrl: this.queueUrl, Entries: pending.map((e) => ({ Id: e.id, MessageBody: e.body })) }),
+        );
+        const failed = new Set((out.Failed ?? []).map((f) => f.Id));
+        pending = pending.filter((e) => failed.has(e.id));
+        if (pending.length > 0) throw new Error(`SQS rejected ${pending.length} messages: ${(out.Failed ?? []).map((f) => f.Code).join(',')}`);
+      },
+      { attempts: 4, baseMs: 50, retryable: () => true },
+    );
+  }
+}

@@ -1,0 +1,27 @@
+import { distinctEvents, planAggregation } from '../domain/aggregation';
+import type { CatalogIndex } from '../domain/catalog';
+import type { UsageBatch, UsageLedger } from './ports';
+
+export interface BatchOutcome {
+  batchId: string;
+  events: number;
+  counted: number;
+  duplicates: number;
+}
+
+/**
+ * Counts one queue message exactly once (docs/exactly-once.md):
+ * 1. claim every distinct event for this batch (a conditional marker per (source, id));
+ * 2. plan the counter changes from the events this batch owns;
+ * 3. apply them under the batch's "applied" marker.
+ * Any failure leaves the message to SQS: a redelivery re-claims its own markers and either finds
+ * the plan applied or applies it now.
+ */
+export async function countBatch(deps: { ledger: UsageLedger; catalog: CatalogIndex }, batch: UsageBatch): Promise<BatchOutcome> {
+  const { distinct, repeats } = distinctEvents(batch.events);
+  const outcomes = await deps.ledger.claim(batch.batchId, distinct);
+  const owned = distinct.filter((_, i) => outcomes[i] === 'owned');
+  const duplicates = [...distinct.filter((_, i) => outcomes[i] === 'duplicate'), ...repeats];
+  await deps.ledger.apply(batch.batchId, planAggregation(owned, duplicates, deps.catalog));
+  return { batchId: batch.batchId, events: batch.events.length, counted: owned.length, duplicates: duplicates.length };
+}

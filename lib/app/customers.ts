@@ -1,0 +1,77 @@
+import { z } from 'zod';
+import { authorize, requireUnbound, type Principal } from '../domain/apikey';
+import { decimalString, type CatalogIndex } from '../domain/catalog';
+import { NotFoundError, ValidationError } from '../domain/errors';
+import { SUBJECT_PATTERN } from '../domain/events';
+import type { Clock, Customer, CustomerRepository } from './ports';
+
+export const customerInput = z
+  .object({
+    name: z.string().trim().min(1).max(256),
+    planId: z.string().min(1).max(64).default('default'),
+    stripeCustomerId: z.string().regex(/^cus_[A-Za-z0-9]{1,64}$/, 'must look like a Stripe customer id (cus_...)').optional(),
+    alertEmail: z.email().max(254).optional(),
+    budget: z.object({ amount: decimalString }).strict().optional(),
+  })
+  .strict();
+export type CustomerInput = z.infer<typeof customerInput>;
+
+export interface CustomerDeps {
+  customers: CustomerRepository;
+  catalog: CatalogIndex;
+  clock: Clock;
+}
+
+export function checkCustomerId(id: string): void {
+  if (!SUBJECT_PATTERN.test(id)) {
+    throw new ValidationError('invalid_customer_id', 'customer id must be 1..128 characters of [A-Za-z0-9._:-]', [
+      { field: 'id', code: 'invalid_customer_id', message: 'customer id must be 1..128 characters of [A-Za-z0-9._:-]' },
+    ]);
+  }
+}
+
+/** Creates or replaces a customer (PUT is idempotent); 201 when created, 200 when updated. */
+export async function putCustomer(deps: CustomerDeps, principal: Principal, id: string, input: CustomerInput): Promise<{ created: boolean; customer: Customer }> {
+  authorize(principal, 'admin');
+  requireUnbound(principal);
+  checkCustomerId(id);
+  if (!deps.catalog.plan(input.planId)) {
+    throw new ValidationError('unknown_plan', `plan "${input.planId}" is not in the catalog`, [{ field: 'planId', code: 'unknown_plan', message: `plan "${input.planId}" is not in the catalog` }]);
+  }
+  const existing = await deps.customers.get(id);
+  const now = deps.clock.now().toISOString();
+  const customer: Customer = {
+    id,
+    name: input.name,
+    planId: input.planId,
+    stripeCustomerId: input.stripeCustomerId,
+    alertEmail: input.alertEmail,
+    budget: input.budget,
+    createdAt: existing?.createdAt ?? now,
+    updatedAt: now,
+  };
+  await deps.customers.put(customer);
+  return { created: !existing, customer };
+}
+
+export async function getCustomer(deps: CustomerDeps, principal: Principal, id: string): Promise<Customer> {
+  authorize(principal, 'read', id);
+  checkCustomerId(id);
+  const customer = await deps.customers.get(id);
+  if (!customer) throw new NotFoundError('customer_not_found', `customer "${id}" does not exist`);
+  return customer;
+}
+
+export async function listCustomers(deps: CustomerDeps, principal: Principal, limitText: string | undefined, cursor: string | undefined) {
+  authorize(principal, 'admin');
+  requireUnbound(principal);
+  const limit = limitText === undefined ? 50 : Number(limitText);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
+    throw new ValidationError('invalid_limit', 'limit must be an integer from 1 to 200', [{ field: 'limit', code: 'invalid_limit', message: 'limit must be an integer from 1 to 200' }]);
+  }
+  if (cursor !== undefined && !/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) {
+    throw new ValidationError('invalid_cursor', 'cursor is not one this API returned', [{ field: 'cursor', code: 'invalid_cursor', message: 'cursor is not one this API returned' }]);
+  }
+  const page = await deps.customers.list(limit, cursor);
+  return { customers: page.items, nextCursor: page.cursor ?? null };
+}

@@ -1,0 +1,144 @@
+import type { CatalogIndex, Meter } from './catalog';
+import type { ErrorDetail } from './errors';
+import { Period } from './period';
+import { isNegative, parseQuantity } from './quantity';
+
+/**
+ * CloudEvents 1.0 (JSON structured mode), as OpenMeter ingests them, turned into the compact form
+ * that travels on the usage queue: identity, customer, normalized time and one reading per meter.
+ */
+export interface MeteredEvent {
+  source: string;
+  id: string;
+  type: string;
+  customerId: string;
+  /** UTC, nanosecond digits, fixed width: sorts lexicographically in time order (LATEST meters). */
+  time: string;
+  period: string;
+  /** meter slug -> canonical decimal string (COUNT: "1"; UNIQUE_COUNT: the distinct value as text). */
+  readings: Record<string, string>;
+}
+
+export const SUBJECT_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+export const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
+
+export interface ValidationContext {
+  catalog: CatalogIndex;
+  now: Date;
+  /** Events older than this are rejected (the de-duplication window must cover them). */
+  maxAgeMs: number;
+}
+
+export type EventValidation = { ok: true; event: MeteredEvent } | { ok: false; errors: ErrorDetail[] };
+
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|([+-])(\d{2}):(\d{2}))$/;
+
+/** Parses an RFC 3339 timestamp into its instant (ms) and a normalized, sortable UTC text. */
+export function parseEventTime(text: string): { instant: Date; normalized: string } | undefined {
+  const m = RFC3339.exec(text);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
+  if (month! < 1 || month! > 12 || hour! > 23 || minute! > 59 || second! > 59) return undefined;
+  const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
+  if (day! < 1 || day! > daysInMonth) return undefined;
+  let ms = Date.UTC(year!, month! - 1, day!, hour!, minute!, second!);
+  if (m[9]) {
+    const offsetMin = Number(m[10]) * 60 + Number(m[11]);
+    if (Number(m[10]) > 23 || Number(m[11]) > 59) return undefined;
+    ms -= (m[9] === '+' ? 1 : -1) * offsetMin * 60_000;
+  }
+  const fraction = (m[7] ?? '.').slice(1).padEnd(9, '0');
+  ms += Number(fraction.slice(0, 3));
+  const instant = new Date(ms);
+  if (Number.isNaN(instant.getTime()) || instant.getUTCFullYear() < 1970 || instant.getUTCFullYear() > 9999) return undefined;
+  const normalized = `${instant.toISOString().slice(0, 19)}.${fraction}Z`;
+  return { instant, normalized };
+}
+
+/** Reads `$.a.b` from an object. */
+export function readPath(data: unknown, path: string): unknown {
+  let current: unknown = data;
+  for (const key of path.slice(2).split('.')) {
+    if (current === null || typeof current !== 'object' || Array.isArray(current)) return undefined;
+    current = (current as Record<string, unknown>)[key];
+  }
+  return current;
+}
+
+function isString(v: unknown, min: number, max: number): v is string {
+  return typeof v === 'string' && v.length >= min && v.length <= max;
+}
+
+function reading(meter: Meter, data: unknown): { ok: true; value: string } | { ok: false; error: Omit<ErrorDetail, 'index'> } {
+  if (meter.aggregation === 'COUNT') return { ok: true, value: '1' };
+  const path = meter.valueProperty!;
+  const field = `data${path.slice(1)}`;
+  const raw = readPath(data, path);
+  if (meter.aggregation === 'UNIQUE_COUNT') {
+    if (typeof raw === 'number' && Number.isFinite(raw)) return { ok: true, value: String(raw) };
+    if (isString(raw, 1, 256)) return { ok: true, value: raw };
+    return { ok: false, error: { field, code: raw === undefined ? 'value_missing' : 'invalid_value', message: `${field} must be a string (1..256 chars) or a number for meter "${meter.slug}"` } };
+  }
+  const q = parseQuantity(raw);
+  if (!q.ok) return { ok: false, error: { field, code: q.code, message: `${field}: ${q.message} (meter "${meter.slug}")` } };
+  if ((meter.aggregation === 'SUM' || meter.aggregation === 'MAX') && isNegative(q.value)) {
+    return { ok: false, error: { field, code: 'negative_value', message: `${field} must not be negative for ${meter.aggregation} meter "${meter.slug}"` } };
+  }
+  return { ok: true, value: q.value };
+}
+
+/** Validates one CloudEvent against SPEC 3.1/3.2; every problem is reported, not just the first. */
+export function validateEvent(raw: unknown, index: number, ctx: ValidationContext): EventValidation {
+  const errors: ErrorDetail[] = [];
+  const add = (field: string, code: string, message: string) => errors.push({ index, field, code, message });
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    return { ok: false, errors: [{ index, code: 'invalid_event', message: 'each event must be a JSON object' }] };
+  }
+  const e = raw as Record<string, unknown>;
+  if (e.specversion !== '1.0') add('specversion', 'invalid_specversion', 'specversion must be "1.0"');
+  if (!isString(e.id, 1, 256)) add('id', e.id === undefined ? 'missing_field' : 'invalid_field', 'id must be a string of 1..256 characters');
+  if (!isString(e.source, 1, 256)) add('source', e.source === undefined ? 'missing_field' : 'invalid_field', 'source must be a string of 1..256 characters');
+  if (typeof e.subject !== 'string' || !SUBJECT_PATTERN.test(e.subject)) {
+    add('subject', e.subject === undefined ? 'missing_field' : 'invalid_field', 'subject (the customer id) must be 1..128 characters of [A-Za-z0-9._:-]');
+  }
+  if (e.datacontenttype !== undefined && e.datacontenttype !== 'application/json') {
+    add('datacontenttype', 'invalid_field', 'datacontenttype must be "application/json" when present');
+  }
+  if (e.data !== undefined && (e.data === null || typeof e.data !== 'object' || Array.isArray(e.data))) {
+    add('data', 'invalid_field', 'data must be a JSON object');
+  }
+
+  let time: { instant: Date; normalized: string } | undefined;
+  if (typeof e.time !== 'string') add('time', e.time === undefined ? 'missing_field' : 'invalid_field', 'time is required (RFC 3339, e.g. 2026-11-23T18:00:00Z)');
+  else if (!(time = parseEventTime(e.time))) add('time', 'invalid_time', `time "${e.time.slice(0, 64)}" is not a valid RFC 3339 timestamp`);
+  else if (time.instant.getTime() > ctx.now.getTime() + FUTURE_TOLERANCE_MS) add('time', 'event_in_future', 'time is more than 5 minutes in the future');
+  else if (time.instant.getTime() < ctx.now.getTime() - ctx.maxAgeMs) {
+    add('time', 'event_too_old', `time is older than the ${Math.round(ctx.maxAgeMs / 86_400_000)}-day de-duplication window`);
+  }
+
+  const readings: Record<string, string> = {};
+  if (typeof e.type !== 'string' || e.type.length === 0) add('type', e.type === undefined ? 'missing_field' : 'invalid_field', 'type must be a non-empty string');
+  else {
+    const meters = ctx.catalog.metersForType(e.type);
+    if (meters.length === 0) add('type', 'unknown_type', `type "${e.type.slice(0, 128)}" is not read by any meter`);
+    for (const meter of meters) {
+      const r = reading(meter, e.data);
+      if (r.ok) readings[meter.slug] = r.value;
+      else errors.push({ index, ...r.error });
+    }
+  }
+
+  if (errors.length > 0) return { ok: false, errors };
+  return {
+    ok: true,
+    event: {
+      source: e.source as string,
+      id: e.id as string,
+      type: e.type as string,
+      customerId: e.subject as string,
+      time: time!.normalized,
+      period: Period.containing(time!.instant).key,
+      readings,
+    },
+  };
+}

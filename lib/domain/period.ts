@@ -1,0 +1,47 @@
+/**
+ * Billing periods are UTC calendar months, half-open [start, end), keyed "YYYY-MM".
+ * An event belongs to the period containing its `time`, not its arrival time.
+ */
+export class Period {
+  private constructor(
+    readonly year: number,
+    readonly month: number, // 1..12
+  ) {}
+
+  static parse(key: string): Period {
+    const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(key);
+    if (!m) throw new RangeError(`period must be YYYY-MM, got "${key}"`);
+    return new Period(Number(m[1]), Number(m[2]));
+  }
+
+  static isValidKey(key: string): boolean {
+    return /^(\d{4})-(0[1-9]|1[0-2])$/.test(key);
+  }
+
+  static containing(instant: Date): Period {
+    return new Period(instant.getUTCFullYear(), instant.getUTCMonth() + 1);
+  }
+
+  get key(): string {
+    return `${String(this.year).padStart(4, '0')}-${String(this.month).padStart(2, '0')}`;
+  }
+  get start(): Date {
+    return new Date(Date.UTC(this.year, this.month - 1, 1));
+  }
+  /** Exclusive end: the first instant of the next period. */
+  get end(): Date {
+    return new Date(Date.UTC(this.year, this.month, 1));
+  }
+  contains(instant: Date): boolean {
+    return instant >= this.start && instant < this.end;
+  }
+  next(): Period {
+    return this.month === 12 ? new Period(this.year + 1, 1) : new Period(this.year, this.month + 1);
+  }
+  previous(): Period {
+    return this.month === 1 ? new Period(this.year - 1, 12) : new Period(this.year, this.month - 1);
+  }
+  toString(): string {
+    return this.key;
+  }
+}

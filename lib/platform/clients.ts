@@ -1,0 +1,27 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import { config } from './config';
+
+/**
+ * AWS clients, created once per function instance. Locally the endpoints point at DynamoDB Local
+ * and fauxqs; fauxqs finds queues by their exact URL, so the SQS client must not rewrite it.
+ */
+let dynamo: DynamoDBClient | undefined;
+let sqs: SQSClient | undefined;
+let sns: SNSClient | undefined;
+
+const local = () => (config().isLocal ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {});
+
+export function dynamoClient(): DynamoDBClient {
+  const c = config();
+  return (dynamo ??= new DynamoDBClient({ region: c.AWS_REGION, endpoint: c.DYNAMODB_ENDPOINT, maxAttempts: 8, ...local() }));
+}
+export function sqsClient(): SQSClient {
+  const c = config();
+  return (sqs ??= new SQSClient({ region: c.AWS_REGION, endpoint: c.SQS_ENDPOINT, useQueueUrlAsEndpoint: false, ...local() }));
+}
+export function snsClient(): SNSClient {
+  const c = config();
+  return (sns ??= new SNSClient({ region: c.AWS_REGION, endpoint: c.SNS_ENDPOINT, ...local() }));
+}

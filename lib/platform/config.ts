@@ -1,0 +1,48 @@
+import { z } from 'zod';
+
+/**
+ * Configuration comes from the environment only (serverless.yml sets it on Lambda, local/stack.ts
+ * sets it locally). Parsed once; a missing or malformed setting stops the function at start-up
+ * with a message that names it.
+ */
+const schema = z.object({
+  STAGE: z.string().min(1).default('local'),
+  AWS_REGION: z.string().min(1).default('us-east-1'),
+  USAGE_TABLE: z.string().min(1),
+  DEDUPE_TABLE: z.string().min(1),
+  CUSTOMERS_TABLE: z.string().min(1),
+  API_KEYS_TABLE: z.string().min(1),
+  USAGE_QUEUE_URL: z.string().url(),
+  DEDUPE_WINDOW_DAYS: z.coerce.number().int().min(35).max(365).default(35),
+  LOCAL_ADMIN_KEY: z.string().min(8).default('local-admin-key'),
+  CATALOG_FILE: z.string().optional(),
+  DYNAMODB_ENDPOINT: z.string().url().optional(),
+  SQS_ENDPOINT: z.string().url().optional(),
+  SNS_ENDPOINT: z.string().url().optional(),
+});
+export type Config = z.infer<typeof schema> & {
+  /** Events older than this are rejected at ingest (SPEC 3.2 event_too_old). */
+  maxEventAgeMs: number;
+  /** Claim markers outlive the window by 5 days, so a duplicate inside the window always finds one. */
+  markerTtlSeconds: number;
+  isLocal: boolean;
+};
+
+let cached: Config | undefined;
+
+export function config(): Config {
+  if (cached) return cached;
+  const parsed = schema.safeParse(process.env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid configuration: ${problems}`);
+  }
+  const c = parsed.data;
+  cached = {
+    ...c,
+    maxEventAgeMs: c.DEDUPE_WINDOW_DAYS * 86_400_000,
+    markerTtlSeconds: (c.DEDUPE_WINDOW_DAYS + 5) * 86_400,
+    isLocal: c.STAGE === 'local',
+  };
+  return cached;
+}

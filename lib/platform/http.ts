@@ -1,0 +1,89 @@
+import middy from '@middy/core';
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { ZodType } from 'zod';
+import { authenticate } from '../app/auth';
+import type { Principal } from '../domain/apikey';
+import { DomainError, ValidationError, type ErrorDetail } from '../domain/errors';
+import { container } from './container';
+import { logger } from './observability';
+
+export interface HttpRequest {
+  event: APIGatewayProxyEventV2;
+  requestId: string;
+  body: string;
+  header(name: string): string | undefined;
+  param(name: string): string;
+  query(name: string): string | undefined;
+  /** Authenticates the bearer key (401 when missing/unknown). */
+  principal(): Promise<Principal>;
+  /** Parses the JSON body with a schema; problems become a 400 naming each field. */
+  json<T>(schema: ZodType<T>): T;
+}
+
+export interface HttpResponse {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export function errorBody(code: string, message: string, requestId: string, details: ErrorDetail[] = []) {
+  return { error: { code, message, details, requestId } };
+}
+
+/** The one place where errors become HTTP: domain errors keep their message, the rest are generic 500s. */
+export function toHttpError(err: unknown, requestId: string): HttpResponse {
+  if (err instanceof DomainError) return { status: err.status, body: errorBody(err.code, err.message, requestId, err.details) };
+  logger.error('unhandled error', { requestId, error: err as Error });
+  return { status: 500, body: errorBody('internal_error', 'an internal error occurred; quote the requestId when reporting it', requestId) };
+}
+
+export function zodDetails(issues: { path: PropertyKey[]; message: string; code: string }[]): ErrorDetail[] {
+  return issues.map((i) => ({ field: i.path.map(String).join('.') || undefined, code: i.code === 'custom' ? 'invalid_field' : i.code, message: `${i.path.map(String).join('.') || 'body'}: ${i.message}` }));
+}
+
+function request(event: APIGatewayProxyEventV2, requestId: string): HttpRequest {
+  const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
+  const body = event.body === undefined ? '' : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  let principal: Promise<Principal> | undefined;
+  return {
+    event,
+    requestId,
+    body,
+    header: (name) => headers[name.toLowerCase()],
+    param: (name) => decodeURIComponent(event.pathParameters?.[name] ?? ''),
+    query: (name) => event.queryStringParameters?.[name],
+    principal: () => {
+      const c = container();
+      return (principal ??= authenticate({ apiKeys: c.apiKeys, localAdminKey: c.config.isLocal ? c.config.LOCAL_ADMIN_KEY : undefined }, headers.authorization));
+    },
+    json<T>(schema: ZodType<T>): T {
+      let parsed: unknown;
+      try {
+        parsed = body === '' ? undefined : JSON.parse(body);
+      } catch {
+        throw new ValidationError('malformed_json', 'the request body is not valid JSON');
+      }
+      const result = schema.safeParse(parsed);
+      if (!result.success) throw new ValidationError('invalid_body', 'the request body is invalid', zodDetails(result.error.issues));
+      return result.data;
+    },
+  };
+}
+
+/** Middy composition for every HTTP function: request id, logging, one error mapping, JSON out. */
+export function httpHandler(fn: (req: HttpRequest) => Promise<HttpResponse>) {
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>().handler(async (event, context) => {
+    const requestId = event.requestContext?.requestId ?? context?.awsRequestId ?? 'local';
+    let res: HttpResponse;
+    try {
+      res = await fn(request(event, requestId));
+    } catch (err) {
+      res = toHttpError(err, requestId);
+    }
+    return {
+      statusCode: res.status,
+      headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...res.headers },
+      body: res.body === undefined ? '' : JSON.stringify(res.body),
+    };
+  });
+}

@@ -1,0 +1,83 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse, type Tags } from 'yaml';
+
+/**
+ * Reads the deployment description (serverless.yml and resources/*.yml) so that the local stack
+ * creates the same tables, queues and routes that CloudFormation would, instead of a second copy.
+ */
+export const ROOT = join(__dirname, '..');
+
+const cfnTags: Tags = [
+  { tag: '!Ref', resolve: (v: string) => ({ Ref: v }) },
+  { tag: '!GetAtt', resolve: (v: string) => ({ 'Fn::GetAtt': v.split('.') }) },
+  { tag: '!Sub', resolve: (v: string) => ({ 'Fn::Sub': v }) },
+  { tag: '!Join', collection: 'seq', resolve: (v: unknown) => ({ 'Fn::Join': v }) },
+  { tag: '!Not', collection: 'seq', resolve: (v: unknown) => ({ 'Fn::Not': v }) },
+  { tag: '!Equals', collection: 'seq', resolve: (v: unknown) => ({ 'Fn::Equals': v }) },
+] as Tags;
+
+export function readYaml<T>(relative: string): T {
+  return parse(readFileSync(join(ROOT, relative), 'utf8'), { customTags: cfnTags }) as T;
+}
+
+export interface CfnResource {
+  Type: string;
+  Properties?: Record<string, unknown>;
+}
+
+interface HttpApiEvent {
+  httpApi: { method: string; path: string };
+}
+interface SqsEvent {
+  sqs: { arn: { 'Fn::GetAtt': [string, string] }; batchSize?: number; maximumBatchingWindow?: number; functionResponseType?: string };
+}
+export interface FunctionDef {
+  name: string;
+  handler: string;
+  timeout?: number;
+  events?: (HttpApiEvent | SqsEvent | Record<string, unknown>)[];
+}
+
+export interface Deployment {
+  resources: Record<string, CfnResource>;
+  functions: FunctionDef[];
+  routes: { method: string; path: string; fn: FunctionDef }[];
+  queueTriggers: { queue: string; batchSize: number; reportBatchItemFailures: boolean; fn: FunctionDef }[];
+}
+
+export function loadDeployment(): Deployment {
+  const sls = readYaml<{ functions: Record<string, Omit<FunctionDef, 'name'>>; resources: unknown[] }>('serverless.yml');
+  const resources: Record<string, CfnResource> = {};
+  for (const part of sls.resources) {
+    const file = typeof part === 'string' ? /^\$\{file\((.+)\)\}$/.exec(part)?.[1] : undefined;
+    const doc = (file ? readYaml(file) : part) as { Resources?: Record<string, CfnResource> };
+    Object.assign(resources, doc.Resources ?? {});
+  }
+  const functions = Object.entries(sls.functions).map(([name, f]) => ({ name, ...f }));
+  const routes: Deployment['routes'] = [];
+  const queueTriggers: Deployment['queueTriggers'] = [];
+  for (const fn of functions) {
+    for (const e of fn.events ?? []) {
+      if ('httpApi' in e) {
+        const h = (e as HttpApiEvent).httpApi;
+        routes.push({ method: h.method.toUpperCase(), path: h.path, fn });
+      }
+      if ('sqs' in e) {
+        const s = (e as SqsEvent).sqs;
+        queueTriggers.push({ queue: s.arn['Fn::GetAtt'][0], batchSize: s.batchSize ?? 10, reportBatchItemFailures: s.functionResponseType === 'ReportBatchItemFailures', fn });
+      }
+    }
+  }
+  return { resources, functions, routes, queueTriggers };
+}
+
+/** Loads a handler the way Lambda does: "functions/ingest/handler.handler" -> module export. */
+export function loadHandler<T = (...args: unknown[]) => Promise<unknown>>(handler: string): T {
+  const dot = handler.lastIndexOf('.');
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(join(ROOT, handler.slice(0, dot))) as Record<string, unknown>;
+  const fn = mod[handler.slice(dot + 1)];
+  if (typeof fn !== 'function') throw new Error(`handler ${handler} is not exported`);
+  return fn as T;
+}

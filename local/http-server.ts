@@ -1,0 +1,111 @@
+import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+
+/**
+ * Serves the HTTP API routes of serverless.yml by invoking the same handler modules with the
+ * API Gateway HTTP API (payload v2.0) event shape, as serverless-offline would.
+ */
+export interface LocalRoute {
+  method: string;
+  path: string;
+  handler: (event: APIGatewayProxyEventV2, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>;
+}
+
+/** API Gateway HTTP APIs accept payloads up to 10 MB. */
+const MAX_PAYLOAD = 10 * 1024 * 1024;
+
+function compile(path: string): { regex: RegExp; names: string[] } {
+  const names: string[] = [];
+  const segments = path.split('/').map((seg) => {
+    const param = /^\{(.+)\}$/.exec(seg);
+    if (!param) return seg.replace(/[.*+?^$()|[\]\\]/g, '\\$&');
+    names.push(param[1]!);
+    return '([^/]+)';
+  });
+  return { regex: new RegExp(`^${segments.join('/')}$`), names };
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (c: Buffer) => {
+      size += c.length;
+      if (size <= MAX_PAYLOAD) chunks.push(c);
+    });
+    req.on('end', () => resolve(size > MAX_PAYLOAD ? 'too_large' : Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+const TEXTUAL = /^(application\/([a-z0-9.+-]*json|x-www-form-urlencoded|xml)|text\/)/i;
+
+export function toEvent(req: IncomingMessage, body: Buffer, route: LocalRoute, params: Record<string, string>): APIGatewayProxyEventV2 {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
+  const query: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
+  const textual = body.length === 0 || TEXTUAL.test(headers['content-type'] ?? 'application/json');
+  const now = Date.now();
+  return {
+    version: '2.0',
+    routeKey: `${route.method} ${route.path}`,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    headers,
+    queryStringParameters: Object.keys(query).length ? query : undefined,
+    pathParameters: Object.keys(params).length ? params : undefined,
+    body: body.length ? (textual ? body.toString('utf8') : body.toString('base64')) : undefined,
+    isBase64Encoded: !textual,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: headers.host ?? 'localhost',
+      domainPrefix: 'localhost',
+      http: { method: route.method, path: url.pathname, protocol: `HTTP/${req.httpVersion}`, sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
+      requestId: randomUUID(),
+      routeKey: `${route.method} ${route.path}`,
+      stage: '$default',
+      time: new Date(now).toUTCString(),
+      timeEpoch: now,
+    },
+  };
+}
+
+export function startHttpServer(routes: LocalRoute[], port: number, host = '127.0.0.1'): Promise<Server> {
+  const compiled = routes.map((r) => ({ route: r, ...compile(r.path) }));
+  const server = createServer(async (req, res) => {
+    const send = (status: number, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => {
+      res.writeHead(status, headers);
+      res.end(body);
+    };
+    try {
+      const url = new URL(req.url ?? '/', 'http://localhost');
+      const candidates = compiled.filter((c) => c.regex.test(url.pathname));
+      const match = candidates.find((c) => c.route.method === req.method);
+      if (!match) {
+        // HTTP APIs answer unknown routes with 404 {"message":"Not Found"}; we keep the SPEC 10 shape.
+        const code = candidates.length ? 'method_not_allowed' : 'not_found';
+        return send(candidates.length ? 405 : 404, JSON.stringify({ error: { code, message: `no route for ${req.method} ${url.pathname}`, details: [] } }));
+      }
+      const body = await readBody(req);
+      if (body === 'too_large') return send(413, JSON.stringify({ error: { code: 'payload_too_large', message: 'the request body exceeds 10 MB', details: [] } }));
+      const values = match.regex.exec(url.pathname)!.slice(1);
+      const params = Object.fromEntries(match.names.map((n, i) => [n, values[i]!]));
+      const event = toEvent(req, body, match.route, params);
+      const result = await match.route.handler(event, { awsRequestId: event.requestContext.requestId, functionName: 'local', getRemainingTimeInMillis: () => 10_000 });
+      const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]));
+      send(result.statusCode ?? 200, result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64').toString() : result.body ?? '', headers);
+    } catch (err) {
+      // Lambda would answer 500 "Internal Server Error" when a handler crashes.
+      console.error('handler crashed', err);
+      send(500, JSON.stringify({ error: { code: 'internal_error', message: 'Internal Server Error', details: [] } }));
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve(server));
+  });
+}

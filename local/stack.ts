@@ -1,0 +1,133 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import type { Server } from 'node:http';
+import { loadDeployment, loadHandler, readYaml } from './deployment';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, freePort, startDynamoLocal, startSqsSns, type DynamoLocal, type SqsSns } from './emulators';
+import { startHttpServer, type LocalRoute } from './http-server';
+import { SqsPoller, type PollerOptions } from './poller';
+import { provision, type Provisioned } from './provision';
+
+/**
+ * The whole system on one machine: DynamoDB Local, fauxqs, the HTTP API and the SQS pollers, all
+ * derived from serverless.yml and resources/. Used by `npm start`, the integration tests and the
+ * benchmark alike, so what the tests prove is what a user runs.
+ */
+export interface StackOptions {
+  /** HTTP port; 0 picks a free one. */
+  port?: number;
+  visibilityTimeoutSeconds?: number;
+  maxReceiveCount?: number;
+  pollerConcurrency?: number;
+  /** Extra environment for the functions (set before any handler module is loaded). */
+  env?: Record<string, string>;
+  /** Do not start the SQS pollers (tests that drive the aggregator by hand). */
+  pollers?: boolean;
+  onPollerError?: (err: unknown) => void;
+}
+
+export interface Stack {
+  url: string;
+  env: Record<string, string>;
+  resources: Provisioned;
+  dynamo: DynamoDBClient;
+  sqs: SQSClient;
+  sns: SNSClient;
+  fauxqs: SqsSns;
+  pollers: SqsPoller[];
+  stop(): Promise<void>;
+}
+
+/** Environment the functions get, resolved from serverless.yml's provider.environment. */
+function functionEnvironment(resources: Provisioned): Record<string, string> {
+  const sls = readYaml<{ provider: { environment: Record<string, unknown> } }>('serverless.yml');
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(sls.provider.environment)) {
+    if (typeof value === 'string') env[name] = value.replace('${sls:stage}', 'local');
+    else if (value && typeof value === 'object' && 'Ref' in value) {
+      const ref = String((value as { Ref: string }).Ref);
+      env[name] = resources.tables[ref] ?? resources.queues[ref]?.url ?? resources.topics[ref] ?? '';
+      if (!env[name]) throw new Error(`serverless.yml environment ${name}: !Ref ${ref} is not a provisioned resource`);
+    }
+  }
+  return env;
+}
+
+export async function startStack(opts: StackOptions = {}): Promise<Stack> {
+  const deployment = loadDeployment();
+  const started: { dynamoLocal?: DynamoLocal; fauxqs?: SqsSns; server?: Server } = {};
+  try {
+    const [dynamoLocal, fauxqs] = await Promise.all([startDynamoLocal(), startSqsSns()]);
+    Object.assign(started, { dynamoLocal, fauxqs });
+    const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
+    const dynamo = new DynamoDBClient({ ...common, endpoint: dynamoLocal.endpoint });
+    const sqs = new SQSClient({ ...common, endpoint: fauxqs.address, useQueueUrlAsEndpoint: false });
+    const sns = new SNSClient({ ...common, endpoint: fauxqs.address });
+    const resources = await provision(deployment.resources, { dynamo, sqs, sns }, { visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? 10, maxReceiveCount: opts.maxReceiveCount });
+
+    const env: Record<string, string> = {
+      ...functionEnvironment(resources),
+      STAGE: 'local',
+      AWS_REGION: LOCAL_REGION,
+      AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_CREDENTIALS.secretAccessKey,
+      DYNAMODB_ENDPOINT: dynamoLocal.endpoint,
+      SQS_ENDPOINT: fauxqs.address,
+      SNS_ENDPOINT: fauxqs.address,
+      POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
+      POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
+      ...opts.env,
+    };
+    // Handlers read their configuration from the environment, as on Lambda.
+    Object.assign(process.env, env);
+
+    const routes: LocalRoute[] = deployment.routes.map((r) => ({ method: r.method, path: r.path, handler: loadHandler(r.fn.handler) }));
+    const port = opts.port === undefined ? 3000 : opts.port === 0 ? await freePort() : opts.port;
+    started.server = await startHttpServer(routes, port);
+
+    const pollers = deployment.queueTriggers.map((t) => {
+      const queue = resources.queues[t.queue];
+      if (!queue) throw new Error(`function ${t.fn.name}: queue ${t.queue} is not provisioned`);
+      return new SqsPoller({
+        sqs,
+        queueUrl: queue.url,
+        queueArn: queue.arn,
+        handler: loadHandler<PollerOptions['handler']>(t.fn.handler),
+        batchSize: t.batchSize,
+        reportBatchItemFailures: t.reportBatchItemFailures,
+        concurrency: opts.pollerConcurrency ?? 2,
+        onError: opts.onPollerError,
+      });
+    });
+    if (opts.pollers !== false) pollers.forEach((p) => p.start());
+
+    const server = started.server;
+    return {
+      url: `http://127.0.0.1:${port}`,
+      env,
+      resources,
+      dynamo,
+      sqs,
+      sns,
+      fauxqs,
+      pollers,
+      stop: async () => {
+        await Promise.all(pollers.map((p) => p.stop()));
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        });
+        dynamo.destroy();
+        sqs.destroy();
+        sns.destroy();
+        await fauxqs.stop();
+        await dynamoLocal.stop();
+      },
+    };
+  } catch (err) {
+    started.server?.close();
+    await started.fauxqs?.stop();
+    await started.dynamoLocal?.stop();
+    throw err;
+  }
+}
