@@ -1,0 +1,121 @@
+import { DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { join } from 'node:path';
+import { startStack, type Stack, type StackOptions } from '../../local/stack';
+
+/** Starts the real local stack (DynamoDB Local + fauxqs + handlers) for one test file. */
+export async function startTestStack(opts: StackOptions = {}): Promise<TestStack> {
+  const stack = await startStack({
+    port: 0,
+    visibilityTimeoutSeconds: 2,
+    maxReceiveCount: 3,
+    ...opts,
+    env: { CATALOG_FILE: join(__dirname, '..', 'fixtures', 'catalog.json'), ...opts.env },
+  });
+  return new TestStack(stack);
+}
+
+export const ADMIN = 'local-admin-key';
+
+export interface Res<T = any> {
+  status: number;
+  body: T;
+  headers: Headers;
+}
+
+export class TestStack {
+  constructor(readonly stack: Stack) {}
+
+  get usageQueueUrl(): string {
+    return this.stack.resources.queues.UsageQueue!.url;
+  }
+  get dlqUrl(): string {
+    return this.stack.resources.queues.UsageDLQ!.url;
+  }
+
+  async request<T = any>(method: string, path: string, opts: { body?: unknown; raw?: string; key?: string | null; headers?: Record<string, string> } = {}): Promise<Res<T>> {
+    const headers: Record<string, string> = { ...opts.headers };
+    if (opts.key !== null) headers.authorization = `Bearer ${opts.key ?? ADMIN}`;
+    let body: string | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      body = JSON.stringify(opts.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${this.stack.url}${path}`, { method, headers, body });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+  }
+
+  sendEvents(events: unknown, opts: { key?: string; idempotencyKey?: string; contentType?: string } = {}) {
+    const headers: Record<string, string> = { 'content-type': opts.contentType ?? 'application/cloudevents-batch+json' };
+    if (opts.idempotencyKey) headers['idempotency-key'] = opts.idempotencyKey;
+    return this.request('POST', '/api/v1/events', { raw: JSON.stringify(events), key: opts.key, headers });
+  }
+
+  async usage(customerId: string, period?: string): Promise<{ values: Record<string, string>; duplicatesDropped: number; body: any }> {
+    const res = await this.request('GET', `/api/v1/customers/${customerId}/usage${period ? `?period=${period}` : ''}`);
+    if (res.status !== 200) throw new Error(`usage: ${res.status} ${JSON.stringify(res.body)}`);
+    const values = Object.fromEntries((res.body.meters as { meter: string; value: string }[]).map((m) => [m.meter, m.value]));
+    return { values, duplicatesDropped: res.body.duplicatesDropped, body: res.body };
+  }
+
+  async queueDepth(url: string): Promise<number> {
+    const out = await this.stack.sqs.send(
+      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
+    );
+    const a = out.Attributes ?? {};
+    return Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) + Number(a.ApproximateNumberOfMessagesDelayed ?? 0);
+  }
+
+  /** Waits until the usage queue is empty and no aggregator invocation is running (twice in a row). */
+  async drain(timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let quiet = 0;
+    while (quiet < 2) {
+      if (Date.now() > deadline) throw new Error(`usage queue did not drain within ${timeoutMs} ms (depth ${await this.queueDepth(this.usageQueueUrl)})`);
+      const idle = this.stack.pollers.every((p) => p.idle) && (await this.queueDepth(this.usageQueueUrl)) === 0;
+      quiet = idle ? quiet + 1 : 0;
+      await new Promise((r) => setTimeout(r, 150));
+    }
+  }
+
+  sendRawMessage(body: string) {
+    return this.stack.sqs.send(new SendMessageCommand({ QueueUrl: this.usageQueueUrl, MessageBody: body }));
+  }
+
+  /** Takes every message off a queue (deleting them) and returns their bodies. */
+  async receiveAll(url: string): Promise<string[]> {
+    const bodies: string[] = [];
+    for (;;) {
+      const out = await this.stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: url, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }));
+      if (!out.Messages?.length) return bodies;
+      for (const m of out.Messages) {
+        bodies.push(m.Body ?? '');
+        await this.stack.sqs.send(new DeleteMessageCommand({ QueueUrl: url, ReceiptHandle: m.ReceiptHandle! }));
+      }
+    }
+  }
+
+  purge(url: string) {
+    return this.stack.sqs.send(new PurgeQueueCommand({ QueueUrl: url }));
+  }
+
+  stop() {
+    return this.stack.stop();
+  }
+}
+
+let seq = 0;
+/** A valid CloudEvent with sensible defaults; time defaults to one minute ago. */
+export function cloudEvent(over: Record<string, unknown> = {}): Record<string, unknown> {
+  seq += 1;
+  return {
+    specversion: '1.0',
+    id: `evt-${process.pid}-${seq}`,
+    source: 'test',
+    type: 'api_calls',
+    subject: 'cus_test',
+    time: new Date(Date.now() - 60_000).toISOString(),
+    data: { value: 1 },
+    ...over,
+  };
+}

@@ -1,0 +1,65 @@
+import { authenticate } from '../../lib/app/auth';
+import type { ApiKeyRepository } from '../../lib/app/ports';
+import { authorize, generateApiKey, hashSecret, parseApiKey, type ApiKeyRecord } from '../../lib/domain/apikey';
+import { ForbiddenError, UnauthorizedError, ValidationError, NotFoundError } from '../../lib/domain/errors';
+import { toHttpError } from '../../lib/platform/http';
+
+describe('API keys', () => {
+  it('generates keys that parse back and hashes that are not the secret', () => {
+    const k = generateApiKey();
+    expect(parseApiKey(k.plain)).toEqual({ keyId: k.keyId, secret: k.secret });
+    expect(hashSecret(k.secret)).toMatch(/^[0-9a-f]{64}$/);
+    expect(hashSecret(k.secret)).not.toContain(k.secret);
+    expect(generateApiKey().plain).not.toBe(k.plain);
+    expect(parseApiKey('mk_short_x')).toBeUndefined();
+  });
+
+  const repo = (records: ApiKeyRecord[]): ApiKeyRepository => ({
+    get: async (id) => records.find((r) => r.keyId === id),
+    create: async () => undefined,
+    revoke: async () => true,
+    list: async () => records,
+  });
+
+  it('authenticates a valid key and refuses wrong secrets, revoked keys and other schemes with 401', async () => {
+    const k = generateApiKey();
+    const record: ApiKeyRecord = { keyId: k.keyId, secretHash: hashSecret(k.secret), name: 'n', scopes: ['read'], customerId: 'cus_1', createdAt: '' };
+    await expect(authenticate({ apiKeys: repo([record]) }, `Bearer ${k.plain}`)).resolves.toEqual({ keyId: k.keyId, scopes: ['read'], customerId: 'cus_1' });
+    const wrong = `mk_${k.keyId}_${'A'.repeat(43)}`;
+    await expect(authenticate({ apiKeys: repo([record]) }, `Bearer ${wrong}`)).rejects.toBeInstanceOf(UnauthorizedError);
+    await expect(authenticate({ apiKeys: repo([{ ...record, revokedAt: 'x' }]) }, `Bearer ${k.plain}`)).rejects.toBeInstanceOf(UnauthorizedError);
+    await expect(authenticate({ apiKeys: repo([record]) }, `Basic ${k.plain}`)).rejects.toBeInstanceOf(UnauthorizedError);
+    await expect(authenticate({ apiKeys: repo([record]) }, undefined)).rejects.toBeInstanceOf(UnauthorizedError);
+  });
+
+  it('accepts the local admin key only when configured (stage local)', async () => {
+    await expect(authenticate({ apiKeys: repo([]), localAdminKey: 'local-admin-key' }, 'Bearer local-admin-key')).resolves.toMatchObject({ scopes: ['ingest', 'read', 'admin'] });
+    await expect(authenticate({ apiKeys: repo([]) }, 'Bearer local-admin-key')).rejects.toBeInstanceOf(UnauthorizedError);
+  });
+
+  it('checks scopes (admin implies all) and customer binding with 403', () => {
+    expect(() => authorize({ keyId: 'k', scopes: ['read'] }, 'ingest')).toThrow(ForbiddenError);
+    expect(() => authorize({ keyId: 'k', scopes: ['admin'] }, 'ingest')).not.toThrow();
+    expect(() => authorize({ keyId: 'k', scopes: ['read'], customerId: 'a' }, 'read', 'b')).toThrow(/bound to another customer/);
+    expect(() => authorize({ keyId: 'k', scopes: ['read'], customerId: 'a' }, 'read', 'a')).not.toThrow();
+  });
+});
+
+describe('error mapping (SPEC 10)', () => {
+  it('maps domain errors to their status with code, message and details', () => {
+    expect(toHttpError(new ValidationError('bad', 'Bad thing', [{ index: 1, code: 'x', message: 'y' }]), 'r1')).toEqual({
+      status: 400,
+      body: { error: { code: 'bad', message: 'Bad thing', details: [{ index: 1, code: 'x', message: 'y' }], requestId: 'r1' } },
+    });
+    expect(toHttpError(new UnauthorizedError(), 'r').status).toBe(401);
+    expect(toHttpError(new ForbiddenError('f', 'm'), 'r').status).toBe(403);
+    expect(toHttpError(new NotFoundError('n', 'm'), 'r').status).toBe(404);
+  });
+
+  it('never exposes internal messages in a 500', () => {
+    const res = toHttpError(new Error('ECONNREFUSED 10.0.0.1 secret table name'), 'req-9');
+    expect(res.status).toBe(500);
+    expect(JSON.stringify(res.body)).not.toContain('ECONNREFUSED');
+    expect(res.body).toMatchObject({ error: { code: 'internal_error', requestId: 'req-9' } });
+  });
+});

@@ -1,0 +1,74 @@
+import { distinctEvents, planAggregation, UnknownMeterError } from '../../lib/domain/aggregation';
+import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
+import type { MeteredEvent } from '../../lib/domain/events';
+import fixture from '../fixtures/catalog.json';
+
+const catalog = new CatalogIndex(parseCatalog(fixture));
+const e = (id: string, readings: Record<string, string>, over: Partial<MeteredEvent> = {}): MeteredEvent => ({
+  source: 's', id, type: 't', customerId: 'c1', time: '2026-11-23T18:00:00.000000000Z', period: '2026-11', readings, ...over,
+});
+
+describe('planAggregation', () => {
+  it('sums SUM/COUNT exactly per (customer, period, meter)', () => {
+    const plan = planAggregation(
+      [e('1', { api_calls: '0.1', api_requests: '1' }), e('2', { api_calls: '0.2', api_requests: '1' }), e('3', { api_calls: '5' }, { customerId: 'c2' })],
+      [],
+      catalog,
+    );
+    expect(plan.additive).toEqual([
+      { customerId: 'c1', period: '2026-11', meter: 'api_calls', delta: '0.3', events: 2 },
+      { customerId: 'c1', period: '2026-11', meter: 'api_requests', delta: '2', events: 2 },
+      { customerId: 'c2', period: '2026-11', meter: 'api_calls', delta: '5', events: 1 },
+    ]);
+  });
+
+  it('keeps the maximum for MAX, by decimal value not text', () => {
+    const plan = planAggregation([e('1', { storage_gb: '9.5' }), e('2', { storage_gb: '10' }), e('3', { storage_gb: '2' })], [], catalog);
+    expect(plan.max).toEqual([{ customerId: 'c1', period: '2026-11', meter: 'storage_gb', value: '10' }]);
+  });
+
+  it('keeps the latest reading for LATEST by time, then source, then id', () => {
+    const plan = planAggregation(
+      [
+        e('1', { queue_depth: '5' }, { time: '2026-11-23T18:00:01.000000000Z' }),
+        e('2', { queue_depth: '9' }, { time: '2026-11-23T18:00:00.000000000Z' }),
+        e('0', { queue_depth: '7' }, { time: '2026-11-23T18:00:01.000000000Z' }),
+      ],
+      [],
+      catalog,
+    );
+    expect(plan.latest[0]!.value).toBe('5');
+    expect(plan.latest[0]!.order).toContain('2026-11-23T18:00:01.000000000Z');
+  });
+
+  it('collects distinct values for UNIQUE_COUNT', () => {
+    const plan = planAggregation([e('1', { active_users: 'b' }), e('2', { active_users: 'a' }), e('3', { active_users: 'b' })], [], catalog);
+    expect(plan.unique).toEqual([{ customerId: 'c1', period: '2026-11', meter: 'active_users', values: ['a', 'b'] }]);
+  });
+
+  it('tallies duplicates per customer and period, separate from counters', () => {
+    const plan = planAggregation([], [e('1', { api_calls: '1' }), e('1', { api_calls: '1' }), e('2', { api_calls: '1' }, { period: '2026-10' })], catalog);
+    expect(plan.additive).toEqual([]);
+    expect(plan.duplicates).toEqual([
+      { customerId: 'c1', period: '2026-10', count: 1 },
+      { customerId: 'c1', period: '2026-11', count: 2 },
+    ]);
+  });
+
+  it('builds the same plan whatever the order of events (redeliveries rebuild identical transactions)', () => {
+    const events = Array.from({ length: 30 }, (_, i) => e(String(i), { api_calls: String(i), active_users: `u${i % 4}` }, { customerId: `c${i % 3}` }));
+    expect(planAggregation([...events].reverse(), [], catalog)).toEqual(planAggregation(events, [], catalog));
+  });
+
+  it('refuses a reading for a meter the catalog no longer has (the message is retried, not dropped)', () => {
+    expect(() => planAggregation([e('1', { gone: '1' })], [], catalog)).toThrow(UnknownMeterError);
+  });
+});
+
+describe('distinctEvents', () => {
+  it('keeps the first of each (source, id) and returns the repeats', () => {
+    const { distinct, repeats } = distinctEvents([e('1', {}), e('2', {}), e('1', {}), e('1', {}, { source: 'other' })]);
+    expect(distinct.map((x) => `${x.source}/${x.id}`)).toEqual(['s/1', 's/2', 'other/1']);
+    expect(repeats).toHaveLength(1);
+  });
+});

@@ -1,0 +1,34 @@
+import { CatalogError, compareDecimalStrings, parseCatalog } from '../../lib/domain/catalog';
+import real from '../../catalog/catalog.json';
+
+const clone = () => JSON.parse(JSON.stringify(real));
+
+describe('catalog validation', () => {
+  it('accepts the catalog in the repository (the build check)', () => {
+    expect(parseCatalog(real).plans.map((p) => p.id)).toContain('default');
+  });
+
+  it.each([
+    ['an unknown aggregation', (c: any) => (c.meters[0].aggregation = 'AVG'), 'meters.0.aggregation'],
+    ['a SUM meter without valueProperty', (c: any) => delete c.meters[0].valueProperty, 'meters.0.valueProperty'],
+    ['a duplicate meter', (c: any) => c.meters.push({ ...c.meters[0] }), 'duplicate meter'],
+    ['a charge for an unknown meter', (c: any) => (c.plans[0].charges[0].meter = 'nope'), 'plans.0.charges.0.meter'],
+    ['a float unit price', (c: any) => (c.plans[0].charges[0].tiers[1].unitPrice = 0.001), 'plans.0.charges.0.tiers.1.unitPrice'],
+    ['13 decimals', (c: any) => (c.plans[0].charges[0].tiers[1].unitPrice = '0.0000000000001'), 'unitPrice'],
+    ['tiers out of order', (c: any) => (c.plans[0].charges[0].tiers[2].upTo = '50'), 'plans.0.charges.0.tiers.2.upTo'],
+    ['a bounded last tier', (c: any) => (c.plans[0].charges[0].tiers[3].upTo = '9999999'), 'the last tier must be open-ended'],
+    ['no default plan', (c: any) => (c.plans[0].id = 'basic'), 'a plan with id "default" is required'],
+    ['an unknown field', (c: any) => (c.plans[0].colour = 'red'), 'plans.0'],
+  ])('rejects %s, naming the field', (_name, mutate, expected) => {
+    const c = clone();
+    mutate(c);
+    expect(() => parseCatalog(c)).toThrow(CatalogError);
+    expect(() => parseCatalog(c)).toThrow(expected);
+  });
+
+  it('compares decimal strings exactly', () => {
+    expect(compareDecimalStrings('100000', '99999.999999999999')).toBe(1);
+    expect(compareDecimalStrings('0.10', '0.1')).toBe(0);
+    expect(compareDecimalStrings('007', '7.0')).toBe(0);
+  });
+});

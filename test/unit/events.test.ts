@@ -1,0 +1,123 @@
+import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
+import { parseEventTime, validateEvent } from '../../lib/domain/events';
+import { Period } from '../../lib/domain/period';
+import { parseQuantity } from '../../lib/domain/quantity';
+import fixture from '../fixtures/catalog.json';
+
+const catalog = new CatalogIndex(parseCatalog(fixture));
+const now = new Date('2026-11-23T18:00:00Z');
+const ctx = { catalog, now, maxAgeMs: 35 * 86_400_000 };
+const ev = (over: Record<string, unknown> = {}) => ({
+  specversion: '1.0', id: 'e1', source: 'src', type: 'api_calls', subject: 'cus_42', time: '2026-11-23T17:59:00Z', data: { value: 1 }, ...over,
+});
+const codes = (raw: unknown) => {
+  const v = validateEvent(raw, 0, ctx);
+  return v.ok ? [] : v.errors.map((e) => `${e.field ?? ''}:${e.code}`);
+};
+
+describe('validateEvent', () => {
+  it('turns a valid event into readings for every meter of its type', () => {
+    const v = validateEvent(ev({ data: { value: 0.1 } }), 0, ctx);
+    expect(v).toEqual({
+      ok: true,
+      event: { source: 'src', id: 'e1', type: 'api_calls', customerId: 'cus_42', time: '2026-11-23T17:59:00.000000000Z', period: '2026-11', readings: { api_calls: '0.1', api_requests: '1' } },
+    });
+  });
+
+  it.each([
+    [{ specversion: '1.1' }, 'specversion:invalid_specversion'],
+    [{ id: '' }, 'id:invalid_field'],
+    [{ id: 'x'.repeat(257) }, 'id:invalid_field'],
+    [{ source: undefined }, 'source:missing_field'],
+    [{ subject: 'a/b' }, 'subject:invalid_field'],
+    [{ subject: 'x'.repeat(129) }, 'subject:invalid_field'],
+    [{ type: 'nope' }, 'type:unknown_type'],
+    [{ type: 42 }, 'type:invalid_field'],
+    [{ time: undefined }, 'time:missing_field'],
+    [{ time: '2026-11-23 17:00:00' }, 'time:invalid_time'],
+    [{ time: '2026-02-30T00:00:00Z' }, 'time:invalid_time'],
+    [{ time: '2026-11-23T18:05:01Z' }, 'time:event_in_future'],
+    [{ time: '2026-10-19T17:59:59Z' }, 'time:event_too_old'],
+    [{ data: [] }, 'data:invalid_field'],
+    [{ data: { value: -0.5 } }, 'data.value:negative_value'],
+    [{ data: { value: 'ten' } }, 'data.value:invalid_value'],
+    [{ data: { value: true } }, 'data.value:invalid_value'],
+    [{ data: { value: 1e15 } }, 'data.value:invalid_value'],
+    [{ data: { value: '0.0000000000001' } }, 'data.value:invalid_value'],
+    [{ data: { other: 1 } }, 'data.value:value_missing'],
+    [{ datacontenttype: 'text/xml' }, 'datacontenttype:invalid_field'],
+  ])('rejects %j with %s', (over, code) => {
+    expect(codes(ev(over))).toContain(code);
+  });
+
+  it('accepts the edges: exactly 5 minutes ahead, 35 days old, numeric strings, offsets', () => {
+    expect(codes(ev({ time: '2026-11-23T18:05:00Z' }))).toEqual([]);
+    expect(codes(ev({ time: '2026-10-19T18:00:00Z' }))).toEqual([]);
+    expect(codes(ev({ data: { value: '12.000000000001' } }))).toEqual([]);
+    expect(codes(ev({ time: '2026-11-23T19:00:00+01:00' }))).toEqual([]);
+  });
+
+  it('allows negative LATEST readings but not negative SUM or MAX', () => {
+    expect(codes(ev({ type: 'queue_depth', data: { depth: -3 } }))).toEqual([]);
+    expect(codes(ev({ type: 'storage_gb', data: { value: -3 } }))).toEqual(['data.value:negative_value']);
+  });
+
+  it('reads UNIQUE_COUNT values as text and COUNT without a value', () => {
+    const v = validateEvent(ev({ type: 'user_activity', data: { userId: 'u-1' } }), 0, ctx);
+    expect(v.ok && v.event.readings).toEqual({ active_users: 'u-1' });
+    expect(codes(ev({ type: 'user_activity', data: { userId: { nested: 1 } } }))).toEqual(['data.userId:invalid_value']);
+  });
+
+  it('reports every problem of an event at once', () => {
+    expect(codes({ specversion: '1.0' }).length).toBeGreaterThanOrEqual(5);
+    expect(codes('string')).toEqual([':invalid_event']);
+  });
+});
+
+describe('parseEventTime', () => {
+  it('normalizes to UTC with nanosecond digits so text order is time order', () => {
+    expect(parseEventTime('2026-11-23T18:00:00.123456789Z')?.normalized).toBe('2026-11-23T18:00:00.123456789Z');
+    expect(parseEventTime('2026-11-23T19:00:00.5+01:00')?.normalized).toBe('2026-11-23T18:00:00.500000000Z');
+    expect(parseEventTime('2026-12-01T00:30:00+01:00')?.instant.toISOString()).toBe('2026-11-30T23:30:00.000Z');
+    const a = parseEventTime('2026-11-23T18:00:00.1Z')!.normalized;
+    const b = parseEventTime('2026-11-23T18:00:00.09Z')!.normalized;
+    expect(a > b).toBe(true);
+  });
+});
+
+describe('Period (UTC months, half-open)', () => {
+  it.each([
+    ['2026-11-30T23:59:59.999Z', '2026-11'],
+    ['2026-12-01T00:00:00.000Z', '2026-12'],
+    ['2026-12-31T23:59:59.999Z', '2026-12'],
+    ['2027-01-01T00:00:00.000Z', '2027-01'],
+    ['2028-02-29T12:00:00.000Z', '2028-02'],
+  ])('%s belongs to %s', (iso, key) => {
+    const p = Period.containing(new Date(iso));
+    expect(p.key).toBe(key);
+    expect(p.contains(new Date(iso))).toBe(true);
+    expect(p.contains(p.end)).toBe(false);
+    expect(p.contains(p.start)).toBe(true);
+  });
+
+  it('knows its neighbours and bounds', () => {
+    const p = Period.parse('2026-12');
+    expect(p.next().key).toBe('2027-01');
+    expect(Period.parse('2027-01').previous().key).toBe('2026-12');
+    expect(p.start.toISOString()).toBe('2026-12-01T00:00:00.000Z');
+    expect(p.end.toISOString()).toBe('2027-01-01T00:00:00.000Z');
+    expect(() => Period.parse('2026-13')).toThrow(RangeError);
+  });
+});
+
+describe('parseQuantity', () => {
+  it('keeps decimals exact and canonical', () => {
+    expect(parseQuantity(0.1)).toEqual({ ok: true, value: '0.1' });
+    expect(parseQuantity('1e3')).toEqual({ ok: true, value: '1000' });
+    expect(parseQuantity('-0')).toEqual({ ok: true, value: '0' });
+    expect(parseQuantity(1e-7)).toEqual({ ok: true, value: '0.0000001' });
+    expect(parseQuantity(Number.NaN)).toMatchObject({ ok: false, code: 'invalid_value' });
+    expect(parseQuantity(Number.POSITIVE_INFINITY)).toMatchObject({ ok: false, code: 'invalid_value' });
+    expect(parseQuantity(null)).toMatchObject({ ok: false, code: 'value_missing' });
+  });
+});

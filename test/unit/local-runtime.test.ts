@@ -1,0 +1,46 @@
+import type { SQSRecord } from 'aws-lambda';
+import { loadDeployment } from '../../local/deployment';
+import { succeeded } from '../../local/poller';
+import { MAX_BATCH_BYTES, toBatches } from '../../lib/app/ingest';
+import type { MeteredEvent } from '../../lib/domain/events';
+
+const rec = (id: string) => ({ messageId: id }) as SQSRecord;
+const records = [rec('a'), rec('b'), rec('c')];
+
+describe('local event source mapping follows Lambda partial batch rules', () => {
+  it('deletes all but the reported failures', () => {
+    expect(succeeded(records, { response: { batchItemFailures: [{ itemIdentifier: 'b' }] } }, true).map((r) => r.messageId)).toEqual(['a', 'c']);
+    expect(succeeded(records, { response: { batchItemFailures: [] } }, true)).toHaveLength(3);
+    expect(succeeded(records, { response: undefined }, true)).toHaveLength(3);
+  });
+  it('fails the whole batch when the handler throws or reports an unknown/empty identifier', () => {
+    expect(succeeded(records, { error: new Error('x') }, true)).toEqual([]);
+    expect(succeeded(records, { response: { batchItemFailures: [{ itemIdentifier: 'zzz' }] } }, true)).toEqual([]);
+    expect(succeeded(records, { response: { batchItemFailures: [{ itemIdentifier: '' }] } }, true)).toEqual([]);
+  });
+  it('ignores batchItemFailures when the mapping does not report them', () => {
+    expect(succeeded(records, { response: { batchItemFailures: [{ itemIdentifier: 'b' }] } }, false)).toHaveLength(3);
+  });
+});
+
+describe('deployment description', () => {
+  it('is read from serverless.yml: routes, the SQS trigger and resources', () => {
+    const d = loadDeployment();
+    expect(d.routes.map((r) => `${r.method} ${r.path}`)).toContain('POST /api/v1/events');
+    expect(d.queueTriggers).toEqual([expect.objectContaining({ queue: 'UsageQueue', batchSize: 10, reportBatchItemFailures: true })]);
+    expect(d.resources.UsageQueue?.Properties?.RedrivePolicy).toBeDefined();
+  });
+});
+
+describe('ingest batching', () => {
+  it('cuts events into queue messages under the size limit, keeping order and every event', () => {
+    const events: MeteredEvent[] = Array.from({ length: 1000 }, (_, i) => ({
+      source: 'src', id: `id-${i}`, type: 'api_calls', customerId: 'cus_1', time: '2026-11-23T18:00:00.000000000Z', period: '2026-11', readings: { api_calls: '1', pad: 'x'.repeat(200) },
+    }));
+    const batches = toBatches(events, 'now', (n) => `b${n}`);
+    expect(batches.length).toBeGreaterThan(1);
+    expect(batches.flatMap((b) => b.events)).toEqual(events);
+    for (const b of batches) expect(Buffer.byteLength(JSON.stringify(b))).toBeLessThan(MAX_BATCH_BYTES + 1024);
+    expect(batches.map((b) => b.batchId)).toEqual(batches.map((_, i) => `b${i}`));
+  });
+});
