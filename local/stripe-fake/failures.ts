@@ -1,0 +1,153 @@
+/**
+ * Fault injection and rate limiting, so the product's retry logic can be
+ * exercised deterministically against the fake.
+ */
+
+/**
+ * - '500': answer 500 api_error before doing anything (nothing is written or saved
+ *   under the idempotency key, so a retry runs for real).
+ * - '429': answer 429 rate_limit before doing anything.
+ * - 'timeout_after_commit': execute the request and save its idempotent result, then
+ *   never answer: hold the socket for `holdMs` and destroy it. A retry with the same
+ *   idempotency key gets the replay.
+ * - 'delay': reserve the idempotency key, wait `holdMs`, then execute and answer
+ *   normally. While waiting, the request is "in flight" (same key -> 409).
+ */
+export type FailureMode = '500' | '429' | 'timeout_after_commit' | 'delay';
+export const FAILURE_MODES: readonly FailureMode[] = ['500', '429', 'timeout_after_commit', 'delay'];
+
+/** Long enough to outlast any sane client timeout; stop() cuts it short. */
+export const DEFAULT_HOLD_MS = 30_000;
+
+export interface FailureSpec {
+  /** HTTP method to match ('POST', ...); omitted or '*' matches any. */
+  method?: string;
+  /** Path prefix (e.g. '/v1/invoices') or a RegExp tested against the path (no query string). */
+  path: string | RegExp;
+  mode: FailureMode;
+  /** How many matching requests fail; default 1. */
+  times?: number;
+  /** For 'timeout_after_commit' and 'delay'; default DEFAULT_HOLD_MS. */
+  holdMs?: number;
+}
+
+/** The JSON form accepted by POST /_fake/failures (a RegExp cannot travel as JSON). */
+export interface FailureSpecJson {
+  method?: string;
+  path?: string;
+  pathRegex?: string;
+  mode: FailureMode;
+  times?: number;
+  holdMs?: number;
+}
+
+export interface ActiveFailure {
+  method: string;
+  path: string | RegExp;
+  mode: FailureMode;
+  remaining: number;
+  holdMs: number;
+}
+
+export function failureFromJson(json: unknown): FailureSpec {
+  if (typeof json !== 'object' || json === null) throw new Error('failure spec must be a JSON object');
+  const j = json as Partial<Record<keyof FailureSpecJson, unknown>>;
+  if (typeof j.mode !== 'string' || !(FAILURE_MODES as readonly string[]).includes(j.mode)) {
+    throw new Error(`mode must be one of ${FAILURE_MODES.join(', ')}`);
+  }
+  let path: string | RegExp;
+  if (typeof j.pathRegex === 'string') path = new RegExp(j.pathRegex);
+  else if (typeof j.path === 'string') path = j.path;
+  else throw new Error('path (prefix) or pathRegex is required');
+  const spec: FailureSpec = { path, mode: j.mode as FailureMode };
+  if (j.method !== undefined) {
+    if (typeof j.method !== 'string') throw new Error('method must be a string');
+    spec.method = j.method;
+  }
+  for (const field of ['times', 'holdMs'] as const) {
+    const v = j[field];
+    if (v === undefined) continue;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error(`${field} must be a non-negative integer`);
+    spec[field] = v;
+  }
+  return spec;
+}
+
+export function describeFailure(f: ActiveFailure): Record<string, unknown> {
+  return {
+    method: f.method,
+    ...(f.path instanceof RegExp ? { pathRegex: f.path.source } : { path: f.path }),
+    mode: f.mode,
+    remaining: f.remaining,
+    holdMs: f.holdMs,
+  };
+}
+
+export class FailureInjector {
+  private rules: ActiveFailure[] = [];
+
+  add(spec: FailureSpec): void {
+    const times = spec.times ?? 1;
+    if (!Number.isInteger(times) || times < 0) throw new Error('times must be a non-negative integer');
+    const holdMs = spec.holdMs ?? DEFAULT_HOLD_MS;
+    if (!Number.isInteger(holdMs) || holdMs < 0) throw new Error('holdMs must be a non-negative integer');
+    if (times === 0) return;
+    // A global/sticky RegExp keeps state between test() calls; matching must not depend on history.
+    const path = spec.path instanceof RegExp ? new RegExp(spec.path.source, spec.path.flags.replace(/[gy]/g, '')) : spec.path;
+    this.rules.push({ method: (spec.method ?? '*').toUpperCase(), path, mode: spec.mode, remaining: times, holdMs });
+  }
+
+  clear(): void {
+    this.rules = [];
+  }
+
+  active(): readonly ActiveFailure[] {
+    return this.rules;
+  }
+
+  /** Consumes one use of the first (oldest) rule matching the request, if any. */
+  take(method: string, path: string): ActiveFailure | undefined {
+    const rule = this.rules.find(
+      (r) =>
+        (r.method === '*' || r.method === method) &&
+        (r.path instanceof RegExp ? r.path.test(path) : path.startsWith(r.path)),
+    );
+    if (!rule) return undefined;
+    rule.remaining -= 1;
+    if (rule.remaining <= 0) this.rules = this.rules.filter((r) => r !== rule);
+    return { ...rule };
+  }
+}
+
+/**
+ * Sliding one-second window over admitted requests. Rejected requests are not
+ * counted, so a client that backs off gets through again after a second.
+ */
+export class RateLimiter {
+  private admitted: number[] = [];
+
+  constructor(private perSecond: number | undefined) {}
+
+  get limit(): number | undefined {
+    return this.perSecond;
+  }
+
+  set(perSecond: number | undefined): void {
+    if (perSecond !== undefined && (!Number.isInteger(perSecond) || perSecond < 1)) {
+      throw new Error('rate limit must be a positive integer (requests per second) or undefined');
+    }
+    this.perSecond = perSecond;
+    this.admitted = [];
+  }
+
+  tryAdmit(nowMs: number): boolean {
+    if (this.perSecond === undefined) return true;
+    const windowStart = nowMs - 1000;
+    let drop = 0;
+    while (drop < this.admitted.length && (this.admitted[drop] as number) <= windowStart) drop++;
+    if (drop > 0) this.admitted.splice(0, drop);
+    if (this.admitted.length >= this.perSecond) return false;
+    this.admitted.push(nowMs);
+    return true;
+  }
+}

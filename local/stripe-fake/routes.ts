@@ -1,0 +1,235 @@
+/**
+ * The Stripe REST endpoints the fake implements: parameter decoding and
+ * validation here, business rules in the store.
+ */
+import { parameterInvalid } from './errors';
+import { ParamReader } from './params';
+import type { StripeStore } from './store';
+import type { CollectionMethod, FormObject, InvoiceStatus } from './types';
+
+export interface ApiRequest {
+  method: string;
+  /** Path without query string, e.g. '/v1/invoices/in_123/finalize'. */
+  path: string;
+  params: FormObject;
+  /** Unix seconds, Stripe's `created` clock. */
+  now: number;
+}
+
+type Handler = (store: StripeStore, req: ApiRequest, ids: string[]) => unknown;
+
+interface Route {
+  method: 'GET' | 'POST' | 'DELETE';
+  pattern: RegExp;
+  handler: Handler;
+}
+
+const INVOICE_STATUSES: readonly InvoiceStatus[] = ['draft', 'open', 'paid', 'uncollectible', 'void'];
+const COLLECTION_METHODS: readonly CollectionMethod[] = ['charge_automatically', 'send_invoice'];
+
+const id = (ids: string[]): string => ids[0] as string;
+
+const ROUTES: Route[] = [
+  // ---- customers
+  {
+    method: 'POST',
+    pattern: /^\/v1\/customers$/,
+    handler: (store, req) => {
+      const p = new ParamReader(req.params, ['name', 'email', 'description', 'phone', 'metadata']);
+      return store.createCustomer(
+        {
+          name: p.string('name', 256),
+          email: p.string('email', 512),
+          description: p.string('description'),
+          phone: p.string('phone', 20),
+          metadata: p.metadata(),
+        },
+        req.now,
+      );
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/customers$/,
+    handler: (store, req) => {
+      const p = ParamReader.forList(req.params, ['email']);
+      return store.listCustomers({ email: p.string('email') }, p.list());
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/customers\/([^/]+)$/,
+    handler: (store, req, ids) => {
+      ParamReader.expectNone(req.params);
+      return store.getCustomer(id(ids));
+    },
+  },
+
+  // ---- invoices
+  {
+    method: 'POST',
+    pattern: /^\/v1\/invoices$/,
+    handler: (store, req) => {
+      const p = new ParamReader(req.params, [
+        'customer',
+        'auto_advance',
+        'collection_method',
+        'currency',
+        'description',
+        'metadata',
+        'pending_invoice_items_behavior',
+        'days_until_due',
+        'due_date',
+      ]);
+      return store.createInvoice(
+        {
+          customer: p.requiredString('customer'),
+          autoAdvance: p.boolean('auto_advance'),
+          collectionMethod: p.oneOf('collection_method', COLLECTION_METHODS),
+          currency: p.currency(),
+          description: p.string('description', 1500),
+          metadata: p.metadata(),
+          pendingInvoiceItemsBehavior: p.oneOf('pending_invoice_items_behavior', ['include', 'exclude'] as const),
+          daysUntilDue: p.integer('days_until_due', { min: 0 }),
+          dueDate: p.integer('due_date', { min: 0 }),
+        },
+        req.now,
+      );
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/invoices$/,
+    handler: (store, req) => {
+      const p = ParamReader.forList(req.params, ['customer', 'status', 'collection_method']);
+      return store.listInvoices(
+        {
+          customer: p.string('customer'),
+          status: p.oneOf('status', INVOICE_STATUSES),
+          collectionMethod: p.oneOf('collection_method', COLLECTION_METHODS),
+        },
+        p.list(),
+      );
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/invoices\/([^/]+)$/,
+    handler: (store, req, ids) => {
+      ParamReader.expectNone(req.params);
+      return store.getInvoice(id(ids));
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/invoices\/([^/]+)\/lines$/,
+    handler: (store, req, ids) => {
+      const p = ParamReader.forList(req.params, []);
+      return store.listInvoiceLines(id(ids), p.list());
+    },
+  },
+  {
+    method: 'POST',
+    pattern: /^\/v1\/invoices\/([^/]+)\/finalize$/,
+    handler: (store, req, ids) => {
+      const p = new ParamReader(req.params, ['auto_advance']);
+      return store.finalizeInvoice(id(ids), { autoAdvance: p.boolean('auto_advance') }, req.now);
+    },
+  },
+
+  // ---- invoice items
+  {
+    method: 'POST',
+    pattern: /^\/v1\/invoiceitems$/,
+    handler: (store, req) => {
+      const p = new ParamReader(req.params, [
+        'customer',
+        'invoice',
+        'amount',
+        'currency',
+        'description',
+        'metadata',
+        'quantity',
+        'quantity_decimal',
+        'unit_amount_decimal',
+        'period',
+        'discountable',
+      ]);
+      const quantity = p.integer('quantity', { min: 0 });
+      const quantityDecimal = p.decimal('quantity_decimal', false);
+      if (quantity !== undefined && quantityDecimal !== undefined) {
+        throw parameterInvalid('quantity', 'You may only specify one of these parameters: quantity, quantity_decimal.');
+      }
+      const period = p.integerHash('period', ['start', 'end']);
+      return store.createInvoiceItem(
+        {
+          customer: p.string('customer'),
+          invoice: p.string('invoice'),
+          amount: p.integer('amount'),
+          unitAmountDecimal: p.decimal('unit_amount_decimal', true),
+          quantity: quantityDecimal ?? (quantity === undefined ? undefined : String(quantity)),
+          currency: p.currency(),
+          description: p.string('description'),
+          discountable: p.boolean('discountable'),
+          metadata: p.metadata(),
+          period,
+        },
+        req.now,
+      );
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/invoiceitems$/,
+    handler: (store, req) => {
+      const p = ParamReader.forList(req.params, ['invoice', 'customer', 'pending']);
+      return store.listInvoiceItems(
+        { invoice: p.string('invoice'), customer: p.string('customer'), pending: p.boolean('pending') },
+        p.list(),
+      );
+    },
+  },
+  {
+    method: 'GET',
+    pattern: /^\/v1\/invoiceitems\/([^/]+)$/,
+    handler: (store, req, ids) => {
+      ParamReader.expectNone(req.params);
+      return store.getInvoiceItem(id(ids));
+    },
+  },
+  {
+    method: 'DELETE',
+    pattern: /^\/v1\/invoiceitems\/([^/]+)$/,
+    handler: (store, req, ids) => {
+      ParamReader.expectNone(req.params);
+      return store.deleteInvoiceItem(id(ids));
+    },
+  },
+];
+
+export interface MatchedRoute {
+  run(store: StripeStore, req: ApiRequest): unknown;
+}
+
+/** Finds the endpoint for a request, or undefined (the caller answers Stripe's 404). */
+export function matchRoute(method: string, path: string): MatchedRoute | undefined {
+  for (const route of ROUTES) {
+    if (route.method !== method) continue;
+    const m = route.pattern.exec(path);
+    if (!m) continue;
+    const ids = m.slice(1).map((s) => {
+      try {
+        return decodeURIComponent(s);
+      } catch {
+        return s;
+      }
+    });
+    return { run: (store, req) => route.handler(store, req, ids) };
+  }
+  return undefined;
+}
+
+/** For the README / state endpoint: which endpoints exist. */
+export function describeRoutes(): string[] {
+  return ROUTES.map((r) => `${r.method} ${r.pattern.source.replace(/\\\//g, '/').replace(/^\^|\$$/g, '').replace(/\(\[\^\/\]\+\)/g, ':id')}`);
+}

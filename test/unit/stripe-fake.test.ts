@@ -1,0 +1,463 @@
+/**
+ * The Stripe fake, exercised through the real stripe-node SDK so that any
+ * wire-level mismatch (encoding, error shapes, headers) shows up here rather
+ * than in the product's tests.
+ */
+import Stripe from 'stripe';
+import { startStripeFake, type StripeFake } from '../../local/stripe-fake/server';
+
+const API_KEY = 'sk_test_fake_unit';
+
+let fake: StripeFake;
+
+function client(overrides: Partial<Stripe.StripeConfig> = {}): Stripe {
+  return new Stripe(API_KEY, {
+    host: '127.0.0.1',
+    port: fake.port,
+    protocol: 'http',
+    maxNetworkRetries: 0,
+    timeout: 2000,
+    telemetry: false,
+    ...overrides,
+  });
+}
+
+/** Resolves to the rejection of `p`, failing the test if it resolves. */
+async function rejectionOf(p: Promise<unknown>): Promise<Stripe.errors.StripeError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as Stripe.errors.StripeError;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+async function rawPost(path: string, body: string, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${fake.url}${path}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/x-www-form-urlencoded', Authorization: `Bearer ${API_KEY}`, ...headers },
+    body,
+  });
+}
+
+beforeAll(async () => {
+  fake = await startStripeFake({ port: 0 });
+});
+
+afterAll(async () => {
+  await fake.stop();
+});
+
+beforeEach(() => {
+  fake.reset();
+});
+
+describe('customers', () => {
+  it('creates and retrieves a customer with metadata', async () => {
+    const stripe = client();
+    const created = await stripe.customers.create({ name: 'Acme', email: 'billing@acme.test', metadata: { tenant: 't-1' } });
+    expect(created.id).toMatch(/^cus_[A-Za-z0-9]{24}$/);
+    expect(created).toMatchObject({ object: 'customer', name: 'Acme', email: 'billing@acme.test', livemode: false, metadata: { tenant: 't-1' } });
+    expect(Number.isInteger(created.created)).toBe(true);
+    expect(Math.abs(created.created - Date.now() / 1000)).toBeLessThan(5);
+
+    const fetched = await stripe.customers.retrieve(created.id);
+    expect(fetched).toEqual(created);
+    expect(fake.customers()).toHaveLength(1);
+  });
+
+  it('answers resource_missing (404) for an unknown customer', async () => {
+    const err = await rejectionOf(client().customers.retrieve('cus_nope'));
+    expect(err).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(err.statusCode).toBe(404);
+    expect(err.code).toBe('resource_missing');
+  });
+
+  it('pages through lists with the SDK auto-pagination, newest first', async () => {
+    const stripe = client();
+    const ids: string[] = [];
+    for (let i = 0; i < 13; i++) ids.push((await stripe.customers.create({ name: `c${i}` })).id);
+    const first = await stripe.customers.list({ limit: 5 });
+    expect(first.object).toBe('list');
+    expect(first.url).toBe('/v1/customers');
+    expect(first.has_more).toBe(true);
+    expect(first.data.map((c) => c.id)).toEqual(ids.slice().reverse().slice(0, 5));
+    const all = await stripe.customers.list({ limit: 5 }).autoPagingToArray({ limit: 100 });
+    expect(all.map((c) => c.id)).toEqual(ids.slice().reverse());
+  });
+});
+
+describe('invoices', () => {
+  it('creates a draft, adds items with metadata, finalizes to open with total = sum of items', async () => {
+    const stripe = client();
+    const customer = await stripe.customers.create({ name: 'Acme' });
+    const draft = await stripe.invoices.create({
+      customer: customer.id,
+      auto_advance: false,
+      collection_method: 'charge_automatically',
+      currency: 'eur',
+      description: 'Usage for 2026-10',
+      metadata: { period: '2026-10', customer: 'acme' },
+      pending_invoice_items_behavior: 'exclude',
+    });
+    expect(draft.id).toMatch(/^in_/);
+    expect(draft).toMatchObject({ object: 'invoice', status: 'draft', total: 0, amount_due: 0, currency: 'eur', auto_advance: false, number: null });
+    expect(draft.lines).toMatchObject({ object: 'list', data: [], has_more: false });
+
+    const a = await stripe.invoiceItems.create({
+      customer: customer.id,
+      invoice: draft.id,
+      amount: 1234,
+      currency: 'eur',
+      description: 'API calls',
+      metadata: { meter: 'api_calls', line: '1' },
+    });
+    const b = await stripe.invoiceItems.create({ customer: customer.id, invoice: draft.id, amount: -200, currency: 'eur', description: 'Credit', metadata: { meter: 'credit' } });
+    expect(a.id).toMatch(/^ii_/);
+    expect(a).toMatchObject({ object: 'invoiceitem', amount: 1234, invoice: draft.id, customer: customer.id, metadata: { meter: 'api_calls', line: '1' } });
+    // The SDK turns quantity_decimal into its Decimal type; the fake must send a decimal string.
+    expect(String(a.quantity_decimal)).toBe('1');
+
+    const withItems = await stripe.invoices.retrieve(draft.id);
+    expect(withItems.total).toBe(1034);
+    expect(withItems.amount_due).toBe(1034);
+    expect(withItems.lines.data.map((l) => l.metadata)).toEqual([{ meter: 'api_calls', line: '1' }, { meter: 'credit' }]);
+    expect(withItems.lines.data[0]?.parent?.invoice_item_details?.invoice_item).toBe(a.id);
+
+    const listed = await stripe.invoiceItems.list({ invoice: draft.id });
+    expect(listed.data.map((i) => i.id)).toEqual([b.id, a.id]);
+
+    const open = await stripe.invoices.finalizeInvoice(draft.id);
+    expect(open.status).toBe('open');
+    expect(open.total).toBe(1234 - 200);
+    expect(open.amount_due).toBe(1034);
+    expect(open.number).toMatch(/^[0-9A-F]{8}-0001$/);
+    expect(open.status_transitions.finalized_at).toEqual(expect.any(Number));
+    expect(open.metadata).toEqual({ period: '2026-10', customer: 'acme' });
+  });
+
+  it('rejects an invoice for a customer that does not exist', async () => {
+    const err = await rejectionOf(client().invoices.create({ customer: 'cus_missing' }));
+    expect(err).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(err.code).toBe('resource_missing');
+    expect(err.param).toBe('customer');
+    expect(fake.invoices()).toHaveLength(0);
+  });
+
+  it('lists invoices by customer and status, newest first', async () => {
+    const stripe = client();
+    const c1 = await stripe.customers.create({ name: 'one' });
+    const c2 = await stripe.customers.create({ name: 'two' });
+    const i1 = await stripe.invoices.create({ customer: c1.id });
+    const i2 = await stripe.invoices.create({ customer: c1.id });
+    await stripe.invoices.create({ customer: c2.id });
+    await stripe.invoiceItems.create({ customer: c1.id, invoice: i1.id, amount: 500, currency: 'usd' });
+    await stripe.invoices.finalizeInvoice(i1.id);
+
+    const mine = await stripe.invoices.list({ customer: c1.id });
+    expect(mine.data.map((i) => i.id)).toEqual([i2.id, i1.id]);
+    const open = await stripe.invoices.list({ customer: c1.id, status: 'open' });
+    expect(open.data.map((i) => i.id)).toEqual([i1.id]);
+    const page = await stripe.invoices.list({ customer: c1.id, limit: 1 });
+    expect(page.has_more).toBe(true);
+    expect(page.data).toHaveLength(1);
+  });
+
+  it('refuses to finalize twice (distinct requests) and to change a finalized invoice', async () => {
+    const stripe = client();
+    const customer = await stripe.customers.create({});
+    const inv = await stripe.invoices.create({ customer: customer.id });
+    const item = await stripe.invoiceItems.create({ customer: customer.id, invoice: inv.id, amount: 100, currency: 'usd' });
+    await stripe.invoices.finalizeInvoice(inv.id);
+
+    // stripe-node gives every POST its own generated Idempotency-Key, so this is a new request.
+    const again = await rejectionOf(stripe.invoices.finalizeInvoice(inv.id));
+    expect(again).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(again.statusCode).toBe(400);
+    expect(again.code).toBe('invoice_already_finalized');
+
+    const add = await rejectionOf(stripe.invoiceItems.create({ customer: customer.id, invoice: inv.id, amount: 1, currency: 'usd' }));
+    expect(add.code).toBe('invoice_already_finalized');
+    const del = await rejectionOf(stripe.invoiceItems.del(item.id));
+    expect(del.code).toBe('invoice_already_finalized');
+    expect((await stripe.invoices.retrieve(inv.id)).total).toBe(100);
+  });
+
+  it('replays a finalize sent twice with the same idempotency key', async () => {
+    const stripe = client();
+    const customer = await stripe.customers.create({});
+    const inv = await stripe.invoices.create({ customer: customer.id });
+    await stripe.invoiceItems.create({ customer: customer.id, invoice: inv.id, amount: 100, currency: 'usd' });
+    const first = await stripe.invoices.finalizeInvoice(inv.id, {}, { idempotencyKey: 'finalize-1' });
+    const second = await stripe.invoices.finalizeInvoice(inv.id, {}, { idempotencyKey: 'finalize-1' });
+    expect(second).toEqual(first);
+    expect(fake.requests.filter((r) => r.path.endsWith('/finalize')).map((r) => r.replayed)).toEqual([false, true]);
+  });
+
+  it('deletes draft items and keeps totals in step', async () => {
+    const stripe = client();
+    const customer = await stripe.customers.create({});
+    const inv = await stripe.invoices.create({ customer: customer.id });
+    const a = await stripe.invoiceItems.create({ customer: customer.id, invoice: inv.id, amount: 300, currency: 'usd' });
+    await stripe.invoiceItems.create({ customer: customer.id, invoice: inv.id, amount: 200, currency: 'usd' });
+    const deleted = await stripe.invoiceItems.del(a.id);
+    expect(deleted).toMatchObject({ id: a.id, object: 'invoiceitem', deleted: true });
+    expect((await stripe.invoices.retrieve(inv.id)).total).toBe(200);
+    expect(fake.invoiceItems()).toHaveLength(1);
+  });
+
+  it('marks an invoice with nothing to collect as paid on finalize, like Stripe', async () => {
+    const stripe = client();
+    const customer = await stripe.customers.create({});
+    const inv = await stripe.invoices.create({ customer: customer.id });
+    const paid = await stripe.invoices.finalizeInvoice(inv.id);
+    expect(paid.status).toBe('paid');
+    expect(paid.amount_due).toBe(0);
+  });
+
+  it('computes unit_amount_decimal * quantity exactly and embeds at most 10 lines', async () => {
+    const stripe = client();
+    const customer = await stripe.customers.create({});
+    const inv = await stripe.invoices.create({ customer: customer.id, currency: 'usd' });
+    const item = await stripe.invoiceItems.create({
+      customer: customer.id,
+      invoice: inv.id,
+      unit_amount_decimal: Stripe.Decimal.from('0.125'),
+      quantity: 3,
+    });
+    expect(item.amount).toBe(0); // 0.375 rounds to 0 minor units
+    for (let i = 0; i < 11; i++) {
+      await stripe.invoiceItems.create({ customer: customer.id, invoice: inv.id, unit_amount_decimal: Stripe.Decimal.from('0.1'), quantity: 25 });
+    }
+    const full = await stripe.invoices.retrieve(inv.id);
+    expect(full.total).toBe(11 * 3); // 2.5 rounds half up to 3 per line
+    expect(full.lines.data).toHaveLength(10);
+    expect(full.lines.has_more).toBe(true);
+    const lines = await stripe.invoices.listLineItems(inv.id, { limit: 100 });
+    expect(lines.data).toHaveLength(12);
+  });
+
+  it('rejects parameters it does not know, without burning the idempotency key', async () => {
+    const stripe = client();
+    const customer = await stripe.customers.create({});
+    const bad = await rejectionOf(
+      stripe.invoices.create({ customer: customer.id, footer: 'x' }, { idempotencyKey: 'inv-bad-then-good' }),
+    );
+    expect(bad).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(bad.code).toBe('parameter_unknown');
+    // Validation failures are not saved under the key (as on Stripe), so a corrected request may reuse it.
+    const good = await stripe.invoices.create({ customer: customer.id }, { idempotencyKey: 'inv-bad-then-good' });
+    expect(good.status).toBe('draft');
+  });
+});
+
+describe('idempotency', () => {
+  it('replays the same key + params: same object, nothing new created', async () => {
+    const stripe = client();
+    const customer = await stripe.customers.create({});
+    const inv = await stripe.invoices.create({ customer: customer.id });
+    const params = { customer: customer.id, invoice: inv.id, amount: 999, currency: 'usd', metadata: { k: 'v' } };
+    const first = await stripe.invoiceItems.create(params, { idempotencyKey: 'item-1' });
+    const second = await stripe.invoiceItems.create(params, { idempotencyKey: 'item-1' });
+    expect(second.id).toBe(first.id);
+    expect(fake.invoiceItems()).toHaveLength(1);
+    expect((await stripe.invoices.retrieve(inv.id)).total).toBe(999);
+    const log = fake.requests.filter((r) => r.idempotencyKey === 'item-1');
+    expect(log.map((r) => [r.status, r.replayed])).toEqual([
+      [200, false],
+      [200, true],
+    ]);
+  });
+
+  it('replays byte for byte with Idempotent-Replayed: true', async () => {
+    const first = await rawPost('/v1/customers', 'name=Raw&metadata[a]=1', { 'Idempotency-Key': 'raw-1' });
+    const second = await rawPost('/v1/customers', 'metadata[a]=1&name=Raw', { 'Idempotency-Key': 'raw-1' });
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(200);
+    expect(await second.text()).toBe(await first.text());
+    expect(first.headers.get('idempotent-replayed')).toBeNull();
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect(second.headers.get('original-request')).toBe(first.headers.get('request-id'));
+    expect(fake.customers()).toHaveLength(1);
+  });
+
+  it('scopes keys to the API key', async () => {
+    await rawPost('/v1/customers', 'name=A', { 'Idempotency-Key': 'shared' });
+    const other = await rawPost('/v1/customers', 'name=A', { 'Idempotency-Key': 'shared', Authorization: 'Bearer sk_test_other' });
+    expect(other.headers.get('idempotent-replayed')).toBeNull();
+    expect(fake.customers()).toHaveLength(2);
+  });
+
+  it('rejects the same key with different parameters or a different endpoint', async () => {
+    const stripe = client();
+    await stripe.customers.create({ name: 'A' }, { idempotencyKey: 'k-1' });
+    const params = await rejectionOf(stripe.customers.create({ name: 'B' }, { idempotencyKey: 'k-1' }));
+    expect(params).toBeInstanceOf(Stripe.errors.StripeIdempotencyError);
+    expect(params.statusCode).toBe(400);
+    expect(params.rawType).toBe('idempotency_error');
+    const endpoint = await rejectionOf(stripe.invoices.create({ customer: 'cus_x' }, { idempotencyKey: 'k-1' }));
+    expect(endpoint).toBeInstanceOf(Stripe.errors.StripeIdempotencyError);
+    expect(fake.customers()).toHaveLength(1);
+  });
+
+  it('answers 409 to a concurrent request with a key that is still in flight', async () => {
+    const stripe = client();
+    fake.injectFailure({ method: 'POST', path: '/v1/customers', mode: 'delay', holdMs: 300 });
+    const first = stripe.customers.create({ name: 'slow' }, { idempotencyKey: 'busy' });
+    await new Promise((r) => setTimeout(r, 100));
+    const err = await rejectionOf(stripe.customers.create({ name: 'slow' }, { idempotencyKey: 'busy' }));
+    // stripe-node maps 409 to StripeAPIError (only 400/404 become StripeIdempotencyError).
+    expect(err.statusCode).toBe(409);
+    expect(err.rawType).toBe('idempotency_error');
+    expect(err.code).toBe('idempotency_key_in_use');
+    const created = await first;
+    expect(fake.customers().map((c) => c.id)).toEqual([created.id]);
+    // Nothing was saved for the rejected request: the key now replays the first result.
+    const replay = await stripe.customers.create({ name: 'slow' }, { idempotencyKey: 'busy' });
+    expect(replay.id).toBe(created.id);
+  });
+});
+
+describe('failure injection', () => {
+  it('500: the SDK throws StripeAPIError and nothing was created', async () => {
+    fake.injectFailure({ method: 'POST', path: '/v1/customers', mode: '500', times: 1 });
+    const err = await rejectionOf(client().customers.create({ name: 'x' }));
+    expect(err).toBeInstanceOf(Stripe.errors.StripeAPIError);
+    expect(err.statusCode).toBe(500);
+    expect(fake.customers()).toHaveLength(0);
+    // Only once.
+    await client().customers.create({ name: 'x' });
+    expect(fake.customers()).toHaveLength(1);
+  });
+
+  it('429: the SDK throws StripeRateLimitError and nothing was created', async () => {
+    const stripe = client();
+    const customer = await stripe.customers.create({});
+    fake.injectFailure({ method: 'POST', path: /^\/v1\/invoices$/, mode: '429' });
+    const err = await rejectionOf(stripe.invoices.create({ customer: customer.id }));
+    expect(err).toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+    expect(err.statusCode).toBe(429);
+    expect(err.code).toBe('rate_limit');
+    expect(fake.invoices()).toHaveLength(0);
+  });
+
+  it('timeout_after_commit: the client times out, a retry with the same key gets the committed object', async () => {
+    const stripe = client({ timeout: 500, maxNetworkRetries: 0 });
+    const customer = await stripe.customers.create({});
+    fake.injectFailure({ method: 'POST', path: '/v1/invoices', mode: 'timeout_after_commit', holdMs: 5000 });
+    const started = Date.now();
+    const err = await rejectionOf(stripe.invoices.create({ customer: customer.id, metadata: { run: 'r1' } }, { idempotencyKey: 'inv-r1' }));
+    expect(err).toBeInstanceOf(Stripe.errors.StripeConnectionError);
+    expect(Date.now() - started).toBeLessThan(2500);
+    expect(fake.invoices()).toHaveLength(1); // committed despite the timeout
+
+    const retried = await stripe.invoices.create({ customer: customer.id, metadata: { run: 'r1' } }, { idempotencyKey: 'inv-r1' });
+    expect(fake.invoices().map((i) => i.id)).toEqual([retried.id]);
+    const log = fake.requests.filter((r) => r.idempotencyKey === 'inv-r1');
+    expect(log.map((r) => [r.status, r.replayed, r.injected])).toEqual([
+      [null, false, 'timeout_after_commit'],
+      [200, true, null],
+    ]);
+  });
+
+  it('timeout_after_commit shorter than the client timeout: stripe-node retries the reset once by itself', async () => {
+    // The SDK retries ECONNRESET once even with maxNetworkRetries: 0, reusing its idempotency key.
+    const stripe = client({ timeout: 2000, maxNetworkRetries: 0 });
+    fake.injectFailure({ method: 'POST', path: '/v1/customers', mode: 'timeout_after_commit', holdMs: 50 });
+    const created = await stripe.customers.create({ name: 'reset' });
+    expect(fake.customers().map((c) => c.id)).toEqual([created.id]);
+    expect(fake.requests.map((r) => r.replayed)).toEqual([false, true]);
+  });
+
+  it("the SDK's own retries (maxNetworkRetries: 2) get past a single injected 500", async () => {
+    const stripe = client({ maxNetworkRetries: 2 });
+    fake.injectFailure({ method: 'POST', path: '/v1/customers', mode: '500', times: 1 });
+    const created = await stripe.customers.create({ name: 'retry' });
+    expect(fake.customers().map((c) => c.id)).toEqual([created.id]);
+    const log = fake.requests;
+    expect(log.map((r) => r.status)).toEqual([500, 200]);
+    expect(log[0]?.idempotencyKey).toBe(log[1]?.idempotencyKey);
+    expect(log[0]?.idempotencyKey).toMatch(/^stripe-node-retry-/);
+  });
+
+  it('global rate limit: a burst beyond it gets 429s', async () => {
+    const stripe = client();
+    const customer = await stripe.customers.create({});
+    fake.setRateLimit(3);
+    const results = await Promise.allSettled(Array.from({ length: 10 }, () => stripe.customers.retrieve(customer.id)));
+    fake.setRateLimit(undefined);
+    const rejected = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    expect(rejected).toHaveLength(7);
+    for (const r of rejected) expect(r.reason).toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+  });
+});
+
+describe('HTTP surface', () => {
+  it('answers 401 without an API key and 404 with Stripe error JSON for unknown routes', async () => {
+    const noKey = await fetch(`${fake.url}/v1/customers`, { method: 'POST', body: 'name=x' });
+    expect(noKey.status).toBe(401);
+    expect(((await noKey.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
+
+    const unknown = await fetch(`${fake.url}/v1/charges/ch_1`, { headers: { Authorization: `Bearer ${API_KEY}` } });
+    expect(unknown.status).toBe(404);
+    const body = (await unknown.json()) as { error: { type: string; message: string } };
+    expect(body.error.type).toBe('invalid_request_error');
+    expect(body.error.message).toContain('Unrecognized request URL');
+
+    const viaSdk = await rejectionOf(client().rawRequest('GET', '/v1/charges/ch_1'));
+    expect(viaSdk).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(viaSdk.statusCode).toBe(404);
+  });
+
+  it('exposes state, failures and reset under /_fake without auth', async () => {
+    const stripe = client();
+    const inject = await fetch(`${fake.url}/_fake/failures`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ method: 'POST', pathRegex: '^/v1/customers$', mode: '500', times: 2 }),
+    });
+    expect(inject.status).toBe(200);
+    await expect(stripe.customers.create({})).rejects.toBeInstanceOf(Stripe.errors.StripeAPIError);
+
+    const cleared = await fetch(`${fake.url}/_fake/failures`, { method: 'DELETE' });
+    expect(cleared.status).toBe(200);
+    const customer = await stripe.customers.create({ name: 'after-clear' });
+
+    const state = (await (await fetch(`${fake.url}/_fake/state`)).json()) as {
+      customers: { id: string }[];
+      failures: unknown[];
+      requests: { path: string; status: number | null; injected: string | null }[];
+    };
+    expect(state.customers.map((c) => c.id)).toEqual([customer.id]);
+    expect(state.failures).toEqual([]);
+    expect(state.requests.map((r) => [r.path, r.status, r.injected])).toEqual([
+      ['/v1/customers', 500, '500'],
+      ['/v1/customers', 200, null],
+    ]);
+
+    const reset = await fetch(`${fake.url}/_fake/reset`, { method: 'POST' });
+    expect(reset.status).toBe(200);
+    expect(fake.customers()).toHaveLength(0);
+    expect(fake.requests).toHaveLength(0);
+
+    const badSpec = await fetch(`${fake.url}/_fake/failures`, { method: 'POST', body: JSON.stringify({ path: '/v1', mode: 'boom' }) });
+    expect(badSpec.status).toBe(400);
+  });
+});
+
+describe('lifecycle', () => {
+  it('stop() closes held sockets and later requests fail to connect', async () => {
+    const local = await startStripeFake({ port: 0 });
+    const stripe = new Stripe(API_KEY, { host: '127.0.0.1', port: local.port, protocol: 'http', maxNetworkRetries: 0, timeout: 10_000 });
+    local.injectFailure({ method: 'POST', path: '/v1/customers', mode: 'timeout_after_commit', holdMs: 60_000 });
+    const held = rejectionOf(stripe.customers.create({}));
+    await new Promise((r) => setTimeout(r, 100));
+    const started = Date.now();
+    await local.stop();
+    const err = await held;
+    expect(err).toBeInstanceOf(Stripe.errors.StripeConnectionError);
+    expect(Date.now() - started).toBeLessThan(2000);
+    await expect(stripe.customers.retrieve('cus_x')).rejects.toBeInstanceOf(Stripe.errors.StripeConnectionError);
+  });
+});
