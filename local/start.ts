@@ -1,3 +1,6 @@
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { STACK_FILE } from './cli';
 import { startStack } from './stack';
 
 /** `npm start`: the whole system on emulators, ready for curl, until Ctrl-C. */
@@ -6,6 +9,9 @@ async function main() {
   console.log('starting DynamoDB Local, fauxqs, the HTTP API and the SQS pollers...');
   const stack = await startStack({ port, onPollerError: (err) => console.error('poller:', err) });
   const key = stack.env.LOCAL_ADMIN_KEY ?? 'local-admin-key';
+  // The CLI (npm run cli) finds this running stack here.
+  mkdirSync(dirname(STACK_FILE), { recursive: true });
+  writeFileSync(STACK_FILE, JSON.stringify(stack.env, null, 2));
   const now = new Date().toISOString();
   console.log(`
 Usage metering is running (stage local).
@@ -14,7 +20,8 @@ Usage metering is running (stage local).
   SQS/SNS fauxqs  ${stack.env.SQS_ENDPOINT}
   usage queue     ${stack.resources.queues.UsageQueue?.url}
   usage DLQ       ${stack.resources.queues.UsageDLQ?.url}
-  admin key       ${key}   (stage local only; create real keys with: npm run cli -- keys create ...)
+  admin key       ${key}   (stage local only)
+  real keys       npm run cli -- keys create --name my-app --scopes ingest,read [--customer cus_42]
 
 Try:
   curl -s -X PUT ${stack.url}/api/v1/customers/cus_42 -H 'Authorization: Bearer ${key}' \\
@@ -31,6 +38,7 @@ Ctrl-C stops everything.`);
     if (stopping) return;
     stopping = true;
     console.log(`\n${signal}: stopping...`);
+    rmSync(STACK_FILE, { force: true });
     await stack.stop();
     console.log('stopped.');
     process.exit(0);

@@ -43,4 +43,11 @@ describe('ingest batching', () => {
     for (const b of batches) expect(Buffer.byteLength(JSON.stringify(b))).toBeLessThan(MAX_BATCH_BYTES + 1024);
     expect(batches.map((b) => b.batchId)).toEqual(batches.map((_, i) => `b${i}`));
   });
+
+  it('groups events by customer and period so a message touches few counters', () => {
+    const mk = (i: number, customerId: string, period: string): MeteredEvent => ({ source: 's', id: String(i), type: 't', customerId, time: 'x', period, readings: {} });
+    const events = [mk(1, 'b', '2026-11'), mk(2, 'a', '2026-11'), mk(3, 'b', '2026-10'), mk(4, 'a', '2026-11')];
+    const [batch] = toBatches(events, 'now', () => 'b0');
+    expect(batch!.events.map((e) => e.id)).toEqual(['2', '4', '3', '1']);
+  });
 });

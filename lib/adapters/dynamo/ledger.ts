@@ -96,11 +96,12 @@ export class DynamoUsageLedger implements UsageLedger {
           }),
         );
         this.meter.record(out.ConsumedCapacity);
+        this.meter.price(1);
         return 'owned';
       } catch (err) {
         if (isConditionFailure(err)) {
           // A failed condition is still billed as the write it attempted.
-          this.meter.record({ WriteCapacityUnits: 1 });
+          this.meter.price(1);
           return 'duplicate';
         }
         throw err;
@@ -153,6 +154,7 @@ export class DynamoUsageLedger implements UsageLedger {
     try {
       await retry(
         async () => {
+          this.meter.price(0, items.length);
           const out = await this.db.send(new TransactWriteItemsCommand({ TransactItems: items, ReturnConsumedCapacity: 'TOTAL' }));
           this.meter.record(out.ConsumedCapacity);
         },
@@ -189,9 +191,10 @@ export class DynamoUsageLedger implements UsageLedger {
         }),
       );
       this.meter.record(out.ConsumedCapacity);
+      this.meter.price(1);
     } catch (err) {
       if (!isConditionFailure(err)) throw err;
-      this.meter.record({ WriteCapacityUnits: 1 });
+      this.meter.price(1);
     }
   }
 

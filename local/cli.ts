@@ -1,0 +1,68 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SCOPES, type Principal, type Scope } from '../lib/domain/apikey';
+import { DomainError } from '../lib/domain/errors';
+import { ROOT } from './deployment';
+
+/**
+ * Operator CLI: `npm run cli -- <command>`. It runs the same use cases as the API, straight against
+ * the tables: locally against the stack `npm start` runs (it reads .local/stack.json), on AWS with
+ * the environment of the deployed functions (API_KEYS_TABLE, ... and AWS credentials).
+ */
+export const STACK_FILE = join(ROOT, '.local', 'stack.json');
+
+function loadEnvironment(): void {
+  if (process.env.API_KEYS_TABLE) return;
+  if (!existsSync(STACK_FILE)) {
+    throw new Error('no stack found: run `npm start` first, or set API_KEYS_TABLE and the other function environment variables for a deployed stage');
+  }
+  Object.assign(process.env, JSON.parse(readFileSync(STACK_FILE, 'utf8')) as Record<string, string>);
+}
+
+/** The CLI acts as an operator with every scope (it holds the table credentials anyway). */
+const operator: Principal = { keyId: 'cli', scopes: [...SCOPES] };
+
+function scopes(value: string): Scope[] {
+  const list = value.split(',').map((s) => s.trim());
+  const bad = list.filter((s) => !(SCOPES as readonly string[]).includes(s));
+  if (bad.length || list.length === 0) throw new InvalidArgumentError(`scopes must be a comma-separated list of ${SCOPES.join(', ')}; got "${value}"`);
+  return list as Scope[];
+}
+
+async function withContainer<T>(fn: (c: import('../lib/platform/container').Container) => Promise<T>): Promise<void> {
+  loadEnvironment();
+  const { container } = await import('../lib/platform/container');
+  const out = await fn(container());
+  console.log(JSON.stringify(out, null, 2));
+}
+
+export function program(): Command {
+  const cli = new Command('usage-metering').description('operator commands for the usage metering service');
+  const keys = cli.command('keys').description('API keys (stored hashed; the plain key is shown once)');
+  keys
+    .command('create')
+    .requiredOption('--name <name>', 'what the key is for')
+    .requiredOption('--scopes <list>', `comma-separated: ${SCOPES.join(',')}`, scopes)
+    .option('--customer <id>', 'bind the key to one customer')
+    .action((o: { name: string; scopes: Scope[]; customer?: string }) =>
+      withContainer(async (c) => {
+        const { apiKeyInput, createApiKey } = await import('../lib/app/apikeys');
+        return createApiKey(c, operator, apiKeyInput.parse({ name: o.name, scopes: o.scopes, customerId: o.customer }));
+      }),
+    );
+  keys.command('list').action(() => withContainer(async (c) => (await import('../lib/app/apikeys')).listApiKeys(c, operator)));
+  keys
+    .command('revoke <keyId>')
+    .action((keyId: string) => withContainer(async (c) => (await import('../lib/app/apikeys')).revokeApiKey(c, operator, keyId)));
+  return cli;
+}
+
+if (require.main === module) {
+  program()
+    .parseAsync(process.argv)
+    .catch((err: unknown) => {
+      console.error(err instanceof DomainError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : err);
+      process.exit(2);
+    });
+}
