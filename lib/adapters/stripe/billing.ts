@@ -1,0 +1,404 @@
+import Stripe from 'stripe';
+import {
+  BillingProviderError,
+  type BillingProvider,
+  type DraftInvoiceInput,
+  type InvoiceItemInput,
+  type ProviderInvoice,
+} from '../../app/billing-port';
+import { Pacer } from './pacer';
+
+/** The provider operations, as named in counters, `onCall` and errors. */
+export type StripeOperation = 'createDraftInvoice' | 'addInvoiceItem' | 'finalizeInvoice' | 'getInvoice' | 'listInvoiceItems';
+export const STRIPE_OPERATIONS: readonly StripeOperation[] = [
+  'createDraftInvoice',
+  'addInvoiceItem',
+  'finalizeInvoice',
+  'getInvoice',
+  'listInvoiceItems',
+];
+
+/**
+ * What became of one attempt (one HTTP request):
+ * - `ok`: answered successfully;
+ * - `retry`: failed in a way worth retrying, another attempt follows after `info.delayMs`;
+ * - `failed`: failed for good (not retryable, or the last attempt); the call throws.
+ */
+export type StripeCallOutcome = 'ok' | 'retry' | 'failed';
+
+export interface StripeCallInfo {
+  /** Time spent in the SDK for this attempt (pacing wait excluded). */
+  durationMs: number;
+  /** Time spent waiting for the pacer before this attempt. */
+  pacedMs: number;
+  /** Our error code (see StripeProviderError.code), on retry/failed. */
+  errorCode?: string;
+  statusCode?: number;
+  requestId?: string;
+  /** Backoff before the next attempt, on retry. */
+  delayMs?: number;
+  error?: unknown;
+}
+
+export interface StripeBillingOptions {
+  /** Requests per second for this instance's pacer (ignored when `pacer` is given). */
+  maxRps: number;
+  /** Attempts per call including the first; after that a retryable BillingProviderError is thrown. */
+  maxAttempts: number;
+  /** Backoff base: attempt n waits a uniform random time in [0, min(maxDelayMs, base * 2^(n-1))]. Default 250 ms. */
+  baseDelayMs?: number;
+  /** Backoff cap. Default 5000 ms. */
+  maxDelayMs?: number;
+  /** Called after every attempt; exceptions thrown by the hook are ignored. */
+  onCall?(op: StripeOperation, attempt: number, outcome: StripeCallOutcome, info: StripeCallInfo): void;
+  /** Share one pacer between several StripeBilling instances of a process. */
+  pacer?: Pacer;
+  /** Backoff sleep (tests). */
+  sleep?: (ms: number) => Promise<void>;
+  /** Random source in [0, 1) for the jitter (tests). */
+  random?: () => number;
+}
+
+export interface StripeErrorDetails {
+  op: StripeOperation;
+  /** Attempts made, the failing one included. */
+  attempts: number;
+  statusCode?: number;
+  /** Stripe's `error.code` (e.g. `resource_missing`), when it sent one. */
+  stripeCode?: string;
+  /** Stripe's `error.type` as sent on the wire (e.g. `invalid_request_error`). */
+  stripeType?: string;
+  requestId?: string;
+}
+
+/**
+ * The BillingProviderError this adapter throws, with Stripe's details for logs. `code` is one of:
+ * `idempotency_conflict` (same key, different parameters: a bug, never retried),
+ * `rate_limited`, `timeout`, `connection_error`, `conflict` (409, e.g. key in use),
+ * `provider_unavailable` (5xx) - these four are retryable;
+ * `auth_error`, `card_error`, `invalid_request` or Stripe's own code for a 4xx
+ * (e.g. `resource_missing`), `invalid_argument` (refused before calling Stripe),
+ * `unexpected_error` - these are not.
+ */
+export class StripeProviderError extends BillingProviderError {
+  constructor(
+    message: string,
+    retryable: boolean,
+    code: string,
+    readonly details: StripeErrorDetails,
+  ) {
+    super(message, retryable, code);
+    this.name = 'StripeProviderError';
+  }
+  get statusCode(): number | undefined {
+    return this.details.statusCode;
+  }
+}
+
+/** Stripe accepts idempotency keys of up to 255 characters. */
+const MAX_IDEMPOTENCY_KEY_LENGTH = 255;
+/** A Retry-After beyond this is treated as this (a Lambda cannot wait for minutes). */
+const MAX_RETRY_AFTER_MS = 60_000;
+
+interface Classified {
+  retryable: boolean;
+  code: string;
+  retryAfterMs?: number;
+  statusCode?: number;
+  stripeCode?: string;
+  stripeType?: string;
+  requestId?: string;
+  message: string;
+}
+
+/** Node lower-cases response header names; the lookup tolerates other casings anyway. */
+function header(headers: Record<string, string | string[] | undefined> | undefined, name: string): string | undefined {
+  if (!headers) return undefined;
+  const v = headers[name] ?? Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** Retry-After is either delta-seconds or an HTTP date. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (value === undefined || value.trim() === '') return undefined;
+  const seconds = Number(value);
+  let ms: number;
+  if (Number.isFinite(seconds)) ms = seconds * 1000;
+  else {
+    const at = Date.parse(value);
+    if (Number.isNaN(at)) return undefined;
+    ms = at - now;
+  }
+  return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
+}
+
+function classify(err: unknown): Classified {
+  const E = Stripe.errors;
+  if (!(err instanceof E.StripeError)) {
+    return { retryable: false, code: 'unexpected_error', message: err instanceof Error ? err.message : String(err) };
+  }
+  const base = {
+    statusCode: err.statusCode,
+    stripeCode: err.code,
+    stripeType: err.rawType,
+    requestId: err.requestId,
+    message: err.message,
+  };
+  const headers = err.headers as Record<string, string | string[] | undefined> | undefined;
+  // Stripe says explicitly whether a retry can help (e.g. `false` for a 500 it would replay).
+  const shouldRetry = header(headers, 'stripe-should-retry');
+  const status = err.statusCode;
+
+  // Same key, different parameters or endpoint: our bug. A retry would fail the same way.
+  if (err instanceof E.StripeIdempotencyError) return { ...base, retryable: false, code: 'idempotency_conflict' };
+  if (err instanceof E.StripeRateLimitError) {
+    return { ...base, retryable: true, code: 'rate_limited', retryAfterMs: parseRetryAfter(header(headers, 'retry-after')) };
+  }
+  if (err instanceof E.StripeConnectionError) {
+    const timedOut = /timeout/i.test(err.message) || (err.detail as { code?: string } | undefined)?.code === 'ETIMEDOUT';
+    return { ...base, retryable: true, code: timedOut ? 'timeout' : 'connection_error' };
+  }
+  // 409: the same idempotency key is still being executed (idempotency_key_in_use), or a lock timeout.
+  if (status === 409) return { ...base, retryable: shouldRetry !== 'false', code: 'conflict' };
+  if (status !== undefined && status >= 500) {
+    return { ...base, retryable: shouldRetry !== 'false', code: 'provider_unavailable', retryAfterMs: parseRetryAfter(header(headers, 'retry-after')) };
+  }
+  if (err instanceof E.StripeAuthenticationError || err instanceof E.StripePermissionError) {
+    return { ...base, retryable: false, code: 'auth_error' };
+  }
+  if (err instanceof E.StripeCardError) return { ...base, retryable: false, code: 'card_error' };
+  const code = err.code ?? 'invalid_request';
+  return { ...base, retryable: shouldRetry === 'true', code };
+}
+
+function toProviderInvoice(inv: Stripe.Invoice): ProviderInvoice {
+  return {
+    id: inv.id,
+    status: inv.status ?? 'unknown',
+    totalMinor: inv.total,
+    number: inv.number ?? null,
+    hostedInvoiceUrl: inv.hosted_invoice_url ?? null,
+  };
+}
+
+const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function zeroCounters(): Record<StripeOperation, number> {
+  return Object.fromEntries(STRIPE_OPERATIONS.map((op) => [op, 0])) as Record<StripeOperation, number>;
+}
+
+/**
+ * BillingProvider on the official Stripe SDK.
+ *
+ * - Every request (reads, writes, each page of a list, each retry) waits for the pacer first.
+ * - Writes always send the caller's idempotency key (`{ idempotencyKey }` request option); the SDK
+ *   never makes one up, so a retry here, a re-delivered job or a re-run after a crash all reuse
+ *   the same key and Stripe replays the first result instead of creating a second object.
+ * - Retried with full-jitter exponential backoff: 429 (at least Retry-After when sent), 5xx,
+ *   connection errors and timeouts, 409 (key still in use). Not retried: other 4xx, idempotency
+ *   conflicts (`idempotency_conflict`), auth and card errors. When Stripe sends
+ *   `Stripe-Should-Retry`, it wins.
+ * - After `maxAttempts` the call throws a StripeProviderError (a BillingProviderError) with
+ *   `retryable: true`.
+ */
+export class StripeBilling implements BillingProvider {
+  /** Requests sent per operation (every attempt, retries included). */
+  readonly calls = zeroCounters();
+  /** Of those, requests that were retries. */
+  readonly retries = zeroCounters();
+  /** Calls that ended by throwing (after their last attempt). */
+  readonly failures = zeroCounters();
+
+  private readonly pacer: Pacer;
+  private readonly maxAttempts: number;
+  private readonly baseDelayMs: number;
+  private readonly maxDelayMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
+  private readonly random: () => number;
+
+  constructor(
+    private readonly stripe: Stripe,
+    private readonly opts: StripeBillingOptions,
+  ) {
+    if (!(Number.isInteger(opts.maxAttempts) && opts.maxAttempts >= 1)) {
+      throw new RangeError(`StripeBilling: maxAttempts must be an integer >= 1, got ${opts.maxAttempts}`);
+    }
+    this.pacer = opts.pacer ?? new Pacer({ ratePerSecond: opts.maxRps });
+    this.maxAttempts = opts.maxAttempts;
+    this.baseDelayMs = opts.baseDelayMs ?? 250;
+    this.maxDelayMs = opts.maxDelayMs ?? 5000;
+    this.sleep = opts.sleep ?? defaultSleep;
+    this.random = opts.random ?? Math.random;
+  }
+
+  async createDraftInvoice(input: DraftInvoiceInput): Promise<ProviderInvoice> {
+    const idempotencyKey = this.checkKey('createDraftInvoice', input.idempotencyKey);
+    const invoice = await this.call('createDraftInvoice', () =>
+      this.stripe.invoices.create(
+        {
+          customer: input.stripeCustomerId,
+          auto_advance: false,
+          // send_invoice + days_until_due: no payment method is needed to finalize.
+          collection_method: 'send_invoice',
+          days_until_due: 30,
+          // Only the items we attach explicitly; never sweep up the customer's pending items.
+          pending_invoice_items_behavior: 'exclude',
+          currency: input.currency.toLowerCase(),
+          description: input.description,
+          metadata: input.metadata,
+        },
+        { idempotencyKey },
+      ),
+    );
+    return toProviderInvoice(invoice);
+  }
+
+  async addInvoiceItem(input: InvoiceItemInput): Promise<{ id: string }> {
+    const idempotencyKey = this.checkKey('addInvoiceItem', input.idempotencyKey);
+    if (!Number.isSafeInteger(input.amountMinor)) {
+      throw this.refuse('addInvoiceItem', `amountMinor must be an integer number of minor units, got ${input.amountMinor}`);
+    }
+    const item = await this.call('addInvoiceItem', () =>
+      this.stripe.invoiceItems.create(
+        {
+          customer: input.stripeCustomerId,
+          invoice: input.invoiceId,
+          amount: input.amountMinor,
+          currency: input.currency.toLowerCase(),
+          description: input.description,
+          metadata: input.metadata,
+        },
+        { idempotencyKey },
+      ),
+    );
+    return { id: item.id };
+  }
+
+  /**
+   * Finalizes a draft. If Stripe refuses because the invoice is no longer a draft (finalized by an
+   * earlier run whose answer was lost, under another key), the invoice is fetched and returned as is
+   * (status `open`, or `paid` for a zero total, or whatever it has become since).
+   */
+  async finalizeInvoice(invoiceId: string, idempotencyKey: string): Promise<ProviderInvoice> {
+    const key = this.checkKey('finalizeInvoice', idempotencyKey);
+    try {
+      const invoice = await this.call('finalizeInvoice', () =>
+        this.stripe.invoices.finalizeInvoice(invoiceId, { auto_advance: false }, { idempotencyKey: key }),
+      );
+      return toProviderInvoice(invoice);
+    } catch (err) {
+      // A plain 400 (Stripe: "This invoice is already finalized, you can't re-finalize a non-draft
+      // invoice."). Matched on the invoice's state rather than on the error code, which Stripe may rename.
+      if (err instanceof StripeProviderError && !err.retryable && err.statusCode === 400 && err.code !== 'idempotency_conflict') {
+        const current = await this.getInvoice(invoiceId);
+        if (current.status !== 'draft') return current;
+      }
+      throw err;
+    }
+  }
+
+  async getInvoice(invoiceId: string): Promise<ProviderInvoice> {
+    return toProviderInvoice(await this.call('getInvoice', () => this.stripe.invoices.retrieve(invoiceId)));
+  }
+
+  /**
+   * All items attached to the invoice, in Stripe's order (newest first). Pages of 100 are fetched
+   * one by one (has_more / starting_after) rather than with the SDK's auto-pagination, so that each
+   * page request is paced and retried on its own like every other request.
+   */
+  async listInvoiceItems(invoiceId: string): Promise<{ id: string; amountMinor: number; metadata: Record<string, string> }[]> {
+    const items: { id: string; amountMinor: number; metadata: Record<string, string> }[] = [];
+    let startingAfter: string | undefined;
+    for (;;) {
+      const params: Stripe.InvoiceItemListParams = { invoice: invoiceId, limit: 100 };
+      if (startingAfter !== undefined) params.starting_after = startingAfter;
+      const page = await this.call('listInvoiceItems', () => this.stripe.invoiceItems.list(params));
+      for (const it of page.data) items.push({ id: it.id, amountMinor: it.amount, metadata: { ...(it.metadata ?? {}) } });
+      const last = page.data[page.data.length - 1];
+      if (!page.has_more || last === undefined) return items;
+      startingAfter = last.id;
+    }
+  }
+
+  /** Snapshot of the counters, e.g. for metrics at the end of a job. */
+  stats(): { calls: Record<StripeOperation, number>; retries: Record<StripeOperation, number>; failures: Record<StripeOperation, number> } {
+    return { calls: { ...this.calls }, retries: { ...this.retries }, failures: { ...this.failures } };
+  }
+
+  // ---- internals ------------------------------------------------------------------------------
+
+  private checkKey(op: StripeOperation, key: string): string {
+    // Without our key the SDK would invent a fresh one per call, and a re-run could duplicate.
+    if (typeof key !== 'string' || key.trim() === '') throw this.refuse(op, 'an idempotency key is required for every Stripe write');
+    if (key.length > MAX_IDEMPOTENCY_KEY_LENGTH) {
+      throw this.refuse(op, `idempotency key is ${key.length} characters; Stripe accepts at most ${MAX_IDEMPOTENCY_KEY_LENGTH}`);
+    }
+    return key;
+  }
+
+  private refuse(op: StripeOperation, message: string): StripeProviderError {
+    return new StripeProviderError(`Stripe ${op}: ${message}`, false, 'invalid_argument', { op, attempts: 0 });
+  }
+
+  private backoffMs(attempt: number, retryAfterMs: number | undefined): number {
+    const cap = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
+    const jitter = this.random() * cap;
+    return retryAfterMs === undefined ? jitter : Math.max(retryAfterMs, jitter);
+  }
+
+  private notify(op: StripeOperation, attempt: number, outcome: StripeCallOutcome, info: StripeCallInfo): void {
+    if (!this.opts.onCall) return;
+    try {
+      this.opts.onCall(op, attempt, outcome, info);
+    } catch {
+      // Metrics must never break billing.
+    }
+  }
+
+  /** One paced, retried operation. */
+  private async call<T>(op: StripeOperation, send: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      const pacedMs = await this.pacer.acquire();
+      this.calls[op]++;
+      if (attempt > 1) this.retries[op]++;
+      const started = Date.now();
+      try {
+        const result = await send();
+        this.notify(op, attempt, 'ok', { durationMs: Date.now() - started, pacedMs });
+        return result;
+      } catch (err) {
+        const c = classify(err);
+        const info: StripeCallInfo = {
+          durationMs: Date.now() - started,
+          pacedMs,
+          errorCode: c.code,
+          statusCode: c.statusCode,
+          requestId: c.requestId,
+          error: err,
+        };
+        if (c.retryable && attempt < this.maxAttempts) {
+          info.delayMs = this.backoffMs(attempt, c.retryAfterMs);
+          this.notify(op, attempt, 'retry', info);
+          await this.sleep(info.delayMs);
+          continue;
+        }
+        this.notify(op, attempt, 'failed', info);
+        this.failures[op]++;
+        const what = c.retryable ? `gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}` : 'failed';
+        const where = [c.statusCode !== undefined ? `status ${c.statusCode}` : undefined, c.requestId ? `request ${c.requestId}` : undefined]
+          .filter(Boolean)
+          .join(', ');
+        const error = new StripeProviderError(`Stripe ${op} ${what} (${c.code}${where ? `; ${where}` : ''}): ${c.message}`, c.retryable, c.code, {
+          op,
+          attempts: attempt,
+          statusCode: c.statusCode,
+          stripeCode: c.stripeCode,
+          stripeType: c.stripeType,
+          requestId: c.requestId,
+        });
+        error.cause = err;
+        throw error;
+      }
+    }
+  }
+}

@@ -1,0 +1,86 @@
+import Stripe from 'stripe';
+import { z } from 'zod';
+
+/**
+ * Stripe connection settings (SPEC 8.4). Read from the environment; `STRIPE_API_HOST`,
+ * `STRIPE_API_PORT` and `STRIPE_API_PROTOCOL` point the official SDK at another server
+ * (the local Stripe fake) and are left unset in production.
+ */
+export interface StripeAdapterConfig {
+  secretKey: string;
+  host?: string;
+  port?: number;
+  protocol?: 'http' | 'https';
+  /** Requests per second this process may send (see pacer.ts). Stripe allows 25/s in test mode, 100/s live. */
+  maxRps: number;
+  /** Per-request timeout of the SDK, in ms. */
+  timeoutMs: number;
+  /** Attempts per call, the first one included, before giving up with a retryable error. */
+  maxAttempts: number;
+}
+
+/** Stripe's test-mode limit; live mode allows 100 requests/second. */
+export const DEFAULT_STRIPE_MAX_RPS = 25;
+export const DEFAULT_STRIPE_TIMEOUT_MS = 10_000;
+export const DEFAULT_STRIPE_MAX_ATTEMPTS = 5;
+
+/** An empty variable counts as unset (as in most .env files). */
+const unsetIfEmpty = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const optional = <T extends z.ZodType>(schema: T) => z.preprocess(unsetIfEmpty, schema.optional());
+
+const envSchema = z.object({
+  STRIPE_SECRET_KEY: z.preprocess(
+    unsetIfEmpty,
+    z
+      .string({ error: 'missing; set it to a Stripe secret key (sk_test_... or sk_live_...; any non-empty value for the local fake)' })
+      .trim()
+      .min(1),
+  ),
+  STRIPE_API_HOST: optional(z.string().trim().min(1)),
+  STRIPE_API_PORT: optional(z.coerce.number().int().min(1).max(65_535)),
+  STRIPE_API_PROTOCOL: optional(z.enum(['http', 'https'])),
+  STRIPE_MAX_RPS: optional(z.coerce.number().positive().max(10_000)),
+  STRIPE_TIMEOUT_MS: optional(z.coerce.number().int().min(1)),
+  STRIPE_MAX_ATTEMPTS: optional(z.coerce.number().int().min(1).max(20)),
+});
+
+/** Parses the Stripe settings; throws an error naming every missing or malformed variable. */
+export function stripeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): StripeAdapterConfig {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid Stripe configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  const config: StripeAdapterConfig = {
+    secretKey: e.STRIPE_SECRET_KEY,
+    maxRps: e.STRIPE_MAX_RPS ?? DEFAULT_STRIPE_MAX_RPS,
+    timeoutMs: e.STRIPE_TIMEOUT_MS ?? DEFAULT_STRIPE_TIMEOUT_MS,
+    maxAttempts: e.STRIPE_MAX_ATTEMPTS ?? DEFAULT_STRIPE_MAX_ATTEMPTS,
+  };
+  if (e.STRIPE_API_HOST !== undefined) config.host = e.STRIPE_API_HOST;
+  if (e.STRIPE_API_PORT !== undefined) config.port = e.STRIPE_API_PORT;
+  if (e.STRIPE_API_PROTOCOL !== undefined) config.protocol = e.STRIPE_API_PROTOCOL;
+  return config;
+}
+
+/**
+ * The official SDK, pointed at `host`/`port`/`protocol` when given. The SDK's own retries are
+ * off (`maxNetworkRetries: 0`): StripeBilling retries itself so that every attempt is paced and
+ * counted. No `apiVersion` is set: the SDK sends the version it is pinned to (and typed for).
+ *
+ * Note: even with retries off, stripe-node re-sends a request once by itself when the connection
+ * is closed under it (ECONNRESET/EPIPE, e.g. a stale keep-alive socket). That re-send carries the
+ * same idempotency key, so it cannot duplicate anything, but it is not seen by the pacer.
+ */
+export function createStripeClient(config: StripeAdapterConfig): Stripe {
+  const options: Stripe.StripeConfig = {
+    maxNetworkRetries: 0,
+    timeout: config.timeoutMs,
+    appInfo: { name: 'usage-metering' },
+  };
+  if (config.host !== undefined) options.host = config.host;
+  if (config.port !== undefined) options.port = config.port;
+  if (config.protocol !== undefined) options.protocol = config.protocol;
+  return new Stripe(config.secretKey, options);
+}

@@ -1,0 +1,534 @@
+/**
+ * The Stripe adapter (lib/adapters/stripe) against the Stripe fake, through the real SDK:
+ * idempotency keys, retries, pacing, finalize re-runs and configuration.
+ */
+import Stripe from 'stripe';
+import { BillingProviderError } from '../../lib/app/billing-port';
+import {
+  createStripeClient,
+  Pacer,
+  parseRetryAfter,
+  StripeBilling,
+  stripeBillingFromEnv,
+  stripeConfigFromEnv,
+  type StripeBillingOptions,
+  type StripeCallOutcome,
+  type StripeOperation,
+} from '../../lib/adapters/stripe';
+import { startStripeFake, type StripeFake } from '../../local/stripe-fake/server';
+
+const API_KEY = 'sk_test_adapter_unit';
+const FINALIZE_PATH = /^\/v1\/invoices\/[^/]+\/finalize$/;
+
+let fake: StripeFake;
+
+function sdk(timeoutMs = 2000): Stripe {
+  return createStripeClient({ secretKey: API_KEY, host: '127.0.0.1', port: fake.port, protocol: 'http', timeoutMs, maxRps: 1000, maxAttempts: 5 });
+}
+
+interface Harness {
+  billing: StripeBilling;
+  events: { op: StripeOperation; attempt: number; outcome: StripeCallOutcome; errorCode?: string }[];
+}
+
+function harness(opts: Partial<StripeBillingOptions> & { timeoutMs?: number } = {}): Harness {
+  const events: Harness['events'] = [];
+  const { timeoutMs, ...rest } = opts;
+  const billing = new StripeBilling(sdk(timeoutMs), {
+    maxRps: 1000,
+    maxAttempts: 5,
+    baseDelayMs: 5,
+    onCall: (op, attempt, outcome, info) => events.push({ op, attempt, outcome, errorCode: info.errorCode }),
+    ...rest,
+  });
+  return { billing, events };
+}
+
+async function newCustomer(): Promise<string> {
+  return (await sdk().customers.create({ name: 'Acme' })).id;
+}
+
+async function rejectionOf(p: Promise<unknown>): Promise<BillingProviderError> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(BillingProviderError);
+    return err as BillingProviderError;
+  }
+  throw new Error('expected the promise to reject');
+}
+
+const LINES = [
+  { line: 'api_calls-t1', amountMinor: 9000, description: 'API Calls: 90,000 calls x $0.001' },
+  { line: 'storage-t1', amountMinor: 2550, description: 'Storage: 51 GB x $0.50' },
+  { line: 'base', amountMinor: 4900, description: 'Base fee' },
+];
+
+/** The invoice worker's sequence for one (customer, period), with keys derived from domain ids. */
+async function runInvoice(billing: StripeBilling, customer: string, period = '2026-01') {
+  const prefix = `inv:${customer}:${period}`;
+  const draft = await billing.createDraftInvoice({
+    stripeCustomerId: customer,
+    currency: 'usd',
+    description: `Usage ${period}`,
+    metadata: { customer, period },
+    idempotencyKey: `${prefix}:draft`,
+  });
+  const items: string[] = [];
+  for (const l of LINES) {
+    const item = await billing.addInvoiceItem({
+      stripeCustomerId: customer,
+      invoiceId: draft.id,
+      currency: 'usd',
+      amountMinor: l.amountMinor,
+      description: l.description,
+      metadata: { customer, period, line: l.line },
+      idempotencyKey: `${prefix}:line:${l.line}`,
+    });
+    items.push(item.id);
+  }
+  const finalized = await billing.finalizeInvoice(draft.id, `${prefix}:finalize`);
+  return { draft, items, finalized };
+}
+
+const TOTAL = LINES.reduce((s, l) => s + l.amountMinor, 0);
+
+beforeAll(async () => {
+  fake = await startStripeFake({ port: 0 });
+});
+
+afterAll(async () => {
+  await fake.stop();
+});
+
+beforeEach(() => {
+  fake.reset();
+});
+
+describe('invoicing against the fake', () => {
+  it('creates a draft, adds 3 items and finalizes: one open invoice whose total is the sum', async () => {
+    const { billing } = harness();
+    const customer = await newCustomer();
+    const { draft, items, finalized } = await runInvoice(billing, customer);
+
+    expect(draft.status).toBe('draft');
+    expect(finalized).toMatchObject({ id: draft.id, status: 'open', totalMinor: TOTAL });
+    expect(finalized.number).toEqual(expect.any(String));
+
+    const invoices = fake.invoices();
+    expect(invoices).toHaveLength(1);
+    expect(invoices[0]).toMatchObject({
+      id: draft.id,
+      status: 'open',
+      total: TOTAL,
+      customer,
+      currency: 'usd',
+      auto_advance: false,
+      collection_method: 'send_invoice',
+      metadata: { customer, period: '2026-01' },
+    });
+    expect(fake.invoiceItems()).toHaveLength(3);
+
+    const listed = await billing.listInvoiceItems(draft.id);
+    expect(listed.map((i) => i.id).sort()).toEqual([...items].sort());
+    for (const l of LINES) {
+      expect(listed).toContainEqual({ id: expect.any(String), amountMinor: l.amountMinor, metadata: { customer, period: '2026-01', line: l.line } });
+    }
+
+    // Our keys on every write (never the SDK's stripe-node-retry-...), and the draft's parameters.
+    const posts = fake.requests.filter((r) => r.method === 'POST' && r.path !== '/v1/customers');
+    expect(posts).toHaveLength(5);
+    for (const p of posts) expect(p.idempotencyKey).toMatch(/^inv:/);
+    expect(posts[0]?.params).toMatchObject({
+      auto_advance: 'false',
+      collection_method: 'send_invoice',
+      days_until_due: '30',
+      pending_invoice_items_behavior: 'exclude',
+    });
+    expect(billing.calls).toMatchObject({ createDraftInvoice: 1, addInvoiceItem: 3, finalizeInvoice: 1, listInvoiceItems: 1 });
+    expect(Object.values(billing.retries).every((n) => n === 0)).toBe(true);
+  });
+
+  it('a re-run with the same keys creates nothing and returns the same ids', async () => {
+    const customer = await newCustomer();
+    const first = await runInvoice(harness().billing, customer);
+    const second = await runInvoice(harness().billing, customer); // a new process, same keys
+
+    expect(second.draft.id).toBe(first.draft.id);
+    expect(second.items).toEqual(first.items);
+    expect(second.finalized).toEqual(first.finalized);
+    expect(fake.invoices()).toHaveLength(1);
+    expect(fake.invoiceItems()).toHaveLength(3);
+    const replays = fake.requests.filter((r) => r.replayed);
+    expect(replays).toHaveLength(5);
+  });
+
+  it('pages through more than 100 items, each page a paced request', async () => {
+    const { billing } = harness();
+    const customer = await newCustomer();
+    const draft = await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'eur', description: 'big', metadata: {}, idempotencyKey: 'big:draft' });
+    for (let i = 0; i < 105; i++) {
+      await billing.addInvoiceItem({
+        stripeCustomerId: customer,
+        invoiceId: draft.id,
+        currency: 'eur',
+        amountMinor: i + 1,
+        description: `line ${i}`,
+        metadata: { n: String(i) },
+        idempotencyKey: `big:line:${i}`,
+      });
+    }
+    const items = await billing.listInvoiceItems(draft.id);
+    expect(items).toHaveLength(105);
+    expect(new Set(items.map((i) => i.metadata.n)).size).toBe(105);
+    expect(items.reduce((s, i) => s + i.amountMinor, 0)).toBe((105 * 106) / 2);
+    expect(billing.calls.listInvoiceItems).toBe(2);
+    expect(fake.requests.filter((r) => r.method === 'GET' && r.path === '/v1/invoiceitems')).toHaveLength(2);
+  });
+});
+
+describe('retries', () => {
+  it('retries 500s on invoice item creation and succeeds on the 3rd attempt with one item', async () => {
+    const { billing, events } = harness();
+    const customer = await newCustomer();
+    const draft = await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'd', metadata: {}, idempotencyKey: 'k:draft' });
+    fake.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '500', times: 2 });
+
+    const item = await billing.addInvoiceItem({
+      stripeCustomerId: customer,
+      invoiceId: draft.id,
+      currency: 'usd',
+      amountMinor: 1234,
+      description: 'line',
+      metadata: { line: 'a' },
+      idempotencyKey: 'k:line:a',
+    });
+
+    expect(fake.invoiceItems().map((i) => i.id)).toEqual([item.id]);
+    expect(billing.calls.addInvoiceItem).toBe(3);
+    expect(billing.retries.addInvoiceItem).toBe(2);
+    expect(events.filter((e) => e.op === 'addInvoiceItem').map((e) => [e.attempt, e.outcome, e.errorCode])).toEqual([
+      [1, 'retry', 'provider_unavailable'],
+      [2, 'retry', 'provider_unavailable'],
+      [3, 'ok', undefined],
+    ]);
+    const attempts = fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/invoiceitems');
+    expect(attempts.map((r) => r.status)).toEqual([500, 500, 200]);
+    expect(new Set(attempts.map((r) => r.idempotencyKey))).toEqual(new Set(['k:line:a']));
+  });
+
+  it('retries 429s (the fake sends no Retry-After: plain backoff) and succeeds', async () => {
+    const { billing } = harness();
+    const customer = await newCustomer();
+    fake.injectFailure({ method: 'POST', path: '/v1/invoices', mode: '429', times: 2 });
+    const draft = await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'd', metadata: {}, idempotencyKey: 'k429:draft' });
+    expect(draft.status).toBe('draft');
+    expect(billing.retries.createDraftInvoice).toBe(2);
+    expect(fake.requests.filter((r) => r.path === '/v1/invoices').map((r) => r.status)).toEqual([429, 429, 200]);
+    expect(fake.invoices()).toHaveLength(1);
+  });
+
+  it('waits at least Retry-After when Stripe sends it', async () => {
+    const retrieve = jest
+      .fn()
+      .mockRejectedValueOnce(
+        new Stripe.errors.StripeRateLimitError({ message: 'slow down', statusCode: 429, headers: { 'retry-after': '1.5' } } as never),
+      )
+      .mockResolvedValueOnce({ id: 'in_1', status: 'open', total: 5, number: 'X-0001', hosted_invoice_url: null });
+    const sleeps: number[] = [];
+    const billing = new StripeBilling({ invoices: { retrieve } } as unknown as Stripe, {
+      maxRps: 1000,
+      maxAttempts: 3,
+      baseDelayMs: 5,
+      sleep: async (ms) => void sleeps.push(ms),
+    });
+    await expect(billing.getInvoice('in_1')).resolves.toEqual({ id: 'in_1', status: 'open', totalMinor: 5, number: 'X-0001', hostedInvoiceUrl: null });
+    expect(sleeps).toEqual([1500]);
+    expect(retrieve).toHaveBeenCalledTimes(2);
+  });
+
+  it('parses Retry-After as seconds or an HTTP date', () => {
+    expect(parseRetryAfter('2')).toBe(2000);
+    expect(parseRetryAfter('0.25')).toBe(250);
+    expect(parseRetryAfter(undefined)).toBeUndefined();
+    expect(parseRetryAfter('soon')).toBeUndefined();
+    const now = Date.parse('2026-01-01T00:00:00Z');
+    expect(parseRetryAfter('Thu, 01 Jan 2026 00:00:03 GMT', now)).toBe(3000);
+    expect(parseRetryAfter('3600')).toBe(60_000); // capped
+  });
+
+  it('finalize: a timeout after Stripe committed is retried with the same key and gets the committed result', async () => {
+    const customer = await newCustomer();
+    const { billing, events } = harness({ timeoutMs: 300 });
+    const draft = await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'd', metadata: {}, idempotencyKey: 'to:draft' });
+    await billing.addInvoiceItem({ stripeCustomerId: customer, invoiceId: draft.id, currency: 'usd', amountMinor: 700, description: 'x', metadata: {}, idempotencyKey: 'to:line' });
+    fake.injectFailure({ method: 'POST', path: FINALIZE_PATH, mode: 'timeout_after_commit', holdMs: 2000 });
+
+    const finalized = await billing.finalizeInvoice(draft.id, 'to:finalize');
+
+    expect(finalized).toMatchObject({ id: draft.id, status: 'open', totalMinor: 700 });
+    expect(fake.invoices().filter((i) => i.status !== 'draft')).toHaveLength(1);
+    const attempts = fake.requests.filter((r) => FINALIZE_PATH.test(r.path));
+    expect(attempts).toHaveLength(2);
+    expect(attempts.map((a) => a.idempotencyKey)).toEqual(['to:finalize', 'to:finalize']);
+    expect(attempts[0]).toMatchObject({ status: null, injected: 'timeout_after_commit' });
+    expect(attempts[1]).toMatchObject({ status: 200, replayed: true });
+    expect(events.filter((e) => e.op === 'finalizeInvoice').map((e) => [e.outcome, e.errorCode])).toEqual([
+      ['retry', 'timeout'],
+      ['ok', undefined],
+    ]);
+  });
+
+  it('retries 409 "key in use" while the first request with that key is still running', async () => {
+    const customer = await newCustomer();
+    const first = harness();
+    const second = harness({ baseDelayMs: 50, maxAttempts: 10, random: () => 1 }); // backoff 50, 100, 200, 400 ms
+    const draft = await first.billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'd', metadata: {}, idempotencyKey: 'c:draft' });
+    fake.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: 'delay', holdMs: 400 });
+    const input = { stripeCustomerId: customer, invoiceId: draft.id, currency: 'usd', amountMinor: 10, description: 'x', metadata: {}, idempotencyKey: 'c:line' };
+
+    const slow = first.billing.addInvoiceItem(input);
+    await new Promise((r) => setTimeout(r, 50));
+    const racer = await second.billing.addInvoiceItem(input);
+
+    expect(racer.id).toBe((await slow).id);
+    expect(fake.invoiceItems()).toHaveLength(1);
+    expect(second.events.some((e) => e.outcome === 'retry' && e.errorCode === 'conflict')).toBe(true);
+    expect(fake.requests.some((r) => r.status === 409)).toBe(true);
+  });
+
+  it('gives up after maxAttempts on a 500 that never ends, with a retryable error', async () => {
+    const { billing, events } = harness({ maxAttempts: 4 });
+    const customer = await newCustomer();
+    const draft = await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'd', metadata: {}, idempotencyKey: 'f:draft' });
+    fake.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '500', times: 1000 });
+
+    const err = await rejectionOf(
+      billing.addInvoiceItem({ stripeCustomerId: customer, invoiceId: draft.id, currency: 'usd', amountMinor: 1, description: 'x', metadata: {}, idempotencyKey: 'f:line' }),
+    );
+
+    expect(err.retryable).toBe(true);
+    expect(err.code).toBe('provider_unavailable');
+    expect(err.message).toMatch(/gave up after 4 attempts/);
+    expect(fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/invoiceitems')).toHaveLength(4);
+    expect(billing.calls.addInvoiceItem).toBe(4);
+    expect(billing.retries.addInvoiceItem).toBe(3);
+    expect(billing.failures.addInvoiceItem).toBe(1);
+    expect(events.filter((e) => e.op === 'addInvoiceItem').map((e) => e.outcome)).toEqual(['retry', 'retry', 'retry', 'failed']);
+    expect(fake.invoiceItems()).toHaveLength(0);
+  });
+});
+
+describe('errors that are not retried', () => {
+  it('same key with different parameters is a non-retryable idempotency_conflict', async () => {
+    const { billing } = harness();
+    const customer = await newCustomer();
+    const input = { stripeCustomerId: customer, currency: 'usd', description: 'first', metadata: {}, idempotencyKey: 'same-key' };
+    await billing.createDraftInvoice(input);
+
+    const err = await rejectionOf(billing.createDraftInvoice({ ...input, description: 'second' }));
+
+    expect(err.retryable).toBe(false);
+    expect(err.code).toBe('idempotency_conflict');
+    expect(billing.calls.createDraftInvoice).toBe(2); // no retry of the conflicting call
+    expect(fake.invoices()).toHaveLength(1);
+  });
+
+  it('an unknown invoice is a non-retryable resource_missing, sent once', async () => {
+    const { billing } = harness();
+    const err = await rejectionOf(billing.getInvoice('in_doesnotexist'));
+    expect(err).toMatchObject({ retryable: false, code: 'resource_missing' });
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('refuses a write without an idempotency key before calling Stripe', async () => {
+    const { billing } = harness();
+    const err = await rejectionOf(billing.createDraftInvoice({ stripeCustomerId: 'cus_x', currency: 'usd', description: 'd', metadata: {}, idempotencyKey: '' }));
+    expect(err).toMatchObject({ retryable: false, code: 'invalid_argument' });
+    const err2 = await rejectionOf(billing.finalizeInvoice('in_x', 'x'.repeat(256)));
+    expect(err2.code).toBe('invalid_argument');
+    expect(fake.requests).toHaveLength(0);
+  });
+});
+
+describe('finalize twice', () => {
+  it('finalizing an already finalized invoice (another key) returns the invoice', async () => {
+    const { billing } = harness();
+    const customer = await newCustomer();
+    const { draft, finalized } = await runInvoice(billing, customer);
+
+    const again = await billing.finalizeInvoice(draft.id, 'some-other-key');
+
+    expect(again).toEqual(finalized);
+    expect(again.status).toBe('open');
+    expect(billing.calls.getInvoice).toBe(1);
+    expect(fake.requests.filter((r) => FINALIZE_PATH.test(r.path)).map((r) => r.status)).toEqual([200, 400]);
+    expect(fake.invoices()).toHaveLength(1);
+  });
+});
+
+describe('pacing', () => {
+  it('60 parallel calls at maxRps 20 never hit the fake limit of 25/s', async () => {
+    const customer = await newCustomer();
+    const draft = await sdk().invoices.create({ customer, auto_advance: false });
+    fake.setRateLimit(25); // resets the fake's window: the set-up requests above do not count
+    const { billing } = harness({ maxRps: 20 });
+
+    const started = Date.now();
+    const results = await Promise.all(Array.from({ length: 60 }, () => billing.getInvoice(draft.id)));
+    const elapsed = Date.now() - started;
+
+    expect(results.every((r) => r.id === draft.id)).toBe(true);
+    const reads = fake.requests.filter((r) => r.method === 'GET');
+    expect(reads).toHaveLength(60);
+    expect(reads.filter((r) => r.status === 429)).toHaveLength(0);
+    expect(billing.retries.getInvoice).toBe(0);
+    // 60 requests spaced 50 ms apart: the last starts ~2.95 s after the first.
+    expect(elapsed).toBeGreaterThanOrEqual(2800);
+    // Under the fake's limit in every sliding second, as the fake saw the arrivals (~21 expected).
+    const at = reads.map((r) => Date.parse(r.at)).sort((a, b) => a - b);
+    let worst = 0;
+    for (let i = 0, j = 0; i < at.length; i++) {
+      while ((at[i] as number) - (at[j] as number) >= 1000) j++;
+      worst = Math.max(worst, i - j + 1);
+    }
+    expect(worst).toBeLessThan(25);
+  });
+
+  it('control: without pacing the same burst does hit 429s', async () => {
+    const customer = await newCustomer();
+    const draft = await sdk().invoices.create({ customer, auto_advance: false });
+    fake.setRateLimit(25);
+    const { billing } = harness({ maxRps: 100_000, maxAttempts: 1 });
+
+    const settled = await Promise.allSettled(Array.from({ length: 60 }, () => billing.getInvoice(draft.id)));
+
+    const rejected = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected');
+    expect(rejected.length).toBeGreaterThan(0);
+    expect(rejected[0]?.reason).toMatchObject({ code: 'rate_limited', retryable: true });
+    expect(fake.requests.filter((r) => r.status === 429).length).toBe(rejected.length);
+  });
+});
+
+describe('Pacer (virtual clock)', () => {
+  function virtualClock() {
+    let now = 0;
+    const timers: { at: number; resolve: () => void }[] = [];
+    const settle = async () => {
+      for (let i = 0; i < 10; i++) await Promise.resolve();
+    };
+    return {
+      now: () => now,
+      sleep: (ms: number) => new Promise<void>((resolve) => timers.push({ at: now + ms, resolve })),
+      /** Jumps to t at once (like a stalled event loop), firing the timers that are due. */
+      async jumpTo(t: number) {
+        now = t;
+        timers.sort((a, b) => a.at - b.at);
+        while (timers.length > 0 && (timers[0] as { at: number }).at <= now) timers.shift()?.resolve();
+        await settle();
+      },
+      /** Moves to t in 1 ms steps. */
+      async advanceTo(t: number) {
+        while (now < t) await this.jumpTo(now + 1);
+      },
+    };
+  }
+
+  function startsOf(pacer: Pacer, clock: ReturnType<typeof virtualClock>, n: number) {
+    const starts: { i: number; at: number; waited: number }[] = [];
+    const all = Array.from({ length: n }, (_, i) => pacer.acquire().then((waited) => void starts.push({ i, at: clock.now(), waited })));
+    return { starts, all };
+  }
+
+  it('spaces callers 1/rate apart, in call order', async () => {
+    const clock = virtualClock();
+    const pacer = new Pacer({ ratePerSecond: 10, now: clock.now, sleep: clock.sleep });
+    const { starts, all } = startsOf(pacer, clock, 5);
+
+    await clock.jumpTo(0);
+    expect(starts.map((s) => s.i)).toEqual([0]);
+    expect(pacer.waiting).toBe(4);
+    await clock.advanceTo(150);
+    expect(starts.map((s) => s.i)).toEqual([0, 1]);
+    await clock.advanceTo(400);
+    await Promise.all(all);
+    expect(starts).toEqual([0, 100, 200, 300, 400].map((at, i) => ({ i, at, waited: at })));
+    expect(pacer.waiting).toBe(0);
+  });
+
+  it('does not bank idle time, and a stalled clock does not release the backlog at once', async () => {
+    const clock = virtualClock();
+    const pacer = new Pacer({ ratePerSecond: 10, now: clock.now, sleep: clock.sleep });
+    await pacer.acquire(); // t=0
+
+    // Idle for 5 s: the next caller goes at once, the one after waits a full interval (no burst).
+    await clock.jumpTo(5000);
+    const idle = startsOf(pacer, clock, 2);
+    await clock.jumpTo(5000);
+    await clock.advanceTo(5100);
+    await Promise.all(idle.all);
+    expect(idle.starts.map((s) => s.at)).toEqual([5000, 5100]);
+
+    // Three callers queued, then the event loop stalls for 1 s: they still go 100 ms apart.
+    const stalled = startsOf(pacer, clock, 3);
+    await clock.jumpTo(6100);
+    expect(stalled.starts.map((s) => s.at)).toEqual([6100]);
+    await clock.advanceTo(6300);
+    await Promise.all(stalled.all);
+    expect(stalled.starts.map((s) => s.at)).toEqual([6100, 6200, 6300]);
+  });
+
+  it('keeps any one-second window at or under rate + 1 starts for many parallel callers', async () => {
+    const clock = virtualClock();
+    const pacer = new Pacer({ ratePerSecond: 25, now: clock.now, sleep: clock.sleep });
+    const { starts, all } = startsOf(pacer, clock, 200);
+    await clock.advanceTo(200 * 40);
+    await Promise.all(all);
+    expect(starts.map((s) => s.i)).toEqual(Array.from({ length: 200 }, (_, i) => i)); // FIFO
+    for (const s of starts) {
+      expect(starts.filter((o) => o.at >= s.at && o.at < s.at + 1000).length).toBeLessThanOrEqual(26);
+    }
+    expect(starts[199]?.at).toBe(199 * 40);
+  });
+
+  it('rejects a non-positive rate', () => {
+    expect(() => new Pacer({ ratePerSecond: 0 })).toThrow(/ratePerSecond/);
+  });
+});
+
+describe('configuration', () => {
+  it('names STRIPE_SECRET_KEY when it is missing or empty', () => {
+    expect(() => stripeConfigFromEnv({})).toThrow(/STRIPE_SECRET_KEY/);
+    expect(() => stripeConfigFromEnv({ STRIPE_SECRET_KEY: '  ' })).toThrow(/STRIPE_SECRET_KEY/);
+    expect(() => stripeBillingFromEnv({})).toThrow(/STRIPE_SECRET_KEY/);
+  });
+
+  it('applies defaults and reads the optional settings', () => {
+    expect(stripeConfigFromEnv({ STRIPE_SECRET_KEY: 'sk_test_1' })).toEqual({ secretKey: 'sk_test_1', maxRps: 25, timeoutMs: 10_000, maxAttempts: 5 });
+    expect(
+      stripeConfigFromEnv({
+        STRIPE_SECRET_KEY: 'sk_test_1',
+        STRIPE_API_HOST: 'localhost',
+        STRIPE_API_PORT: '12111',
+        STRIPE_API_PROTOCOL: 'http',
+        STRIPE_MAX_RPS: '90',
+        STRIPE_TIMEOUT_MS: '3000',
+        STRIPE_MAX_ATTEMPTS: '3',
+      }),
+    ).toEqual({ secretKey: 'sk_test_1', host: 'localhost', port: 12111, protocol: 'http', maxRps: 90, timeoutMs: 3000, maxAttempts: 3 });
+    expect(() => stripeConfigFromEnv({ STRIPE_SECRET_KEY: 'k', STRIPE_API_PROTOCOL: 'ftp' })).toThrow(/STRIPE_API_PROTOCOL/);
+    expect(() => stripeConfigFromEnv({ STRIPE_SECRET_KEY: 'k', STRIPE_MAX_RPS: '0' })).toThrow(/STRIPE_MAX_RPS/);
+  });
+
+  it('stripeBillingFromEnv talks to the server named by STRIPE_API_*', async () => {
+    const customer = await newCustomer();
+    const billing = stripeBillingFromEnv({
+      STRIPE_SECRET_KEY: API_KEY,
+      STRIPE_API_HOST: '127.0.0.1',
+      STRIPE_API_PORT: String(fake.port),
+      STRIPE_API_PROTOCOL: 'http',
+    });
+    const draft = await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'env', metadata: {}, idempotencyKey: 'env:draft' });
+    expect(await billing.getInvoice(draft.id)).toMatchObject({ id: draft.id, status: 'draft', totalMinor: 0 });
+  });
+});
