@@ -7,6 +7,7 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION, freePort, startDynamoLocal, startSqsSn
 import { startHttpServer, type LocalRoute } from './http-server';
 import { SqsPoller, type PollerOptions } from './poller';
 import { provision, type Provisioned } from './provision';
+import { startStripeFake, type StripeFake } from './stripe-fake/server';
 
 /**
  * The whole system on one machine: DynamoDB Local, fauxqs, the HTTP API and the SQS pollers, all
@@ -24,6 +25,8 @@ export interface StackOptions {
   /** Do not start the SQS pollers (tests that drive the aggregator by hand). */
   pollers?: boolean;
   onPollerError?: (err: unknown) => void;
+  /** Requests per second the Stripe fake allows (like Stripe's rate limit); unlimited by default. */
+  stripeRateLimit?: number;
 }
 
 export interface Stack {
@@ -34,6 +37,7 @@ export interface Stack {
   sqs: SQSClient;
   sns: SNSClient;
   fauxqs: SqsSns;
+  stripe: StripeFake;
   pollers: SqsPoller[];
   stop(): Promise<void>;
 }
@@ -55,10 +59,10 @@ function functionEnvironment(resources: Provisioned): Record<string, string> {
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const deployment = loadDeployment();
-  const started: { dynamoLocal?: DynamoLocal; fauxqs?: SqsSns; server?: Server } = {};
+  const started: { dynamoLocal?: DynamoLocal; fauxqs?: SqsSns; stripe?: StripeFake; server?: Server } = {};
   try {
-    const [dynamoLocal, fauxqs] = await Promise.all([startDynamoLocal(), startSqsSns()]);
-    Object.assign(started, { dynamoLocal, fauxqs });
+    const [dynamoLocal, fauxqs, stripe] = await Promise.all([startDynamoLocal(), startSqsSns(), startStripeFake({ port: 0, rateLimitPerSecond: opts.stripeRateLimit })]);
+    Object.assign(started, { dynamoLocal, fauxqs, stripe });
     const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
     const dynamo = new DynamoDBClient({ ...common, endpoint: dynamoLocal.endpoint });
     const sqs = new SQSClient({ ...common, endpoint: fauxqs.address, useQueueUrlAsEndpoint: false });
@@ -74,6 +78,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       DYNAMODB_ENDPOINT: dynamoLocal.endpoint,
       SQS_ENDPOINT: fauxqs.address,
       SNS_ENDPOINT: fauxqs.address,
+      // The real Stripe SDK, pointed at the fake (SPEC 8.4).
+      STRIPE_SECRET_KEY: 'sk_test_local',
+      STRIPE_API_HOST: '127.0.0.1',
+      STRIPE_API_PORT: String(stripe.port),
+      STRIPE_API_PROTOCOL: 'http',
+      STRIPE_MAX_RPS: process.env.STRIPE_MAX_RPS ?? '100',
       POWERTOOLS_LOG_LEVEL: process.env.POWERTOOLS_LOG_LEVEL ?? 'WARN',
       POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
       ...opts.env,
@@ -110,6 +120,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       sqs,
       sns,
       fauxqs,
+      stripe,
       pollers,
       stop: async () => {
         await Promise.all(pollers.map((p) => p.stop()));
@@ -120,12 +131,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         dynamo.destroy();
         sqs.destroy();
         sns.destroy();
-        await fauxqs.stop();
-        await dynamoLocal.stop();
+        await Promise.all([fauxqs.stop(), dynamoLocal.stop(), stripe.stop()]);
       },
     };
   } catch (err) {
     started.server?.close();
+    await started.stripe?.stop();
     await started.fauxqs?.stop();
     await started.dynamoLocal?.stop();
     throw err;

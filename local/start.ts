@@ -20,6 +20,7 @@ Usage metering is running (stage local).
   SQS/SNS fauxqs  ${stack.env.SQS_ENDPOINT}
   usage queue     ${stack.resources.queues.UsageQueue?.url}
   usage DLQ       ${stack.resources.queues.UsageDLQ?.url}
+  Stripe (fake)   ${stack.stripe.url}   (GET /_fake/state shows what it was sent)
   admin key       ${key}   (stage local only)
   real keys       npm run cli -- keys create --name my-app --scopes ingest,read [--customer cus_42]
 

@@ -32,6 +32,12 @@ export interface BillingProvider {
   addInvoiceItem(input: InvoiceItemInput): Promise<{ id: string }>;
   finalizeInvoice(invoiceId: string, idempotencyKey: string): Promise<ProviderInvoice>;
   getInvoice(invoiceId: string): Promise<ProviderInvoice>;
+  /**
+   * The customer's invoice whose metadata.invoice_key is this key, if any. Stripe forgets
+   * idempotency keys after 24 hours; this finds a draft made by an attempt that died before
+   * recording it, however much later the retry comes (e.g. a DLQ redrive).
+   */
+  findInvoice(stripeCustomerId: string, invoiceKey: string): Promise<ProviderInvoice | undefined>;
   /** Items already on an invoice, with their metadata (to reconcile after a crash). */
   listInvoiceItems(invoiceId: string): Promise<{ id: string; amountMinor: number; metadata: Record<string, string> }[]>;
 }

@@ -3,6 +3,8 @@ import { authorize, requireUnbound, type Principal } from '../domain/apikey';
 import { decimalString, type CatalogIndex } from '../domain/catalog';
 import { NotFoundError, ValidationError } from '../domain/errors';
 import { SUBJECT_PATTERN } from '../domain/events';
+import { Period } from '../domain/period';
+import { schedulePlan } from '../domain/plan-schedule';
 import type { Clock, Customer, CustomerRepository } from './ports';
 
 export const customerInput = z
@@ -40,10 +42,13 @@ export async function putCustomer(deps: CustomerDeps, principal: Principal, id: 
   }
   const existing = await deps.customers.get(id);
   const now = deps.clock.now().toISOString();
+  const current = Period.containing(deps.clock.now());
+  // SPEC 4: a plan change applies from the next period; a new customer's plan from now.
   const customer: Customer = {
     id,
     name: input.name,
     planId: input.planId,
+    plans: schedulePlan(existing?.plans, input.planId, current.key, current.next().key),
     stripeCustomerId: input.stripeCustomerId,
     alertEmail: input.alertEmail,
     budget: input.budget,

@@ -1,6 +1,8 @@
 import type { AggregationPlan } from '../domain/aggregation';
 import type { ApiKeyRecord } from '../domain/apikey';
 import type { MeteredEvent } from '../domain/events';
+import type { InvoiceLine } from '../domain/invoice';
+import type { PlanChange } from '../domain/plan-schedule';
 
 /** What the use cases need from the outside world; lib/adapters implements them on AWS. */
 
@@ -31,12 +33,17 @@ export interface UsageLedger {
   apply(batchId: string, plan: AggregationPlan): Promise<void>;
   /** Counters of one customer and period: meter -> value, plus duplicates dropped. */
   read(customerId: string, period: string): Promise<{ values: Record<string, string>; duplicatesDropped: number }>;
+  /** Every customer with a counter in the period (the invoice run's list). */
+  customersWithUsage(period: string): Promise<string[]>;
 }
 
 export interface Customer {
   id: string;
   name: string;
+  /** The plan asked for last; it prices periods from `plans`' matching entry on. */
   planId: string;
+  /** When each plan applies (a change takes effect next period). */
+  plans?: PlanChange[];
   stripeCustomerId?: string;
   alertEmail?: string;
   budget?: { amount: string };
@@ -48,6 +55,7 @@ export interface CustomerRepository {
   get(id: string): Promise<Customer | undefined>;
   put(customer: Customer): Promise<void>;
   list(limit: number, cursor?: string): Promise<{ items: Customer[]; cursor?: string }>;
+  allIds(): Promise<string[]>;
 }
 
 export interface ApiKeyRepository {
@@ -68,4 +76,82 @@ export interface IdempotencyStore {
   /** Records the key for this request hash unless it exists; returns the existing record if any. */
   begin(scope: string, key: string, requestHash: string): Promise<IdempotencyRecord | undefined>;
   complete(scope: string, key: string, response: { status: number; body: unknown }): Promise<void>;
+}
+
+export type InvoiceStatus = 'pending' | 'draft_created' | 'items_added' | 'finalized' | 'no_charge' | 'not_synced';
+export const TERMINAL_INVOICE_STATUSES: InvoiceStatus[] = ['finalized', 'no_charge', 'not_synced'];
+
+/** One (customer, period) invoice: its frozen lines and where it stands with Stripe. */
+export interface InvoiceRecord {
+  customerId: string;
+  period: string;
+  status: InvoiceStatus;
+  planId: string;
+  currency: string;
+  lines: InvoiceLine[];
+  total: string;
+  totalMinor: number;
+  /** The period's usage this invoice billed (frozen when the record was made). */
+  quantities: Record<string, string>;
+  /** What has been billed for this period so far, corrections included: the baseline of the next correction. */
+  invoicedQuantities: Record<string, string>;
+  /** Bumped on every change of invoicedQuantities (optimistic concurrency). */
+  invoicedVersion: number;
+  /** Earlier periods this invoice corrected, and the totals it billed them up to. */
+  corrections: { period: string; quantities: Record<string, string> }[];
+  stripeCustomerId?: string;
+  stripeInvoiceId?: string;
+  stripeStatus?: string;
+  stripeNumber?: string | null;
+  hostedInvoiceUrl?: string | null;
+  /** Set before the first Stripe write of a step, so a later attempt knows to look for what it may have made. */
+  draftRequested?: boolean;
+  itemsRequested?: boolean;
+  attempts: number;
+  lastError?: string;
+  createdAt: string;
+  updatedAt: string;
+  finalizedAt?: string;
+}
+
+export interface InvoiceRepository {
+  get(customerId: string, period: string): Promise<InvoiceRecord | undefined>;
+  list(customerId: string): Promise<InvoiceRecord[]>;
+  /**
+   * Stores a new invoice and moves the baselines of the earlier periods it corrects, atomically.
+   * Returns false when the invoice exists already (another attempt made it first).
+   */
+  create(record: InvoiceRecord, baselines: { record: InvoiceRecord | undefined; customerId: string; period: string; quantities: Record<string, string> }[]): Promise<boolean>;
+  /** Applies `changes` if the stored status is still `expected`; false otherwise. */
+  update(customerId: string, period: string, expected: InvoiceStatus, changes: Partial<InvoiceRecord>): Promise<boolean>;
+}
+
+export type RunMemberStatus = 'pending' | 'done' | 'skipped' | 'failed';
+export interface InvoiceRun {
+  period: string;
+  status: 'running' | 'completed';
+  total: number;
+  done: number;
+  skipped: number;
+  failed: number;
+  startedAt: string;
+  updatedAt: string;
+}
+
+export interface InvoiceRunRepository {
+  get(period: string): Promise<InvoiceRun | undefined>;
+  /** Creates the run if it does not exist; returns it either way. */
+  ensure(period: string, now: string): Promise<InvoiceRun>;
+  /** Adds a customer to the run once (total += 1 the first time); returns its member status. */
+  addMember(period: string, customerId: string): Promise<RunMemberStatus>;
+  /** Moves a member to a final status once, adjusting the run's counters in the same write. */
+  finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>): Promise<void>;
+}
+
+export interface InvoiceJob {
+  period: string;
+  customerId: string;
+}
+export interface InvoiceJobQueue {
+  enqueue(jobs: InvoiceJob[]): Promise<void>;
 }

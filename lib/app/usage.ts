@@ -1,7 +1,11 @@
 import { authorize, type Principal } from '../domain/apikey';
 import type { CatalogIndex } from '../domain/catalog';
 import { ValidationError } from '../domain/errors';
+import { priceMeter, priceUsage } from '../domain/invoice';
+import { dec, roundToMinor } from '../domain/money';
 import { Period } from '../domain/period';
+import { planFor } from '../domain/plan-schedule';
+import { projectToPeriodEnd } from '../domain/projection';
 import { checkCustomerId } from './customers';
 import type { Clock, CustomerRepository, UsageLedger } from './ports';
 
@@ -20,13 +24,37 @@ export function resolvePeriod(text: string | undefined, clock: Clock): Period {
   return Period.parse(text);
 }
 
-/** SPEC 6: per-meter values of one customer and period, as counted so far. */
+const nonNegative = (v: string) => (v.startsWith('-') ? '0' : v);
+
+/**
+ * SPEC 6: per meter the value, allowance used and estimated amount with its tiers; the subtotal
+ * as it would be invoiced now (base fee included, rounded per line); the budget used; and a
+ * projection to the period end.
+ */
 export async function readUsage(deps: UsageDeps, principal: Principal, customerId: string, periodText: string | undefined) {
   authorize(principal, 'read', customerId);
   checkCustomerId(customerId);
   const period = resolvePeriod(periodText, deps.clock);
+  const now = deps.clock.now();
   const [counters, customer] = await Promise.all([deps.ledger.read(customerId, period.key), deps.customers.get(customerId)]);
-  const plan = (customer && deps.catalog.plan(customer.planId)) || deps.catalog.defaultPlan();
+  const plan = planFor(deps.catalog, customer?.plans, period.key);
+  const meters = deps.catalog.meters();
+  const values = Object.fromEntries(meters.map((m) => [m.slug, counters.values[m.slug] ?? '0']));
+
+  const current = priceUsage({ plan, meters, usage: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, nonNegative(v)])) });
+  const projectedValues = Object.fromEntries(
+    meters.map((m) => [m.slug, nonNegative(projectToPeriodEnd({ value: values[m.slug]!, aggregation: m.aggregation, periodStart: period.start, periodEnd: period.end, now }))]),
+  );
+  const projected = priceUsage({ plan, meters, usage: projectedValues });
+  const baseFee = plan.baseFee ? roundToMinor(plan.baseFee, plan.currency) : roundToMinor('0', plan.currency);
+  const budget = customer?.budget
+    ? {
+        amount: roundToMinor(customer.budget.amount, plan.currency),
+        percentUsed: dec(customer.budget.amount).isZero() ? null : dec(current.total).div(customer.budget.amount).times(100).toFixed(2),
+        projectedPercent: dec(customer.budget.amount).isZero() ? null : dec(projected.total).div(customer.budget.amount).times(100).toFixed(2),
+      }
+    : null;
+
   return {
     customerId,
     period: period.key,
@@ -34,14 +62,27 @@ export async function readUsage(deps: UsageDeps, principal: Principal, customerI
     periodEnd: period.end.toISOString(),
     planId: plan.id,
     currency: plan.currency,
-    asOf: deps.clock.now().toISOString(),
-    meters: deps.catalog.meters().map((m) => ({
-      meter: m.slug,
-      displayName: m.displayName,
-      unit: m.unit,
-      aggregation: m.aggregation,
-      value: counters.values[m.slug] ?? '0',
-    })),
+    asOf: now.toISOString(),
+    meters: meters.map((m) => {
+      const priced = priceMeter(plan, m.slug, nonNegative(values[m.slug]!));
+      return {
+        meter: m.slug,
+        displayName: m.displayName,
+        unit: m.unit,
+        aggregation: m.aggregation,
+        value: values[m.slug]!,
+        included: priced.included,
+        percentUsed: priced.percentUsed,
+        amount: priced.amount,
+        tiers: priced.tiers,
+        projectedValue: projectedValues[m.slug]!,
+      };
+    }),
+    baseFee,
+    subtotal: current.total,
+    budget,
+    projection: { subtotal: projected.total, method: 'SUM and COUNT meters scaled by the elapsed share of the period; peaks, latest and unique values as they are' },
     duplicatesDropped: counters.duplicatesDropped,
   };
 }
+

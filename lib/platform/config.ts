@@ -13,6 +13,12 @@ const schema = z.object({
   CUSTOMERS_TABLE: z.string().min(1),
   API_KEYS_TABLE: z.string().min(1),
   USAGE_QUEUE_URL: z.string().url(),
+  INVOICES_TABLE: z.string().min(1),
+  INVOICE_QUEUE_URL: z.string().url(),
+  /** Minutes after a period's end before it may be invoiced (SPEC 3.5). */
+  INVOICE_GRACE_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(60),
+  /** The invoice queue's maxReceiveCount: the attempt that records a job as failed. */
+  INVOICE_MAX_RECEIVES: z.coerce.number().int().min(1).default(3),
   DEDUPE_WINDOW_DAYS: z.coerce.number().int().min(35).max(365).default(35),
   LOCAL_ADMIN_KEY: z.string().min(8).default('local-admin-key'),
   CATALOG_FILE: z.string().optional(),

@@ -1,7 +1,10 @@
 import { DynamoApiKeys, DynamoCustomers, DynamoIdempotency } from '../adapters/dynamo/entities';
+import { DynamoInvoiceRuns, DynamoInvoices } from '../adapters/dynamo/invoices';
 import { DynamoUsageLedger } from '../adapters/dynamo/ledger';
-import { SqsUsageQueue } from '../adapters/sqs/usage-queue';
-import { systemClock, type Clock } from '../app/ports';
+import { stripeBillingFromEnv } from '../adapters/stripe';
+import type { BillingProvider } from '../app/billing-port';
+import { SqsJsonQueue } from '../adapters/sqs/json-queue';
+import { systemClock, type Clock, type InvoiceJob, type UsageBatch } from '../app/ports';
 import { loadCatalog } from './catalog';
 import { dynamoClient, sqsClient } from './clients';
 import { config } from './config';
@@ -18,7 +21,11 @@ function build(clock: Clock = systemClock) {
     customers: new DynamoCustomers(db, c.CUSTOMERS_TABLE),
     apiKeys: new DynamoApiKeys(db, c.API_KEYS_TABLE),
     idempotency: new DynamoIdempotency(db, c.DEDUPE_TABLE, () => clock.now()),
-    usageQueue: new SqsUsageQueue(sqsClient(), c.USAGE_QUEUE_URL),
+    usageQueue: new SqsJsonQueue<UsageBatch>(sqsClient(), c.USAGE_QUEUE_URL),
+    invoices: new DynamoInvoices(db, c.INVOICES_TABLE),
+    runs: new DynamoInvoiceRuns(db, c.INVOICES_TABLE),
+    invoiceJobs: new SqsJsonQueue<InvoiceJob>(sqsClient(), c.INVOICE_QUEUE_URL),
+    graceMs: c.INVOICE_GRACE_MINUTES * 60_000,
   };
 }
 export type Container = ReturnType<typeof build>;
@@ -26,4 +33,10 @@ export type Container = ReturnType<typeof build>;
 let instance: Container | undefined;
 export function container(): Container {
   return (instance ??= build());
+}
+
+let billing: BillingProvider | undefined;
+/** Stripe, only where it is used (the invoice worker): other functions need no Stripe key. */
+export function billingProvider(): BillingProvider {
+  return (billing ??= stripeBillingFromEnv());
 }

@@ -23,18 +23,30 @@ const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.T
 
 it('declares the tables with their keys, TTL and the period index', () => {
   const tables = Object.fromEntries(ofType('AWS::DynamoDB::Table'));
-  expect(Object.keys(tables).sort()).toEqual(['ApiKeysTable', 'CustomersTable', 'DedupeTable', 'UsageTable']);
+  expect(Object.keys(tables).sort()).toEqual(['ApiKeysTable', 'CustomersTable', 'DedupeTable', 'InvoicesTable', 'UsageTable']);
   expect(tables.UsageTable!.Properties.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }]);
   expect(tables.UsageTable!.Properties.GlobalSecondaryIndexes[0].IndexName).toBe('byPeriod');
   expect(tables.DedupeTable!.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
   for (const t of Object.values(tables)) expect(t.Properties.BillingMode).toBe('PAY_PER_REQUEST');
 });
 
-it('declares the usage queue with DLQ redrive and an event source mapping that reports batch item failures', () => {
+it('declares the queues with DLQ redrive and event source mappings that report batch item failures', () => {
   expect(resources.UsageQueue!.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': ['UsageDLQ', 'Arn'] }, maxReceiveCount: 5 });
-  const [[, esm]] = ofType('AWS::Lambda::EventSourceMapping') as [[string, any]];
-  expect(esm.Properties).toMatchObject({ EventSourceArn: { 'Fn::GetAtt': ['UsageQueue', 'Arn'] }, FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: 10 });
+  expect(resources.InvoiceQueue!.Properties.RedrivePolicy).toEqual({ deadLetterTargetArn: { 'Fn::GetAtt': ['InvoiceDLQ', 'Arn'] }, maxReceiveCount: 3 });
+  const mappings = ofType('AWS::Lambda::EventSourceMapping').map(([, r]) => r.Properties);
+  expect(mappings).toEqual(
+    expect.arrayContaining([
+      expect.objectContaining({ EventSourceArn: { 'Fn::GetAtt': ['UsageQueue', 'Arn'] }, FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: 10 }),
+      expect.objectContaining({ EventSourceArn: { 'Fn::GetAtt': ['InvoiceQueue', 'Arn'] }, FunctionResponseTypes: ['ReportBatchItemFailures'], BatchSize: 1 }),
+    ]),
+  );
   expect(resources.AlertsTopic!.Type).toBe('AWS::SNS::Topic');
+});
+
+it('schedules the monthly invoice run with EventBridge', () => {
+  const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties);
+  expect(rules).toEqual([expect.objectContaining({ ScheduleExpression: 'cron(0 1 1 * ? *)', State: 'ENABLED' })]);
+  expect(JSON.stringify(rules[0].Targets)).toContain('InvoiceSchedulerLambdaFunction');
 });
 
 it('routes every HTTP API path to a function', () => {
@@ -46,6 +58,10 @@ it('routes every HTTP API path to a function', () => {
       'GET /api/v1/customers',
       'GET /api/v1/customers/{id}',
       'GET /api/v1/customers/{id}/usage',
+      'GET /api/v1/customers/{id}/invoices',
+      'GET /api/v1/customers/{id}/invoices/upcoming',
+      'POST /api/v1/invoice-runs',
+      'GET /api/v1/invoice-runs/{period}',
       'GET /health',
       'POST /api/v1/api-keys',
       'POST /api/v1/events',
@@ -63,13 +79,14 @@ it('scopes IAM to the stack resources (no wildcard resources)', () => {
   expect(ours.length).toBeGreaterThan(0);
   for (const s of ours) for (const r of s.Resource) expect(JSON.stringify(r)).not.toBe('"*"');
   const json = JSON.stringify(ours);
-  for (const id of ['UsageTable', 'DedupeTable', 'CustomersTable', 'ApiKeysTable', 'UsageQueue', 'AlertsTopic']) expect(json).toContain(id);
+  for (const id of ['UsageTable', 'DedupeTable', 'CustomersTable', 'ApiKeysTable', 'InvoicesTable', 'UsageQueue', 'InvoiceQueue', 'AlertsTopic']) expect(json).toContain(id);
 });
 
 it('declares the dashboard and the DLQ alarm over the emitted metrics', () => {
   expect(ofType('AWS::CloudWatch::Dashboard')).toHaveLength(1);
   const alarm = resources.UsageDLQNotEmptyAlarm!.Properties;
   expect(alarm).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+  expect(resources.InvoiceDLQNotEmptyAlarm!.Type).toBe('AWS::CloudWatch::Alarm');
   const body = JSON.stringify(resources.OpsDashboard!.Properties.DashboardBody);
   for (const metric of ['EventsAccepted', 'EventsCounted', 'DuplicatesDropped', 'ProcessingLag', 'MessagesFailed']) expect(body).toContain(metric);
 });

@@ -9,7 +9,8 @@ export async function startTestStack(opts: StackOptions = {}): Promise<TestStack
     visibilityTimeoutSeconds: 2,
     maxReceiveCount: 3,
     ...opts,
-    env: { CATALOG_FILE: join(__dirname, '..', 'fixtures', 'catalog.json'), ...opts.env },
+    // Handlers log expected failures (crashes the tests inject); TEST_LOG_LEVEL=ERROR shows them.
+    env: { CATALOG_FILE: join(__dirname, '..', 'fixtures', 'catalog.json'), POWERTOOLS_LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'SILENT', ...opts.env },
   });
   return new TestStack(stack);
 }

@@ -27,7 +27,10 @@ describe('deployment description', () => {
   it('is read from serverless.yml: routes, the SQS trigger and resources', () => {
     const d = loadDeployment();
     expect(d.routes.map((r) => `${r.method} ${r.path}`)).toContain('POST /api/v1/events');
-    expect(d.queueTriggers).toEqual([expect.objectContaining({ queue: 'UsageQueue', batchSize: 10, reportBatchItemFailures: true })]);
+    expect(d.queueTriggers).toEqual([
+      expect.objectContaining({ queue: 'UsageQueue', batchSize: 10, reportBatchItemFailures: true }),
+      expect.objectContaining({ queue: 'InvoiceQueue', batchSize: 1, reportBatchItemFailures: true }),
+    ]);
     expect(d.resources.UsageQueue?.Properties?.RedrivePolicy).toBeDefined();
   });
 });

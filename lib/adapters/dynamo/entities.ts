@@ -43,6 +43,16 @@ export class DynamoCustomers implements CustomerRepository {
     const next = out.LastEvaluatedKey ? Buffer.from(String(unmarshall(out.LastEvaluatedKey).id)).toString('base64url') : undefined;
     return { items: (out.Items ?? []).map((i) => unmarshall(i) as Customer), cursor: next };
   }
+  async allIds(): Promise<string[]> {
+    const ids: string[] = [];
+    let start: Record<string, never> | undefined;
+    do {
+      const out = await this.db.send(new ScanCommand({ TableName: this.table, ProjectionExpression: 'id', ExclusiveStartKey: start }));
+      ids.push(...(out.Items ?? []).map((i) => String(unmarshall(i).id)));
+      start = out.LastEvaluatedKey as typeof start;
+    } while (start);
+    return ids;
+  }
 }
 
 export class DynamoApiKeys implements ApiKeyRepository {

@@ -213,6 +213,25 @@ export class DynamoUsageLedger implements UsageLedger {
     ]);
   }
 
+  async customersWithUsage(period: string): Promise<string[]> {
+    const ids = new Set<string>();
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tables.usage,
+          IndexName: 'byPeriod',
+          KeyConditionExpression: 'period = :p',
+          ExpressionAttributeValues: { ':p': S(period) },
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of out.Items ?? []) ids.add(item.customerId!.S!);
+      start = out.LastEvaluatedKey;
+    } while (start);
+    return [...ids].sort();
+  }
+
   async read(customerId: string, period: string): Promise<{ values: Record<string, string>; duplicatesDropped: number }> {
     const values: Record<string, string> = {};
     let duplicatesDropped = 0;

@@ -9,13 +9,14 @@ import {
 import { Pacer } from './pacer';
 
 /** The provider operations, as named in counters, `onCall` and errors. */
-export type StripeOperation = 'createDraftInvoice' | 'addInvoiceItem' | 'finalizeInvoice' | 'getInvoice' | 'listInvoiceItems';
+export type StripeOperation = 'createDraftInvoice' | 'addInvoiceItem' | 'finalizeInvoice' | 'getInvoice' | 'listInvoiceItems' | 'findInvoice';
 export const STRIPE_OPERATIONS: readonly StripeOperation[] = [
   'createDraftInvoice',
   'addInvoiceItem',
   'finalizeInvoice',
   'getInvoice',
   'listInvoiceItems',
+  'findInvoice',
 ];
 
 /**
@@ -316,6 +317,24 @@ export class StripeBilling implements BillingProvider {
       for (const it of page.data) items.push({ id: it.id, amountMinor: it.amount, metadata: { ...(it.metadata ?? {}) } });
       const last = page.data[page.data.length - 1];
       if (!page.has_more || last === undefined) return items;
+      startingAfter = last.id;
+    }
+  }
+
+  /**
+   * The customer's invoice carrying metadata.invoice_key = invoiceKey. A customer has about one
+   * invoice a month, so the newest page or two hold it; pages are paced like every request.
+   */
+  async findInvoice(stripeCustomerId: string, invoiceKey: string): Promise<ProviderInvoice | undefined> {
+    let startingAfter: string | undefined;
+    for (;;) {
+      const params: Stripe.InvoiceListParams = { customer: stripeCustomerId, limit: 100 };
+      if (startingAfter !== undefined) params.starting_after = startingAfter;
+      const page = await this.call('findInvoice', () => this.stripe.invoices.list(params));
+      const found = page.data.find((inv) => inv.metadata?.invoice_key === invoiceKey);
+      if (found) return toProviderInvoice(found);
+      const last = page.data[page.data.length - 1];
+      if (!page.has_more || last === undefined) return undefined;
       startingAfter = last.id;
     }
   }

@@ -1,18 +1,18 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
-import type { UsageBatch, UsageQueue } from '../../app/ports';
 import { retry } from '../../platform/concurrency';
 
 /** SendMessageBatch takes 10 entries and 256 KiB in total. */
 const MAX_ENTRIES = 10;
 const MAX_REQUEST_BYTES = 250 * 1024;
 
-export class SqsUsageQueue implements UsageQueue {
+/** Sends JSON messages (usage batches, invoice jobs) in as few SendMessageBatch calls as fit. */
+export class SqsJsonQueue<T> {
   constructor(
     private readonly sqs: SQSClient,
     private readonly queueUrl: string,
   ) {}
 
-  async enqueue(batches: UsageBatch[]): Promise<void> {
+  async enqueue(batches: T[]): Promise<void> {
     const groups: { id: string; body: string }[][] = [];
     let group: { id: string; body: string }[] = [];
     let bytes = 0;

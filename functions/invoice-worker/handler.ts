@@ -1,0 +1,33 @@
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { z } from 'zod';
+import { invoiceCustomer, recordInvoiceFailure } from '../../lib/app/billing';
+import { billingProvider, container } from '../../lib/platform/container';
+import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
+
+const jobSchema = z.object({ period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/), customerId: z.string().min(1).max(128) });
+
+/**
+ * SQS invoice queue -> one customer's invoice. Failures go back to SQS (batchItemFailures); the
+ * last attempt records the error and counts the customer as failed in its run.
+ */
+export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+  const c = container();
+  const failures: { itemIdentifier: string }[] = [];
+  for (const record of event.Records) {
+    let job: z.infer<typeof jobSchema> | undefined;
+    try {
+      job = jobSchema.parse(JSON.parse(record.body));
+      const out = await invoiceCustomer({ ...c, billing: billingProvider() }, job);
+      metrics.addMetric(out.status === 'finalized' ? 'InvoicesCreated' : 'InvoicesWithoutStripe', MetricUnit.Count, 1);
+      metrics.addMetric('StripeCalls', MetricUnit.Count, out.stripeCalls);
+    } catch (err) {
+      const final = Number(record.attributes?.ApproximateReceiveCount ?? '1') >= c.config.INVOICE_MAX_RECEIVES;
+      logger.error('invoice job failed', { messageId: record.messageId, job, final, error: err as Error });
+      metrics.addMetric('InvoicesFailed', MetricUnit.Count, 1);
+      if (job) await recordInvoiceFailure(c, job, err instanceof Error ? err.message : String(err), final).catch(() => undefined);
+      failures.push({ itemIdentifier: record.messageId });
+    }
+  }
+  metrics.publishStoredMetrics();
+  return { batchItemFailures: failures };
+};

@@ -1,0 +1,31 @@
+import type { CatalogIndex, Plan } from './catalog';
+
+/**
+ * A customer's plan over time. SPEC 4: a plan change takes effect from the next period, so the
+ * current period is billed entirely on the plan it started with. Entries are sorted by `from`
+ * (YYYY-MM); the first entry also covers usage recorded before the customer was created.
+ */
+export interface PlanChange {
+  from: string;
+  planId: string;
+}
+
+export function planIdFor(schedule: PlanChange[] | undefined, period: string): string | undefined {
+  if (!schedule?.length) return undefined;
+  let current = schedule[0]!.planId;
+  for (const change of schedule) if (change.from <= period) current = change.planId;
+  return current;
+}
+
+/** The schedule after asking for `planId` while `currentPeriod` runs. */
+export function schedulePlan(schedule: PlanChange[] | undefined, planId: string, currentPeriod: string, nextPeriod: string): PlanChange[] {
+  if (!schedule?.length) return [{ from: currentPeriod, planId }];
+  if (planIdFor(schedule, currentPeriod) === planId) return schedule.filter((c) => c.from <= currentPeriod);
+  return [...schedule.filter((c) => c.from <= currentPeriod), { from: nextPeriod, planId }];
+}
+
+/** The plan that prices a period: the scheduled one, or the default plan for unknown customers. */
+export function planFor(catalog: CatalogIndex, schedule: PlanChange[] | undefined, period: string): Plan {
+  const id = planIdFor(schedule, period);
+  return (id && catalog.plan(id)) || catalog.defaultPlan();
+}

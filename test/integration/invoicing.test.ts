@@ -1,0 +1,244 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import Stripe from 'stripe';
+import { Period } from '../../lib/domain/period';
+import { cloudEvent, startTestStack, type TestStack } from '../support/stack';
+
+/**
+ * The monthly run end to end on the emulators and the Stripe fake, through the real stripe SDK:
+ * HTTP run -> invoice queue -> worker -> Stripe draft/items/finalize -> invoice records.
+ */
+let t: TestStack;
+let stripe: Stripe;
+let dynamo: DynamoDBClient;
+let container: () => { clock: { now(): Date } };
+
+const now = new Date();
+const closed = Period.containing(now).previous(); // the period that just ended
+const current = closed.next();
+const inClosed = () => new Date(closed.end.getTime() - 60 * 60_000).toISOString(); // its last hour
+
+beforeAll(async () => {
+  t = await startTestStack({ visibilityTimeoutSeconds: 3, env: { CATALOG_FILE: '', INVOICE_GRACE_MINUTES: '0', STRIPE_TIMEOUT_MS: '1500', STRIPE_MAX_ATTEMPTS: '4' } });
+  stripe = new Stripe('sk_test_local', { host: '127.0.0.1', port: t.stack.stripe.port, protocol: 'http' });
+  dynamo = (require('../../lib/platform/clients') as typeof import('../../lib/platform/clients')).dynamoClient();
+  container = (require('../../lib/platform/container') as { container: typeof container }).container;
+}, 120_000);
+afterAll(async () => {
+  await t?.stop();
+});
+afterEach(() => {
+  dynamo.middlewareStack.remove('fault');
+  t.stack.stripe.clearFailures();
+});
+
+async function customer(id: string, planId: string, withStripe = true) {
+  const stripeCustomerId = withStripe ? (await stripe.customers.create({ name: id })).id : undefined;
+  const res = await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: id, planId, ...(stripeCustomerId ? { stripeCustomerId } : {}) } });
+  expect(res.status).toBe(201);
+  return stripeCustomerId;
+}
+
+async function usage(subject: string, events: [type: string, value: number][], time = inClosed()) {
+  const res = await t.sendEvents(events.map(([type, value]) => cloudEvent({ subject, type, time, data: { value } })));
+  expect(res.status).toBe(202);
+}
+
+async function waitForRun(period: string, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await t.request('GET', `/api/v1/invoice-runs/${period}`);
+    if (res.status === 200 && res.body.status === 'completed') return res.body;
+    if (Date.now() > deadline) throw new Error(`run ${period} did not complete: ${JSON.stringify(res.body)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+const invoicesOf = async (id: string) => (await t.request('GET', `/api/v1/customers/${id}/invoices`)).body.invoices as any[];
+const stripeInvoicesOf = (stripeId: string) => t.stack.stripe.invoices().filter((i) => i.customer === stripeId);
+const stripeItemsOf = (invoiceId: string) => t.stack.stripe.invoiceItems().filter((i) => i.invoice === invoiceId);
+const cents = (amount: string) => Math.round(Number(amount) * 100);
+
+describe('the monthly run', () => {
+  let acme: string, pro: string;
+  let preview: any;
+
+  beforeAll(async () => {
+    acme = (await customer('cus_inv_acme', 'default'))!;
+    pro = (await customer('cus_inv_pro', 'pro'))!;
+    await customer('cus_inv_local', 'default', false);
+    await customer('cus_inv_idle', 'default');
+    await usage('cus_inv_acme', [['api_calls', 100000], ['api_calls', 23456], ['storage_gb', 150], ['storage_gb', 20], ['seats', 10]]);
+    await usage('cus_inv_pro', [['api_calls', 60000], ['storage_gb', 120], ['seats', 30]]);
+    await usage('cus_inv_local', [['api_calls', 20000]]);
+    await usage('cus_inv_nocustomer', [['compute_seconds', 4600]]); // metered before being created
+    await t.drain();
+    preview = (await t.request('GET', `/api/v1/customers/cus_inv_acme/invoices/upcoming?period=${closed.key}`)).body;
+    const run = await t.request('POST', '/api/v1/invoice-runs', { body: { period: closed.key } });
+    expect(run.status).toBe(202);
+    expect(run.body.total).toBeGreaterThanOrEqual(5);
+    await waitForRun(closed.key);
+  }, 120_000);
+
+  it('finalizes exactly one Stripe invoice per billable customer, right to the cent', async () => {
+    const [acmeInvoice] = await invoicesOf('cus_inv_acme');
+    expect(acmeInvoice).toMatchObject({ period: closed.key, status: 'finalized', total: '188.98', stripeStatus: 'open' });
+    // 90,000 x 0.001 + 23,456 x 0.0005; 95 x 0.25 + 50 x 0.15; 7 x 8.00
+    expect(acmeInvoice.lines.map((l: any) => [l.lineKey, l.amount])).toEqual([
+      ['api_calls:tier:1', '90.00'],
+      ['api_calls:tier:2', '11.73'],
+      ['storage_gb:tier:1', '23.75'],
+      ['storage_gb:tier:2', '7.50'],
+      ['seats:tier:1', '56.00'],
+    ]);
+    const [proInvoice] = await invoicesOf('cus_inv_pro');
+    expect(proInvoice).toMatchObject({ status: 'finalized', total: '147.00' }); // 49 base + 48 volume + 3 x 10 packages + 20 flat
+
+    for (const [stripeId, record] of [[acme, acmeInvoice], [pro, proInvoice]] as const) {
+      const invoices = stripeInvoicesOf(stripeId);
+      expect(invoices).toHaveLength(1);
+      expect(invoices[0]).toMatchObject({ id: record.stripeInvoiceId, status: 'open', total: cents(record.total) });
+      const items = stripeItemsOf(invoices[0]!.id);
+      expect(items).toHaveLength(record.lines.length);
+      expect(items.reduce((s, i) => s + i.amount, 0)).toBe(cents(record.total));
+    }
+    expect(preview).toMatchObject({ status: 'upcoming', total: acmeInvoice.total });
+    expect(preview.lines).toEqual(acmeInvoice.lines);
+  });
+
+  it('records a customer without a Stripe id as not_synced and a zero period as no_charge, without Stripe', async () => {
+    expect((await invoicesOf('cus_inv_local'))[0]).toMatchObject({ status: 'not_synced', total: '10.00', stripeInvoiceId: null });
+    expect((await invoicesOf('cus_inv_idle'))[0]).toMatchObject({ status: 'no_charge', total: '0.00' });
+    expect((await invoicesOf('cus_inv_nocustomer'))[0]).toMatchObject({ status: 'not_synced', total: '5.00', planId: 'default' });
+    const run = (await t.request('GET', `/api/v1/invoice-runs/${closed.key}`)).body;
+    expect(run).toMatchObject({ status: 'completed', failed: 0, pending: 0 });
+    expect(run.done + run.skipped).toBe(run.total);
+    expect(run.skipped).toBeGreaterThanOrEqual(1);
+  });
+
+  it('does nothing new when the run is started again or a job is delivered twice', async () => {
+    const requestsBefore = t.stack.stripe.requests.length;
+    const again = await t.request('POST', '/api/v1/invoice-runs', { body: { period: closed.key } });
+    expect(again.status).toBe(202);
+    expect(again.body.enqueued).toBe(0);
+    await t.stack.sqs.send(new (require('@aws-sdk/client-sqs').SendMessageCommand)({ QueueUrl: t.stack.resources.queues.InvoiceQueue!.url, MessageBody: JSON.stringify({ period: closed.key, customerId: 'cus_inv_acme' }) }));
+    await t.stack.sqs.send(new (require('@aws-sdk/client-sqs').SendMessageCommand)({ QueueUrl: t.stack.resources.queues.InvoiceQueue!.url, MessageBody: JSON.stringify({ period: closed.key, customerId: 'cus_inv_acme' }) }));
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(stripeInvoicesOf(acme)).toHaveLength(1);
+    expect(t.stack.stripe.requests.slice(requestsBefore).filter((r) => r.method === 'POST')).toEqual([]);
+    expect((await t.request('GET', `/api/v1/invoice-runs/${closed.key}`)).body.failed).toBe(0);
+  });
+});
+
+describe('failures while invoicing', () => {
+  /** Crashes the worker's DynamoDB write that records `status`, once, like a Lambda dying right after Stripe answered. */
+  function crashWhenRecording(status: string) {
+    const state = { crashed: false };
+    dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = (args as { input: { ExpressionAttributeValues?: Record<string, { S?: string }> } }).input;
+        if (!state.crashed && context.commandName === 'UpdateItemCommand' && Object.values(input.ExpressionAttributeValues ?? {}).some((v) => v.S === status)) {
+          state.crashed = true;
+          throw Object.assign(new Error(`injected crash before recording ${status}`), { name: 'InjectedCrash' });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'fault' },
+    );
+    return state;
+  }
+
+  async function invoiceOne(id: string, planUsage: [string, number][], arrange: () => void | { crashed: boolean }) {
+    const stripeId = (await customer(id, 'default'))!;
+    await usage(id, planUsage);
+    await t.drain();
+    const state = arrange();
+    await t.request('POST', '/api/v1/invoice-runs', { body: { period: closed.key } });
+    await waitForRun(closed.key, 90_000);
+    if (state) expect(state.crashed).toBe(true);
+    const [record] = await invoicesOf(id);
+    expect(record).toMatchObject({ status: 'finalized' });
+    const invoices = stripeInvoicesOf(stripeId);
+    expect(invoices).toHaveLength(1);
+    expect(invoices[0]!.status).toBe('open');
+    const items = stripeItemsOf(invoices[0]!.id);
+    expect(items.map((i) => i.metadata.line_key).sort()).toEqual(record.lines.map((l: any) => l.lineKey).sort());
+    expect(items.reduce((s, i) => s + i.amount, 0)).toBe(cents(record.total));
+    return record;
+  }
+
+  it('survives the worker dying after Stripe made the draft but before it was recorded', async () => {
+    await invoiceOne('cus_f_draft', [['api_calls', 50000]], () => crashWhenRecording('draft_created'));
+  });
+
+  it('survives the worker dying between creating the items and finalizing', async () => {
+    await invoiceOne('cus_f_items', [['api_calls', 50000], ['seats', 5]], () => crashWhenRecording('items_added'));
+  });
+
+  it('survives Stripe answering 500 and 429 on item creation', async () => {
+    await invoiceOne('cus_f_500', [['api_calls', 70000], ['storage_gb', 50]], () => {
+      t.stack.stripe.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '500', times: 2 });
+      t.stack.stripe.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '429', times: 2 });
+    });
+  });
+
+  it('survives Stripe timing out after committing the finalize and the draft', async () => {
+    await invoiceOne('cus_f_timeout', [['api_calls', 90000]], () => {
+      t.stack.stripe.injectFailure({ method: 'POST', path: /^\/v1\/invoices\/[^/]+\/finalize$/, mode: 'timeout_after_commit', holdMs: 3000 });
+      t.stack.stripe.injectFailure({ method: 'POST', path: /^\/v1\/invoices$/, mode: 'timeout_after_commit', holdMs: 3000 });
+    });
+  });
+});
+
+describe('late events (SPEC 3.5)', () => {
+  it('puts usage that arrives after the run on the next invoice as a correction line', async () => {
+    const id = 'cus_late';
+    const stripeId = (await customer(id, 'default'))!;
+    await usage(id, [['api_calls', 99000]]);
+    await t.drain();
+    await t.request('POST', '/api/v1/invoice-runs', { body: { period: closed.key } });
+    await waitForRun(closed.key);
+    expect((await invoicesOf(id))[0]).toMatchObject({ period: closed.key, total: '89.00' });
+
+    // 2,000 more calls for the invoiced period: 1,000 at 0.001 and 1,000 at 0.0005 = 1.50.
+    await usage(id, [['api_calls', 2000]]);
+    await usage(id, [['api_calls', 11000]], new Date(Math.max(current.start.getTime(), Date.now() - 3600_000)).toISOString());
+    await t.drain();
+    expect((await t.usage(id, closed.key)).values.api_calls).toBe('101000');
+    const upcoming = (await t.request('GET', `/api/v1/customers/${id}/invoices/upcoming`)).body;
+    expect(upcoming.lines.map((l: any) => [l.lineKey, l.amount])).toEqual([
+      ['api_calls:tier:1', '1.00'],
+      [`api_calls:correction:${closed.key}`, '1.50'],
+    ]);
+    expect(upcoming.total).toBe('2.50');
+
+    // The next period's run (clock moved to just after its end).
+    const c = container();
+    const realClock = c.clock;
+    c.clock = { now: () => new Date(current.end.getTime() + 60_000) };
+    try {
+      await t.request('POST', '/api/v1/invoice-runs', { body: { period: current.key } });
+      await waitForRun(current.key);
+    } finally {
+      c.clock = realClock;
+    }
+    const next = (await invoicesOf(id)).find((i) => i.period === current.key);
+    expect(next).toMatchObject({ status: 'finalized', total: '2.50' });
+    expect(next.lines.map((l: any) => l.lineKey)).toContain(`api_calls:correction:${closed.key}`);
+    expect(next.corrections).toEqual([{ period: closed.key, quantities: expect.objectContaining({ api_calls: '101000' }) }]);
+    expect(stripeInvoicesOf(stripeId)).toHaveLength(2);
+    // Corrected once: the baseline moved, so a preview of the period after shows no second correction.
+    const after = (await t.request('GET', `/api/v1/customers/${id}/invoices/upcoming?period=${current.next().key}`)).body;
+    expect(after.lines.filter((l: any) => l.kind === 'correction')).toEqual([]);
+  }, 120_000);
+});
+
+describe('invoice API input', () => {
+  it('refuses to invoice a period that has not ended and rejects bad periods', async () => {
+    const open = await t.request('POST', '/api/v1/invoice-runs', { body: { period: current.key } });
+    expect(open.status).toBe(409);
+    expect(open.body.error.code).toBe('period_not_closed');
+    expect((await t.request('POST', '/api/v1/invoice-runs', { body: { period: '2026-1' } })).status).toBe(400);
+    expect((await t.request('GET', '/api/v1/invoice-runs/1999-01')).status).toBe(404);
+    expect((await t.request('GET', '/api/v1/customers/cus_x/invoices/upcoming?period=x')).status).toBe(400);
+  });
+});
