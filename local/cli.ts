@@ -55,7 +55,33 @@ export function program(): Command {
   keys
     .command('revoke <keyId>')
     .action((keyId: string) => withContainer(async (c) => (await import('../lib/app/apikeys')).revokeApiKey(c, operator, keyId)));
+
+  const invoices = cli.command('invoices').description('monthly invoicing (SPEC 8)');
+  invoices
+    .command('run')
+    .description('start (or resume) the invoice run of a closed period; the invoice workers do the rest')
+    .requiredOption('--period <YYYY-MM>', 'the period to invoice', period)
+    .action((o: { period: string }) => withContainer(async (c) => (await import('../lib/app/billing')).startInvoiceRunByHand(c, operator, o.period)));
+  invoices
+    .command('status')
+    .requiredOption('--period <YYYY-MM>', 'the run', period)
+    .action((o: { period: string }) => withContainer(async (c) => (await import('../lib/app/billing')).getInvoiceRun(c, operator, o.period)));
+  invoices
+    .command('preview')
+    .description('the invoice a customer\'s period would produce now')
+    .requiredOption('--customer <id>', 'customer id')
+    .option('--period <YYYY-MM>', 'default: the current period', period)
+    .action((o: { customer: string; period?: string }) => withContainer(async (c) => (await import('../lib/app/billing')).previewInvoice(c, operator, o.customer, o.period)));
+  invoices
+    .command('list')
+    .requiredOption('--customer <id>', 'customer id')
+    .action((o: { customer: string }) => withContainer(async (c) => (await import('../lib/app/billing')).listInvoices(c, operator, o.customer)));
   return cli;
+}
+
+function period(value: string): string {
+  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(value)) throw new InvalidArgumentError(`period must be YYYY-MM; got "${value}"`);
+  return value;
 }
 
 if (require.main === module) {

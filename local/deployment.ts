@@ -40,6 +40,8 @@ export interface FunctionDef {
 }
 
 export interface Deployment {
+  /** provider.timeout: the functions' default timeout in seconds. */
+  defaultTimeout: number;
   resources: Record<string, CfnResource>;
   functions: FunctionDef[];
   routes: { method: string; path: string; fn: FunctionDef }[];
@@ -47,7 +49,7 @@ export interface Deployment {
 }
 
 export function loadDeployment(): Deployment {
-  const sls = readYaml<{ functions: Record<string, Omit<FunctionDef, 'name'>>; resources: unknown[] }>('serverless.yml');
+  const sls = readYaml<{ provider: { timeout?: number }; functions: Record<string, Omit<FunctionDef, 'name'>>; resources: unknown[] }>('serverless.yml');
   const resources: Record<string, CfnResource> = {};
   for (const part of sls.resources) {
     const file = typeof part === 'string' ? /^\$\{file\((.+)\)\}$/.exec(part)?.[1] : undefined;
@@ -69,7 +71,7 @@ export function loadDeployment(): Deployment {
       }
     }
   }
-  return { resources, functions, routes, queueTriggers };
+  return { defaultTimeout: sls.provider.timeout ?? 6, resources, functions, routes, queueTriggers };
 }
 
 /** Loads a handler the way Lambda does: "functions/ingest/handler.handler" -> module export. */

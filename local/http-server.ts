@@ -10,6 +10,8 @@ export interface LocalRoute {
   method: string;
   path: string;
   handler: (event: APIGatewayProxyEventV2, context: unknown) => Promise<APIGatewayProxyStructuredResultV2>;
+  /** The function's timeout (what getRemainingTimeInMillis counts down from). */
+  timeoutMs: number;
 }
 
 /** API Gateway HTTP APIs accept payloads up to 10 MB. */
@@ -95,7 +97,9 @@ export function startHttpServer(routes: LocalRoute[], port: number, host = '127.
       const values = match.regex.exec(url.pathname)!.slice(1);
       const params = Object.fromEntries(match.names.map((n, i) => [n, values[i]!]));
       const event = toEvent(req, body, match.route, params);
-      const result = await match.route.handler(event, { awsRequestId: event.requestContext.requestId, functionName: 'local', getRemainingTimeInMillis: () => 10_000 });
+      const deadline = Date.now() + match.route.timeoutMs;
+      const context = { awsRequestId: event.requestContext.requestId, functionName: 'local', getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
+      const result = await match.route.handler(event, context);
       const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]));
       send(result.statusCode ?? 200, result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64').toString() : result.body ?? '', headers);
     } catch (err) {

@@ -20,6 +20,8 @@ export interface PollerOptions {
   /** Parallel pollers, like the several concurrent invocations Lambda runs. */
   concurrency?: number;
   region?: string;
+  /** The function's timeout, for getRemainingTimeInMillis. */
+  timeoutMs?: number;
   onError?: (err: unknown) => void;
 }
 
@@ -114,7 +116,8 @@ export class SqsPoller {
     this.invocations++;
     let outcome: { error: unknown } | { response: SQSBatchResponse | void };
     try {
-      const context = { awsRequestId: randomUUID(), functionName: 'local', getRemainingTimeInMillis: () => 30_000 };
+      const deadline = Date.now() + (this.opts.timeoutMs ?? 30_000);
+      const context = { awsRequestId: randomUUID(), functionName: 'local', getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
       outcome = { response: await this.opts.handler({ Records: records }, context) };
     } catch (error) {
       this.opts.onError?.(error);

@@ -91,7 +91,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     // Handlers read their configuration from the environment, as on Lambda.
     Object.assign(process.env, env);
 
-    const routes: LocalRoute[] = deployment.routes.map((r) => ({ method: r.method, path: r.path, handler: loadHandler(r.fn.handler) }));
+    const routes: LocalRoute[] = deployment.routes.map((r) => ({
+      method: r.method,
+      path: r.path,
+      handler: loadHandler(r.fn.handler),
+      timeoutMs: (r.fn.timeout ?? deployment.defaultTimeout) * 1000,
+    }));
     const port = opts.port === undefined ? 3000 : opts.port === 0 ? await freePort() : opts.port;
     started.server = await startHttpServer(routes, port);
 
@@ -106,6 +111,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         batchSize: t.batchSize,
         reportBatchItemFailures: t.reportBatchItemFailures,
         concurrency: opts.pollerConcurrency ?? 2,
+        timeoutMs: (t.fn.timeout ?? deployment.defaultTimeout) * 1000,
         onError: opts.onPollerError,
       });
     });

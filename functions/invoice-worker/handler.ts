@@ -1,10 +1,12 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { invoiceCustomer, recordInvoiceFailure } from '../../lib/app/billing';
+import { invoiceCustomer, recordInvoiceFailure, startInvoiceRun } from '../../lib/app/billing';
+import { Period } from '../../lib/domain/period';
 import { billingProvider, container } from '../../lib/platform/container';
 import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
 
-const jobSchema = z.object({ period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/), customerId: z.string().min(1).max(128) });
+const period = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/);
+const jobSchema = z.union([z.object({ period, customerId: z.string().min(1).max(128) }), z.object({ period, action: z.literal('start_run') })]);
 
 /**
  * SQS invoice queue -> one customer's invoice. Failures go back to SQS (batchItemFailures); the
@@ -17,6 +19,12 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
     let job: z.infer<typeof jobSchema> | undefined;
     try {
       job = jobSchema.parse(JSON.parse(record.body));
+      if ('action' in job) {
+        // The fan-out of a run started by hand: idempotent, so a redelivery only resumes it.
+        const run = await startInvoiceRun(c, Period.parse(job.period));
+        metrics.addMetric('InvoiceJobsEnqueued', MetricUnit.Count, run.enqueued);
+        continue;
+      }
       const out = await invoiceCustomer({ ...c, billing: billingProvider() }, job);
       metrics.addMetric(out.status === 'finalized' ? 'InvoicesCreated' : 'InvoicesWithoutStripe', MetricUnit.Count, 1);
       metrics.addMetric('StripeCalls', MetricUnit.Count, out.stripeCalls);
@@ -24,7 +32,7 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
       const final = Number(record.attributes?.ApproximateReceiveCount ?? '1') >= c.config.INVOICE_MAX_RECEIVES;
       logger.error('invoice job failed', { messageId: record.messageId, job, final, error: err as Error });
       metrics.addMetric('InvoicesFailed', MetricUnit.Count, 1);
-      if (job) await recordInvoiceFailure(c, job, err instanceof Error ? err.message : String(err), final).catch(() => undefined);
+      if (job && 'customerId' in job) await recordInvoiceFailure(c, job, err instanceof Error ? err.message : String(err), final).catch(() => undefined);
       failures.push({ itemIdentifier: record.messageId });
     }
   }

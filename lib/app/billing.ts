@@ -5,6 +5,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../domain/errors'
 import { correctionLines, invoiceDraft, priceUsage, type InvoiceDraft, type InvoiceLine } from '../domain/invoice';
 import { Period } from '../domain/period';
 import { planFor } from '../domain/plan-schedule';
+import { mapLimit } from '../platform/concurrency';
 import { BillingProviderError, type BillingProvider } from './billing-port';
 import { checkCustomerId } from './customers';
 import {
@@ -127,32 +128,43 @@ export async function listInvoices(deps: BillingDeps, principal: Principal, cust
 
 export function runView(run: InvoiceRun) {
   const finished = run.done + run.skipped + run.failed;
-  return { ...run, status: finished >= run.total ? 'completed' : 'running', pending: Math.max(0, run.total - finished) };
+  const status = run.fannedOut !== true ? 'starting' : finished >= run.total ? 'completed' : 'running';
+  return { period: run.period, status, total: run.total, done: run.done, skipped: run.skipped, failed: run.failed, pending: Math.max(0, run.total - finished), startedAt: run.startedAt };
 }
 
 /** Starts (or resumes) the run of a closed period: one job per customer not yet invoiced. */
-export async function startInvoiceRun(deps: BillingDeps, period: Period) {
-  const now = deps.clock.now();
-  if (now.getTime() < period.end.getTime() + deps.graceMs) {
+function checkClosed(deps: BillingDeps, period: Period): void {
+  if (deps.clock.now().getTime() < period.end.getTime() + deps.graceMs) {
     throw new ConflictError('period_not_closed', `period ${period.key} can be invoiced from ${new Date(period.end.getTime() + deps.graceMs).toISOString()} (its end plus the grace period)`);
   }
-  await deps.runs.ensure(period.key, now.toISOString());
+}
+
+export async function startInvoiceRun(deps: BillingDeps, period: Period) {
+  checkClosed(deps, period);
+  await deps.runs.ensure(period.key, deps.clock.now().toISOString());
   const ids = [...new Set([...(await deps.customers.allIds()), ...(await deps.ledger.customersWithUsage(period.key))])].sort();
-  const jobs: { period: string; customerId: string }[] = [];
-  for (const customerId of ids) {
-    const status = await deps.runs.addMember(period.key, customerId);
-    if (status === 'pending' || status === 'failed') jobs.push({ period: period.key, customerId });
-  }
+  const statuses = await mapLimit(ids, 16, (customerId) => deps.runs.addMember(period.key, customerId));
+  const jobs = ids.filter((_, i) => statuses[i] === 'pending' || statuses[i] === 'failed').map((customerId) => ({ period: period.key, customerId }));
   await deps.invoiceJobs.enqueue(jobs);
+  await deps.runs.setFannedOut(period.key, true);
   return { ...runView((await deps.runs.get(period.key))!), enqueued: jobs.length };
 }
 
 export const invoiceRunInput = z.object({ period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be YYYY-MM') }).strict();
 
-export async function startInvoiceRunByHand(deps: BillingDeps, principal: Principal, period: string) {
+/**
+ * POST /invoice-runs: checks the period, records the run and hands the fan-out to the invoice
+ * queue (a `start_run` job), so that the API answers at once however many customers there are.
+ */
+export async function startInvoiceRunByHand(deps: BillingDeps, principal: Principal, periodText: string) {
   authorize(principal, 'admin');
   requireUnbound(principal);
-  return startInvoiceRun(deps, Period.parse(period));
+  const period = Period.parse(periodText);
+  checkClosed(deps, period);
+  await deps.runs.ensure(period.key, deps.clock.now().toISOString());
+  await deps.runs.setFannedOut(period.key, false);
+  await deps.invoiceJobs.enqueue([{ period: period.key, action: 'start_run' }]);
+  return { ...runView((await deps.runs.get(period.key))!), starting: true };
 }
 
 export async function getInvoiceRun(deps: BillingDeps, principal: Principal, periodText: string) {

@@ -129,29 +129,29 @@ export interface InvoiceRepository {
 export type RunMemberStatus = 'pending' | 'done' | 'skipped' | 'failed';
 export interface InvoiceRun {
   period: string;
-  status: 'running' | 'completed';
   total: number;
   done: number;
   skipped: number;
   failed: number;
   startedAt: string;
-  updatedAt: string;
+  /** Every member has been added and enqueued (until then the counts are still growing). */
+  fannedOut?: boolean;
 }
 
 export interface InvoiceRunRepository {
   get(period: string): Promise<InvoiceRun | undefined>;
-  /** Creates the run if it does not exist; returns it either way. */
-  ensure(period: string, now: string): Promise<InvoiceRun>;
-  /** Adds a customer to the run once (total += 1 the first time); returns its member status. */
+  /** Creates the run if it does not exist. */
+  ensure(period: string, now: string): Promise<void>;
+  /** False while a (re)started run is adding members; true once all are added and enqueued. */
+  setFannedOut(period: string, fannedOut: boolean): Promise<void>;
+  /** Adds a customer to the run once; returns its member status. */
   addMember(period: string, customerId: string): Promise<RunMemberStatus>;
-  /** Moves a member to a final status once, adjusting the run's counters in the same write. */
+  /** Moves a pending (or failed) member to its final status; a final status never changes. */
   finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>): Promise<void>;
 }
 
-export interface InvoiceJob {
-  period: string;
-  customerId: string;
-}
+/** One customer's invoice, or the fan-out of a run (`start_run`). */
+export type InvoiceJob = { period: string; customerId: string } | { period: string; action: 'start_run' };
 export interface InvoiceJobQueue {
   enqueue(jobs: InvoiceJob[]): Promise<void>;
 }

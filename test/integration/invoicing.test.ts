@@ -75,8 +75,8 @@ describe('the monthly run', () => {
     preview = (await t.request('GET', `/api/v1/customers/cus_inv_acme/invoices/upcoming?period=${closed.key}`)).body;
     const run = await t.request('POST', '/api/v1/invoice-runs', { body: { period: closed.key } });
     expect(run.status).toBe(202);
-    expect(run.body.total).toBeGreaterThanOrEqual(5);
-    await waitForRun(closed.key);
+    expect(run.body).toMatchObject({ period: closed.key, status: 'starting' });
+    expect((await waitForRun(closed.key)).total).toBeGreaterThanOrEqual(5);
   }, 120_000);
 
   it('finalizes exactly one Stripe invoice per billable customer, right to the cent', async () => {
@@ -119,7 +119,7 @@ describe('the monthly run', () => {
     const requestsBefore = t.stack.stripe.requests.length;
     const again = await t.request('POST', '/api/v1/invoice-runs', { body: { period: closed.key } });
     expect(again.status).toBe(202);
-    expect(again.body.enqueued).toBe(0);
+    await waitForRun(closed.key);
     await t.stack.sqs.send(new (require('@aws-sdk/client-sqs').SendMessageCommand)({ QueueUrl: t.stack.resources.queues.InvoiceQueue!.url, MessageBody: JSON.stringify({ period: closed.key, customerId: 'cus_inv_acme' }) }));
     await t.stack.sqs.send(new (require('@aws-sdk/client-sqs').SendMessageCommand)({ QueueUrl: t.stack.resources.queues.InvoiceQueue!.url, MessageBody: JSON.stringify({ period: closed.key, customerId: 'cus_inv_acme' }) }));
     await new Promise((r) => setTimeout(r, 1500));
@@ -240,5 +240,47 @@ describe('invoice API input', () => {
     expect((await t.request('POST', '/api/v1/invoice-runs', { body: { period: '2026-1' } })).status).toBe(400);
     expect((await t.request('GET', '/api/v1/invoice-runs/1999-01')).status).toBe(404);
     expect((await t.request('GET', '/api/v1/customers/cus_x/invoices/upcoming?period=x')).status).toBe(400);
+  });
+});
+
+describe('usage with amounts (SPEC 6)', () => {
+  it('prices each meter with its tiers, adds up the subtotal, and reports budget and projection', async () => {
+    const id = 'cus_amounts';
+    await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: 'Amounts', budget: { amount: '500.00' } } });
+    const time = new Date(Math.max(current.start.getTime(), Date.now() - 60_000)).toISOString();
+    await usage(id, [['api_calls', 123456], ['storage_gb', 150], ['seats', 10], ['compute_seconds', 3600]], time);
+    await t.drain();
+    const u = (await t.request('GET', `/api/v1/customers/${id}/usage`)).body;
+    const meter = (slug: string) => u.meters.find((m: any) => m.meter === slug);
+    expect(meter('api_calls')).toMatchObject({ value: '123456', included: '10000', percentUsed: '1234.56', amount: '101.73' });
+    expect(meter('api_calls').tiers.map((x: any) => [x.from, x.upTo, x.quantity, x.unitPrice])).toEqual([
+      ['0', '10000', '10000', '0'],
+      ['10000', '100000', '90000', '0.001'],
+      ['100000', '1000000', '23456', '0.0005'],
+    ]);
+    expect(meter('storage_gb')).toMatchObject({ amount: '31.25' });
+    expect(meter('seats')).toMatchObject({ amount: '56.00', percentUsed: '333.33' });
+    expect(meter('compute_seconds')).toMatchObject({ amount: '0.00', percentUsed: '100.00' });
+    expect(u.subtotal).toBe('188.98');
+    expect(u.budget).toMatchObject({ amount: '500.00', percentUsed: '37.80' });
+    expect(Number(u.projection.subtotal)).toBeGreaterThanOrEqual(188.98);
+    const upcoming = (await t.request('GET', `/api/v1/customers/${id}/invoices/upcoming`)).body;
+    expect(upcoming).toMatchObject({ period: current.key, status: 'upcoming', total: '188.98', currency: 'usd' });
+  });
+
+  it('applies a plan change from the next period on', async () => {
+    const id = 'cus_plan_change';
+    await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: 'Changer', planId: 'default' } });
+    const changed = await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: 'Changer', planId: 'pro' } });
+    expect(changed.body.plans).toEqual([
+      { from: current.key, planId: 'default' },
+      { from: current.next().key, planId: 'pro' },
+    ]);
+    expect((await t.request('GET', `/api/v1/customers/${id}/usage`)).body.planId).toBe('default');
+    const next = (await t.request('GET', `/api/v1/customers/${id}/invoices/upcoming?period=${current.next().key}`)).body;
+    expect(next).toMatchObject({ planId: 'pro', total: '69.00' }); // the pro base fee and its flat seats charge
+    // Changing back before the period ends cancels the pending change.
+    const back = await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: 'Changer', planId: 'default' } });
+    expect(back.body.plans).toEqual([{ from: current.key, planId: 'default' }]);
   });
 });

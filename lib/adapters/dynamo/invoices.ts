@@ -1,7 +1,9 @@
 import {
   ConditionalCheckFailedException,
+  type AttributeValue,
   type DynamoDBClient,
   GetItemCommand,
+  PutItemCommand,
   QueryCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
@@ -138,90 +140,91 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     private readonly table: string,
   ) {}
 
+  /**
+   * The run with its counters, counted from the members' statuses: exact by construction (no
+   * counter to keep in step), at the price of reading the members (about 100 bytes each).
+   */
   async get(period: string): Promise<InvoiceRun | undefined> {
     const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: runKey(period), ConsistentRead: true }));
-    return out.Item ? strip<InvoiceRun>(unmarshall(out.Item)) : undefined;
+    if (!out.Item) return undefined;
+    const run = strip<Pick<InvoiceRun, 'period' | 'startedAt' | 'fannedOut'>>(unmarshall(out.Item));
+    const counts = { total: 0, done: 0, skipped: 0, failed: 0 };
+    let start: Record<string, AttributeValue> | undefined;
+    do {
+      const page = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :cus)',
+          ExpressionAttributeValues: marshall({ ':pk': `run#${period}`, ':cus': 'cus#' }),
+          ProjectionExpression: '#status',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const item of page.Items ?? []) {
+        counts.total++;
+        const status = item.status?.S as RunMemberStatus;
+        if (status !== 'pending') counts[status]++;
+      }
+      start = page.LastEvaluatedKey;
+    } while (start);
+    return { period: run.period, startedAt: run.startedAt, fannedOut: run.fannedOut === true, ...counts };
   }
 
-  async ensure(period: string, now: string): Promise<InvoiceRun> {
+  async setFannedOut(period: string, fannedOut: boolean): Promise<void> {
+    await this.db.send(
+      new UpdateItemCommand({ TableName: this.table, Key: runKey(period), UpdateExpression: 'SET fannedOut = :f', ExpressionAttributeValues: marshall({ ':f': fannedOut }) }),
+    );
+  }
+
+  async ensure(period: string, now: string): Promise<void> {
     try {
       await this.db.send(
-        new UpdateItemCommand({
+        new PutItemCommand({
           TableName: this.table,
-          Key: runKey(period),
-          UpdateExpression: 'SET period = :p, #status = :running, #total = :zero, done = :zero, skipped = :zero, failed = :zero, startedAt = :now, updatedAt = :now',
+          Item: marshall({ ...unmarshall(runKey(period)), period, startedAt: now }),
           ConditionExpression: 'attribute_not_exists(pk)',
-          ExpressionAttributeNames: { '#status': 'status', '#total': 'total' },
-          ExpressionAttributeValues: marshall({ ':p': period, ':running': 'running', ':zero': 0, ':now': now }),
         }),
       );
     } catch (err) {
       if (!conditionFailed(err)) throw err;
     }
-    return (await this.get(period))!;
   }
 
   async addMember(period: string, customerId: string): Promise<RunMemberStatus> {
     try {
       await this.db.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            { Put: { TableName: this.table, Item: marshall({ ...unmarshall(memberKey(period, customerId)), status: 'pending' }), ConditionExpression: 'attribute_not_exists(pk)' } },
-            {
-              Update: {
-                TableName: this.table,
-                Key: runKey(period),
-                UpdateExpression: 'ADD #total :one SET #status = :running',
-                ExpressionAttributeNames: { '#total': 'total', '#status': 'status' },
-                ExpressionAttributeValues: marshall({ ':one': 1, ':running': 'running' }),
-              },
-            },
-          ],
+        new PutItemCommand({
+          TableName: this.table,
+          Item: marshall({ ...unmarshall(memberKey(period, customerId)), status: 'pending' }),
+          ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
       return 'pending';
     } catch (err) {
-      if (!(err instanceof TransactionCanceledException && err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed')) throw err;
+      if (!conditionFailed(err)) throw err;
       const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: memberKey(period, customerId), ConsistentRead: true }));
       return unmarshall(out.Item!).status as RunMemberStatus;
     }
   }
 
   async finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>): Promise<void> {
-    const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: memberKey(period, customerId), ConsistentRead: true }));
-    const previous = out.Item ? (unmarshall(out.Item).status as RunMemberStatus) : undefined;
-    // Jobs outside a run (a customer invoiced by hand) have no membership to move.
-    if (previous === undefined || previous === status || previous === 'done' || previous === 'skipped') return;
-    const add = previous === 'failed' ? `${status} :one, failed :minus` : `${status} :one`;
     try {
+      // Final statuses stay final; "failed" may still become done or skipped when a re-run succeeds.
       await this.db.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.table,
-                Key: memberKey(period, customerId),
-                UpdateExpression: 'SET #status = :s',
-                ConditionExpression: '#status = :prev',
-                ExpressionAttributeNames: { '#status': 'status' },
-                ExpressionAttributeValues: marshall({ ':s': status, ':prev': previous }),
-              },
-            },
-            {
-              Update: {
-                TableName: this.table,
-                Key: runKey(period),
-                UpdateExpression: `ADD ${add} SET updatedAt = :now`,
-                ExpressionAttributeValues: marshall({ ':one': 1, ...(previous === 'failed' ? { ':minus': -1 } : {}), ':now': new Date().toISOString() }),
-              },
-            },
-          ],
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: memberKey(period, customerId),
+          UpdateExpression: 'SET #status = :s',
+          ConditionExpression: 'attribute_exists(pk) AND #status IN (:pending, :failed)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: marshall({ ':s': status, ':pending': 'pending', ':failed': 'failed' }),
         }),
       );
     } catch (err) {
-      // Another attempt moved it first: counted once already.
-      if (err instanceof TransactionCanceledException && err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return;
-      throw err;
+      // Not a member (a job outside any run) or already final: nothing to count.
+      if (!conditionFailed(err)) throw err;
     }
   }
 }
