@@ -1,0 +1,231 @@
+import type { Decimal } from 'decimal.js';
+import type { Plan } from './catalog';
+import { dec, formatMoney, formatQuantity, Money, roundToMinor, toPlain } from './money';
+
+/**
+ * Usage and budget alerts (SPEC 7): which thresholds a customer's period has reached, and what the
+ * alert says. Pure: no I/O, no clock; every quantity and amount is an exact decimal.
+ *
+ * Evaluation is LEVEL-triggered: `evaluateAlerts` returns every threshold reached right now, not
+ * only the ones crossed since last time. The caller claims each candidate's `key` once per
+ * (customer, period) (a conditional write) and sends only what it won, so evaluating again, from
+ * any number of Lambdas at once, is safe, and a jump over several thresholds sends all of them.
+ *
+ * Kinds:
+ * - `included`: a charged meter's value >= T% of the charge's `included` units (thresholds from
+ *   `plan.alertThresholds.included`); meters without a charge or with nothing included: none.
+ * - `budget`: the estimated cost so far (the invoice subtotal) >= T% of the monthly budget
+ *   (thresholds from `plan.alertThresholds.budget`); no budget or a zero budget: none.
+ * - `forecast`: the projected period-end cost strictly above the budget: one alert, threshold 100.
+ * Money is compared as it would be invoiced: rounded to the currency's minor unit first.
+ */
+
+export type AlertKind = 'included' | 'budget' | 'forecast';
+
+export interface AlertCandidate {
+  kind: AlertKind;
+  /** The meter slug for `included`; null for `budget` and `forecast`. */
+  meter: string | null;
+  /** Percent of the limit that triggers the alert (an integer, e.g. 80). */
+  threshold: number;
+  /** The measured value: a quantity (`included`) or an amount rounded to the minor unit. */
+  value: string;
+  /** What the threshold is a percentage of: the included units or the budget amount. */
+  limit: string;
+  /**
+   * value / limit × 100 with 2 decimals, truncated (never rounded up), so that it is always >= the
+   * threshold of the alert and never shows "80.00" for 79.996%.
+   */
+  percent: string;
+  /** Stable id of the alert within a (customer, period): "included#api_calls#80", "budget#-#50", "forecast#-#100". */
+  key: string;
+}
+
+export interface EvaluateAlertsInput {
+  plan: Plan;
+  /** Period values per meter slug (decimal strings); a charged meter that is missing counts 0. */
+  values: Record<string, string>;
+  /** The customer's monthly budget; absent or zero: no budget or forecast alerts. */
+  budget?: { amount: string };
+  /** The estimated cost so far (invoice subtotal), a decimal string. */
+  subtotal: string;
+  /** The projected cost at the period's end, a decimal string. */
+  projectedSubtotal: string;
+}
+
+const KIND_ORDER: Record<AlertKind, number> = { included: 0, budget: 1, forecast: 2 };
+/** Threshold of the single forecast alert. */
+export const FORECAST_THRESHOLD = 100;
+
+export function alertKey(kind: AlertKind, meter: string | null, threshold: number): string {
+  return `${kind}#${meter ?? '-'}#${threshold}`;
+}
+
+/** Every alert threshold currently reached, sorted by kind (included, budget, forecast), meter, threshold. */
+export function evaluateAlerts(input: EvaluateAlertsInput): AlertCandidate[] {
+  const { plan, values } = input;
+  const candidates: AlertCandidate[] = [];
+
+  for (const charge of plan.charges) {
+    const included = dec(charge.included, `included of ${charge.meter}`);
+    if (!included.gt(0)) continue;
+    const raw = Object.prototype.hasOwnProperty.call(values, charge.meter) ? values[charge.meter] : undefined;
+    const value = dec(raw ?? '0', `value of ${charge.meter}`);
+    for (const t of thresholds(plan.alertThresholds.included, 'alertThresholds.included')) {
+      if (reached(value, included, t)) candidates.push(candidate('included', charge.meter, t, toPlain(value), toPlain(included)));
+    }
+  }
+
+  const subtotal = roundToMinor(dec(input.subtotal, 'subtotal'), plan.currency);
+  const projected = roundToMinor(dec(input.projectedSubtotal, 'projectedSubtotal'), plan.currency);
+  const budget = input.budget === undefined ? undefined : dec(roundToMinor(dec(input.budget.amount, 'budget amount'), plan.currency));
+  if (budget !== undefined && budget.gt(0)) {
+    const limit = roundToMinor(budget, plan.currency);
+    for (const t of thresholds(plan.alertThresholds.budget, 'alertThresholds.budget')) {
+      if (reached(dec(subtotal), budget, t)) candidates.push(candidate('budget', null, t, subtotal, limit));
+    }
+    if (dec(projected).gt(budget)) candidates.push(candidate('forecast', null, FORECAST_THRESHOLD, projected, limit));
+  }
+
+  return candidates.sort(compareCandidates);
+}
+
+/** value >= threshold% of limit, exactly (value × 100 >= threshold × limit: no division). */
+function reached(value: Decimal, limit: Decimal, threshold: number): boolean {
+  return value.times(100).gte(limit.times(threshold));
+}
+
+function thresholds(list: readonly number[], what: string): number[] {
+  for (const t of list) {
+    if (!Number.isSafeInteger(t) || t < 1) throw new RangeError(`${what} must hold positive integer percentages, got ${JSON.stringify(t)}`);
+  }
+  return [...new Set(list)].sort((a, b) => a - b);
+}
+
+function candidate(kind: AlertKind, meter: string | null, threshold: number, value: string, limit: string): AlertCandidate {
+  const percent = dec(value).div(dec(limit)).times(100).toDecimalPlaces(2, Money.ROUND_DOWN).toFixed(2);
+  return { kind, meter, threshold, value, limit, percent, key: alertKey(kind, meter, threshold) };
+}
+
+function compareCandidates(a: AlertCandidate, b: AlertCandidate): number {
+  if (a.kind !== b.kind) return KIND_ORDER[a.kind] - KIND_ORDER[b.kind];
+  const am = a.meter ?? '';
+  const bm = b.meter ?? '';
+  if (am !== bm) return am < bm ? -1 : 1;
+  return a.threshold - b.threshold;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Messages
+
+export interface AlertContext {
+  customerId: string;
+  customerName?: string;
+  /** YYYY-MM */
+  period: string;
+  currency: string;
+  /** For `included` alerts: the meter's display name and unit from the catalog. */
+  meterDisplayName?: string;
+  unit?: string;
+}
+
+/** The JSON body of an alert message. */
+export interface AlertBody {
+  customerId: string;
+  period: string;
+  kind: AlertKind;
+  meter: string | null;
+  threshold: number;
+  value: string;
+  limit: string;
+  percent: string;
+  currency: string;
+  /** One human sentence saying what happened. */
+  message: string;
+}
+
+/** SNS message attributes (all strings); `meter` is "-" for budget and forecast alerts. */
+export interface AlertAttributes {
+  customerId: string;
+  kind: AlertKind;
+  meter: string;
+  threshold: string;
+}
+
+export interface AlertMessage {
+  /** One line, at most MAX_SUBJECT_LENGTH characters, e.g. "Acme: API Calls at 90% of included usage (2026-11)". */
+  subject: string;
+  body: AlertBody;
+  attributes: AlertAttributes;
+}
+
+/** SNS wants subjects "less than 100 characters long"; 99 satisfies every reading of that. */
+export const MAX_SUBJECT_LENGTH = 99;
+
+export function alertMessage(candidate: AlertCandidate, ctx: AlertContext): AlertMessage {
+  const who = oneLine(ctx.customerName ?? '') || ctx.customerId;
+  const label = oneLine(ctx.meterDisplayName ?? '') || (candidate.meter ?? '');
+  const unit = oneLine(ctx.unit ?? '');
+  const qty = (q: string) => (unit ? `${formatQuantity(q)} ${unit}` : formatQuantity(q));
+  const money = (m: string) => formatMoney(m, ctx.currency);
+  const customer = ctx.customerName && oneLine(ctx.customerName) ? `${who} (${ctx.customerId})` : ctx.customerId;
+  const { kind, threshold, value, limit, percent } = candidate;
+
+  let subject: string;
+  let message: string;
+  switch (kind) {
+    case 'included':
+      subject = fitSubject([who, label], ([w, l]) => `${w}: ${l} at ${threshold}% of included usage (${ctx.period})`);
+      message = `${customer} has used ${qty(value)} of ${label} in ${ctx.period}: ${percent}% of the ${qty(limit)} included in the plan (alert threshold ${threshold}%).`;
+      break;
+    case 'budget':
+      subject = fitSubject([who], ([w]) => `${w}: estimated cost at ${threshold}% of monthly budget (${ctx.period})`);
+      message = `The estimated cost of ${customer} for ${ctx.period} is ${money(value)}: ${percent}% of the monthly budget of ${money(limit)} (alert threshold ${threshold}%).`;
+      break;
+    case 'forecast':
+      subject = fitSubject([who], ([w]) => `${w}: forecast to exceed monthly budget (${ctx.period})`);
+      message = `The projected cost of ${customer} for ${ctx.period} is ${money(value)}, above the monthly budget of ${money(limit)} (${percent}% of it).`;
+      break;
+  }
+
+  return {
+    subject,
+    body: { customerId: ctx.customerId, period: ctx.period, kind, meter: candidate.meter, threshold, value, limit, percent, currency: ctx.currency.toLowerCase(), message },
+    attributes: { customerId: ctx.customerId, kind, meter: candidate.meter ?? '-', threshold: String(threshold) },
+  };
+}
+
+/** Collapses line breaks, control characters and runs of white space into single spaces. */
+function oneLine(text: string): string {
+  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').replace(/\s+/g, ' ').trim();
+}
+
+/**
+ * Renders a subject and, when it is too long, shortens the variable parts (customer name, meter
+ * name) with "...", sharing the room fairly (a short part is kept whole), so that the fixed part
+ * (threshold, period) always survives.
+ */
+function fitSubject(parts: string[], render: (parts: string[]) => string): string {
+  let room = Math.max(0, MAX_SUBJECT_LENGTH - render(parts.map(() => '')).length);
+  const caps = new Map<number, number>();
+  const order = parts.map((p, i) => ({ i, len: p.length })).sort((a, b) => a.len - b.len);
+  order.forEach(({ i, len }, k) => {
+    const fair = Math.floor(room / (order.length - k));
+    const cap = Math.min(len, fair);
+    caps.set(i, cap);
+    room -= cap;
+  });
+  const fitted = parts.map((p, i) => {
+    const cap = caps.get(i)!;
+    if (p.length <= cap) return p;
+    return cap >= 4 ? `${cut(p, cap - 3).trimEnd()}...` : cut(p, cap);
+  });
+  return cut(render(fitted), MAX_SUBJECT_LENGTH);
+}
+
+/** The first `n` UTF-16 units of `s`, without splitting a surrogate pair. */
+function cut(s: string, n: number): string {
+  if (s.length <= n) return s;
+  const head = s.slice(0, n);
+  return /[\uD800-\uDBFF]$/.test(head) ? head.slice(0, -1) : head;
+}
