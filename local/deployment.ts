@@ -46,6 +46,8 @@ export interface Deployment {
   functions: FunctionDef[];
   routes: { method: string; path: string; fn: FunctionDef }[];
   queueTriggers: { queue: string; batchSize: number; reportBatchItemFailures: boolean; fn: FunctionDef }[];
+  /** EventBridge schedules: `rate(...)` ones run locally on a timer; `cron(...)` ones do not. */
+  schedules: { expression: string; fn: FunctionDef }[];
 }
 
 export function loadDeployment(): Deployment {
@@ -59,19 +61,29 @@ export function loadDeployment(): Deployment {
   const functions = Object.entries(sls.functions).map(([name, f]) => ({ name, ...f }));
   const routes: Deployment['routes'] = [];
   const queueTriggers: Deployment['queueTriggers'] = [];
+  const schedules: Deployment['schedules'] = [];
   for (const fn of functions) {
     for (const e of fn.events ?? []) {
       if ('httpApi' in e) {
         const h = (e as HttpApiEvent).httpApi;
         routes.push({ method: h.method.toUpperCase(), path: h.path, fn });
       }
+      if ('schedule' in e) schedules.push({ expression: String((e as { schedule: { rate: string } }).schedule.rate), fn });
       if ('sqs' in e) {
         const s = (e as SqsEvent).sqs;
         queueTriggers.push({ queue: s.arn['Fn::GetAtt'][0], batchSize: s.batchSize ?? 10, reportBatchItemFailures: s.functionResponseType === 'ReportBatchItemFailures', fn });
       }
     }
   }
-  return { defaultTimeout: sls.provider.timeout ?? 6, resources, functions, routes, queueTriggers };
+  return { defaultTimeout: sls.provider.timeout ?? 6, resources, functions, routes, queueTriggers, schedules };
+}
+
+/** Milliseconds of an EventBridge `rate(N unit)` expression; undefined for cron expressions. */
+export function rateMs(expression: string): number | undefined {
+  const m = /^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$/.exec(expression);
+  if (!m) return undefined;
+  const unit = m[2]!.startsWith('minute') ? 60_000 : m[2]!.startsWith('hour') ? 3_600_000 : 86_400_000;
+  return Number(m[1]) * unit;
 }
 
 /** Loads a handler the way Lambda does: "functions/ingest/handler.handler" -> module export. */

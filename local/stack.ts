@@ -2,7 +2,9 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Server } from 'node:http';
-import { loadDeployment, loadHandler, readYaml } from './deployment';
+import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
+import { SubscribeCommand } from '@aws-sdk/client-sns';
+import { loadDeployment, loadHandler, rateMs, readYaml } from './deployment';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, freePort, startDynamoLocal, startSqsSns, type DynamoLocal, type SqsSns } from './emulators';
 import { startHttpServer, type LocalRoute } from './http-server';
 import { SqsPoller, type PollerOptions } from './poller';
@@ -27,6 +29,12 @@ export interface StackOptions {
   onPollerError?: (err: unknown) => void;
   /** Requests per second the Stripe fake allows (like Stripe's rate limit); unlimited by default. */
   stripeRateLimit?: number;
+  /**
+   * Run `rate(...)` schedules (the alert sweeper) on a timer; `scheduleScale` shortens their period
+   * (a local minute can be a few seconds). Off unless asked: tests invoke such functions themselves.
+   */
+  schedules?: boolean;
+  scheduleScale?: number;
 }
 
 export interface Stack {
@@ -39,6 +47,8 @@ export interface Stack {
   fauxqs: SqsSns;
   stripe: StripeFake;
   pollers: SqsPoller[];
+  /** A local queue subscribed to the alerts topic without a filter: every alert lands here. */
+  alertsInbox: { url: string; arn: string };
   stop(): Promise<void>;
 }
 
@@ -117,6 +127,22 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     });
     if (opts.pollers !== false) pollers.forEach((p) => p.start());
 
+    // Locally alerts cannot be e-mailed (fauxqs accepts email subscriptions but never delivers);
+    // an inbox queue subscribed to the topic shows every alert instead.
+    const inboxUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'AlertsInbox' }))).QueueUrl!;
+    const inboxArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: inboxUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
+    await sns.send(new SubscribeCommand({ TopicArn: resources.topics.AlertsTopic, Protocol: 'sqs', Endpoint: inboxArn }));
+
+    const timers = (opts.schedules ? deployment.schedules : []).flatMap((s) => {
+      const every = rateMs(s.expression);
+      if (every === undefined) return [];
+      const handler = loadHandler<(event: unknown) => Promise<unknown>>(s.fn.handler);
+      const timer = setInterval(() => {
+        handler({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: new Date().toISOString(), detail: {} }).catch((err: unknown) => opts.onPollerError?.(err));
+      }, every * (opts.scheduleScale ?? 1));
+      return [timer];
+    });
+
     const server = started.server;
     return {
       url: `http://127.0.0.1:${port}`,
@@ -128,7 +154,9 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       fauxqs,
       stripe,
       pollers,
+      alertsInbox: { url: inboxUrl, arn: inboxArn },
       stop: async () => {
+        timers.forEach(clearInterval);
         await Promise.all(pollers.map((p) => p.stop()));
         await new Promise<void>((resolve) => {
           server.close(() => resolve());

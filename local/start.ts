@@ -7,7 +7,8 @@ import { startStack } from './stack';
 async function main() {
   const port = Number(process.env.PORT ?? 3000);
   console.log('starting DynamoDB Local, fauxqs, the HTTP API and the SQS pollers...');
-  const stack = await startStack({ port, onPollerError: (err) => console.error('poller:', err) });
+  // The alert sweeper's "every minute" runs every 6 s locally.
+  const stack = await startStack({ port, schedules: true, scheduleScale: 0.1, onPollerError: (err) => console.error('poller:', err) });
   const key = stack.env.LOCAL_ADMIN_KEY ?? 'local-admin-key';
   // The CLI (npm run cli) finds this running stack here.
   mkdirSync(dirname(STACK_FILE), { recursive: true });
@@ -21,6 +22,7 @@ Usage metering is running (stage local).
   usage queue     ${stack.resources.queues.UsageQueue?.url}
   usage DLQ       ${stack.resources.queues.UsageDLQ?.url}
   Stripe (fake)   ${stack.stripe.url}   (GET /_fake/state shows what it was sent)
+  alerts inbox    ${stack.alertsInbox.url}   (every alert is also printed below as it is sent)
   admin key       ${key}   (stage local only)
   real keys       npm run cli -- keys create --name my-app --scopes ingest,read [--customer cus_42]
 
@@ -34,6 +36,8 @@ Try:
 
 Ctrl-C stops everything.`);
 
+  void printAlerts(stack);
+
   let stopping = false;
   const shutdown = async (signal: string) => {
     if (stopping) return;
@@ -46,6 +50,23 @@ Ctrl-C stops everything.`);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+}
+
+/** Shows each alert the topic delivers to the local inbox queue: subject and customer. */
+async function printAlerts(stack: Awaited<ReturnType<typeof startStack>>) {
+  const { ReceiveMessageCommand, DeleteMessageCommand } = await import('@aws-sdk/client-sqs');
+  for (;;) {
+    try {
+      const out = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.alertsInbox.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+      for (const m of out.Messages ?? []) {
+        const envelope = JSON.parse(m.Body ?? '{}') as { Subject?: string; MessageAttributes?: Record<string, { Value: string }> };
+        console.log(`ALERT  ${envelope.Subject ?? '(no subject)'}  [customer ${envelope.MessageAttributes?.customerId?.Value ?? '?'}]`);
+        await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.alertsInbox.url, ReceiptHandle: m.ReceiptHandle! }));
+      }
+    } catch {
+      return; // the stack is stopping
+    }
+  }
 }
 
 main().catch((err) => {

@@ -1,6 +1,7 @@
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { countBatch } from '../../lib/app/aggregate';
+import { evaluateTouched } from '../../lib/app/alerts';
 import type { UsageBatch } from '../../lib/app/ports';
 import { container } from '../../lib/platform/container';
 import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
@@ -23,7 +24,7 @@ const batchSchema = z.object({
 });
 
 /**
- * SQS usage queue -> exactly-once counters. Each message is counted on its own; a failed message is
+ * SQS usage queue -> exactly-once counters, then alerts. Each message is counted on its own; a failed message is
  * reported in batchItemFailures so SQS redelivers only it, and after maxReceiveCount it goes to the DLQ.
  */
 export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
@@ -37,6 +38,9 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
         metrics.addMetric('EventsCounted', MetricUnit.Count, out.counted);
         metrics.addMetric('DuplicatesDropped', MetricUnit.Count, out.duplicates);
         metrics.addMetric('ProcessingLag', MetricUnit.Milliseconds, Math.max(0, c.clock.now().getTime() - Date.parse(batch.receivedAt)));
+        // Alerts are part of the message: if evaluating fails, SQS redelivers the message, the
+        // counting finds itself done, and the evaluation runs again (level-triggered, claimed once).
+        metrics.addMetric('AlertsSent', MetricUnit.Count, await evaluateTouched(c, out.touched));
       } catch (err) {
         logger.error('usage message failed; SQS will redeliver it', { messageId: record.messageId, receiveCount: record.attributes?.ApproximateReceiveCount, error: err as Error });
         metrics.addMetric('MessagesFailed', MetricUnit.Count, 1);

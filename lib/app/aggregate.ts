@@ -7,6 +7,8 @@ export interface BatchOutcome {
   events: number;
   counted: number;
   duplicates: number;
+  /** The (customer, period) pairs whose counters this batch owns changes to (alerts look at them). */
+  touched: { customerId: string; period: string }[];
 }
 
 /**
@@ -23,5 +25,6 @@ export async function countBatch(deps: { ledger: UsageLedger; catalog: CatalogIn
   const owned = distinct.filter((_, i) => outcomes[i] === 'owned');
   const duplicates = [...distinct.filter((_, i) => outcomes[i] === 'duplicate'), ...repeats];
   await deps.ledger.apply(batch.batchId, planAggregation(owned, duplicates, deps.catalog));
-  return { batchId: batch.batchId, events: batch.events.length, counted: owned.length, duplicates: duplicates.length };
+  const touched = new Map(owned.map((e) => [`${e.customerId}\u0001${e.period}`, { customerId: e.customerId, period: e.period }]));
+  return { batchId: batch.batchId, events: batch.events.length, counted: owned.length, duplicates: duplicates.length, touched: [...touched.values()] };
 }

@@ -5,7 +5,7 @@ import { NotFoundError, ValidationError } from '../domain/errors';
 import { SUBJECT_PATTERN } from '../domain/events';
 import { Period } from '../domain/period';
 import { schedulePlan } from '../domain/plan-schedule';
-import type { Clock, Customer, CustomerRepository } from './ports';
+import type { AlertSubscriptions, Clock, Customer, CustomerRepository } from './ports';
 
 export const customerInput = z
   .object({
@@ -22,6 +22,7 @@ export interface CustomerDeps {
   customers: CustomerRepository;
   catalog: CatalogIndex;
   clock: Clock;
+  subscriptions: AlertSubscriptions;
 }
 
 export function checkCustomerId(id: string): void {
@@ -51,6 +52,11 @@ export async function putCustomer(deps: CustomerDeps, principal: Principal, id: 
     plans: schedulePlan(existing?.plans, input.planId, current.key, current.next().key),
     stripeCustomerId: input.stripeCustomerId,
     alertEmail: input.alertEmail,
+    // Setting, changing or removing alertEmail subscribes, moves or unsubscribes its SNS email
+    // subscription (filtered to this customer's alerts) before the customer is saved.
+    alertSubscriptionArn: (
+      await deps.subscriptions.sync(id, { email: existing?.alertEmail, subscriptionArn: existing?.alertSubscriptionArn }, { email: input.alertEmail })
+    ).subscriptionArn,
     budget: input.budget,
     createdAt: existing?.createdAt ?? now,
     updatedAt: now,

@@ -46,6 +46,8 @@ export interface Customer {
   plans?: PlanChange[];
   stripeCustomerId?: string;
   alertEmail?: string;
+  /** The SNS subscription that delivers this customer's alerts to alertEmail. */
+  alertSubscriptionArn?: string;
   budget?: { amount: string };
   createdAt: string;
   updatedAt: string;
@@ -154,4 +156,44 @@ export interface InvoiceRunRepository {
 export type InvoiceJob = { period: string; customerId: string } | { period: string; action: 'start_run' };
 export interface InvoiceJobQueue {
   enqueue(jobs: InvoiceJob[]): Promise<void>;
+}
+
+/** An alert claimed for (customer, period, key): the outbox row that is sent exactly once. */
+export interface AlertRecord {
+  customerId: string;
+  period: string;
+  key: string;
+  kind: string;
+  meter: string | null;
+  threshold: number;
+  value: string;
+  limit: string;
+  percent: string;
+  subject: string;
+  body: object;
+  attributes: { customerId: string; kind: string; meter: string; threshold: string };
+  status: 'pending' | 'sent';
+  claimedAt: string;
+  sentAt?: string;
+  messageId?: string;
+  attempts: number;
+  lastError?: string;
+}
+
+export interface AlertRepository {
+  list(customerId: string, period: string): Promise<AlertRecord[]>;
+  /** Conditional create: true for the one caller that claims the key, false for everyone else. */
+  claim(record: AlertRecord): Promise<boolean>;
+  markSent(record: AlertRecord, messageId: string, at: string): Promise<void>;
+  markFailed(record: AlertRecord, error: string): Promise<void>;
+  /** Claimed but not sent since before `before` (the outbox the sweeper drains). */
+  pending(before: string, limit: number): Promise<AlertRecord[]>;
+}
+
+export interface AlertPublisher {
+  publish(message: { subject: string; body: object; attributes: AlertRecord['attributes'] }): Promise<string>;
+}
+
+export interface AlertSubscriptions {
+  sync(customerId: string, previous: { email?: string; subscriptionArn?: string }, next: { email?: string }): Promise<{ subscriptionArn?: string }>;
 }

@@ -31,30 +31,34 @@ const nonNegative = (v: string) => (v.startsWith('-') ? '0' : v);
  * as it would be invoiced now (base fee included, rounded per line); the budget used; and a
  * projection to the period end.
  */
-export async function readUsage(deps: UsageDeps, principal: Principal, customerId: string, periodText: string | undefined) {
-  authorize(principal, 'read', customerId);
-  checkCustomerId(customerId);
-  const period = resolvePeriod(periodText, deps.clock);
+/** The period's cost so far and projected to its end, as the usage page, alerts and budgets see it. */
+export async function estimatePeriod(deps: UsageDeps, customerId: string, period: Period) {
   const now = deps.clock.now();
   const [counters, customer] = await Promise.all([deps.ledger.read(customerId, period.key), deps.customers.get(customerId)]);
   const plan = planFor(deps.catalog, customer?.plans, period.key);
   const meters = deps.catalog.meters();
   const values = Object.fromEntries(meters.map((m) => [m.slug, counters.values[m.slug] ?? '0']));
-
   const current = priceUsage({ plan, meters, usage: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, nonNegative(v)])) });
   const projectedValues = Object.fromEntries(
     meters.map((m) => [m.slug, nonNegative(projectToPeriodEnd({ value: values[m.slug]!, aggregation: m.aggregation, periodStart: period.start, periodEnd: period.end, now }))]),
   );
   const projected = priceUsage({ plan, meters, usage: projectedValues });
-  const baseFee = plan.baseFee ? roundToMinor(plan.baseFee, plan.currency) : roundToMinor('0', plan.currency);
-  const budget = customer?.budget
-    ? {
-        amount: roundToMinor(customer.budget.amount, plan.currency),
-        percentUsed: dec(customer.budget.amount).isZero() ? null : dec(current.total).div(customer.budget.amount).times(100).toFixed(2),
-        projectedPercent: dec(customer.budget.amount).isZero() ? null : dec(projected.total).div(customer.budget.amount).times(100).toFixed(2),
-      }
-    : null;
+  return { now, customer, plan, meters, values, projectedValues, subtotal: current.total, projectedSubtotal: projected.total, duplicatesDropped: counters.duplicatesDropped };
+}
 
+/**
+ * SPEC 6: per meter the value, allowance used and estimated amount with its tiers; the subtotal
+ * as it would be invoiced now (base fee included, rounded per line); the budget used; and a
+ * projection to the period end.
+ */
+export async function readUsage(deps: UsageDeps, principal: Principal, customerId: string, periodText: string | undefined) {
+  authorize(principal, 'read', customerId);
+  checkCustomerId(customerId);
+  const period = resolvePeriod(periodText, deps.clock);
+  const e = await estimatePeriod(deps, customerId, period);
+  const { plan, customer } = e;
+  const baseFee = roundToMinor(plan.baseFee ?? '0', plan.currency);
+  const percentOfBudget = (amount: string) => (customer?.budget && !dec(customer.budget.amount).isZero() ? dec(amount).div(customer.budget.amount).times(100).toFixed(2) : null);
   return {
     customerId,
     period: period.key,
@@ -62,27 +66,28 @@ export async function readUsage(deps: UsageDeps, principal: Principal, customerI
     periodEnd: period.end.toISOString(),
     planId: plan.id,
     currency: plan.currency,
-    asOf: now.toISOString(),
-    meters: meters.map((m) => {
-      const priced = priceMeter(plan, m.slug, nonNegative(values[m.slug]!));
+    asOf: e.now.toISOString(),
+    meters: e.meters.map((m) => {
+      const priced = priceMeter(plan, m.slug, nonNegative(e.values[m.slug]!));
       return {
         meter: m.slug,
         displayName: m.displayName,
         unit: m.unit,
         aggregation: m.aggregation,
-        value: values[m.slug]!,
+        value: e.values[m.slug]!,
         included: priced.included,
         percentUsed: priced.percentUsed,
         amount: priced.amount,
         tiers: priced.tiers,
-        projectedValue: projectedValues[m.slug]!,
+        projectedValue: e.projectedValues[m.slug]!,
       };
     }),
     baseFee,
-    subtotal: current.total,
-    budget,
-    projection: { subtotal: projected.total, method: 'SUM and COUNT meters scaled by the elapsed share of the period; peaks, latest and unique values as they are' },
-    duplicatesDropped: counters.duplicatesDropped,
+    subtotal: e.subtotal,
+    budget: customer?.budget
+      ? { amount: roundToMinor(customer.budget.amount, plan.currency), percentUsed: percentOfBudget(e.subtotal), projectedPercent: percentOfBudget(e.projectedSubtotal) }
+      : null,
+    projection: { subtotal: e.projectedSubtotal, method: 'SUM and COUNT meters scaled by the elapsed share of the period; peaks, latest and unique values as they are' },
+    duplicatesDropped: e.duplicatesDropped,
   };
 }
-

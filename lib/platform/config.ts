@@ -14,6 +14,8 @@ const schema = z.object({
   API_KEYS_TABLE: z.string().min(1),
   USAGE_QUEUE_URL: z.string().url(),
   INVOICES_TABLE: z.string().min(1),
+  ALERTS_TABLE: z.string().min(1),
+  ALERTS_TOPIC_ARN: z.string().min(1),
   INVOICE_QUEUE_URL: z.string().url(),
   /** Minutes after a period's end before it may be invoiced (SPEC 3.5). */
   INVOICE_GRACE_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(60),

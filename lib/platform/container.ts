@@ -1,4 +1,7 @@
+import { DynamoAlerts } from '../adapters/dynamo/alerts';
 import { DynamoApiKeys, DynamoCustomers, DynamoIdempotency } from '../adapters/dynamo/entities';
+import { SnsAlertPublisher } from '../adapters/sns/alerts-topic';
+import { SnsAlertSubscriptions } from '../adapters/sns/subscriptions';
 import { DynamoInvoiceRuns, DynamoInvoices } from '../adapters/dynamo/invoices';
 import { DynamoUsageLedger } from '../adapters/dynamo/ledger';
 import { stripeBillingFromEnv } from '../adapters/stripe';
@@ -6,7 +9,7 @@ import type { BillingProvider } from '../app/billing-port';
 import { SqsJsonQueue } from '../adapters/sqs/json-queue';
 import { systemClock, type Clock, type InvoiceJob, type UsageBatch } from '../app/ports';
 import { loadCatalog } from './catalog';
-import { dynamoClient, sqsClient } from './clients';
+import { dynamoClient, snsClient, sqsClient } from './clients';
 import { config } from './config';
 
 /** The composition root: adapters wired to config, built lazily once per function instance. */
@@ -26,6 +29,9 @@ function build(clock: Clock = systemClock) {
     runs: new DynamoInvoiceRuns(db, c.INVOICES_TABLE),
     invoiceJobs: new SqsJsonQueue<InvoiceJob>(sqsClient(), c.INVOICE_QUEUE_URL),
     graceMs: c.INVOICE_GRACE_MINUTES * 60_000,
+    alerts: new DynamoAlerts(db, c.ALERTS_TABLE),
+    publisher: new SnsAlertPublisher(snsClient(), c.ALERTS_TOPIC_ARN),
+    subscriptions: new SnsAlertSubscriptions(snsClient(), c.ALERTS_TOPIC_ARN),
   };
 }
 export type Container = ReturnType<typeof build>;

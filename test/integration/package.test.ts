@@ -23,7 +23,8 @@ const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.T
 
 it('declares the tables with their keys, TTL and the period index', () => {
   const tables = Object.fromEntries(ofType('AWS::DynamoDB::Table'));
-  expect(Object.keys(tables).sort()).toEqual(['ApiKeysTable', 'CustomersTable', 'DedupeTable', 'InvoicesTable', 'UsageTable']);
+  expect(Object.keys(tables).sort()).toEqual(['AlertsTable', 'ApiKeysTable', 'CustomersTable', 'DedupeTable', 'InvoicesTable', 'UsageTable']);
+  expect(tables.AlertsTable!.Properties.GlobalSecondaryIndexes[0].IndexName).toBe('pending');
   expect(tables.UsageTable!.Properties.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }]);
   expect(tables.UsageTable!.Properties.GlobalSecondaryIndexes[0].IndexName).toBe('byPeriod');
   expect(tables.DedupeTable!.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
@@ -43,10 +44,16 @@ it('declares the queues with DLQ redrive and event source mappings that report b
   expect(resources.AlertsTopic!.Type).toBe('AWS::SNS::Topic');
 });
 
-it('schedules the monthly invoice run with EventBridge', () => {
+it('schedules the monthly invoice run and the alert outbox sweeper with EventBridge', () => {
   const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties);
-  expect(rules).toEqual([expect.objectContaining({ ScheduleExpression: 'cron(0 1 1 * ? *)', State: 'ENABLED' })]);
-  expect(JSON.stringify(rules[0].Targets)).toContain('InvoiceSchedulerLambdaFunction');
+  const monthly = rules.find((r) => r.ScheduleExpression === 'cron(0 1 1 * ? *)');
+  expect(JSON.stringify(monthly?.Targets)).toContain('InvoiceSchedulerLambdaFunction');
+  const sweeper = rules.find((r) => r.ScheduleExpression === 'rate(1 minute)');
+  expect(JSON.stringify(sweeper?.Targets)).toContain('AlertSweeperLambdaFunction');
+});
+
+it('subscribes the ops address to every alert when it is given', () => {
+  expect(resources.OpsAlertsSubscription).toMatchObject({ Type: 'AWS::SNS::Subscription', Condition: 'HasOpsEmail', Properties: { Protocol: 'email', TopicArn: { Ref: 'AlertsTopic' } } });
 });
 
 it('routes every HTTP API path to a function', () => {
@@ -59,6 +66,7 @@ it('routes every HTTP API path to a function', () => {
       'GET /api/v1/customers/{id}',
       'GET /api/v1/customers/{id}/usage',
       'GET /api/v1/customers/{id}/invoices',
+      'GET /api/v1/customers/{id}/alerts',
       'GET /api/v1/customers/{id}/invoices/upcoming',
       'POST /api/v1/invoice-runs',
       'GET /api/v1/invoice-runs/{period}',
@@ -79,7 +87,7 @@ it('scopes IAM to the stack resources (no wildcard resources)', () => {
   expect(ours.length).toBeGreaterThan(0);
   for (const s of ours) for (const r of s.Resource) expect(JSON.stringify(r)).not.toBe('"*"');
   const json = JSON.stringify(ours);
-  for (const id of ['UsageTable', 'DedupeTable', 'CustomersTable', 'ApiKeysTable', 'InvoicesTable', 'UsageQueue', 'InvoiceQueue', 'AlertsTopic']) expect(json).toContain(id);
+  for (const id of ['UsageTable', 'DedupeTable', 'CustomersTable', 'ApiKeysTable', 'InvoicesTable', 'AlertsTable', 'UsageQueue', 'InvoiceQueue', 'AlertsTopic']) expect(json).toContain(id);
 });
 
 it('declares the dashboard and the DLQ alarm over the emitted metrics', () => {

@@ -73,6 +73,16 @@ it('creates an API key from the CLI that the running API accepts, and revokes it
   expect(bad.stderr).toContain('scopes must be');
 }, 60_000);
 
+it('prints an alert as it fires', async () => {
+  const event = { specversion: '1.0', id: 'seat-alert', source: 'start-test', type: 'seats', subject: 'cus_42', time: new Date().toISOString(), data: { value: 4 } };
+  const res = await fetch(`http://127.0.0.1:${port}/api/v1/events`, { method: 'POST', headers: { authorization: 'Bearer local-admin-key', 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(event) });
+  expect(res.status).toBe(202);
+  const deadline = Date.now() + 20_000;
+  while (!/ALERT .*Seats.*100%.*\[customer cus_42\]/.test(output) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  expect(output).toMatch(/ALERT .*Seats.*100%.*\[customer cus_42\]/);
+  expect(output).toContain('alerts inbox');
+}, 30_000);
+
 it('stops every child process on Ctrl-C', async () => {
   const tree = descendants(child.pid!);
   expect(tree.length).toBeGreaterThanOrEqual(2); // at least the stack, java and fauxqs

@@ -1,5 +1,5 @@
 import type { SQSRecord } from 'aws-lambda';
-import { loadDeployment } from '../../local/deployment';
+import { loadDeployment, rateMs } from '../../local/deployment';
 import { succeeded } from '../../local/poller';
 import { MAX_BATCH_BYTES, toBatches } from '../../lib/app/ingest';
 import type { MeteredEvent } from '../../lib/domain/events';
@@ -32,6 +32,14 @@ describe('deployment description', () => {
       expect.objectContaining({ queue: 'InvoiceQueue', batchSize: 1, reportBatchItemFailures: true }),
     ]);
     expect(d.resources.UsageQueue?.Properties?.RedrivePolicy).toBeDefined();
+    expect(d.schedules.map((s) => s.expression).sort()).toEqual(['${param:invoiceSchedule}', 'rate(1 minute)']);
+  });
+
+  it('turns rate() schedules into timer periods and leaves cron ones alone', () => {
+    expect(rateMs('rate(1 minute)')).toBe(60_000);
+    expect(rateMs('rate(5 minutes)')).toBe(300_000);
+    expect(rateMs('rate(2 hours)')).toBe(7_200_000);
+    expect(rateMs('cron(0 1 1 * ? *)')).toBeUndefined();
   });
 });
 

@@ -1,0 +1,83 @@
+import { authorize, type Principal } from '../domain/apikey';
+import { alertMessage, evaluateAlerts } from '../domain/alerts';
+import { Period } from '../domain/period';
+import { mapLimit } from '../platform/concurrency';
+import { checkCustomerId } from './customers';
+import type { AlertPublisher, AlertRecord, AlertRepository } from './ports';
+import { estimatePeriod, resolvePeriod, type UsageDeps } from './usage';
+
+/**
+ * Alerts (SPEC 7). After the aggregator's writes, each (customer, period) it touched is evaluated
+ * level-triggered: every threshold currently reached is a candidate. A conditional write claims
+ * each (customer, period, kind, meter, threshold) once, however many aggregators evaluate at the
+ * same moment; the claim is an outbox row: it is published, then marked sent. A publish that
+ * fails leaves the row pending and the sweeper (every minute) sends it later, so an alert is never
+ * skipped. The one window for a repeat is a crash after SNS accepted the message and before the row
+ * was marked sent: the sweeper then sends it again (SNS email has no de-duplication).
+ */
+export interface AlertDeps extends UsageDeps {
+  alerts: AlertRepository;
+  publisher: AlertPublisher;
+}
+
+async function send(deps: AlertDeps, record: AlertRecord): Promise<boolean> {
+  try {
+    const messageId = await deps.publisher.publish({ subject: record.subject, body: record.body, attributes: record.attributes });
+    await deps.alerts.markSent(record, messageId, deps.clock.now().toISOString());
+    return true;
+  } catch (err) {
+    await deps.alerts.markFailed(record, err instanceof Error ? err.message : String(err));
+    return false;
+  }
+}
+
+/** Evaluates one customer's period and sends what newly crossed; returns how many it sent. */
+export async function evaluateCustomerAlerts(deps: AlertDeps, customerId: string, periodKey: string): Promise<number> {
+  const period = Period.parse(periodKey);
+  const e = await estimatePeriod(deps, customerId, period);
+  const candidates = evaluateAlerts({ plan: e.plan, values: e.values, budget: e.customer?.budget, subtotal: e.subtotal, projectedSubtotal: e.projectedSubtotal });
+  if (candidates.length === 0) return 0;
+  const known = new Set((await deps.alerts.list(customerId, periodKey)).map((a) => a.key));
+  let sent = 0;
+  for (const c of candidates.filter((x) => !known.has(x.key))) {
+    const meter = c.meter ? e.meters.find((m) => m.slug === c.meter) : undefined;
+    const msg = alertMessage(c, { customerId, customerName: e.customer?.name, period: periodKey, currency: e.plan.currency, meterDisplayName: meter?.displayName, unit: meter?.unit });
+    const record: AlertRecord = {
+      customerId, period: periodKey, key: c.key, kind: c.kind, meter: c.meter, threshold: c.threshold, value: c.value, limit: c.limit, percent: c.percent,
+      subject: msg.subject, body: msg.body, attributes: msg.attributes, status: 'pending', claimedAt: deps.clock.now().toISOString(), attempts: 0,
+    };
+    if (!(await deps.alerts.claim(record))) continue; // another aggregator claimed it first
+    if (await send(deps, record)) sent++;
+  }
+  return sent;
+}
+
+/** Runs after a usage message was counted: every touched (customer, period), a few at a time. */
+export async function evaluateTouched(deps: AlertDeps, touched: { customerId: string; period: string }[]): Promise<number> {
+  const sent = await mapLimit(touched, 4, (t) => evaluateCustomerAlerts(deps, t.customerId, t.period));
+  return sent.reduce((n, k) => n + k, 0);
+}
+
+/** The outbox sweeper: sends alerts claimed more than `graceMs` ago and still pending. */
+export async function sweepPendingAlerts(deps: AlertDeps, graceMs = 30_000): Promise<{ retried: number; sent: number }> {
+  const before = new Date(deps.clock.now().getTime() - graceMs).toISOString();
+  const pending = await deps.alerts.pending(before, 100);
+  const results = await mapLimit(pending, 4, (r) => send(deps, r));
+  return { retried: pending.length, sent: results.filter(Boolean).length };
+}
+
+/** GET /customers/{id}/alerts?period=: what was claimed and sent. */
+export async function listAlerts(deps: AlertDeps, principal: Principal, customerId: string, periodText: string | undefined) {
+  authorize(principal, 'read', customerId);
+  checkCustomerId(customerId);
+  const period = resolvePeriod(periodText, deps.clock);
+  const alerts = await deps.alerts.list(customerId, period.key);
+  return {
+    customerId,
+    period: period.key,
+    alerts: alerts.map((a) => ({
+      kind: a.kind, meter: a.meter, threshold: a.threshold, value: a.value, limit: a.limit, percent: a.percent, subject: a.subject,
+      status: a.status, claimedAt: a.claimedAt, sentAt: a.sentAt ?? null,
+    })),
+  };
+}
