@@ -4,12 +4,14 @@ import { dynamoClient, sqsClient } from '../../lib/platform/clients';
 import { config } from '../../lib/platform/config';
 import { httpHandler } from '../../lib/platform/http';
 
-/** GET /health: 200 when the tables and the usage queue answer, 503 otherwise. */
+/** GET /health: 200 when every table and queue answers, 503 otherwise. */
 export const handler = httpHandler(async () => {
   const c = config();
   const checks = await Promise.allSettled([
-    ...[c.USAGE_TABLE, c.DEDUPE_TABLE, c.CUSTOMERS_TABLE, c.API_KEYS_TABLE].map((t) => dynamoClient().send(new DescribeTableCommand({ TableName: t }))),
-    sqsClient().send(new GetQueueAttributesCommand({ QueueUrl: c.USAGE_QUEUE_URL, AttributeNames: ['QueueArn'] })),
+    ...[c.USAGE_TABLE, c.DEDUPE_TABLE, c.CUSTOMERS_TABLE, c.API_KEYS_TABLE, c.INVOICES_TABLE, c.ALERTS_TABLE].map((t) =>
+      dynamoClient().send(new DescribeTableCommand({ TableName: t })),
+    ),
+    ...[c.USAGE_QUEUE_URL, c.INVOICE_QUEUE_URL].map((q) => sqsClient().send(new GetQueueAttributesCommand({ QueueUrl: q, AttributeNames: ['QueueArn'] }))),
   ]);
   const ok = checks.every((r) => r.status === 'fulfilled');
   return { status: ok ? 200 : 503, body: ok ? { status: 'ok' } : { error: { code: 'unavailable', message: 'a dependency is not ready', details: [] } } };
