@@ -208,9 +208,11 @@ export async function invoiceCustomer(deps: BillingDeps & { billing: BillingProv
       createdAt: now(),
       updatedAt: now(),
     };
-    // Losing the race (or an optimistic baseline check) just means: read what is there and go on.
+    // Losing the race means another attempt stored it: go on with what is there. If nothing is
+    // there, an earlier period's baseline moved under us; the job fails and SQS retries it afresh.
     await deps.invoices.create(fresh, c.baselines);
-    record = (await deps.invoices.get(job.customerId, period.key))!;
+    record = await deps.invoices.get(job.customerId, period.key);
+    if (!record) throw new ConflictError('baseline_moved', `a correction baseline of ${job.customerId} moved while invoicing ${period.key}; retrying`);
   }
 
   let stripeCalls = 0;
