@@ -25,7 +25,11 @@ async function main() {
       await Promise.all(
         ids.slice(i, i + 50).map(async (id) => {
           const s = await stripe.customers.create({ name: id });
-          const res = await fetch(`${stack.url}/api/v1/customers/${id}`, { method: 'PUT', headers, body: JSON.stringify({ name: id, stripeCustomerId: s.id }) });
+          const res = await fetch(`${stack.url}/api/v1/customers/${id}`, {
+            method: 'PUT',
+            headers,
+            body: JSON.stringify({ name: id, stripeCustomerId: s.id }),
+          });
           if (res.status !== 201) throw new Error(`PUT customer: ${res.status}`);
         }),
       );
@@ -36,7 +40,11 @@ async function main() {
       { specversion: '1.0', id: `s-${i}`, source: 'bench', type: 'storage_gb', subject: id, time, data: { value: 10 + (i % 50) } },
     ]);
     for (let i = 0; i < events.length; i += 1000) {
-      const res = await fetch(`${stack.url}/api/v1/events`, { method: 'POST', headers: { ...headers, 'content-type': 'application/cloudevents-batch+json' }, body: JSON.stringify(events.slice(i, i + 1000)) });
+      const res = await fetch(`${stack.url}/api/v1/events`, {
+        method: 'POST',
+        headers: { ...headers, 'content-type': 'application/cloudevents-batch+json' },
+        body: JSON.stringify(events.slice(i, i + 1000)),
+      });
       if (res.status !== 202) throw new Error(`ingest: ${res.status}`);
     }
     for (;;) {
@@ -63,9 +71,13 @@ async function main() {
     const calls = stack.stripe.requests.slice(before);
     const finalized = stack.stripe.invoices().filter((i) => i.status === 'open').length;
     const throttled = calls.filter((r) => r.status === 429).length;
-    console.log(`\ninvoice run, local stack, Stripe fake limited to ${STRIPE_LIMIT} req/s, worker paced at ${process.env.STRIPE_MAX_RPS} req/s, ${POLLERS} workers, ${new Date().toISOString()}`);
+    console.log(
+      `\ninvoice run, local stack, Stripe fake limited to ${STRIPE_LIMIT} req/s, worker paced at ${process.env.STRIPE_MAX_RPS} req/s, ${POLLERS} workers, ${new Date().toISOString()}`,
+    );
     console.log(`customers:   ${run.total} (done ${run.done}, skipped ${run.skipped}, failed ${run.failed}); finalized Stripe invoices: ${finalized}`);
-    console.log(`time:        ${((tDone - t0) / 1000).toFixed(1)} s (enqueue ${((tEnqueued - t0) / 1000).toFixed(1)} s) -> ${(run.total / ((tDone - t0) / 1000)).toFixed(1)} customers/s`);
+    console.log(
+      `time:        ${((tDone - t0) / 1000).toFixed(1)} s (enqueue ${((tEnqueued - t0) / 1000).toFixed(1)} s) -> ${(run.total / ((tDone - t0) / 1000)).toFixed(1)} customers/s`,
+    );
     console.log(`Stripe:      ${calls.length} requests, ${(calls.length / run.total).toFixed(2)} per customer, ${throttled} answered 429`);
     if (finalized !== CUSTOMERS || run.failed !== 0) process.exitCode = 1;
   } finally {

@@ -24,7 +24,13 @@ async function main() {
     const time = new Date(Date.now() - 60_000).toISOString();
     const run = randomUUID().slice(0, 8);
     const events = Array.from({ length: unique }, (_, i) => ({
-      specversion: '1.0', id: `${run}-${i}`, source: 'bench', type: 'api_calls', subject: `cus_bench_${i % CUSTOMERS}`, time, data: { value: '1.5' },
+      specversion: '1.0',
+      id: `${run}-${i}`,
+      source: 'bench',
+      type: 'api_calls',
+      subject: `cus_bench_${i % CUSTOMERS}`,
+      time,
+      data: { value: '1.5' },
     }));
     // Duplicates: earlier events sent again inside later requests.
     const dups = Array.from({ length: EVENTS - unique }, (_, i) => events[(i * 7919) % unique]!);
@@ -40,7 +46,11 @@ async function main() {
       Array.from({ length: SENDERS }, async () => {
         while (next < requests.length) {
           const body = JSON.stringify(requests[next++]);
-          const res = await fetch(`${stack.url}/api/v1/events`, { method: 'POST', headers: { authorization: 'Bearer local-admin-key', 'content-type': 'application/cloudevents-batch+json' }, body });
+          const res = await fetch(`${stack.url}/api/v1/events`, {
+            method: 'POST',
+            headers: { authorization: 'Bearer local-admin-key', 'content-type': 'application/cloudevents-batch+json' },
+            body,
+          });
           if (res.status !== 202) throw new Error(`ingest answered ${res.status}: ${await res.text()}`);
         }
       }),
@@ -72,13 +82,19 @@ async function main() {
 
     const secs = (ms: number) => (ms / 1000).toFixed(1);
     console.log(`\nexactly-once counting, local stack (DynamoDB Local ${'3.x'}, fauxqs, ${POLLERS} pollers), ${new Date().toISOString()}`);
-    console.log(`workload: ${EVENTS} events (${unique} unique + ${EVENTS - unique} duplicates), ${CUSTOMERS} customers, ${requests.length} requests of <= ${REQUEST_SIZE}, ${SENDERS} senders`);
+    console.log(
+      `workload: ${EVENTS} events (${unique} unique + ${EVENTS - unique} duplicates), ${CUSTOMERS} customers, ${requests.length} requests of <= ${REQUEST_SIZE}, ${SENDERS} senders`,
+    );
     console.log(`ingest:      ${secs(tIngested - t0)} s  -> ${Math.round(EVENTS / ((tIngested - t0) / 1000))} events/s accepted (202)`);
     console.log(`end to end:  ${secs(tCounted - t0)} s  -> ${Math.round(EVENTS / ((tCounted - t0) / 1000))} events/s counted`);
-    console.log(`read back:   counted ${totals.total} unique events (expected ${unique}), duplicatesDropped ${totals.duplicates} (expected ${EVENTS - unique}), values exact: ${exact}`);
+    console.log(
+      `read back:   counted ${totals.total} unique events (expected ${unique}), duplicatesDropped ${totals.duplicates} (expected ${EVENTS - unique}), values exact: ${exact}`,
+    );
     const per1000 = (u: number) => ((u / EVENTS) * 1000).toFixed(1);
     console.log(`DynamoDB:    ${capacity.pricedUnits} write units by AWS pricing rules -> ${per1000(capacity.pricedUnits)} per 1,000 events`);
-    console.log(`             ${capacity.reportedUnits} reported by DynamoDB Local (ReturnConsumedCapacity; it bills transactional items at 1, AWS at 2) -> ${per1000(capacity.reportedUnits)} per 1,000 events`);
+    console.log(
+      `             ${capacity.reportedUnits} reported by DynamoDB Local (ReturnConsumedCapacity; it bills transactional items at 1, AWS at 2) -> ${per1000(capacity.reportedUnits)} per 1,000 events`,
+    );
     console.log(`memory:      rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB (this process: HTTP API + aggregator + pollers)`);
     if (!exact || totals.total !== unique || totals.duplicates !== EVENTS - unique) process.exitCode = 1;
   } finally {

@@ -52,9 +52,7 @@ export function program(): Command {
       }),
     );
   keys.command('list').action(() => withContainer(async (c) => (await import('../lib/app/apikeys')).listApiKeys(c, operator)));
-  keys
-    .command('revoke <keyId>')
-    .action((keyId: string) => withContainer(async (c) => (await import('../lib/app/apikeys')).revokeApiKey(c, operator, keyId)));
+  keys.command('revoke <keyId>').action((keyId: string) => withContainer(async (c) => (await import('../lib/app/apikeys')).revokeApiKey(c, operator, keyId)));
 
   const invoices = cli.command('invoices').description('monthly invoicing (SPEC 8)');
   invoices
@@ -68,10 +66,12 @@ export function program(): Command {
     .action((o: { period: string }) => withContainer(async (c) => (await import('../lib/app/billing')).getInvoiceRun(c, operator, o.period)));
   invoices
     .command('preview')
-    .description('the invoice a customer\'s period would produce now')
+    .description("the invoice a customer's period would produce now")
     .requiredOption('--customer <id>', 'customer id')
     .option('--period <YYYY-MM>', 'default: the current period', period)
-    .action((o: { customer: string; period?: string }) => withContainer(async (c) => (await import('../lib/app/billing')).previewInvoice(c, operator, o.customer, o.period)));
+    .action((o: { customer: string; period?: string }) =>
+      withContainer(async (c) => (await import('../lib/app/billing')).previewInvoice(c, operator, o.customer, o.period)),
+    );
   invoices
     .command('list')
     .requiredOption('--customer <id>', 'customer id')

@@ -71,7 +71,12 @@ export function loadDeployment(): Deployment {
       if ('schedule' in e) schedules.push({ expression: String((e as { schedule: { rate: string } }).schedule.rate), fn });
       if ('sqs' in e) {
         const s = (e as SqsEvent).sqs;
-        queueTriggers.push({ queue: s.arn['Fn::GetAtt'][0], batchSize: s.batchSize ?? 10, reportBatchItemFailures: s.functionResponseType === 'ReportBatchItemFailures', fn });
+        queueTriggers.push({
+          queue: s.arn['Fn::GetAtt'][0],
+          batchSize: s.batchSize ?? 10,
+          reportBatchItemFailures: s.functionResponseType === 'ReportBatchItemFailures',
+          fn,
+        });
       }
     }
   }

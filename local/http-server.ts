@@ -66,7 +66,13 @@ export function toEvent(req: IncomingMessage, body: Buffer, route: LocalRoute, p
       apiId: 'local',
       domainName: headers.host ?? 'localhost',
       domainPrefix: 'localhost',
-      http: { method: route.method, path: url.pathname, protocol: `HTTP/${req.httpVersion}`, sourceIp: req.socket.remoteAddress ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
+      http: {
+        method: route.method,
+        path: url.pathname,
+        protocol: `HTTP/${req.httpVersion}`,
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
       requestId: randomUUID(),
       routeKey: `${route.method} ${route.path}`,
       stage: '$default',
@@ -93,15 +99,20 @@ export function startHttpServer(routes: LocalRoute[], port: number, host = '127.
         return send(candidates.length ? 405 : 404, JSON.stringify({ error: { code, message: `no route for ${req.method} ${url.pathname}`, details: [] } }));
       }
       const body = await readBody(req);
-      if (body === 'too_large') return send(413, JSON.stringify({ error: { code: 'payload_too_large', message: 'the request body exceeds 10 MB', details: [] } }));
+      if (body === 'too_large')
+        return send(413, JSON.stringify({ error: { code: 'payload_too_large', message: 'the request body exceeds 10 MB', details: [] } }));
       const values = match.regex.exec(url.pathname)!.slice(1);
       const params = Object.fromEntries(match.names.map((n, i) => [n, values[i]!]));
       const event = toEvent(req, body, match.route, params);
       const deadline = Date.now() + match.route.timeoutMs;
-      const context = { awsRequestId: event.requestContext.requestId, functionName: 'local', getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
+      const context = {
+        awsRequestId: event.requestContext.requestId,
+        functionName: 'local',
+        getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+      };
       const result = await match.route.handler(event, context);
       const headers = Object.fromEntries(Object.entries(result.headers ?? {}).map(([k, v]) => [k, String(v)]));
-      send(result.statusCode ?? 200, result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64').toString() : result.body ?? '', headers);
+      send(result.statusCode ?? 200, result.isBase64Encoded ? Buffer.from(result.body ?? '', 'base64').toString() : (result.body ?? ''), headers);
     } catch (err) {
       // Lambda would answer 500 "Internal Server Error" when a handler crashes.
       console.error('handler crashed', err);

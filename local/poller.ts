@@ -45,7 +45,11 @@ export function toRecord(m: Message, queueArn: string, region: string): SQSRecor
 }
 
 /** Which receipt handles to delete after an invocation, per Lambda's partial batch response rules. */
-export function succeeded(records: SQSRecord[], outcome: { error: unknown } | { response: SQSBatchResponse | void }, reportBatchItemFailures: boolean): SQSRecord[] {
+export function succeeded(
+  records: SQSRecord[],
+  outcome: { error: unknown } | { response: SQSBatchResponse | void },
+  reportBatchItemFailures: boolean,
+): SQSRecord[] {
   if ('error' in outcome) return [];
   if (!reportBatchItemFailures) return records;
   const failures = outcome.response?.batchItemFailures;

@@ -1,9 +1,4 @@
-import {
-  CreateTableCommand,
-  type CreateTableCommandInput,
-  DynamoDBClient,
-  UpdateTimeToLiveCommand,
-} from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import type { CfnResource } from './deployment';
@@ -33,7 +28,11 @@ export async function provision(
   const out: Provisioned = { tables: {}, queues: {}, topics: {} };
   for (const [id, r] of Object.entries(resources)) {
     if (r.Type !== 'AWS::DynamoDB::Table') continue;
-    const { TimeToLiveSpecification, PointInTimeRecoverySpecification: _pitr, ...props } = r.Properties as Record<string, unknown> & {
+    const {
+      TimeToLiveSpecification,
+      PointInTimeRecoverySpecification: _pitr,
+      ...props
+    } = r.Properties as Record<string, unknown> & {
       TimeToLiveSpecification?: { AttributeName: string; Enabled: boolean };
     };
     await clients.dynamo.send(new CreateTableCommand({ ...(props as Omit<CreateTableCommandInput, 'TableName'>), TableName: id }));
@@ -47,7 +46,11 @@ export async function provision(
   const queues = Object.entries(resources).filter(([, r]) => r.Type === 'AWS::SQS::Queue');
   const ordered = [...queues.filter(([, r]) => !r.Properties?.RedrivePolicy), ...queues.filter(([, r]) => r.Properties?.RedrivePolicy)];
   for (const [id, r] of ordered) {
-    const p = (r.Properties ?? {}) as { VisibilityTimeout?: number; MessageRetentionPeriod?: number; RedrivePolicy?: { deadLetterTargetArn: { 'Fn::GetAtt': [string, string] }; maxReceiveCount: number } };
+    const p = (r.Properties ?? {}) as {
+      VisibilityTimeout?: number;
+      MessageRetentionPeriod?: number;
+      RedrivePolicy?: { deadLetterTargetArn: { 'Fn::GetAtt': [string, string] }; maxReceiveCount: number };
+    };
     const attributes: Record<string, string> = {};
     const visibility = opts.visibilityTimeoutSeconds ?? p.VisibilityTimeout;
     if (visibility !== undefined) attributes.VisibilityTimeout = String(visibility);

@@ -71,13 +71,21 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const deployment = loadDeployment();
   const started: { dynamoLocal?: DynamoLocal; fauxqs?: SqsSns; stripe?: StripeFake; server?: Server } = {};
   try {
-    const [dynamoLocal, fauxqs, stripe] = await Promise.all([startDynamoLocal(), startSqsSns(), startStripeFake({ port: 0, rateLimitPerSecond: opts.stripeRateLimit })]);
+    const [dynamoLocal, fauxqs, stripe] = await Promise.all([
+      startDynamoLocal(),
+      startSqsSns(),
+      startStripeFake({ port: 0, rateLimitPerSecond: opts.stripeRateLimit }),
+    ]);
     Object.assign(started, { dynamoLocal, fauxqs, stripe });
     const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };
     const dynamo = new DynamoDBClient({ ...common, endpoint: dynamoLocal.endpoint });
     const sqs = new SQSClient({ ...common, endpoint: fauxqs.address, useQueueUrlAsEndpoint: false });
     const sns = new SNSClient({ ...common, endpoint: fauxqs.address });
-    const resources = await provision(deployment.resources, { dynamo, sqs, sns }, { visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? 10, maxReceiveCount: opts.maxReceiveCount });
+    const resources = await provision(
+      deployment.resources,
+      { dynamo, sqs, sns },
+      { visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? 10, maxReceiveCount: opts.maxReceiveCount },
+    );
 
     const env: Record<string, string> = {
       ...functionEnvironment(resources),
@@ -137,9 +145,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       const every = rateMs(s.expression);
       if (every === undefined) return [];
       const handler = loadHandler<(event: unknown) => Promise<unknown>>(s.fn.handler);
-      const timer = setInterval(() => {
-        handler({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: new Date().toISOString(), detail: {} }).catch((err: unknown) => opts.onPollerError?.(err));
-      }, every * (opts.scheduleScale ?? 1));
+      const timer = setInterval(
+        () => {
+          handler({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: new Date().toISOString(), detail: {} }).catch((err: unknown) =>
+            opts.onPollerError?.(err),
+          );
+        },
+        every * (opts.scheduleScale ?? 1),
+      );
       return [timer];
     });
 

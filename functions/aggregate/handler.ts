@@ -42,7 +42,11 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
         // counting finds itself done, and the evaluation runs again (level-triggered, claimed once).
         metrics.addMetric('AlertsSent', MetricUnit.Count, await evaluateTouched(c, out.touched));
       } catch (err) {
-        logger.error('usage message failed; SQS will redeliver it', { messageId: record.messageId, receiveCount: record.attributes?.ApproximateReceiveCount, error: err as Error });
+        logger.error('usage message failed; SQS will redeliver it', {
+          messageId: record.messageId,
+          receiveCount: record.attributes?.ApproximateReceiveCount,
+          error: err as Error,
+        });
         metrics.addMetric('MessagesFailed', MetricUnit.Count, 1);
         failures.push({ itemIdentifier: record.messageId });
       }

@@ -35,16 +35,42 @@ async function send(deps: AlertDeps, record: AlertRecord): Promise<boolean> {
 export async function evaluateCustomerAlerts(deps: AlertDeps, customerId: string, periodKey: string): Promise<number> {
   const period = Period.parse(periodKey);
   const e = await estimatePeriod(deps, customerId, period);
-  const candidates = evaluateAlerts({ plan: e.plan, values: e.values, budget: e.customer?.budget, subtotal: e.subtotal, projectedSubtotal: e.projectedSubtotal });
+  const candidates = evaluateAlerts({
+    plan: e.plan,
+    values: e.values,
+    budget: e.customer?.budget,
+    subtotal: e.subtotal,
+    projectedSubtotal: e.projectedSubtotal,
+  });
   if (candidates.length === 0) return 0;
   const known = new Set((await deps.alerts.list(customerId, periodKey)).map((a) => a.key));
   let sent = 0;
   for (const c of candidates.filter((x) => !known.has(x.key))) {
     const meter = c.meter ? e.meters.find((m) => m.slug === c.meter) : undefined;
-    const msg = alertMessage(c, { customerId, customerName: e.customer?.name, period: periodKey, currency: e.plan.currency, meterDisplayName: meter?.displayName, unit: meter?.unit });
+    const msg = alertMessage(c, {
+      customerId,
+      customerName: e.customer?.name,
+      period: periodKey,
+      currency: e.plan.currency,
+      meterDisplayName: meter?.displayName,
+      unit: meter?.unit,
+    });
     const record: AlertRecord = {
-      customerId, period: periodKey, key: c.key, kind: c.kind, meter: c.meter, threshold: c.threshold, value: c.value, limit: c.limit, percent: c.percent,
-      subject: msg.subject, body: msg.body, attributes: msg.attributes, status: 'pending', claimedAt: deps.clock.now().toISOString(), attempts: 0,
+      customerId,
+      period: periodKey,
+      key: c.key,
+      kind: c.kind,
+      meter: c.meter,
+      threshold: c.threshold,
+      value: c.value,
+      limit: c.limit,
+      percent: c.percent,
+      subject: msg.subject,
+      body: msg.body,
+      attributes: msg.attributes,
+      status: 'pending',
+      claimedAt: deps.clock.now().toISOString(),
+      attempts: 0,
     };
     if (!(await deps.alerts.claim(record))) continue; // another aggregator claimed it first
     if (await send(deps, record)) sent++;
@@ -76,8 +102,16 @@ export async function listAlerts(deps: AlertDeps, principal: Principal, customer
     customerId,
     period: period.key,
     alerts: alerts.map((a) => ({
-      kind: a.kind, meter: a.meter, threshold: a.threshold, value: a.value, limit: a.limit, percent: a.percent, subject: a.subject,
-      status: a.status, claimedAt: a.claimedAt, sentAt: a.sentAt ?? null,
+      kind: a.kind,
+      meter: a.meter,
+      threshold: a.threshold,
+      value: a.value,
+      limit: a.limit,
+      percent: a.percent,
+      subject: a.subject,
+      status: a.status,
+      claimedAt: a.claimedAt,
+      sentAt: a.sentAt ?? null,
     })),
   };
 }

@@ -13,7 +13,14 @@ export const apiKeyInput = z
   .strict();
 export type ApiKeyInput = z.infer<typeof apiKeyInput>;
 
-const view = (r: ApiKeyRecord) => ({ keyId: r.keyId, name: r.name, scopes: r.scopes, customerId: r.customerId ?? null, createdAt: r.createdAt, revokedAt: r.revokedAt ?? null });
+const view = (r: ApiKeyRecord) => ({
+  keyId: r.keyId,
+  name: r.name,
+  scopes: r.scopes,
+  customerId: r.customerId ?? null,
+  createdAt: r.createdAt,
+  revokedAt: r.revokedAt ?? null,
+});
 
 /** Creates a key; the plain key is returned once and only its hash is stored. */
 export async function createApiKey(deps: { apiKeys: ApiKeyRepository; clock: Clock }, principal: Principal, input: ApiKeyInput) {

@@ -78,7 +78,9 @@ async function compute(deps: BillingDeps, customerId: string, period: Period): P
     if (!record && !run) continue; // never invoiced: nothing to correct
     const now = billable((await deps.ledger.read(customerId, earlier.key)).values);
     const before = record?.invoicedQuantities ?? {};
-    const earlierPlan = record ? (deps.catalog.plan(record.planId) ?? planFor(deps.catalog, customer?.plans, earlier.key)) : planFor(deps.catalog, customer?.plans, earlier.key);
+    const earlierPlan = record
+      ? (deps.catalog.plan(record.planId) ?? planFor(deps.catalog, customer?.plans, earlier.key))
+      : planFor(deps.catalog, customer?.plans, earlier.key);
     const corrections = correctionLines(earlierPlan, meters, now, before, earlier.key);
     if (corrections.length === 0) continue;
     lines.push(...corrections);
@@ -93,11 +95,28 @@ export async function previewInvoice(deps: BillingDeps, principal: Principal, cu
   checkCustomerId(customerId);
   const period = periodText === undefined ? Period.containing(deps.clock.now()) : parsePeriodInput(periodText);
   const { plan, draft } = await compute(deps, customerId, period);
-  return { customerId, period: period.key, planId: plan.id, currency: draft.currency, status: 'upcoming', lines: draft.lines.map(publicLine), total: draft.total, asOf: deps.clock.now().toISOString() };
+  return {
+    customerId,
+    period: period.key,
+    planId: plan.id,
+    currency: draft.currency,
+    status: 'upcoming',
+    lines: draft.lines.map(publicLine),
+    total: draft.total,
+    asOf: deps.clock.now().toISOString(),
+  };
 }
 
 export function publicLine(l: InvoiceLine) {
-  return { kind: l.kind, meter: l.meter ?? null, description: l.description, quantity: l.quantity, unitAmount: l.unitAmount, amount: l.amount, lineKey: l.lineKey };
+  return {
+    kind: l.kind,
+    meter: l.meter ?? null,
+    description: l.description,
+    quantity: l.quantity,
+    unitAmount: l.unitAmount,
+    amount: l.amount,
+    lineKey: l.lineKey,
+  };
 }
 
 export function publicInvoice(r: InvoiceRecord) {
@@ -129,13 +148,25 @@ export async function listInvoices(deps: BillingDeps, principal: Principal, cust
 export function runView(run: InvoiceRun) {
   const finished = run.done + run.skipped + run.failed;
   const status = run.fannedOut !== true ? 'starting' : finished >= run.total ? 'completed' : 'running';
-  return { period: run.period, status, total: run.total, done: run.done, skipped: run.skipped, failed: run.failed, pending: Math.max(0, run.total - finished), startedAt: run.startedAt };
+  return {
+    period: run.period,
+    status,
+    total: run.total,
+    done: run.done,
+    skipped: run.skipped,
+    failed: run.failed,
+    pending: Math.max(0, run.total - finished),
+    startedAt: run.startedAt,
+  };
 }
 
 /** Starts (or resumes) the run of a closed period: one job per customer not yet invoiced. */
 function checkClosed(deps: BillingDeps, period: Period): void {
   if (deps.clock.now().getTime() < period.end.getTime() + deps.graceMs) {
-    throw new ConflictError('period_not_closed', `period ${period.key} can be invoiced from ${new Date(period.end.getTime() + deps.graceMs).toISOString()} (its end plus the grace period)`);
+    throw new ConflictError(
+      'period_not_closed',
+      `period ${period.key} can be invoiced from ${new Date(period.end.getTime() + deps.graceMs).toISOString()} (its end plus the grace period)`,
+    );
   }
 }
 
@@ -261,7 +292,14 @@ export async function invoiceCustomer(deps: BillingDeps & { billing: BillingProv
         currency: record.currency,
         amountMinor: line.amountMinor,
         description: line.description,
-        metadata: { customer_id: record.customerId, period: record.period, line_key: line.lineKey, meter: line.meter ?? '', tier: line.tier === undefined ? '' : String(line.tier), kind: line.kind },
+        metadata: {
+          customer_id: record.customerId,
+          period: record.period,
+          line_key: line.lineKey,
+          meter: line.meter ?? '',
+          tier: line.tier === undefined ? '' : String(line.tier),
+          kind: line.kind,
+        },
         idempotencyKey: key(line.lineKey),
       });
     }
@@ -296,7 +334,11 @@ export async function invoiceCustomer(deps: BillingDeps & { billing: BillingProv
 export async function recordInvoiceFailure(deps: BillingDeps, job: { customerId: string; period: string }, error: string, final: boolean): Promise<void> {
   const record = await deps.invoices.get(job.customerId, job.period);
   if (record && !TERMINAL_INVOICE_STATUSES.includes(record.status)) {
-    await deps.invoices.update(job.customerId, job.period, record.status, { lastError: error.slice(0, 500), attempts: record.attempts + 1, updatedAt: deps.clock.now().toISOString() });
+    await deps.invoices.update(job.customerId, job.period, record.status, {
+      lastError: error.slice(0, 500),
+      attempts: record.attempts + 1,
+      updatedAt: deps.clock.now().toISOString(),
+    });
   }
   if (final) await deps.runs.finish(job.period, job.customerId, 'failed');
 }

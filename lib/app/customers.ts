@@ -11,7 +11,10 @@ export const customerInput = z
   .object({
     name: z.string().trim().min(1).max(256),
     planId: z.string().min(1).max(64).default('default'),
-    stripeCustomerId: z.string().regex(/^cus_[A-Za-z0-9]{1,64}$/, 'must look like a Stripe customer id (cus_...)').optional(),
+    stripeCustomerId: z
+      .string()
+      .regex(/^cus_[A-Za-z0-9]{1,64}$/, 'must look like a Stripe customer id (cus_...)')
+      .optional(),
     alertEmail: z.email().max(254).optional(),
     budget: z.object({ amount: decimalString }).strict().optional(),
   })
@@ -34,12 +37,19 @@ export function checkCustomerId(id: string): void {
 }
 
 /** Creates or replaces a customer (PUT is idempotent); 201 when created, 200 when updated. */
-export async function putCustomer(deps: CustomerDeps, principal: Principal, id: string, input: CustomerInput): Promise<{ created: boolean; customer: Customer }> {
+export async function putCustomer(
+  deps: CustomerDeps,
+  principal: Principal,
+  id: string,
+  input: CustomerInput,
+): Promise<{ created: boolean; customer: Customer }> {
   authorize(principal, 'admin');
   requireUnbound(principal);
   checkCustomerId(id);
   if (!deps.catalog.plan(input.planId)) {
-    throw new ValidationError('unknown_plan', `plan "${input.planId}" is not in the catalog`, [{ field: 'planId', code: 'unknown_plan', message: `plan "${input.planId}" is not in the catalog` }]);
+    throw new ValidationError('unknown_plan', `plan "${input.planId}" is not in the catalog`, [
+      { field: 'planId', code: 'unknown_plan', message: `plan "${input.planId}" is not in the catalog` },
+    ]);
   }
   const existing = await deps.customers.get(id);
   const now = deps.clock.now().toISOString();
@@ -78,10 +88,14 @@ export async function listCustomers(deps: CustomerDeps, principal: Principal, li
   requireUnbound(principal);
   const limit = limitText === undefined ? 50 : Number(limitText);
   if (!Number.isInteger(limit) || limit < 1 || limit > 200) {
-    throw new ValidationError('invalid_limit', 'limit must be an integer from 1 to 200', [{ field: 'limit', code: 'invalid_limit', message: 'limit must be an integer from 1 to 200' }]);
+    throw new ValidationError('invalid_limit', 'limit must be an integer from 1 to 200', [
+      { field: 'limit', code: 'invalid_limit', message: 'limit must be an integer from 1 to 200' },
+    ]);
   }
   if (cursor !== undefined && !/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) {
-    throw new ValidationError('invalid_cursor', 'cursor is not one this API returned', [{ field: 'cursor', code: 'invalid_cursor', message: 'cursor is not one this API returned' }]);
+    throw new ValidationError('invalid_cursor', 'cursor is not one this API returned', [
+      { field: 'cursor', code: 'invalid_cursor', message: 'cursor is not one this API returned' },
+    ]);
   }
   const page = await deps.customers.list(limit, cursor);
   return { customers: page.items, nextCursor: page.cursor ?? null };

@@ -1,14 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { authorize, type Principal } from '../domain/apikey';
 import type { CatalogIndex } from '../domain/catalog';
-import {
-  ConflictError,
-  ForbiddenError,
-  PayloadTooLargeError,
-  UnsupportedMediaTypeError,
-  ValidationError,
-  type ErrorDetail,
-} from '../domain/errors';
+import { ConflictError, ForbiddenError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type ErrorDetail } from '../domain/errors';
 import { validateEvent, type MeteredEvent } from '../domain/events';
 import type { Clock, IdempotencyStore, UsageBatch, UsageQueue } from './ports';
 
@@ -108,7 +101,9 @@ export function validateAll(raw: unknown[], deps: Pick<IngestDeps, 'catalog' | '
  * (LATEST is decided by event time), so regrouping is safe.
  */
 export function toBatches(events: MeteredEvent[], receivedAt: string, batchId: (n: number) => string): UsageBatch[] {
-  const grouped = [...events].sort((a, b) => (a.customerId === b.customerId ? (a.period < b.period ? -1 : a.period > b.period ? 1 : 0) : a.customerId < b.customerId ? -1 : 1));
+  const grouped = [...events].sort((a, b) =>
+    a.customerId === b.customerId ? (a.period < b.period ? -1 : a.period > b.period ? 1 : 0) : a.customerId < b.customerId ? -1 : 1,
+  );
   const batches: UsageBatch[] = [];
   let current: MeteredEvent[] = [];
   let size = 0;

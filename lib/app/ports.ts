@@ -123,7 +123,10 @@ export interface InvoiceRepository {
    * Stores a new invoice and moves the baselines of the earlier periods it corrects, atomically.
    * Returns false when the invoice exists already (another attempt made it first).
    */
-  create(record: InvoiceRecord, baselines: { record: InvoiceRecord | undefined; customerId: string; period: string; quantities: Record<string, string> }[]): Promise<boolean>;
+  create(
+    record: InvoiceRecord,
+    baselines: { record: InvoiceRecord | undefined; customerId: string; period: string; quantities: Record<string, string> }[],
+  ): Promise<boolean>;
   /** Applies `changes` if the stored status is still `expected`; false otherwise. */
   update(customerId: string, period: string, expected: InvoiceStatus, changes: Partial<InvoiceRecord>): Promise<boolean>;
 }

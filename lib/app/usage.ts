@@ -19,7 +19,9 @@ export interface UsageDeps {
 export function resolvePeriod(text: string | undefined, clock: Clock): Period {
   if (text === undefined || text === '') return Period.containing(clock.now());
   if (!Period.isValidKey(text)) {
-    throw new ValidationError('invalid_period', 'period must be YYYY-MM', [{ field: 'period', code: 'invalid_period', message: `period "${text.slice(0, 32)}" must be YYYY-MM` }]);
+    throw new ValidationError('invalid_period', 'period must be YYYY-MM', [
+      { field: 'period', code: 'invalid_period', message: `period "${text.slice(0, 32)}" must be YYYY-MM` },
+    ]);
   }
   return Period.parse(text);
 }
@@ -40,10 +42,23 @@ export async function estimatePeriod(deps: UsageDeps, customerId: string, period
   const values = Object.fromEntries(meters.map((m) => [m.slug, counters.values[m.slug] ?? '0']));
   const current = priceUsage({ plan, meters, usage: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, nonNegative(v)])) });
   const projectedValues = Object.fromEntries(
-    meters.map((m) => [m.slug, nonNegative(projectToPeriodEnd({ value: values[m.slug]!, aggregation: m.aggregation, periodStart: period.start, periodEnd: period.end, now }))]),
+    meters.map((m) => [
+      m.slug,
+      nonNegative(projectToPeriodEnd({ value: values[m.slug]!, aggregation: m.aggregation, periodStart: period.start, periodEnd: period.end, now })),
+    ]),
   );
   const projected = priceUsage({ plan, meters, usage: projectedValues });
-  return { now, customer, plan, meters, values, projectedValues, subtotal: current.total, projectedSubtotal: projected.total, duplicatesDropped: counters.duplicatesDropped };
+  return {
+    now,
+    customer,
+    plan,
+    meters,
+    values,
+    projectedValues,
+    subtotal: current.total,
+    projectedSubtotal: projected.total,
+    duplicatesDropped: counters.duplicatesDropped,
+  };
 }
 
 /**
@@ -58,7 +73,8 @@ export async function readUsage(deps: UsageDeps, principal: Principal, customerI
   const e = await estimatePeriod(deps, customerId, period);
   const { plan, customer } = e;
   const baseFee = roundToMinor(plan.baseFee ?? '0', plan.currency);
-  const percentOfBudget = (amount: string) => (customer?.budget && !dec(customer.budget.amount).isZero() ? dec(amount).div(customer.budget.amount).times(100).toFixed(2) : null);
+  const percentOfBudget = (amount: string) =>
+    customer?.budget && !dec(customer.budget.amount).isZero() ? dec(amount).div(customer.budget.amount).times(100).toFixed(2) : null;
   return {
     customerId,
     period: period.key,
@@ -85,9 +101,16 @@ export async function readUsage(deps: UsageDeps, principal: Principal, customerI
     baseFee,
     subtotal: e.subtotal,
     budget: customer?.budget
-      ? { amount: roundToMinor(customer.budget.amount, plan.currency), percentUsed: percentOfBudget(e.subtotal), projectedPercent: percentOfBudget(e.projectedSubtotal) }
+      ? {
+          amount: roundToMinor(customer.budget.amount, plan.currency),
+          percentUsed: percentOfBudget(e.subtotal),
+          projectedPercent: percentOfBudget(e.projectedSubtotal),
+        }
       : null,
-    projection: { subtotal: e.projectedSubtotal, method: 'SUM and COUNT meters scaled by the elapsed share of the period; peaks, latest and unique values as they are' },
+    projection: {
+      subtotal: e.projectedSubtotal,
+      method: 'SUM and COUNT meters scaled by the elapsed share of the period; peaks, latest and unique values as they are',
+    },
     duplicatesDropped: e.duplicatesDropped,
   };
 }

@@ -190,14 +190,28 @@ export function alertMessage(candidate: AlertCandidate, ctx: AlertContext): Aler
 
   return {
     subject,
-    body: { customerId: ctx.customerId, period: ctx.period, kind, meter: candidate.meter, threshold, value, limit, percent, currency: ctx.currency.toLowerCase(), message },
+    body: {
+      customerId: ctx.customerId,
+      period: ctx.period,
+      kind,
+      meter: candidate.meter,
+      threshold,
+      value,
+      limit,
+      percent,
+      currency: ctx.currency.toLowerCase(),
+      message,
+    },
     attributes: { customerId: ctx.customerId, kind, meter: candidate.meter ?? '-', threshold: String(threshold) },
   };
 }
 
 /** Collapses line breaks, control characters and runs of white space into single spaces. */
 function oneLine(text: string): string {
-  return text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ').replace(/\s+/g, ' ').trim();
+  return text
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
 }
 
 /**

@@ -33,7 +33,12 @@ export function hashSecret(secret: string): string {
 }
 
 export function generateApiKey(): { keyId: string; secret: string; plain: string } {
-  const keyId = randomBytes(9).toString('base64url').toLowerCase().replace(/[^a-z0-9]/g, '0').slice(0, 12).padEnd(12, '0');
+  const keyId = randomBytes(9)
+    .toString('base64url')
+    .toLowerCase()
+    .replace(/[^a-z0-9]/g, '0')
+    .slice(0, 12)
+    .padEnd(12, '0');
   const secret = randomBytes(32).toString('base64url');
   return { keyId, secret, plain: `mk_${keyId}_${secret}` };
 }

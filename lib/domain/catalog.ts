@@ -80,8 +80,10 @@ export const catalogSchema = z
         if (!meters.has(ch.meter)) ctx.addIssue({ code: 'custom', path: [...at, 'meter'], message: `unknown meter "${ch.meter}"` });
         if (charged.has(ch.meter)) ctx.addIssue({ code: 'custom', path: [...at, 'meter'], message: `meter "${ch.meter}" is charged twice` });
         charged.add(ch.meter);
-        if (ch.model === 'graduated' || ch.model === 'volume') tierIssues(ch.tiers).forEach((t) => ctx.addIssue({ code: 'custom', path: [...at, 'tiers', ...t.path], message: t.message }));
-        if (ch.model === 'package' && Number(ch.packageSize) <= 0) ctx.addIssue({ code: 'custom', path: [...at, 'packageSize'], message: 'must be greater than 0' });
+        if (ch.model === 'graduated' || ch.model === 'volume')
+          tierIssues(ch.tiers).forEach((t) => ctx.addIssue({ code: 'custom', path: [...at, 'tiers', ...t.path], message: t.message }));
+        if (ch.model === 'package' && Number(ch.packageSize) <= 0)
+          ctx.addIssue({ code: 'custom', path: [...at, 'packageSize'], message: 'must be greater than 0' });
       });
     });
     if (!plans.has('default')) ctx.addIssue({ code: 'custom', path: ['plans'], message: 'a plan with id "default" is required' });

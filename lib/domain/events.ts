@@ -77,7 +77,14 @@ function reading(meter: Meter, data: unknown): { ok: true; value: string } | { o
   if (meter.aggregation === 'UNIQUE_COUNT') {
     if (typeof raw === 'number' && Number.isFinite(raw)) return { ok: true, value: String(raw) };
     if (isString(raw, 1, 256)) return { ok: true, value: raw };
-    return { ok: false, error: { field, code: raw === undefined ? 'value_missing' : 'invalid_value', message: `${field} must be a string (1..256 chars) or a number for meter "${meter.slug}"` } };
+    return {
+      ok: false,
+      error: {
+        field,
+        code: raw === undefined ? 'value_missing' : 'invalid_value',
+        message: `${field} must be a string (1..256 chars) or a number for meter "${meter.slug}"`,
+      },
+    };
   }
   const q = parseQuantity(raw);
   if (!q.ok) return { ok: false, error: { field, code: q.code, message: `${field}: ${q.message} (meter "${meter.slug}")` } };
@@ -109,7 +116,8 @@ export function validateEvent(raw: unknown, index: number, ctx: ValidationContex
   }
 
   let time: { instant: Date; normalized: string } | undefined;
-  if (typeof e.time !== 'string') add('time', e.time === undefined ? 'missing_field' : 'invalid_field', 'time is required (RFC 3339, e.g. 2026-11-23T18:00:00Z)');
+  if (typeof e.time !== 'string')
+    add('time', e.time === undefined ? 'missing_field' : 'invalid_field', 'time is required (RFC 3339, e.g. 2026-11-23T18:00:00Z)');
   else if (!(time = parseEventTime(e.time))) add('time', 'invalid_time', `time "${e.time.slice(0, 64)}" is not a valid RFC 3339 timestamp`);
   else if (time.instant.getTime() > ctx.now.getTime() + FUTURE_TOLERANCE_MS) add('time', 'event_in_future', 'time is more than 5 minutes in the future');
   else if (time.instant.getTime() < ctx.now.getTime() - ctx.maxAgeMs) {
@@ -117,7 +125,8 @@ export function validateEvent(raw: unknown, index: number, ctx: ValidationContex
   }
 
   const readings: Record<string, string> = {};
-  if (typeof e.type !== 'string' || e.type.length === 0) add('type', e.type === undefined ? 'missing_field' : 'invalid_field', 'type must be a non-empty string');
+  if (typeof e.type !== 'string' || e.type.length === 0)
+    add('type', e.type === undefined ? 'missing_field' : 'invalid_field', 'type must be a non-empty string');
   else {
     const meters = ctx.catalog.metersForType(e.type);
     if (meters.length === 0) add('type', 'unknown_type', `type "${e.type.slice(0, 128)}" is not read by any meter`);

@@ -77,7 +77,15 @@ export function priceUsage(input: PriceUsageInput): InvoiceDraft {
   }
   const lines: InvoiceLine[] = [];
   if (plan.baseFee !== undefined && !dec(plan.baseFee, 'baseFee').isZero()) {
-    lines.push(toLine(plan.currency, { kind: 'base_fee', lineKey: 'base_fee', quantity: dec('1'), unitAmount: dec(plan.baseFee), description: `${plan.name}: base fee` }));
+    lines.push(
+      toLine(plan.currency, {
+        kind: 'base_fee',
+        lineKey: 'base_fee',
+        quantity: dec('1'),
+        unitAmount: dec(plan.baseFee),
+        description: `${plan.name}: base fee`,
+      }),
+    );
   }
   for (const charge of plan.charges) {
     lines.push(...chargeLines(plan.currency, charge, labelOf(meters, charge.meter), quantityOf(usage, charge.meter)));
@@ -120,7 +128,13 @@ export function priceMeter(plan: Plan, meter: string, quantity: string): MeterPr
  * graduated tiers stay exact. A line only when the difference is non-zero; it may be negative
  * (e.g. a LATEST meter that went down). A meter missing from a map counts 0.
  */
-export function correctionLines(plan: Plan, meters: Meter[], nowTotals: Record<string, string>, invoicedTotals: Record<string, string>, period: string): InvoiceLine[] {
+export function correctionLines(
+  plan: Plan,
+  meters: Meter[],
+  nowTotals: Record<string, string>,
+  invoicedTotals: Record<string, string>,
+  period: string,
+): InvoiceLine[] {
   if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(period)) throw new RangeError(`period must be YYYY-MM, got ${JSON.stringify(period)}`);
   const lines: InvoiceLine[] = [];
   for (const charge of plan.charges) {
@@ -247,7 +261,9 @@ function chargeParts(charge: Charge, quantity: Decimal, result: PriceResult, lab
       if (detail === undefined) return [];
       const included = dec(charge.included);
       const billable = Money.max(ZERO, quantity.minus(included));
-      const above = included.isZero() ? `${formatQuantity(billable)} ${unit}` : `${formatQuantity(billable)} ${unit} above the ${formatQuantity(included)} ${unit} included`;
+      const above = included.isZero()
+        ? `${formatQuantity(billable)} ${unit}`
+        : `${formatQuantity(billable)} ${unit} above the ${formatQuantity(included)} ${unit} included`;
       return [
         part({
           kind: 'usage',
@@ -260,7 +276,16 @@ function chargeParts(charge: Charge, quantity: Decimal, result: PriceResult, lab
       ];
     }
     case 'flat':
-      return [part({ kind: 'flat', meter, lineKey: `${meter}:flat`, quantity: dec('1'), unitAmount: dec(charge.amount), description: `${name}: flat fee for the period` })];
+      return [
+        part({
+          kind: 'flat',
+          meter,
+          lineKey: `${meter}:flat`,
+          quantity: dec('1'),
+          unitAmount: dec(charge.amount),
+          description: `${name}: flat fee for the period`,
+        }),
+      ];
     default:
       return unknownCharge(charge);
   }

@@ -15,7 +15,10 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** Retries fn while `retryable(err)` says so, with full-jitter exponential backoff. */
-export async function retry<T>(fn: () => Promise<T>, opts: { attempts: number; baseMs: number; maxMs?: number; retryable: (err: unknown) => boolean }): Promise<T> {
+export async function retry<T>(
+  fn: () => Promise<T>,
+  opts: { attempts: number; baseMs: number; maxMs?: number; retryable: (err: unknown) => boolean },
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();

@@ -18,7 +18,12 @@ const schema = z.object({
   ALERTS_TOPIC_ARN: z.string().min(1),
   INVOICE_QUEUE_URL: z.string().url(),
   /** Minutes after a period's end before it may be invoiced (SPEC 3.5). */
-  INVOICE_GRACE_MINUTES: z.coerce.number().int().min(0).max(7 * 24 * 60).default(60),
+  INVOICE_GRACE_MINUTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(7 * 24 * 60)
+    .default(60),
   /** The invoice queue's maxReceiveCount: the attempt that records a job as failed. */
   INVOICE_MAX_RECEIVES: z.coerce.number().int().min(1).default(3),
   DEDUPE_WINDOW_DAYS: z.coerce.number().int().min(35).max(365).default(35),

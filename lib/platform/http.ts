@@ -38,7 +38,11 @@ export function toHttpError(err: unknown, requestId: string): HttpResponse {
 }
 
 export function zodDetails(issues: { path: PropertyKey[]; message: string; code: string }[]): ErrorDetail[] {
-  return issues.map((i) => ({ field: i.path.map(String).join('.') || undefined, code: i.code === 'custom' ? 'invalid_field' : i.code, message: `${i.path.map(String).join('.') || 'body'}: ${i.message}` }));
+  return issues.map((i) => ({
+    field: i.path.map(String).join('.') || undefined,
+    code: i.code === 'custom' ? 'invalid_field' : i.code,
+    message: `${i.path.map(String).join('.') || 'body'}: ${i.message}`,
+  }));
 }
 
 function request(event: APIGatewayProxyEventV2, requestId: string): HttpRequest {
@@ -54,7 +58,10 @@ function request(event: APIGatewayProxyEventV2, requestId: string): HttpRequest 
     query: (name) => event.queryStringParameters?.[name],
     principal: () => {
       const c = container();
-      return (principal ??= authenticate({ apiKeys: c.apiKeys, localAdminKey: c.config.isLocal ? c.config.LOCAL_ADMIN_KEY : undefined }, headers.authorization));
+      return (principal ??= authenticate(
+        { apiKeys: c.apiKeys, localAdminKey: c.config.isLocal ? c.config.LOCAL_ADMIN_KEY : undefined },
+        headers.authorization,
+      ));
     },
     json<T>(schema: ZodType<T>): T {
       let parsed: unknown;

@@ -107,11 +107,7 @@ export class FailureInjector {
 
   /** Consumes one use of the first (oldest) rule matching the request, if any. */
   take(method: string, path: string): ActiveFailure | undefined {
-    const rule = this.rules.find(
-      (r) =>
-        (r.method === '*' || r.method === method) &&
-        (r.path instanceof RegExp ? r.path.test(path) : path.startsWith(r.path)),
-    );
+    const rule = this.rules.find((r) => (r.method === '*' || r.method === method) && (r.path instanceof RegExp ? r.path.test(path) : path.startsWith(r.path)));
     if (!rule) return undefined;
     rule.remaining -= 1;
     if (rule.remaining <= 0) this.rules = this.rules.filter((r) => r !== rule);

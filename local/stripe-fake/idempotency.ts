@@ -42,9 +42,7 @@ export interface Reservation {
 }
 
 export type Decision =
-  | { kind: 'proceed'; reservation: Reservation }
-  | { kind: 'replay'; response: StoredResponse }
-  | { kind: 'reject'; error: FakeStripeError };
+  { kind: 'proceed'; reservation: Reservation } | { kind: 'replay'; response: StoredResponse } | { kind: 'reject'; error: FakeStripeError };
 
 function idempotencyError(status: number, message: string, code?: string): FakeStripeError {
   return new FakeStripeError(status, 'idempotency_error', message, { code, preExecution: true });

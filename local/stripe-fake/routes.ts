@@ -183,10 +183,7 @@ const ROUTES: Route[] = [
     pattern: /^\/v1\/invoiceitems$/,
     handler: (store, req) => {
       const p = ParamReader.forList(req.params, ['invoice', 'customer', 'pending']);
-      return store.listInvoiceItems(
-        { invoice: p.string('invoice'), customer: p.string('customer'), pending: p.boolean('pending') },
-        p.list(),
-      );
+      return store.listInvoiceItems({ invoice: p.string('invoice'), customer: p.string('customer'), pending: p.boolean('pending') }, p.list());
     },
   },
   {
@@ -231,5 +228,11 @@ export function matchRoute(method: string, path: string): MatchedRoute | undefin
 
 /** For the README / state endpoint: which endpoints exist. */
 export function describeRoutes(): string[] {
-  return ROUTES.map((r) => `${r.method} ${r.pattern.source.replace(/\\\//g, '/').replace(/^\^|\$$/g, '').replace(/\(\[\^\/\]\+\)/g, ':id')}`);
+  return ROUTES.map(
+    (r) =>
+      `${r.method} ${r.pattern.source
+        .replace(/\\\//g, '/')
+        .replace(/^\^|\$$/g, '')
+        .replace(/\(\[\^\/\]\+\)/g, ':id')}`,
+  );
 }

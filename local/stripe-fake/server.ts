@@ -17,15 +17,7 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { FakeStripeError, internalError, missingApiKey, rateLimited, unrecognizedUrl } from './errors';
 import { canonicalParams, parseForm } from './form';
-import {
-  describeFailure,
-  FailureInjector,
-  failureFromJson,
-  RateLimiter,
-  type ActiveFailure,
-  type FailureMode,
-  type FailureSpec,
-} from './failures';
+import { describeFailure, FailureInjector, failureFromJson, RateLimiter, type ActiveFailure, type FailureMode, type FailureSpec } from './failures';
 import { IdempotencyStore, type Reservation, type StoredResponse } from './idempotency';
 import { newRequestId } from './ids';
 import { describeRoutes, matchRoute, type MatchedRoute } from './routes';
@@ -123,7 +115,9 @@ function apiKeyFrom(header: string | undefined): string | undefined {
   // Stripe also accepts the key as the Basic-auth user name (curl -u sk_test_...:).
   const basic = /^Basic\s+(\S+)\s*$/i.exec(header);
   if (basic) {
-    const user = Buffer.from(basic[1] as string, 'base64').toString('utf8').split(':')[0];
+    const user = Buffer.from(basic[1] as string, 'base64')
+      .toString('utf8')
+      .split(':')[0];
     return user === '' ? undefined : user;
   }
   return undefined;
@@ -338,12 +332,7 @@ class StripeFakeServer implements StripeFake {
     // Stripe ignores idempotency keys on GET and DELETE: those are idempotent by nature.
     let reservation: Reservation | undefined;
     if (method === 'POST' && idempotencyKey !== null) {
-      const decision = this.idempotency.begin(
-        apiKey,
-        idempotencyKey,
-        { method, path, params: canonicalParams(entry.params) },
-        Date.now(),
-      );
+      const decision = this.idempotency.begin(apiKey, idempotencyKey, { method, path, params: canonicalParams(entry.params) }, Date.now());
       if (decision.kind === 'reject') return fail(decision.error);
       if (decision.kind === 'replay') {
         entry.replayed = true;

@@ -58,7 +58,11 @@ it('sends each included-usage threshold once, as it is crossed', async () => {
   expect(JSON.parse(last.Message)).toMatchObject({ customerId: c, kind: 'included', meter: 'api_calls', threshold: 100, limit: '10000' });
   const listed = (await t.request('GET', `/api/v1/customers/${c}/alerts`)).body;
   expect(listed.alerts.map((a: any) => [a.kind, a.threshold, a.status])).toEqual(
-    expect.arrayContaining([['included', 80, 'sent'], ['included', 90, 'sent'], ['included', 100, 'sent']]),
+    expect.arrayContaining([
+      ['included', 80, 'sent'],
+      ['included', 90, 'sent'],
+      ['included', 100, 'sent'],
+    ]),
   );
   expect(listed.alerts).toHaveLength(3);
 });
@@ -74,7 +78,13 @@ it('sends budget alerts at 50/80/100% of the estimated cost and a forecast alert
   await send(c, 'storage_gb', 300); // 53.75 = 107.5%, and the period will end above budget
   await send(c, 'storage_gb', 400);
   expect(keys(await alertsFor(c))).toEqual([
-    'budget#-#100', 'budget#-#50', 'budget#-#80', 'forecast#-#100', 'included#storage_gb#100', 'included#storage_gb#80', 'included#storage_gb#90',
+    'budget#-#100',
+    'budget#-#50',
+    'budget#-#80',
+    'forecast#-#100',
+    'included#storage_gb#100',
+    'included#storage_gb#80',
+    'included#storage_gb#90',
   ]);
 });
 
@@ -86,9 +96,20 @@ it('sends one alert when many aggregator invocations cross the same threshold at
   const invocation = (i: number) => ({
     Records: [
       {
-        messageId: `m${i}`, receiptHandle: `r${i}`, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn', awsRegion: 'us-east-1', messageAttributes: {},
+        messageId: `m${i}`,
+        receiptHandle: `r${i}`,
+        md5OfBody: '',
+        eventSource: 'aws:sqs',
+        eventSourceARN: 'arn',
+        awsRegion: 'us-east-1',
+        messageAttributes: {},
         attributes: { ApproximateReceiveCount: '1', SentTimestamp: '0', SenderId: 'x', ApproximateFirstReceiveTimestamp: '0' },
-        body: JSON.stringify({ v: 1, batchId: `par-${i}`, receivedAt: new Date().toISOString(), events: [{ source: 'p', id: String(i), type: 'api_calls', customerId: c, time, period, readings: { api_calls: '3000' } }] }),
+        body: JSON.stringify({
+          v: 1,
+          batchId: `par-${i}`,
+          receivedAt: new Date().toISOString(),
+          events: [{ source: 'p', id: String(i), type: 'api_calls', customerId: c, time, period, readings: { api_calls: '3000' } }],
+        }),
       },
     ],
   });
@@ -172,7 +193,9 @@ describe('subscriptions', () => {
   it("delivers through a customer's filter only that customer's alerts", async () => {
     const url = (await t.stack.sqs.send(new CreateQueueCommand({ QueueName: 'cus-al-a-mailbox' }))).QueueUrl!;
     const arn = (await t.stack.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
-    await sns.send(new SubscribeCommand({ TopicArn: topicArn(), Protocol: 'sqs', Endpoint: arn, Attributes: { FilterPolicy: customerFilterPolicy(['cus_al_a']) } }));
+    await sns.send(
+      new SubscribeCommand({ TopicArn: topicArn(), Protocol: 'sqs', Endpoint: arn, Attributes: { FilterPolicy: customerFilterPolicy(['cus_al_a']) } }),
+    );
     await send('cus_al_a', 'seats', 5);
     await send('cus_al_b', 'seats', 5);
     const mailbox: Envelope[] = [];

@@ -21,9 +21,24 @@ async function expectRejected(res: { status: number; body: any }, status: number
 
 describe('bad input is rejected whole, with a 4xx naming the problem, and nothing is queued', () => {
   const cases: [string, () => Promise<{ status: number; body: any }>, number, string][] = [
-    ['malformed JSON', () => t.request('POST', '/api/v1/events', { raw: '{"specversion":', headers: { 'content-type': 'application/json' } }), 400, 'malformed_json'],
-    ['wrong content type', () => t.request('POST', '/api/v1/events', { raw: JSON.stringify(cloudEvent()), headers: { 'content-type': 'text/plain' } }), 415, 'unsupported_media_type'],
-    ['a body without a JSON content type (fetch sends text/plain)', () => t.request('POST', '/api/v1/events', { raw: JSON.stringify(cloudEvent()) }), 415, 'unsupported_media_type'],
+    [
+      'malformed JSON',
+      () => t.request('POST', '/api/v1/events', { raw: '{"specversion":', headers: { 'content-type': 'application/json' } }),
+      400,
+      'malformed_json',
+    ],
+    [
+      'wrong content type',
+      () => t.request('POST', '/api/v1/events', { raw: JSON.stringify(cloudEvent()), headers: { 'content-type': 'text/plain' } }),
+      415,
+      'unsupported_media_type',
+    ],
+    [
+      'a body without a JSON content type (fetch sends text/plain)',
+      () => t.request('POST', '/api/v1/events', { raw: JSON.stringify(cloudEvent()) }),
+      415,
+      'unsupported_media_type',
+    ],
     ['an array sent as a single CloudEvent', () => t.sendEvents([cloudEvent()], { contentType: 'application/cloudevents+json' }), 400, 'invalid_body'],
     ['a single event sent as a batch', () => t.sendEvents(cloudEvent()), 400, 'invalid_body'],
     ['an empty batch', () => t.sendEvents([]), 400, 'empty_batch'],
@@ -91,7 +106,11 @@ describe('bad input is rejected whole, with a 4xx naming the problem, and nothin
     await expectRejected(await t.request('PUT', '/api/v1/customers/cus_1', { body: { name: '' } }), 400, 'invalid_body');
     await expectRejected(await t.request('PUT', '/api/v1/customers/cus_1', { body: { name: 'A', planId: 'gold' } }), 400, 'unknown_plan');
     await expectRejected(await t.request('PUT', '/api/v1/customers/cus_1', { body: { name: 'A', budget: { amount: 12 } } }), 400, 'invalid_body');
-    await expectRejected(await t.request('PUT', '/api/v1/customers/cus_1', { raw: '{', headers: { 'content-type': 'application/json' } }), 400, 'malformed_json');
+    await expectRejected(
+      await t.request('PUT', '/api/v1/customers/cus_1', { raw: '{', headers: { 'content-type': 'application/json' } }),
+      400,
+      'malformed_json',
+    );
     await expectRejected(await t.request('GET', '/api/v1/customers?limit=0'), 400, 'invalid_limit');
     await expectRejected(await t.request('GET', '/api/v1/nothing-here'), 404, 'not_found');
   });
@@ -99,7 +118,9 @@ describe('bad input is rejected whole, with a 4xx naming the problem, and nothin
 
 describe('customers', () => {
   it('creates (201), replaces (200), reads and lists customers with pagination', async () => {
-    const put = await t.request('PUT', '/api/v1/customers/cus_acme', { body: { name: 'Acme', stripeCustomerId: 'cus_Stripe1', alertEmail: 'ops@acme.test', budget: { amount: '500.00' } } });
+    const put = await t.request('PUT', '/api/v1/customers/cus_acme', {
+      body: { name: 'Acme', stripeCustomerId: 'cus_Stripe1', alertEmail: 'ops@acme.test', budget: { amount: '500.00' } },
+    });
     expect(put.status).toBe(201);
     expect(put.body).toMatchObject({ id: 'cus_acme', name: 'Acme', planId: 'default', budget: { amount: '500.00' } });
     expect((await t.request('PUT', '/api/v1/customers/cus_acme', { body: { name: 'Acme Inc', planId: 'default' } })).status).toBe(200);
@@ -109,7 +130,10 @@ describe('customers', () => {
     const seen = new Set<string>();
     let cursor: string | null = null;
     do {
-      const page: { body: { customers: { id: string }[]; nextCursor: string | null } } = await t.request('GET', `/api/v1/customers?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      const page: { body: { customers: { id: string }[]; nextCursor: string | null } } = await t.request(
+        'GET',
+        `/api/v1/customers?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       page.body.customers.forEach((c) => seen.add(c.id));
       cursor = page.body.nextCursor;
     } while (cursor);
@@ -158,7 +182,11 @@ describe('API keys and access control', () => {
     await expectRejected(await t.request('PUT', '/api/v1/customers/cus_42', { key: reader.key, body: { name: 'x' } }), 403, 'insufficient_scope');
     await expectRejected(await t.request('POST', '/api/v1/api-keys', { key: reader.key, body: { name: 'x', scopes: ['admin'] } }), 403, 'insufficient_scope');
     await expectRejected(await t.request('GET', '/api/v1/customers/cus_43/usage', { key: bound.key }), 403, 'customer_forbidden');
-    await expectRejected(await t.sendEvents([cloudEvent({ subject: 'cus_42' }), cloudEvent({ subject: 'cus_43' })], { key: bound.key }), 403, 'customer_forbidden');
+    await expectRejected(
+      await t.sendEvents([cloudEvent({ subject: 'cus_42' }), cloudEvent({ subject: 'cus_43' })], { key: bound.key }),
+      403,
+      'customer_forbidden',
+    );
     expect(await t.queueDepth(t.usageQueueUrl)).toBe(0);
 
     expect((await t.request('GET', '/api/v1/customers/cus_42/usage', { key: bound.key })).status).toBe(200);

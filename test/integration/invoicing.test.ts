@@ -18,7 +18,10 @@ const current = closed.next();
 const inClosed = () => new Date(closed.end.getTime() - 60 * 60_000).toISOString(); // its last hour
 
 beforeAll(async () => {
-  t = await startTestStack({ visibilityTimeoutSeconds: 3, env: { CATALOG_FILE: '', INVOICE_GRACE_MINUTES: '0', STRIPE_TIMEOUT_MS: '1500', STRIPE_MAX_ATTEMPTS: '4' } });
+  t = await startTestStack({
+    visibilityTimeoutSeconds: 3,
+    env: { CATALOG_FILE: '', INVOICE_GRACE_MINUTES: '0', STRIPE_TIMEOUT_MS: '1500', STRIPE_MAX_ATTEMPTS: '4' },
+  });
   stripe = new Stripe('sk_test_local', { host: '127.0.0.1', port: t.stack.stripe.port, protocol: 'http' });
   dynamo = (require('../../lib/platform/clients') as typeof import('../../lib/platform/clients')).dynamoClient();
   container = (require('../../lib/platform/container') as { container: typeof container }).container;
@@ -67,8 +70,18 @@ describe('the monthly run', () => {
     pro = (await customer('cus_inv_pro', 'pro'))!;
     await customer('cus_inv_local', 'default', false);
     await customer('cus_inv_idle', 'default');
-    await usage('cus_inv_acme', [['api_calls', 100000], ['api_calls', 23456], ['storage_gb', 150], ['storage_gb', 20], ['seats', 10]]);
-    await usage('cus_inv_pro', [['api_calls', 60000], ['storage_gb', 120], ['seats', 30]]);
+    await usage('cus_inv_acme', [
+      ['api_calls', 100000],
+      ['api_calls', 23456],
+      ['storage_gb', 150],
+      ['storage_gb', 20],
+      ['seats', 10],
+    ]);
+    await usage('cus_inv_pro', [
+      ['api_calls', 60000],
+      ['storage_gb', 120],
+      ['seats', 30],
+    ]);
     await usage('cus_inv_local', [['api_calls', 20000]]);
     await usage('cus_inv_nocustomer', [['compute_seconds', 4600]]); // metered before being created
     await t.drain();
@@ -93,7 +106,10 @@ describe('the monthly run', () => {
     const [proInvoice] = await invoicesOf('cus_inv_pro');
     expect(proInvoice).toMatchObject({ status: 'finalized', total: '147.00' }); // 49 base + 48 volume + 3 x 10 packages + 20 flat
 
-    for (const [stripeId, record] of [[acme, acmeInvoice], [pro, proInvoice]] as const) {
+    for (const [stripeId, record] of [
+      [acme, acmeInvoice],
+      [pro, proInvoice],
+    ] as const) {
       const invoices = stripeInvoicesOf(stripeId);
       expect(invoices).toHaveLength(1);
       expect(invoices[0]).toMatchObject({ id: record.stripeInvoiceId, status: 'open', total: cents(record.total) });
@@ -120,8 +136,18 @@ describe('the monthly run', () => {
     const again = await t.request('POST', '/api/v1/invoice-runs', { body: { period: closed.key } });
     expect(again.status).toBe(202);
     await waitForRun(closed.key);
-    await t.stack.sqs.send(new (require('@aws-sdk/client-sqs').SendMessageCommand)({ QueueUrl: t.stack.resources.queues.InvoiceQueue!.url, MessageBody: JSON.stringify({ period: closed.key, customerId: 'cus_inv_acme' }) }));
-    await t.stack.sqs.send(new (require('@aws-sdk/client-sqs').SendMessageCommand)({ QueueUrl: t.stack.resources.queues.InvoiceQueue!.url, MessageBody: JSON.stringify({ period: closed.key, customerId: 'cus_inv_acme' }) }));
+    await t.stack.sqs.send(
+      new (require('@aws-sdk/client-sqs').SendMessageCommand)({
+        QueueUrl: t.stack.resources.queues.InvoiceQueue!.url,
+        MessageBody: JSON.stringify({ period: closed.key, customerId: 'cus_inv_acme' }),
+      }),
+    );
+    await t.stack.sqs.send(
+      new (require('@aws-sdk/client-sqs').SendMessageCommand)({
+        QueueUrl: t.stack.resources.queues.InvoiceQueue!.url,
+        MessageBody: JSON.stringify({ period: closed.key, customerId: 'cus_inv_acme' }),
+      }),
+    );
     await new Promise((r) => setTimeout(r, 1500));
     expect(stripeInvoicesOf(acme)).toHaveLength(1);
     expect(t.stack.stripe.requests.slice(requestsBefore).filter((r) => r.method === 'POST')).toEqual([]);
@@ -171,14 +197,28 @@ describe('failures while invoicing', () => {
   });
 
   it('survives the worker dying between creating the items and finalizing', async () => {
-    await invoiceOne('cus_f_items', [['api_calls', 50000], ['seats', 5]], () => crashWhenRecording('items_added'));
+    await invoiceOne(
+      'cus_f_items',
+      [
+        ['api_calls', 50000],
+        ['seats', 5],
+      ],
+      () => crashWhenRecording('items_added'),
+    );
   });
 
   it('survives Stripe answering 500 and 429 on item creation', async () => {
-    await invoiceOne('cus_f_500', [['api_calls', 70000], ['storage_gb', 50]], () => {
-      t.stack.stripe.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '500', times: 2 });
-      t.stack.stripe.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '429', times: 2 });
-    });
+    await invoiceOne(
+      'cus_f_500',
+      [
+        ['api_calls', 70000],
+        ['storage_gb', 50],
+      ],
+      () => {
+        t.stack.stripe.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '500', times: 2 });
+        t.stack.stripe.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '429', times: 2 });
+      },
+    );
   });
 
   it('survives Stripe timing out after committing the finalize and the draft', async () => {
@@ -248,7 +288,16 @@ describe('usage with amounts (SPEC 6)', () => {
     const id = 'cus_amounts';
     await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: 'Amounts', budget: { amount: '500.00' } } });
     const time = new Date(Math.max(current.start.getTime(), Date.now() - 60_000)).toISOString();
-    await usage(id, [['api_calls', 123456], ['storage_gb', 150], ['seats', 10], ['compute_seconds', 3600]], time);
+    await usage(
+      id,
+      [
+        ['api_calls', 123456],
+        ['storage_gb', 150],
+        ['seats', 10],
+        ['compute_seconds', 3600],
+      ],
+      time,
+    );
     await t.drain();
     const u = (await t.request('GET', `/api/v1/customers/${id}/usage`)).body;
     const meter = (slug: string) => u.meters.find((m: any) => m.meter === slug);

@@ -36,7 +36,14 @@ describe('aggregations', () => {
     ];
     expect((await t.sendEvents(events)).body).toEqual({ accepted: 11 });
     // A later request with an older LATEST reading and a smaller MAX must not move either.
-    expect((await t.sendEvents([cloudEvent({ subject: c, type: 'queue_depth', time: ago(240_000), data: { depth: 1 } }), cloudEvent({ subject: c, type: 'storage_gb', data: { value: 3 } })])).status).toBe(202);
+    expect(
+      (
+        await t.sendEvents([
+          cloudEvent({ subject: c, type: 'queue_depth', time: ago(240_000), data: { depth: 1 } }),
+          cloudEvent({ subject: c, type: 'storage_gb', data: { value: 3 } }),
+        ])
+      ).status,
+    ).toBe(202);
     await t.drain();
 
     const u = await t.usage(c);
@@ -143,9 +150,33 @@ describe('exactly once', () => {
       batchId: 'redelivered-batch-1',
       receivedAt: new Date().toISOString(),
       events: [
-        { source: 's', id: '1', type: 'api_calls', customerId: c, time: `${ago(1000).slice(0, 19)}.000000000Z`, period: period(), readings: { api_calls: '5', api_requests: '1' } },
-        { source: 's', id: '2', type: 'user_activity', customerId: c, time: `${ago(1000).slice(0, 19)}.000000000Z`, period: period(), readings: { active_users: 'u1' } },
-        { source: 's', id: '3', type: 'storage_gb', customerId: c, time: `${ago(1000).slice(0, 19)}.000000000Z`, period: period(), readings: { storage_gb: '9' } },
+        {
+          source: 's',
+          id: '1',
+          type: 'api_calls',
+          customerId: c,
+          time: `${ago(1000).slice(0, 19)}.000000000Z`,
+          period: period(),
+          readings: { api_calls: '5', api_requests: '1' },
+        },
+        {
+          source: 's',
+          id: '2',
+          type: 'user_activity',
+          customerId: c,
+          time: `${ago(1000).slice(0, 19)}.000000000Z`,
+          period: period(),
+          readings: { active_users: 'u1' },
+        },
+        {
+          source: 's',
+          id: '3',
+          type: 'storage_gb',
+          customerId: c,
+          time: `${ago(1000).slice(0, 19)}.000000000Z`,
+          period: period(),
+          readings: { storage_gb: '9' },
+        },
       ],
     });
     await t.sendRawMessage(body);
@@ -160,13 +191,24 @@ describe('exactly once', () => {
     const c = 'cus_parallel';
     const handler = loadHandler<(e: SQSEvent) => Promise<{ batchItemFailures: unknown[] }>>('functions/aggregate/handler.handler');
     const events = Array.from({ length: 40 }, (_, i) => ({
-      source: 'p', id: String(i), type: 'user_activity', customerId: c, time: `${ago(1000).slice(0, 19)}.000000000Z`, period: period(),
+      source: 'p',
+      id: String(i),
+      type: 'user_activity',
+      customerId: c,
+      time: `${ago(1000).slice(0, 19)}.000000000Z`,
+      period: period(),
       readings: { active_users: `user-${i % 10}` },
     }));
     const record = (messageId: string) => ({
-      messageId, receiptHandle: messageId, body: JSON.stringify({ v: 1, batchId: 'parallel-1', receivedAt: new Date().toISOString(), events }),
+      messageId,
+      receiptHandle: messageId,
+      body: JSON.stringify({ v: 1, batchId: 'parallel-1', receivedAt: new Date().toISOString(), events }),
       attributes: { ApproximateReceiveCount: '1', SentTimestamp: '0', SenderId: 'x', ApproximateFirstReceiveTimestamp: '0' },
-      messageAttributes: {}, md5OfBody: '', eventSource: 'aws:sqs', eventSourceARN: 'arn', awsRegion: 'us-east-1',
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn',
+      awsRegion: 'us-east-1',
     });
     const results = await Promise.all([handler({ Records: [record('a')] }), handler({ Records: [record('b')] }), handler({ Records: [record('c')] })]);
     expect(results.map((r) => r.batchItemFailures)).toEqual([[], [], []]);

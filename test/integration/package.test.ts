@@ -13,8 +13,20 @@ let resources: Record<string, { Type: string; Properties?: any }>;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'sls-package-'));
-  const env = { ...process.env, AWS_ACCESS_KEY_ID: '', AWS_SECRET_ACCESS_KEY: '', AWS_PROFILE: 'no-such-profile', SLS_TELEMETRY_DISABLED: '1', SLS_NOTIFICATIONS_MODE: 'off' };
-  execFileSync(process.execPath, [join(root, 'node_modules', 'osls', 'bin', 'serverless.js'), 'package', '--stage', 'prod', '--package', dir], { cwd: root, env, stdio: 'pipe', timeout: 180_000 });
+  const env = {
+    ...process.env,
+    AWS_ACCESS_KEY_ID: '',
+    AWS_SECRET_ACCESS_KEY: '',
+    AWS_PROFILE: 'no-such-profile',
+    SLS_TELEMETRY_DISABLED: '1',
+    SLS_NOTIFICATIONS_MODE: 'off',
+  };
+  execFileSync(process.execPath, [join(root, 'node_modules', 'osls', 'bin', 'serverless.js'), 'package', '--stage', 'prod', '--package', dir], {
+    cwd: root,
+    env,
+    stdio: 'pipe',
+    timeout: 180_000,
+  });
   resources = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')).Resources;
 }, 200_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -25,7 +37,10 @@ it('declares the tables with their keys, TTL and the period index', () => {
   const tables = Object.fromEntries(ofType('AWS::DynamoDB::Table'));
   expect(Object.keys(tables).sort()).toEqual(['AlertsTable', 'ApiKeysTable', 'CustomersTable', 'DedupeTable', 'InvoicesTable', 'UsageTable']);
   expect(tables.AlertsTable!.Properties.GlobalSecondaryIndexes[0].IndexName).toBe('pending');
-  expect(tables.UsageTable!.Properties.KeySchema).toEqual([{ AttributeName: 'pk', KeyType: 'HASH' }, { AttributeName: 'sk', KeyType: 'RANGE' }]);
+  expect(tables.UsageTable!.Properties.KeySchema).toEqual([
+    { AttributeName: 'pk', KeyType: 'HASH' },
+    { AttributeName: 'sk', KeyType: 'RANGE' },
+  ]);
   expect(tables.UsageTable!.Properties.GlobalSecondaryIndexes[0].IndexName).toBe('byPeriod');
   expect(tables.DedupeTable!.Properties.TimeToLiveSpecification).toEqual({ AttributeName: 'expiresAt', Enabled: true });
   for (const t of Object.values(tables)) expect(t.Properties.BillingMode).toBe('PAY_PER_REQUEST');
@@ -53,11 +68,17 @@ it('schedules the monthly invoice run and the alert outbox sweeper with EventBri
 });
 
 it('subscribes the ops address to every alert when it is given', () => {
-  expect(resources.OpsAlertsSubscription).toMatchObject({ Type: 'AWS::SNS::Subscription', Condition: 'HasOpsEmail', Properties: { Protocol: 'email', TopicArn: { Ref: 'AlertsTopic' } } });
+  expect(resources.OpsAlertsSubscription).toMatchObject({
+    Type: 'AWS::SNS::Subscription',
+    Condition: 'HasOpsEmail',
+    Properties: { Protocol: 'email', TopicArn: { Ref: 'AlertsTopic' } },
+  });
 });
 
 it('routes every HTTP API path to a function', () => {
-  const routes = ofType('AWS::ApiGatewayV2::Route').map(([, r]) => r.Properties.RouteKey).sort();
+  const routes = ofType('AWS::ApiGatewayV2::Route')
+    .map(([, r]) => r.Properties.RouteKey)
+    .sort();
   expect(routes).toEqual(
     [
       'DELETE /api/v1/api-keys/{keyId}',
@@ -87,7 +108,8 @@ it('scopes IAM to the stack resources (no wildcard resources)', () => {
   expect(ours.length).toBeGreaterThan(0);
   for (const s of ours) for (const r of s.Resource) expect(JSON.stringify(r)).not.toBe('"*"');
   const json = JSON.stringify(ours);
-  for (const id of ['UsageTable', 'DedupeTable', 'CustomersTable', 'ApiKeysTable', 'InvoicesTable', 'AlertsTable', 'UsageQueue', 'InvoiceQueue', 'AlertsTopic']) expect(json).toContain(id);
+  for (const id of ['UsageTable', 'DedupeTable', 'CustomersTable', 'ApiKeysTable', 'InvoicesTable', 'AlertsTable', 'UsageQueue', 'InvoiceQueue', 'AlertsTopic'])
+    expect(json).toContain(id);
 });
 
 it('declares the dashboard and the DLQ alarm over the emitted metrics', () => {

@@ -75,7 +75,17 @@ const plan = planSchema.parse({
   id: 'default',
   name: 'Usage based',
   currency: 'usd',
-  charges: [{ meter: 'api_calls', model: 'graduated', included: '10000', tiers: [{ upTo: '10000', unitPrice: '0' }, { upTo: null, unitPrice: '0.001' }] }],
+  charges: [
+    {
+      meter: 'api_calls',
+      model: 'graduated',
+      included: '10000',
+      tiers: [
+        { upTo: '10000', unitPrice: '0' },
+        { upTo: null, unitPrice: '0.001' },
+      ],
+    },
+  ],
 });
 /** A real alert from the domain, for customer `id`. */
 function alertFor(id: string, name = 'Acme'): AlertNotification {
@@ -118,7 +128,8 @@ describe('snsSubject', () => {
 describe('isSubscriptionArn / customerFilterPolicy', () => {
   it('tells real ARNs from placeholders', () => {
     expect(isSubscriptionArn('arn:aws:sns:us-east-1:123456789012:alerts:0b7e1a52-6f0e-4b8e-9d7a-2f5d3c4b1a00')).toBe(true);
-    for (const v of ['pending confirmation', 'PendingConfirmation', 'Deleted', '', undefined, 'arn:aws:sns:us-east-1:123456789012:alerts']) expect(isSubscriptionArn(v)).toBe(false);
+    for (const v of ['pending confirmation', 'PendingConfirmation', 'Deleted', '', undefined, 'arn:aws:sns:us-east-1:123456789012:alerts'])
+      expect(isSubscriptionArn(v)).toBe(false);
   });
   it('writes a sorted, de-duplicated customerId policy', () => {
     expect(customerFilterPolicy(['b', 'a', 'b'])).toBe('{"customerId":["a","b"]}');
@@ -169,7 +180,9 @@ describe('SnsAlertPublisher', () => {
     expect(env!.Subject).toMatch(/^Zoe's Cafe: A+\.\.\.$/);
     expect(env!.Subject!.length).toBeLessThanOrEqual(99);
 
-    await expect(publisher.publish({ ...alertFor('cus_A'), attributes: { customerId: '', kind: 'budget', meter: '-', threshold: '50' } })).rejects.toThrow(/customerId/);
+    await expect(publisher.publish({ ...alertFor('cus_A'), attributes: { customerId: '', kind: 'budget', meter: '-', threshold: '50' } })).rejects.toThrow(
+      /customerId/,
+    );
     expect(await drain(q.url)).toEqual([]);
   });
 

@@ -14,7 +14,10 @@ let port: number;
 
 function descendants(pid: number): number[] {
   const out = spawnSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' }).stdout;
-  const pairs = out.trim().split('\n').map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
+  const pairs = out
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number) as [number, number]);
   const found: number[] = [];
   const walk = (p: number) => pairs.filter(([, pp]) => pp === p).forEach(([c]) => (found.push(c), walk(c)));
   walk(pid);
@@ -47,7 +50,11 @@ afterAll(() => {
 
 it('prints curl examples that work as printed', () => {
   const block = output.slice(output.indexOf('Try:') + 4, output.indexOf('Ctrl-C stops everything'));
-  const commands = block.replace(/\\\n\s*/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l.startsWith('curl'));
+  const commands = block
+    .replace(/\\\n\s*/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('curl'));
   expect(commands).toHaveLength(3);
   const [put, post] = commands.map((c) => execFileSync('bash', ['-c', c], { encoding: 'utf8' }));
   expect(JSON.parse(put!)).toMatchObject({ id: 'cus_42', planId: 'default' });
@@ -61,7 +68,9 @@ it('prints curl examples that work as printed', () => {
 });
 
 it('creates an API key from the CLI that the running API accepts, and revokes it', async () => {
-  const created = JSON.parse(execFileSync(tsx, ['local/cli.ts', 'keys', 'create', '--name', 'from-cli', '--scopes', 'read', '--customer', 'cus_42'], { cwd: root, encoding: 'utf8' }));
+  const created = JSON.parse(
+    execFileSync(tsx, ['local/cli.ts', 'keys', 'create', '--name', 'from-cli', '--scopes', 'read', '--customer', 'cus_42'], { cwd: root, encoding: 'utf8' }),
+  );
   expect(created).toMatchObject({ name: 'from-cli', scopes: ['read'], customerId: 'cus_42', key: expect.stringMatching(/^mk_/) });
   const get = (path: string) => fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${created.key}` } });
   expect((await get('/api/v1/customers/cus_42/usage')).status).toBe(200);
@@ -74,8 +83,20 @@ it('creates an API key from the CLI that the running API accepts, and revokes it
 }, 60_000);
 
 it('prints an alert as it fires', async () => {
-  const event = { specversion: '1.0', id: 'seat-alert', source: 'start-test', type: 'seats', subject: 'cus_42', time: new Date().toISOString(), data: { value: 4 } };
-  const res = await fetch(`http://127.0.0.1:${port}/api/v1/events`, { method: 'POST', headers: { authorization: 'Bearer local-admin-key', 'content-type': 'application/cloudevents+json' }, body: JSON.stringify(event) });
+  const event = {
+    specversion: '1.0',
+    id: 'seat-alert',
+    source: 'start-test',
+    type: 'seats',
+    subject: 'cus_42',
+    time: new Date().toISOString(),
+    data: { value: 4 },
+  };
+  const res = await fetch(`http://127.0.0.1:${port}/api/v1/events`, {
+    method: 'POST',
+    headers: { authorization: 'Bearer local-admin-key', 'content-type': 'application/cloudevents+json' },
+    body: JSON.stringify(event),
+  });
   expect(res.status).toBe(202);
   const deadline = Date.now() + 20_000;
   while (!/ALERT .*Seats.*100%.*\[customer cus_42\]/.test(output) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));

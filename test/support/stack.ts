@@ -33,7 +33,11 @@ export class TestStack {
     return this.stack.resources.queues.UsageDLQ!.url;
   }
 
-  async request<T = any>(method: string, path: string, opts: { body?: unknown; raw?: string; key?: string | null; headers?: Record<string, string> } = {}): Promise<Res<T>> {
+  async request<T = any>(
+    method: string,
+    path: string,
+    opts: { body?: unknown; raw?: string; key?: string | null; headers?: Record<string, string> } = {},
+  ): Promise<Res<T>> {
     const headers: Record<string, string> = { ...opts.headers };
     if (opts.key !== null) headers.authorization = `Bearer ${opts.key ?? ADMIN}`;
     let body: string | undefined = opts.raw;
@@ -61,10 +65,15 @@ export class TestStack {
 
   async queueDepth(url: string): Promise<number> {
     const out = await this.stack.sqs.send(
-      new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'] }),
+      new GetQueueAttributesCommand({
+        QueueUrl: url,
+        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
+      }),
     );
     const a = out.Attributes ?? {};
-    return Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) + Number(a.ApproximateNumberOfMessagesDelayed ?? 0);
+    return (
+      Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) + Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
+    );
   }
 
   /** Waits until the usage queue is empty and no aggregator invocation is running (twice in a row). */

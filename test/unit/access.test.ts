@@ -33,7 +33,9 @@ describe('API keys', () => {
   });
 
   it('accepts the local admin key only when configured (stage local)', async () => {
-    await expect(authenticate({ apiKeys: repo([]), localAdminKey: 'local-admin-key' }, 'Bearer local-admin-key')).resolves.toMatchObject({ scopes: ['ingest', 'read', 'admin'] });
+    await expect(authenticate({ apiKeys: repo([]), localAdminKey: 'local-admin-key' }, 'Bearer local-admin-key')).resolves.toMatchObject({
+      scopes: ['ingest', 'read', 'admin'],
+    });
     await expect(authenticate({ apiKeys: repo([]) }, 'Bearer local-admin-key')).rejects.toBeInstanceOf(UnauthorizedError);
   });
 

@@ -5,7 +5,14 @@ import fixture from '../fixtures/catalog.json';
 
 const catalog = new CatalogIndex(parseCatalog(fixture));
 const e = (id: string, readings: Record<string, string>, over: Partial<MeteredEvent> = {}): MeteredEvent => ({
-  source: 's', id, type: 't', customerId: 'c1', time: '2026-11-23T18:00:00.000000000Z', period: '2026-11', readings, ...over,
+  source: 's',
+  id,
+  type: 't',
+  customerId: 'c1',
+  time: '2026-11-23T18:00:00.000000000Z',
+  period: '2026-11',
+  readings,
+  ...over,
 });
 
 describe('planAggregation', () => {

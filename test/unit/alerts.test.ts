@@ -9,14 +9,36 @@ const plan = (p: Record<string, unknown> = {}): Plan =>
     name: 'Test',
     currency: 'usd',
     charges: [
-      { meter: 'api_calls', model: 'graduated', included: '10000', tiers: [{ upTo: '10000', unitPrice: '0' }, { upTo: null, unitPrice: '0.001' }] },
-      { meter: 'storage_gb', model: 'graduated', included: '0.5', tiers: [{ upTo: '0.5', unitPrice: '0' }, { upTo: null, unitPrice: '0.25' }] },
+      {
+        meter: 'api_calls',
+        model: 'graduated',
+        included: '10000',
+        tiers: [
+          { upTo: '10000', unitPrice: '0' },
+          { upTo: null, unitPrice: '0.001' },
+        ],
+      },
+      {
+        meter: 'storage_gb',
+        model: 'graduated',
+        included: '0.5',
+        tiers: [
+          { upTo: '0.5', unitPrice: '0' },
+          { upTo: null, unitPrice: '0.25' },
+        ],
+      },
       { meter: 'seats', model: 'flat', amount: '10' }, // included defaults to 0
     ],
     ...p,
   });
 const basePlan = plan();
-const input = (over: Partial<EvaluateAlertsInput> = {}): EvaluateAlertsInput => ({ plan: basePlan, values: {}, subtotal: '0', projectedSubtotal: '0', ...over });
+const input = (over: Partial<EvaluateAlertsInput> = {}): EvaluateAlertsInput => ({
+  plan: basePlan,
+  values: {},
+  subtotal: '0',
+  projectedSubtotal: '0',
+  ...over,
+});
 const keys = (cs: AlertCandidate[]) => cs.map((c) => c.key);
 
 describe('evaluateAlerts: included usage', () => {
@@ -47,7 +69,15 @@ describe('evaluateAlerts: included usage', () => {
 
   it('reports value, limit and a truncated percent (never rounded up to a threshold)', () => {
     const [c80, c90] = evaluateAlerts(input({ values: { api_calls: '9999.999' } }));
-    expect(c80).toEqual({ kind: 'included', meter: 'api_calls', threshold: 80, value: '9999.999', limit: '10000', percent: '99.99', key: 'included#api_calls#80' });
+    expect(c80).toEqual({
+      kind: 'included',
+      meter: 'api_calls',
+      threshold: 80,
+      value: '9999.999',
+      limit: '10000',
+      percent: '99.99',
+      key: 'included#api_calls#80',
+    });
     expect(c90!.percent).toBe('99.99'); // 99.99999% is not 100.00%
     expect(evaluateAlerts(input({ values: { api_calls: '8000' } }))[0]!.percent).toBe('80.00');
     expect(evaluateAlerts(input({ values: { api_calls: '0008000.500' } }))[0]).toMatchObject({ value: '8000.5', percent: '80.00' });
@@ -177,16 +207,18 @@ describe('evaluateAlerts properties', () => {
       return scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
     });
   const pctArb = fc.array(fc.integer({ min: 1, max: 1000 }), { maxLength: 5 });
-  const planArb = fc.record({ included: pctArb, budget: pctArb, inc: decimalArb(100_000n, 3), currency: fc.constantFrom('usd', 'jpy') }).map(({ included, budget, inc, currency }) =>
-    plan({
-      currency,
-      alertThresholds: { included, budget },
-      charges: [
-        { meter: 'api_calls', model: 'graduated', included: inc, tiers: [{ upTo: null, unitPrice: '0.001' }] },
-        { meter: 'storage_gb', model: 'flat', included: '3', amount: '1' },
-      ],
-    }),
-  );
+  const planArb = fc
+    .record({ included: pctArb, budget: pctArb, inc: decimalArb(100_000n, 3), currency: fc.constantFrom('usd', 'jpy') })
+    .map(({ included, budget, inc, currency }) =>
+      plan({
+        currency,
+        alertThresholds: { included, budget },
+        charges: [
+          { meter: 'api_calls', model: 'graduated', included: inc, tiers: [{ upTo: null, unitPrice: '0.001' }] },
+          { meter: 'storage_gb', model: 'flat', included: '3', amount: '1' },
+        ],
+      }),
+    );
   /** Two values, ordered: [smaller, larger]. */
   const pairArb = (maxUnits: bigint, scale: number) =>
     fc.tuple(decimalArb(maxUnits, scale), decimalArb(maxUnits, scale)).map(([a, b]) => (dec(a).lte(dec(b)) ? ([a, b] as const) : ([b, a] as const)));
@@ -194,23 +226,31 @@ describe('evaluateAlerts properties', () => {
 
   it('is monotonic: more usage and more cost never removes an alert; keys are unique and sorted', () => {
     fc.assert(
-      fc.property(planArb, budgetArb, pairArb(200_000n, 3), pairArb(20n, 2), pairArb(200_000n, 2), pairArb(200_000n, 3), (p, budget, [a1, a2], [s1, s2], [c1, c2], [f1, f2]) => {
-        const small = evaluateAlerts({ plan: p, budget, values: { api_calls: a1, storage_gb: s1 }, subtotal: c1, projectedSubtotal: f1 });
-        const large = evaluateAlerts({ plan: p, budget, values: { api_calls: a2, storage_gb: s2 }, subtotal: c2, projectedSubtotal: f2 });
-        const largeKeys = new Set(keys(large));
-        for (const k of keys(small)) expect(largeKeys.has(k)).toBe(true);
-        for (const cs of [small, large]) {
-          expect(new Set(keys(cs)).size).toBe(cs.length);
-          expect(evaluateAlerts({ plan: p, budget, values: { storage_gb: s1, api_calls: a1 }, subtotal: c1, projectedSubtotal: f1 })).toEqual(small);
-          for (const c of cs) {
-            expect(c.key).toBe(`${c.kind}#${c.meter ?? '-'}#${c.threshold}`);
-            expect(c.percent).toMatch(/^\d+\.\d{2}$/);
-            // reached means value × 100 >= threshold × limit; the truncated percent never undercuts it
-            expect(dec(c.value).times(100).gte(dec(c.limit).times(c.threshold))).toBe(true);
-            expect(dec(c.percent).gte(c.kind === 'forecast' ? 100 : c.threshold)).toBe(true);
+      fc.property(
+        planArb,
+        budgetArb,
+        pairArb(200_000n, 3),
+        pairArb(20n, 2),
+        pairArb(200_000n, 2),
+        pairArb(200_000n, 3),
+        (p, budget, [a1, a2], [s1, s2], [c1, c2], [f1, f2]) => {
+          const small = evaluateAlerts({ plan: p, budget, values: { api_calls: a1, storage_gb: s1 }, subtotal: c1, projectedSubtotal: f1 });
+          const large = evaluateAlerts({ plan: p, budget, values: { api_calls: a2, storage_gb: s2 }, subtotal: c2, projectedSubtotal: f2 });
+          const largeKeys = new Set(keys(large));
+          for (const k of keys(small)) expect(largeKeys.has(k)).toBe(true);
+          for (const cs of [small, large]) {
+            expect(new Set(keys(cs)).size).toBe(cs.length);
+            expect(evaluateAlerts({ plan: p, budget, values: { storage_gb: s1, api_calls: a1 }, subtotal: c1, projectedSubtotal: f1 })).toEqual(small);
+            for (const c of cs) {
+              expect(c.key).toBe(`${c.kind}#${c.meter ?? '-'}#${c.threshold}`);
+              expect(c.percent).toMatch(/^\d+\.\d{2}$/);
+              // reached means value × 100 >= threshold × limit; the truncated percent never undercuts it
+              expect(dec(c.value).times(100).gte(dec(c.limit).times(c.threshold))).toBe(true);
+              expect(dec(c.percent).gte(c.kind === 'forecast' ? 100 : c.threshold)).toBe(true);
+            }
           }
-        }
-      }),
+        },
+      ),
       { numRuns: 500 },
     );
   });
@@ -219,7 +259,9 @@ describe('evaluateAlerts properties', () => {
 describe('alertMessage', () => {
   const period = '2026-11';
   const [included90] = evaluateAlerts(input({ plan: plan({ alertThresholds: { included: [90], budget: [] } }), values: { api_calls: '9000' } }));
-  const [budget80] = evaluateAlerts(input({ plan: plan({ alertThresholds: { included: [], budget: [80] } }), budget: { amount: '500' }, subtotal: '400', projectedSubtotal: '0' }));
+  const [budget80] = evaluateAlerts(
+    input({ plan: plan({ alertThresholds: { included: [], budget: [80] } }), budget: { amount: '500' }, subtotal: '400', projectedSubtotal: '0' }),
+  );
   const [forecast] = evaluateAlerts(input({ budget: { amount: '500' }, subtotal: '0', projectedSubtotal: '1234.5' }));
 
   it('formats an included-usage alert', () => {
@@ -268,7 +310,13 @@ describe('alertMessage', () => {
     const long = alertMessage(included90!, { customerId: 'cus_42', customerName: 'A'.repeat(120), period, currency: 'usd', meterDisplayName: 'M'.repeat(128) });
     expect(long.subject.length).toBeLessThanOrEqual(MAX_SUBJECT_LENGTH);
     expect(long.subject).toMatch(/^A+\.\.\.: M+\.\.\. at 90% of included usage \(2026-11\)$/);
-    const longName = alertMessage(included90!, { customerId: 'cus_42', customerName: 'Acme Corporation '.repeat(10), period, currency: 'usd', meterDisplayName: 'API Calls' });
+    const longName = alertMessage(included90!, {
+      customerId: 'cus_42',
+      customerName: 'Acme Corporation '.repeat(10),
+      period,
+      currency: 'usd',
+      meterDisplayName: 'API Calls',
+    });
     expect(longName.subject).toMatch(/^Acme Corporation .*\.\.\.: API Calls at 90% of included usage \(2026-11\)$/);
     expect(longName.subject.length).toBeLessThanOrEqual(MAX_SUBJECT_LENGTH);
     const lines = alertMessage(budget80!, { customerId: 'cus_42', customerName: 'Acme\r\nInc.\t', period, currency: 'usd' });
@@ -278,13 +326,18 @@ describe('alertMessage', () => {
   it('subject: any name fits in one line of at most 99 characters (property)', () => {
     const candidates = [included90!, budget80!, forecast!];
     fc.assert(
-      fc.property(fc.constantFrom(...candidates), fc.option(fc.string({ unit: 'grapheme', maxLength: 300 }), { nil: undefined }), fc.option(fc.string({ maxLength: 200 }), { nil: undefined }), (c, customerName, meterDisplayName) => {
-        const m = alertMessage(c, { customerId: 'cus_1', customerName, period, currency: 'eur', meterDisplayName });
-        expect(m.subject.length).toBeLessThanOrEqual(MAX_SUBJECT_LENGTH);
-        expect(m.subject).not.toMatch(/[\r\n\u0000-\u001f]/);
-        expect(m.subject).toContain(`(${period})`);
-        expect(m.subject).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/); // no split surrogate pair
-      }),
+      fc.property(
+        fc.constantFrom(...candidates),
+        fc.option(fc.string({ unit: 'grapheme', maxLength: 300 }), { nil: undefined }),
+        fc.option(fc.string({ maxLength: 200 }), { nil: undefined }),
+        (c, customerName, meterDisplayName) => {
+          const m = alertMessage(c, { customerId: 'cus_1', customerName, period, currency: 'eur', meterDisplayName });
+          expect(m.subject.length).toBeLessThanOrEqual(MAX_SUBJECT_LENGTH);
+          expect(m.subject).not.toMatch(/[\r\n\u0000-\u001f]/);
+          expect(m.subject).toContain(`(${period})`);
+          expect(m.subject).not.toMatch(/[\uD800-\uDBFF](?![\uDC00-\uDFFF])/); // no split surrogate pair
+        },
+      ),
       { numRuns: 300 },
     );
   });

@@ -8,7 +8,14 @@ const catalog = new CatalogIndex(parseCatalog(fixture));
 const now = new Date('2026-11-23T18:00:00Z');
 const ctx = { catalog, now, maxAgeMs: 35 * 86_400_000 };
 const ev = (over: Record<string, unknown> = {}) => ({
-  specversion: '1.0', id: 'e1', source: 'src', type: 'api_calls', subject: 'cus_42', time: '2026-11-23T17:59:00Z', data: { value: 1 }, ...over,
+  specversion: '1.0',
+  id: 'e1',
+  source: 'src',
+  type: 'api_calls',
+  subject: 'cus_42',
+  time: '2026-11-23T17:59:00Z',
+  data: { value: 1 },
+  ...over,
 });
 const codes = (raw: unknown) => {
   const v = validateEvent(raw, 0, ctx);
@@ -20,7 +27,15 @@ describe('validateEvent', () => {
     const v = validateEvent(ev({ data: { value: 0.1 } }), 0, ctx);
     expect(v).toEqual({
       ok: true,
-      event: { source: 'src', id: 'e1', type: 'api_calls', customerId: 'cus_42', time: '2026-11-23T17:59:00.000000000Z', period: '2026-11', readings: { api_calls: '0.1', api_requests: '1' } },
+      event: {
+        source: 'src',
+        id: 'e1',
+        type: 'api_calls',
+        customerId: 'cus_42',
+        time: '2026-11-23T17:59:00.000000000Z',
+        period: '2026-11',
+        readings: { api_calls: '0.1', api_requests: '1' },
+      },
     });
   });
 

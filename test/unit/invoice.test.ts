@@ -23,7 +23,10 @@ function decimalArb(maxUnits: bigint, maxScale = 3): fc.Arbitrary<string> {
 /** Quantities that often sit on or next to a tier bound of the real catalog. */
 const quantityArb = fc.oneof(
   decimalArb(20_000_000_000n, 4),
-  fc.constantFrom('0', '3', '5', '10', '60', '3600', '10000', '36000', '50000', '100000', '1000000').chain((b) => fc.constantFrom('-0.5', '0', '0.5', '1').map((d) => dec(b).plus(d).toFixed())).filter((s) => !s.startsWith('-')),
+  fc
+    .constantFrom('0', '3', '5', '10', '60', '3600', '10000', '36000', '50000', '100000', '1000000')
+    .chain((b) => fc.constantFrom('-0.5', '0', '0.5', '1').map((d) => dec(b).plus(d).toFixed()))
+    .filter((s) => !s.startsWith('-')),
 );
 const usageArb = fc.record({ api_calls: quantityArb, storage_gb: quantityArb, compute_seconds: quantityArb, seats: quantityArb });
 const planArb = fc.constantFrom(defaultPlan, proPlan);
@@ -32,8 +35,28 @@ describe('priceUsage on the default plan', () => {
   it('prices 123,456 API calls as two rounded tier lines: 90.00 + 11.73 = 101.73', () => {
     const draft = priceUsage({ plan: defaultPlan, meters, usage: { api_calls: '123456' } });
     expect(draft.lines).toEqual([
-      { kind: 'usage', meter: 'api_calls', tier: 1, description: 'API Calls: 90,000 calls × $0.001 (10,000–100,000)', quantity: '90000', unitAmount: '0.001', amount: '90.00', amountMinor: 9000, lineKey: 'api_calls:tier:1' },
-      { kind: 'usage', meter: 'api_calls', tier: 2, description: 'API Calls: 23,456 calls × $0.0005 (100,000–1,000,000)', quantity: '23456', unitAmount: '0.0005', amount: '11.73', amountMinor: 1173, lineKey: 'api_calls:tier:2' },
+      {
+        kind: 'usage',
+        meter: 'api_calls',
+        tier: 1,
+        description: 'API Calls: 90,000 calls × $0.001 (10,000–100,000)',
+        quantity: '90000',
+        unitAmount: '0.001',
+        amount: '90.00',
+        amountMinor: 9000,
+        lineKey: 'api_calls:tier:1',
+      },
+      {
+        kind: 'usage',
+        meter: 'api_calls',
+        tier: 2,
+        description: 'API Calls: 23,456 calls × $0.0005 (100,000–1,000,000)',
+        quantity: '23456',
+        unitAmount: '0.0005',
+        amount: '11.73',
+        amountMinor: 1173,
+        lineKey: 'api_calls:tier:2',
+      },
     ]);
     expect(draft).toMatchObject({ currency: 'usd', total: '101.73' });
   });
@@ -50,7 +73,15 @@ describe('priceUsage on the default plan', () => {
 
   it('prices 10 seats at 7 × $8.00 = 56.00', () => {
     const draft = priceUsage({ plan: defaultPlan, meters, usage: { seats: '10' } });
-    expect(draft.lines).toEqual([expect.objectContaining({ description: 'Seats (peak): 7 seats × $8.00 (above 3)', quantity: '7', unitAmount: '8.00', amount: '56.00', lineKey: 'seats:tier:1' })]);
+    expect(draft.lines).toEqual([
+      expect.objectContaining({
+        description: 'Seats (peak): 7 seats × $8.00 (above 3)',
+        quantity: '7',
+        unitAmount: '8.00',
+        amount: '56.00',
+        lineKey: 'seats:tier:1',
+      }),
+    ]);
     expect(draft.total).toBe('56.00');
   });
 
@@ -66,25 +97,40 @@ describe('priceUsage on the default plan', () => {
 
   it('adds the meters up: 101.73 + 31.25 + 18.00 + 56.00 = 206.98', () => {
     const draft = priceUsage({ plan: defaultPlan, meters, usage: { api_calls: '123456', storage_gb: '150', compute_seconds: '7200', seats: '10' } });
-    expect(draft.lines.map((l) => l.lineKey)).toEqual(['api_calls:tier:1', 'api_calls:tier:2', 'storage_gb:tier:1', 'storage_gb:tier:2', 'compute_seconds:tier:1', 'seats:tier:1']);
+    expect(draft.lines.map((l) => l.lineKey)).toEqual([
+      'api_calls:tier:1',
+      'api_calls:tier:2',
+      'storage_gb:tier:1',
+      'storage_gb:tier:2',
+      'compute_seconds:tier:1',
+      'seats:tier:1',
+    ]);
     expect(draft.total).toBe('206.98');
   });
 
   it('has no lines and a zero total when everything is within the free tiers', () => {
-    expect(priceUsage({ plan: defaultPlan, meters, usage: { api_calls: '10000', storage_gb: '5', compute_seconds: '3600', seats: '3' } })).toEqual({ currency: 'usd', lines: [], total: '0.00' });
+    expect(priceUsage({ plan: defaultPlan, meters, usage: { api_calls: '10000', storage_gb: '5', compute_seconds: '3600', seats: '3' } })).toEqual({
+      currency: 'usd',
+      lines: [],
+      total: '0.00',
+    });
     expect(priceUsage({ plan: defaultPlan, meters, usage: {} })).toEqual({ currency: 'usd', lines: [], total: '0.00' });
   });
 
   it('prices 1 call above a bound at 0.001 (and so emits no line for it)', () => {
     expect(priceUsage({ plan: defaultPlan, meters, usage: { api_calls: '10001' } }).total).toBe('0.00');
-    expect(priceUsage({ plan: defaultPlan, meters, usage: { api_calls: '10005' } }).lines).toEqual([expect.objectContaining({ amount: '0.01', amountMinor: 1 })]); // 0.005 half-up
+    expect(priceUsage({ plan: defaultPlan, meters, usage: { api_calls: '10005' } }).lines).toEqual([
+      expect.objectContaining({ amount: '0.01', amountMinor: 1 }),
+    ]); // 0.005 half-up
     expect(priceUsage({ plan: defaultPlan, meters, usage: { api_calls: '10004.99' } }).lines).toEqual([]); // 0.00499
   });
 
   it('reads only own keys of the usage map (a meter may be called "constructor")', () => {
     const odd = customPlan({ currency: 'usd', charges: [{ meter: 'constructor', model: 'graduated', tiers: [{ upTo: null, unitPrice: '1' }] }] });
     expect(priceUsage({ plan: odd, meters, usage: {} }).total).toBe('0.00');
-    expect(priceUsage({ plan: odd, meters, usage: { constructor: '2' } }).lines).toEqual([expect.objectContaining({ description: 'constructor: 2 units × $1.00', amount: '2.00' })]);
+    expect(priceUsage({ plan: odd, meters, usage: { constructor: '2' } }).lines).toEqual([
+      expect.objectContaining({ description: 'constructor: 2 units × $1.00', amount: '2.00' }),
+    ]);
   });
 
   it('ignores usage of meters the plan does not charge', () => {
@@ -114,7 +160,20 @@ describe('rounding: each line once, the total is the sum of the lines', () => {
   });
 
   it('prices yen with 0 decimals: 3 × ¥1.5 = 4.5 -> ¥5', () => {
-    const yen = customPlan({ currency: 'jpy', baseFee: '1000', charges: [{ meter: 'api_calls', model: 'graduated', tiers: [{ upTo: '100', unitPrice: '0' }, { upTo: null, unitPrice: '1.5' }] }] });
+    const yen = customPlan({
+      currency: 'jpy',
+      baseFee: '1000',
+      charges: [
+        {
+          meter: 'api_calls',
+          model: 'graduated',
+          tiers: [
+            { upTo: '100', unitPrice: '0' },
+            { upTo: null, unitPrice: '1.5' },
+          ],
+        },
+      ],
+    });
     const draft = priceUsage({ plan: yen, meters, usage: { api_calls: '103' } });
     expect(draft.lines).toEqual([
       expect.objectContaining({ kind: 'base_fee', amount: '1000', amountMinor: 1000, unitAmount: '1000' }),
@@ -135,9 +194,37 @@ describe('priceUsage on the pro plan', () => {
     const draft = priceUsage({ plan: proPlan, meters, usage: { api_calls: '60000', storage_gb: '120', seats: '10' } });
     expect(draft.lines).toEqual([
       { kind: 'base_fee', description: 'Pro: base fee', quantity: '1', unitAmount: '49.00', amount: '49.00', amountMinor: 4900, lineKey: 'base_fee' },
-      { kind: 'usage', meter: 'api_calls', tier: 1, description: 'API Calls: 60,000 calls × $0.0008 (all units, volume tier 50,000–1,000,000)', quantity: '60000', unitAmount: '0.0008', amount: '48.00', amountMinor: 4800, lineKey: 'api_calls:tier:1' },
-      { kind: 'usage', meter: 'storage_gb', description: 'Storage (peak): 3 × 50 GB packages × $10.00 (110 GB above the 10 GB included)', quantity: '3', unitAmount: '10.00', amount: '30.00', amountMinor: 3000, lineKey: 'storage_gb:package' },
-      { kind: 'flat', meter: 'seats', description: 'Seats (peak): flat fee for the period', quantity: '1', unitAmount: '20.00', amount: '20.00', amountMinor: 2000, lineKey: 'seats:flat' },
+      {
+        kind: 'usage',
+        meter: 'api_calls',
+        tier: 1,
+        description: 'API Calls: 60,000 calls × $0.0008 (all units, volume tier 50,000–1,000,000)',
+        quantity: '60000',
+        unitAmount: '0.0008',
+        amount: '48.00',
+        amountMinor: 4800,
+        lineKey: 'api_calls:tier:1',
+      },
+      {
+        kind: 'usage',
+        meter: 'storage_gb',
+        description: 'Storage (peak): 3 × 50 GB packages × $10.00 (110 GB above the 10 GB included)',
+        quantity: '3',
+        unitAmount: '10.00',
+        amount: '30.00',
+        amountMinor: 3000,
+        lineKey: 'storage_gb:package',
+      },
+      {
+        kind: 'flat',
+        meter: 'seats',
+        description: 'Seats (peak): flat fee for the period',
+        quantity: '1',
+        unitAmount: '20.00',
+        amount: '20.00',
+        amountMinor: 2000,
+        lineKey: 'seats:flat',
+      },
     ]);
     expect(draft.total).toBe('147.00');
   });
@@ -152,10 +239,28 @@ describe('priceUsage on the pro plan', () => {
   });
 
   it('splits a tier flat fee into its own line so quantity × unitAmount stays the line amount', () => {
-    const withFee = customPlan({ currency: 'eur', charges: [{ meter: 'api_calls', model: 'graduated', tiers: [{ upTo: '10', unitPrice: '0' }, { upTo: null, unitPrice: '0.5', flatFee: '2' }] }] });
+    const withFee = customPlan({
+      currency: 'eur',
+      charges: [
+        {
+          meter: 'api_calls',
+          model: 'graduated',
+          tiers: [
+            { upTo: '10', unitPrice: '0' },
+            { upTo: null, unitPrice: '0.5', flatFee: '2' },
+          ],
+        },
+      ],
+    });
     expect(priceUsage({ plan: withFee, meters, usage: { api_calls: '13' } }).lines).toEqual([
       expect.objectContaining({ lineKey: 'api_calls:tier:1', description: 'API Calls: 3 calls × €0.50 (above 10)', amount: '1.50' }),
-      expect.objectContaining({ lineKey: 'api_calls:tier:1:flat_fee', description: 'API Calls: tier flat fee (above 10)', quantity: '1', unitAmount: '2.00', amount: '2.00' }),
+      expect.objectContaining({
+        lineKey: 'api_calls:tier:1:flat_fee',
+        description: 'API Calls: tier flat fee (above 10)',
+        quantity: '1',
+        unitAmount: '2.00',
+        amount: '2.00',
+      }),
     ]);
   });
 });
@@ -192,12 +297,33 @@ describe('priceMeter', () => {
   });
 
   it('has no percent for a meter the plan does not charge', () => {
-    expect(priceMeter(defaultPlan, 'active_users', '42')).toEqual({ meter: 'active_users', value: '42', included: '0', percentUsed: null, amount: '0.00', exactAmount: '0', tiers: [] });
+    expect(priceMeter(defaultPlan, 'active_users', '42')).toEqual({
+      meter: 'active_users',
+      value: '42',
+      included: '0',
+      percentUsed: null,
+      amount: '0.00',
+      exactAmount: '0',
+      tiers: [],
+    });
   });
 
   it('amounts to what the invoice lines of the meter add up to, not the rounded exact price', () => {
     // two tiers of 0.006 each: lines 0.01 + 0.01 = 0.02, while the exact 0.012 would round to 0.01
-    const split = customPlan({ currency: 'usd', charges: [{ meter: 'api_calls', model: 'graduated', included: '0', tiers: [{ upTo: '1', unitPrice: '0.006' }, { upTo: null, unitPrice: '0.006' }] }] });
+    const split = customPlan({
+      currency: 'usd',
+      charges: [
+        {
+          meter: 'api_calls',
+          model: 'graduated',
+          included: '0',
+          tiers: [
+            { upTo: '1', unitPrice: '0.006' },
+            { upTo: null, unitPrice: '0.006' },
+          ],
+        },
+      ],
+    });
     expect(priceMeter(split, 'api_calls', '2')).toMatchObject({ amount: '0.02', exactAmount: '0.012', percentUsed: null });
     expect(priceUsage({ plan: split, meters, usage: { api_calls: '2' } }).total).toBe('0.02');
   });
@@ -206,7 +332,16 @@ describe('priceMeter', () => {
 describe('correctionLines (late usage of an invoiced period)', () => {
   it('charges 1,500 late calls above the allowance at 0.001: +1.50', () => {
     expect(correctionLines(defaultPlan, meters, { api_calls: '11500' }, { api_calls: '10000' }, '2026-10')).toEqual([
-      { kind: 'correction', meter: 'api_calls', description: 'API Calls: correction for 2026-10 (+1,500 calls)', quantity: '1', unitAmount: '1.50', amount: '1.50', amountMinor: 150, lineKey: 'api_calls:correction:2026-10' },
+      {
+        kind: 'correction',
+        meter: 'api_calls',
+        description: 'API Calls: correction for 2026-10 (+1,500 calls)',
+        quantity: '1',
+        unitAmount: '1.50',
+        amount: '1.50',
+        amountMinor: 150,
+        lineKey: 'api_calls:correction:2026-10',
+      },
     ]);
   });
 
@@ -223,7 +358,9 @@ describe('correctionLines (late usage of an invoiced period)', () => {
   });
 
   it('credits usage that went down, with a negative line', () => {
-    expect(correctionLines(defaultPlan, meters, { seats: '4' }, { seats: '5' }, '2026-10')).toEqual([expect.objectContaining({ description: 'Seats (peak): correction for 2026-10 (-1 seats)', unitAmount: '-8.00', amount: '-8.00', amountMinor: -800 })]);
+    expect(correctionLines(defaultPlan, meters, { seats: '4' }, { seats: '5' }, '2026-10')).toEqual([
+      expect.objectContaining({ description: 'Seats (peak): correction for 2026-10 (-1 seats)', unitAmount: '-8.00', amount: '-8.00', amountMinor: -800 }),
+    ]);
   });
 
   it('corrects volume and package charges by their whole price difference', () => {
@@ -235,7 +372,19 @@ describe('correctionLines (late usage of an invoiced period)', () => {
 
   it('uses the line-rounding basis of the original invoice', () => {
     // invoiced 1 unit: one line 0.006 -> 0.01; now 2 units: 0.01 + 0.01 = 0.02. Total basis would say 0.01 - 0.01 = 0.
-    const split = customPlan({ currency: 'usd', charges: [{ meter: 'api_calls', model: 'graduated', tiers: [{ upTo: '1', unitPrice: '0.006' }, { upTo: null, unitPrice: '0.006' }] }] });
+    const split = customPlan({
+      currency: 'usd',
+      charges: [
+        {
+          meter: 'api_calls',
+          model: 'graduated',
+          tiers: [
+            { upTo: '1', unitPrice: '0.006' },
+            { upTo: null, unitPrice: '0.006' },
+          ],
+        },
+      ],
+    });
     expect(amounts(correctionLines(split, meters, { api_calls: '2' }, { api_calls: '1' }, '2026-10'))).toEqual([['api_calls:correction:2026-10', '0.01']]);
   });
 

@@ -15,7 +15,11 @@ import type { MeteredEvent } from '../../lib/domain/events';
 /** The ledger's unusual paths, which the emulator cannot produce on demand: conflicts, throttles. */
 const db = mockClient(DynamoDBClient);
 const capacity = new CapacityMeter();
-const ledger = new DynamoUsageLedger(new DynamoDBClient({ region: 'us-east-1' }), { usage: 'U', dedupe: 'D' }, { clock: { now: () => new Date('2026-11-23T00:00:00Z') }, markerTtlSeconds: 100, capacity });
+const ledger = new DynamoUsageLedger(
+  new DynamoDBClient({ region: 'us-east-1' }),
+  { usage: 'U', dedupe: 'D' },
+  { clock: { now: () => new Date('2026-11-23T00:00:00Z') }, markerTtlSeconds: 100, capacity },
+);
 const event = (id: string): MeteredEvent => ({ source: 's', id, type: 't', customerId: 'c', time: 'x', period: '2026-11', readings: { api_calls: '1' } });
 const plan = (over: Partial<AggregationPlan> = {}): AggregationPlan => ({
   additive: [{ customerId: 'c', period: '2026-11', meter: 'api_calls', delta: '2.5', events: 2 }],
@@ -25,15 +29,18 @@ const plan = (over: Partial<AggregationPlan> = {}): AggregationPlan => ({
   duplicates: [],
   ...over,
 });
-const canceled = (...codes: string[]) => new TransactionCanceledException({ message: 'canceled', $metadata: {}, CancellationReasons: codes.map((Code) => ({ Code })) });
+const canceled = (...codes: string[]) =>
+  new TransactionCanceledException({ message: 'canceled', $metadata: {}, CancellationReasons: codes.map((Code) => ({ Code })) });
 
 beforeEach(() => {
   db.reset();
   capacity.reset();
 });
 
-it('claims an event it owns and reports another batch\'s claim as a duplicate', async () => {
-  db.on(PutItemCommand).resolvesOnce({}).rejectsOnce(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+it("claims an event it owns and reports another batch's claim as a duplicate", async () => {
+  db.on(PutItemCommand)
+    .resolvesOnce({})
+    .rejectsOnce(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
   expect(await ledger.claim('b1', [event('1'), event('2')])).toEqual(['owned', 'duplicate']);
   const put = db.commandCalls(PutItemCommand)[0]!.args[0].input;
   expect(put.ConditionExpression).toBe('attribute_not_exists(pk) OR claimedBy = :batch');
@@ -73,7 +80,13 @@ it('gives up after repeated conflicts so that SQS redelivers the message', async
 
 it('splits more than 99 counters into transactions with their own markers', async () => {
   db.on(TransactWriteItemsCommand).resolves({});
-  const additive = Array.from({ length: 150 }, (_, i) => ({ customerId: `c${String(i).padStart(3, '0')}`, period: '2026-11', meter: 'api_calls', delta: '1', events: 1 }));
+  const additive = Array.from({ length: 150 }, (_, i) => ({
+    customerId: `c${String(i).padStart(3, '0')}`,
+    period: '2026-11',
+    meter: 'api_calls',
+    delta: '1',
+    events: 1,
+  }));
   await ledger.apply('b1', plan({ additive }));
   const calls = db.commandCalls(TransactWriteItemsCommand).map((c) => c.args[0].input.TransactItems!);
   expect(calls.map((items) => items.length)).toEqual([100, 52]);

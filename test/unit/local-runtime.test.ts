@@ -46,7 +46,13 @@ describe('deployment description', () => {
 describe('ingest batching', () => {
   it('cuts events into queue messages under the size limit, keeping order and every event', () => {
     const events: MeteredEvent[] = Array.from({ length: 1000 }, (_, i) => ({
-      source: 'src', id: `id-${i}`, type: 'api_calls', customerId: 'cus_1', time: '2026-11-23T18:00:00.000000000Z', period: '2026-11', readings: { api_calls: '1', pad: 'x'.repeat(200) },
+      source: 'src',
+      id: `id-${i}`,
+      type: 'api_calls',
+      customerId: 'cus_1',
+      time: '2026-11-23T18:00:00.000000000Z',
+      period: '2026-11',
+      readings: { api_calls: '1', pad: 'x'.repeat(200) },
     }));
     const batches = toBatches(events, 'now', (n) => `b${n}`);
     expect(batches.length).toBeGreaterThan(1);
@@ -56,7 +62,15 @@ describe('ingest batching', () => {
   });
 
   it('groups events by customer and period so a message touches few counters', () => {
-    const mk = (i: number, customerId: string, period: string): MeteredEvent => ({ source: 's', id: String(i), type: 't', customerId, time: 'x', period, readings: {} });
+    const mk = (i: number, customerId: string, period: string): MeteredEvent => ({
+      source: 's',
+      id: String(i),
+      type: 't',
+      customerId,
+      time: 'x',
+      period,
+      readings: {},
+    });
     const events = [mk(1, 'b', '2026-11'), mk(2, 'a', '2026-11'), mk(3, 'b', '2026-10'), mk(4, 'a', '2026-11')];
     const [batch] = toBatches(events, 'now', () => 'b0');
     expect(batch!.events.map((e) => e.id)).toEqual(['2', '4', '3', '1']);

@@ -24,7 +24,10 @@ const positiveDecimalArb = (maxUnits: bigint, maxScale = 4) => decimalArb(maxUni
 
 /** 1..5 tiers with strictly increasing bounds (from positive widths), prices and optional flat fees. */
 const tiersArb = fc
-  .array(fc.record({ width: positiveDecimalArb(2_000_000n, 2), unitPrice: decimalArb(100_000n, 6), flatFee: fc.option(decimalArb(10_000n, 2), { nil: undefined }) }), { minLength: 1, maxLength: 5 })
+  .array(
+    fc.record({ width: positiveDecimalArb(2_000_000n, 2), unitPrice: decimalArb(100_000n, 6), flatFee: fc.option(decimalArb(10_000n, 2), { nil: undefined }) }),
+    { minLength: 1, maxLength: 5 },
+  )
   .map((rows) => {
     let bound = dec('0');
     return rows.map((row, i) => {
@@ -105,11 +108,25 @@ describe('graduated (default plan)', () => {
   });
 
   it('puts the fraction above a bound in the next tier', () => {
-    expect(graduated.price(apiCalls, '10000.5').tiers[1]).toEqual({ index: 1, from: '10000', upTo: '100000', quantity: '0.5', unitPrice: '0.001', amount: '0.0005' });
+    expect(graduated.price(apiCalls, '10000.5').tiers[1]).toEqual({
+      index: 1,
+      from: '10000',
+      upTo: '100000',
+      quantity: '0.5',
+      unitPrice: '0.001',
+      amount: '0.0005',
+    });
   });
 
   it('lists the open tier with upTo null', () => {
-    expect(graduated.price(apiCalls, '5000000').tiers[3]).toEqual({ index: 3, from: '1000000', upTo: null, quantity: '4000000', unitPrice: '0.0002', amount: '800' });
+    expect(graduated.price(apiCalls, '5000000').tiers[3]).toEqual({
+      index: 3,
+      from: '1000000',
+      upTo: null,
+      quantity: '4000000',
+      unitPrice: '0.0002',
+      amount: '800',
+    });
   });
 
   it('shows the empty first tier for zero usage', () => {
@@ -171,7 +188,9 @@ describe('volume (pro plan api_calls)', () => {
   });
 
   it('describes the reached tier with its bounds', () => {
-    expect(volume.price(apiCalls, '1000001').tiers).toEqual([{ index: 2, from: '1000000', upTo: null, quantity: '1000001', unitPrice: '0.0004', amount: '400.0004' }]);
+    expect(volume.price(apiCalls, '1000001').tiers).toEqual([
+      { index: 2, from: '1000000', upTo: null, quantity: '1000001', unitPrice: '0.0004', amount: '400.0004' },
+    ]);
   });
 
   describe('tier flat fees', () => {
@@ -253,7 +272,12 @@ describe('priceCharge', () => {
   });
 
   it('refuses malformed tiers rather than mispricing them', () => {
-    const tiers = (upTos: (string | null)[]) => ({ model: 'graduated' as const, meter: 'm', included: '0', tiers: upTos.map((upTo) => ({ upTo, unitPrice: '1' })) });
+    const tiers = (upTos: (string | null)[]) => ({
+      model: 'graduated' as const,
+      meter: 'm',
+      included: '0',
+      tiers: upTos.map((upTo) => ({ upTo, unitPrice: '1' })),
+    });
     expect(() => priceCharge(tiers(['10', '10', null]), '1')).toThrow(/greater than/);
     expect(() => priceCharge(tiers([null, '10']), '1')).toThrow(/open-ended/);
     expect(() => priceCharge(tiers(['10']), '1')).toThrow(/open-ended/);
@@ -280,7 +304,13 @@ describe('properties', () => {
         expect(sumOf('amount').eq(result.amount)).toBe(true);
         for (const t of result.tiers) {
           if (t.upTo !== null) expect(dec(t.quantity).lte(dec(t.upTo).minus(t.from))).toBe(true);
-          expect(dec(t.amount).eq(dec(t.quantity).times(t.unitPrice).plus(t.flatFee ?? '0'))).toBe(true);
+          expect(
+            dec(t.amount).eq(
+              dec(t.quantity)
+                .times(t.unitPrice)
+                .plus(t.flatFee ?? '0'),
+            ),
+          ).toBe(true);
         }
       }),
     );
@@ -288,7 +318,10 @@ describe('properties', () => {
 
   it('graduated: for whole units, equals pricing unit by unit ([u, u+1) in the tier that holds u)', () => {
     const smallTiers = fc
-      .array(fc.record({ width: fc.integer({ min: 1, max: 20 }), unitPrice: decimalArb(1000n, 3), flatFee: fc.option(decimalArb(1000n, 2), { nil: undefined }) }), { minLength: 1, maxLength: 5 })
+      .array(
+        fc.record({ width: fc.integer({ min: 1, max: 20 }), unitPrice: decimalArb(1000n, 3), flatFee: fc.option(decimalArb(1000n, 2), { nil: undefined }) }),
+        { minLength: 1, maxLength: 5 },
+      )
       .map((rows) => {
         let bound = dec('0');
         return rows.map((row, i) => {
@@ -309,7 +342,12 @@ describe('properties', () => {
             expected = expected.plus(tier.flatFee);
           }
         }
-        const charge = { model: 'graduated' as const, meter: 'm', included: '0', tiers: tiers.map((t) => ({ upTo: t.upTo, unitPrice: t.unitPrice, ...(t.flatFee ? { flatFee: t.flatFee } : {}) })) };
+        const charge = {
+          model: 'graduated' as const,
+          meter: 'm',
+          included: '0',
+          tiers: tiers.map((t) => ({ upTo: t.upTo, unitPrice: t.unitPrice, ...(t.flatFee ? { flatFee: t.flatFee } : {}) })),
+        };
         expect(graduated.price(charge, String(units)).amount).toBe(toPlain(expected));
       }),
     );
@@ -329,7 +367,13 @@ describe('properties', () => {
   });
 
   it('package: the amount is a whole number of packages, the fewest that cover the billable units', () => {
-    const packageArb = fc.record({ model: fc.constant('package' as const), meter: fc.constant('m'), included: decimalArb(1_000_000n, 2), packageSize: positiveDecimalArb(1_000_000n, 3), packagePrice: positiveDecimalArb(100_000n, 2) });
+    const packageArb = fc.record({
+      model: fc.constant('package' as const),
+      meter: fc.constant('m'),
+      included: decimalArb(1_000_000n, 2),
+      packageSize: positiveDecimalArb(1_000_000n, 3),
+      packagePrice: positiveDecimalArb(100_000n, 2),
+    });
     fc.assert(
       fc.property(packageArb, quantityArb, (charge, quantity) => {
         const result = packaged.price(charge, quantity);

@@ -42,7 +42,9 @@ describe('projectToPeriodEnd', () => {
   });
 
   it('refuses an empty or inverted period and invalid dates', () => {
-    expect(() => projectToPeriodEnd({ value: '1', aggregation: 'SUM', periodStart: november.periodEnd, periodEnd: november.periodStart, now: at('2026-11-08T00:00:00Z') })).toThrow(/after periodStart/);
+    expect(() =>
+      projectToPeriodEnd({ value: '1', aggregation: 'SUM', periodStart: november.periodEnd, periodEnd: november.periodStart, now: at('2026-11-08T00:00:00Z') }),
+    ).toThrow(/after periodStart/);
     expect(() => projectToPeriodEnd({ value: '1', aggregation: 'SUM', ...november, now: at('not a date') })).toThrow(/valid dates/);
   });
 
@@ -51,7 +53,9 @@ describe('projectToPeriodEnd', () => {
   });
 
   it('refuses an unknown aggregation', () => {
-    expect(() => projectToPeriodEnd({ value: '1', aggregation: 'MEDIAN' as 'SUM', ...november, now: at('2026-11-08T00:00:00Z') })).toThrow(/unknown aggregation/);
+    expect(() => projectToPeriodEnd({ value: '1', aggregation: 'MEDIAN' as 'SUM', ...november, now: at('2026-11-08T00:00:00Z') })).toThrow(
+      /unknown aggregation/,
+    );
   });
 
   it('covers every aggregation of the catalog', () => {
@@ -63,17 +67,27 @@ describe('projectToPeriodEnd', () => {
   it('property: SUM projects to value × period / elapsed within half a unit of the value’s last significant decimal, never below the value', () => {
     const periodMs = november.periodEnd.getTime() - november.periodStart.getTime();
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: 10n ** 12n }), fc.integer({ min: 0, max: 4 }), fc.integer({ min: MIN_ELAPSED_MS, max: periodMs - 1 }), (n, scale, elapsedMs) => {
-        const digits = n.toString().padStart(scale + 1, '0');
-        const value = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
-        const now = new Date(november.periodStart.getTime() + elapsedMs);
-        const projected = dec(projectToPeriodEnd({ value, aggregation: 'SUM', ...november, now }));
-        const exact = dec(value).times(periodMs).div(elapsedMs);
-        const places = dec(value).decimalPlaces(); // "12.50" has 1 significant decimal
-        expect(projected.minus(exact).abs().lte(dec('0.5').div(dec('10').pow(places)))).toBe(true);
-        expect(projected.gte(value)).toBe(true);
-        expect(projected.decimalPlaces()).toBeLessThanOrEqual(places);
-      }),
+      fc.property(
+        fc.bigInt({ min: 0n, max: 10n ** 12n }),
+        fc.integer({ min: 0, max: 4 }),
+        fc.integer({ min: MIN_ELAPSED_MS, max: periodMs - 1 }),
+        (n, scale, elapsedMs) => {
+          const digits = n.toString().padStart(scale + 1, '0');
+          const value = scale === 0 ? digits : `${digits.slice(0, -scale)}.${digits.slice(-scale)}`;
+          const now = new Date(november.periodStart.getTime() + elapsedMs);
+          const projected = dec(projectToPeriodEnd({ value, aggregation: 'SUM', ...november, now }));
+          const exact = dec(value).times(periodMs).div(elapsedMs);
+          const places = dec(value).decimalPlaces(); // "12.50" has 1 significant decimal
+          expect(
+            projected
+              .minus(exact)
+              .abs()
+              .lte(dec('0.5').div(dec('10').pow(places))),
+          ).toBe(true);
+          expect(projected.gte(value)).toBe(true);
+          expect(projected.decimalPlaces()).toBeLessThanOrEqual(places);
+        },
+      ),
     );
   });
 });

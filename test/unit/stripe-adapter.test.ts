@@ -166,7 +166,13 @@ describe('invoicing against the fake', () => {
   it('pages through more than 100 items, each page a paced request', async () => {
     const { billing } = harness();
     const customer = await newCustomer();
-    const draft = await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'eur', description: 'big', metadata: {}, idempotencyKey: 'big:draft' });
+    const draft = await billing.createDraftInvoice({
+      stripeCustomerId: customer,
+      currency: 'eur',
+      description: 'big',
+      metadata: {},
+      idempotencyKey: 'big:draft',
+    });
     for (let i = 0; i < 105; i++) {
       await billing.addInvoiceItem({
         stripeCustomerId: customer,
@@ -221,7 +227,13 @@ describe('retries', () => {
     const { billing } = harness();
     const customer = await newCustomer();
     fake.injectFailure({ method: 'POST', path: '/v1/invoices', mode: '429', times: 2 });
-    const draft = await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'd', metadata: {}, idempotencyKey: 'k429:draft' });
+    const draft = await billing.createDraftInvoice({
+      stripeCustomerId: customer,
+      currency: 'usd',
+      description: 'd',
+      metadata: {},
+      idempotencyKey: 'k429:draft',
+    });
     expect(draft.status).toBe('draft');
     expect(billing.retries.createDraftInvoice).toBe(2);
     expect(fake.requests.filter((r) => r.path === '/v1/invoices').map((r) => r.status)).toEqual([429, 429, 200]);
@@ -231,9 +243,7 @@ describe('retries', () => {
   it('waits at least Retry-After when Stripe sends it', async () => {
     const retrieve = jest
       .fn()
-      .mockRejectedValueOnce(
-        new Stripe.errors.StripeRateLimitError({ message: 'slow down', statusCode: 429, headers: { 'retry-after': '1.5' } } as never),
-      )
+      .mockRejectedValueOnce(new Stripe.errors.StripeRateLimitError({ message: 'slow down', statusCode: 429, headers: { 'retry-after': '1.5' } } as never))
       .mockResolvedValueOnce({ id: 'in_1', status: 'open', total: 5, number: 'X-0001', hosted_invoice_url: null });
     const sleeps: number[] = [];
     const billing = new StripeBilling({ invoices: { retrieve } } as unknown as Stripe, {
@@ -261,7 +271,15 @@ describe('retries', () => {
     const customer = await newCustomer();
     const { billing, events } = harness({ timeoutMs: 300 });
     const draft = await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'd', metadata: {}, idempotencyKey: 'to:draft' });
-    await billing.addInvoiceItem({ stripeCustomerId: customer, invoiceId: draft.id, currency: 'usd', amountMinor: 700, description: 'x', metadata: {}, idempotencyKey: 'to:line' });
+    await billing.addInvoiceItem({
+      stripeCustomerId: customer,
+      invoiceId: draft.id,
+      currency: 'usd',
+      amountMinor: 700,
+      description: 'x',
+      metadata: {},
+      idempotencyKey: 'to:line',
+    });
     fake.injectFailure({ method: 'POST', path: FINALIZE_PATH, mode: 'timeout_after_commit', holdMs: 2000 });
 
     const finalized = await billing.finalizeInvoice(draft.id, 'to:finalize');
@@ -283,9 +301,23 @@ describe('retries', () => {
     const customer = await newCustomer();
     const first = harness();
     const second = harness({ baseDelayMs: 50, maxAttempts: 10, random: () => 1 }); // backoff 50, 100, 200, 400 ms
-    const draft = await first.billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'd', metadata: {}, idempotencyKey: 'c:draft' });
+    const draft = await first.billing.createDraftInvoice({
+      stripeCustomerId: customer,
+      currency: 'usd',
+      description: 'd',
+      metadata: {},
+      idempotencyKey: 'c:draft',
+    });
     fake.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: 'delay', holdMs: 400 });
-    const input = { stripeCustomerId: customer, invoiceId: draft.id, currency: 'usd', amountMinor: 10, description: 'x', metadata: {}, idempotencyKey: 'c:line' };
+    const input = {
+      stripeCustomerId: customer,
+      invoiceId: draft.id,
+      currency: 'usd',
+      amountMinor: 10,
+      description: 'x',
+      metadata: {},
+      idempotencyKey: 'c:line',
+    };
 
     const slow = first.billing.addInvoiceItem(input);
     await new Promise((r) => setTimeout(r, 50));
@@ -304,7 +336,15 @@ describe('retries', () => {
     fake.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '500', times: 1000 });
 
     const err = await rejectionOf(
-      billing.addInvoiceItem({ stripeCustomerId: customer, invoiceId: draft.id, currency: 'usd', amountMinor: 1, description: 'x', metadata: {}, idempotencyKey: 'f:line' }),
+      billing.addInvoiceItem({
+        stripeCustomerId: customer,
+        invoiceId: draft.id,
+        currency: 'usd',
+        amountMinor: 1,
+        description: 'x',
+        metadata: {},
+        idempotencyKey: 'f:line',
+      }),
     );
 
     expect(err.retryable).toBe(true);
@@ -343,7 +383,9 @@ describe('errors that are not retried', () => {
 
   it('refuses a write without an idempotency key before calling Stripe', async () => {
     const { billing } = harness();
-    const err = await rejectionOf(billing.createDraftInvoice({ stripeCustomerId: 'cus_x', currency: 'usd', description: 'd', metadata: {}, idempotencyKey: '' }));
+    const err = await rejectionOf(
+      billing.createDraftInvoice({ stripeCustomerId: 'cus_x', currency: 'usd', description: 'd', metadata: {}, idempotencyKey: '' }),
+    );
     expect(err).toMatchObject({ retryable: false, code: 'invalid_argument' });
     const err2 = await rejectionOf(billing.finalizeInvoice('in_x', 'x'.repeat(256)));
     expect(err2.code).toBe('invalid_argument');
@@ -528,7 +570,13 @@ describe('configuration', () => {
       STRIPE_API_PORT: String(fake.port),
       STRIPE_API_PROTOCOL: 'http',
     });
-    const draft = await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'env', metadata: {}, idempotencyKey: 'env:draft' });
+    const draft = await billing.createDraftInvoice({
+      stripeCustomerId: customer,
+      currency: 'usd',
+      description: 'env',
+      metadata: {},
+      idempotencyKey: 'env:draft',
+    });
     expect(await billing.getInvoice(draft.id)).toMatchObject({ id: draft.id, status: 'draft', totalMinor: 0 });
   });
 });

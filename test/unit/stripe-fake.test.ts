@@ -112,7 +112,14 @@ describe('invoices', () => {
       description: 'API calls',
       metadata: { meter: 'api_calls', line: '1' },
     });
-    const b = await stripe.invoiceItems.create({ customer: customer.id, invoice: draft.id, amount: -200, currency: 'eur', description: 'Credit', metadata: { meter: 'credit' } });
+    const b = await stripe.invoiceItems.create({
+      customer: customer.id,
+      invoice: draft.id,
+      amount: -200,
+      currency: 'eur',
+      description: 'Credit',
+      metadata: { meter: 'credit' },
+    });
     expect(a.id).toMatch(/^ii_/);
     expect(a).toMatchObject({ object: 'invoiceitem', amount: 1234, invoice: draft.id, customer: customer.id, metadata: { meter: 'api_calls', line: '1' } });
     // The SDK turns quantity_decimal into its Decimal type; the fake must send a decimal string.
@@ -240,9 +247,7 @@ describe('invoices', () => {
   it('rejects parameters it does not know, without burning the idempotency key', async () => {
     const stripe = client();
     const customer = await stripe.customers.create({});
-    const bad = await rejectionOf(
-      stripe.invoices.create({ customer: customer.id, footer: 'x' }, { idempotencyKey: 'inv-bad-then-good' }),
-    );
+    const bad = await rejectionOf(stripe.invoices.create({ customer: customer.id, footer: 'x' }, { idempotencyKey: 'inv-bad-then-good' }));
     expect(bad).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
     expect(bad.code).toBe('parameter_unknown');
     // Validation failures are not saved under the key (as on Stripe), so a corrected request may reuse it.

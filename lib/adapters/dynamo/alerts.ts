@@ -1,4 +1,11 @@
-import { ConditionalCheckFailedException, type DynamoDBClient, PutItemCommand, QueryCommand, UpdateItemCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  PutItemCommand,
+  QueryCommand,
+  UpdateItemCommand,
+  type AttributeValue,
+} from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { AlertRecord, AlertRepository } from '../../app/ports';
 
@@ -22,7 +29,12 @@ export class DynamoAlerts implements AlertRepository {
 
   async list(customerId: string, period: string): Promise<AlertRecord[]> {
     const out = await this.db.send(
-      new QueryCommand({ TableName: this.table, KeyConditionExpression: 'pk = :pk', ExpressionAttributeValues: marshall({ ':pk': `${customerId}|${period}` }), ConsistentRead: true }),
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: marshall({ ':pk': `${customerId}|${period}` }),
+        ConsistentRead: true,
+      }),
     );
     return (out.Items ?? []).map(strip);
   }
@@ -32,7 +44,10 @@ export class DynamoAlerts implements AlertRepository {
       await this.db.send(
         new PutItemCommand({
           TableName: this.table,
-          Item: marshall({ pk: `${record.customerId}|${record.period}`, sk: record.key, ...record, pendingShard: 'pending', pendingSince: record.claimedAt }, opts),
+          Item: marshall(
+            { pk: `${record.customerId}|${record.period}`, sk: record.key, ...record, pendingShard: 'pending', pendingSince: record.claimedAt },
+            opts,
+          ),
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
@@ -56,18 +71,20 @@ export class DynamoAlerts implements AlertRepository {
   }
 
   async markFailed(record: AlertRecord, error: string): Promise<void> {
-    await this.db.send(
-      new UpdateItemCommand({
-        TableName: this.table,
-        Key: key(record),
-        UpdateExpression: 'SET lastError = :e ADD attempts :one',
-        ConditionExpression: '#status = :pending',
-        ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: marshall({ ':e': error.slice(0, 500), ':one': 1, ':pending': 'pending' }),
-      }),
-    ).catch((err: unknown) => {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-    });
+    await this.db
+      .send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: key(record),
+          UpdateExpression: 'SET lastError = :e ADD attempts :one',
+          ConditionExpression: '#status = :pending',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: marshall({ ':e': error.slice(0, 500), ':one': 1, ':pending': 'pending' }),
+        }),
+      )
+      .catch((err: unknown) => {
+        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      });
   }
 
   async pending(before: string, limit: number): Promise<AlertRecord[]> {

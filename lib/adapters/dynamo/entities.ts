@@ -1,20 +1,7 @@
-import {
-  ConditionalCheckFailedException,
-  type DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  ScanCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, type DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import type { ApiKeyRecord } from '../../domain/apikey';
-import type {
-  ApiKeyRepository,
-  Customer,
-  CustomerRepository,
-  IdempotencyRecord,
-  IdempotencyStore,
-} from '../../app/ports';
+import type { ApiKeyRepository, Customer, CustomerRepository, IdempotencyRecord, IdempotencyStore } from '../../app/ports';
 
 const opts = { removeUndefinedValues: true };
 
@@ -66,9 +53,7 @@ export class DynamoApiKeys implements ApiKeyRepository {
     return out.Item ? (unmarshall(out.Item) as ApiKeyRecord) : undefined;
   }
   async create(record: ApiKeyRecord): Promise<void> {
-    await this.db.send(
-      new PutItemCommand({ TableName: this.table, Item: marshall(record, opts), ConditionExpression: 'attribute_not_exists(keyId)' }),
-    );
+    await this.db.send(new PutItemCommand({ TableName: this.table, Item: marshall(record, opts), ConditionExpression: 'attribute_not_exists(keyId)' }));
   }
   async revoke(keyId: string, at: string): Promise<boolean> {
     try {

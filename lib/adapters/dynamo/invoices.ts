@@ -11,14 +11,7 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import type {
-  InvoiceRecord,
-  InvoiceRepository,
-  InvoiceRun,
-  InvoiceRunRepository,
-  InvoiceStatus,
-  RunMemberStatus,
-} from '../../app/ports';
+import type { InvoiceRecord, InvoiceRepository, InvoiceRun, InvoiceRunRepository, InvoiceStatus, RunMemberStatus } from '../../app/ports';
 
 /**
  * Billing table (pk, sk):
@@ -83,17 +76,39 @@ export class DynamoInvoices implements InvoiceRepository {
             Key: invKey(b.customerId, b.period),
             UpdateExpression: 'SET invoicedQuantities = :q, invoicedVersion = :next, updatedAt = :now',
             ConditionExpression: 'invoicedVersion = :v',
-            ExpressionAttributeValues: marshall({ ':q': b.quantities, ':v': b.record.invoicedVersion, ':next': b.record.invoicedVersion + 1, ':now': record.createdAt }),
+            ExpressionAttributeValues: marshall({
+              ':q': b.quantities,
+              ':v': b.record.invoicedVersion,
+              ':next': b.record.invoicedVersion + 1,
+              ':now': record.createdAt,
+            }),
           },
         });
       } else {
         // Late usage for a closed period that had no invoice: record what is now billed for it.
         const placeholder: InvoiceRecord = {
-          customerId: b.customerId, period: b.period, status: 'no_charge', planId: record.planId, currency: record.currency, lines: [], total: '0', totalMinor: 0,
-          quantities: {}, invoicedQuantities: b.quantities, invoicedVersion: 1, corrections: [], attempts: 0, createdAt: record.createdAt, updatedAt: record.createdAt,
+          customerId: b.customerId,
+          period: b.period,
+          status: 'no_charge',
+          planId: record.planId,
+          currency: record.currency,
+          lines: [],
+          total: '0',
+          totalMinor: 0,
+          quantities: {},
+          invoicedQuantities: b.quantities,
+          invoicedVersion: 1,
+          corrections: [],
+          attempts: 0,
+          createdAt: record.createdAt,
+          updatedAt: record.createdAt,
         };
         items.push({
-          Put: { TableName: this.table, Item: marshall({ pk: `inv#${b.customerId}`, sk: b.period, ...placeholder }, opts), ConditionExpression: 'attribute_not_exists(pk)' },
+          Put: {
+            TableName: this.table,
+            Item: marshall({ pk: `inv#${b.customerId}`, sk: b.period, ...placeholder }, opts),
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
         });
       }
     }
@@ -174,7 +189,12 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
 
   async setFannedOut(period: string, fannedOut: boolean): Promise<void> {
     await this.db.send(
-      new UpdateItemCommand({ TableName: this.table, Key: runKey(period), UpdateExpression: 'SET fannedOut = :f', ExpressionAttributeValues: marshall({ ':f': fannedOut }) }),
+      new UpdateItemCommand({
+        TableName: this.table,
+        Key: runKey(period),
+        UpdateExpression: 'SET fannedOut = :f',
+        ExpressionAttributeValues: marshall({ ':f': fannedOut }),
+      }),
     );
   }
 

@@ -65,7 +65,10 @@ function retryableTransaction(err: unknown): boolean {
   if (name === 'TransactionConflictException' || name === 'ProvisionedThroughputExceededException' || name === 'ThrottlingException') return true;
   if (name !== 'TransactionCanceledException') return false;
   const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];
-  return !markerAlreadyThere(err) && reasons.some((r) => r.Code === 'TransactionConflict' || r.Code === 'ThrottlingError' || r.Code === 'ProvisionedThroughputExceeded');
+  return (
+    !markerAlreadyThere(err) &&
+    reasons.some((r) => r.Code === 'TransactionConflict' || r.Code === 'ThrottlingError' || r.Code === 'ProvisionedThroughputExceeded')
+  );
 }
 
 export class DynamoUsageLedger implements UsageLedger {

@@ -31,7 +31,8 @@ export class SnsAlertPublisher {
     for (const name of ATTRIBUTE_NAMES) {
       const value = msg.attributes[name];
       // SNS refuses empty String attribute values; a missing one would also defeat filter policies.
-      if (typeof value !== 'string' || value.length === 0) throw new TypeError(`alert attribute ${name} must be a non-empty string, got ${JSON.stringify(value)}`);
+      if (typeof value !== 'string' || value.length === 0)
+        throw new TypeError(`alert attribute ${name} must be a non-empty string, got ${JSON.stringify(value)}`);
       MessageAttributes[name] = { DataType: 'String', StringValue: value };
     }
     const subject = snsSubject(msg.subject);

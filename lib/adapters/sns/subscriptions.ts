@@ -126,7 +126,9 @@ export class SnsAlertSubscriptions {
     const ids = managedCustomerIds(attrs);
     if (ids === null) {
       if (!hasFilter(attrs)) return arn; // unfiltered (ops): it receives this customer's alerts already
-      throw new Error(`${this.routing.protocol} subscription ${arn} has a filter policy not managed here (${attrs.FilterPolicy}); cannot add customer ${customerId}`);
+      throw new Error(
+        `${this.routing.protocol} subscription ${arn} has a filter policy not managed here (${attrs.FilterPolicy}); cannot add customer ${customerId}`,
+      );
     }
     if (!ids.includes(customerId)) await this.setFilterPolicy(arn, customerFilterPolicy([...ids, customerId]));
     return arn;

@@ -1,11 +1,5 @@
 import Stripe from 'stripe';
-import {
-  BillingProviderError,
-  type BillingProvider,
-  type DraftInvoiceInput,
-  type InvoiceItemInput,
-  type ProviderInvoice,
-} from '../../app/billing-port';
+import { BillingProviderError, type BillingProvider, type DraftInvoiceInput, type InvoiceItemInput, type ProviderInvoice } from '../../app/billing-port';
 import { Pacer } from './pacer';
 
 /** The provider operations, as named in counters, `onCall` and errors. */

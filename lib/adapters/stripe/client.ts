@@ -31,10 +31,7 @@ const optional = <T extends z.ZodType>(schema: T) => z.preprocess(unsetIfEmpty, 
 const envSchema = z.object({
   STRIPE_SECRET_KEY: z.preprocess(
     unsetIfEmpty,
-    z
-      .string({ error: 'missing; set it to a Stripe secret key (sk_test_... or sk_live_...; any non-empty value for the local fake)' })
-      .trim()
-      .min(1),
+    z.string({ error: 'missing; set it to a Stripe secret key (sk_test_... or sk_live_...; any non-empty value for the local fake)' }).trim().min(1),
   ),
   STRIPE_API_HOST: optional(z.string().trim().min(1)),
   STRIPE_API_PORT: optional(z.coerce.number().int().min(1).max(65_535)),

@@ -28,10 +28,7 @@ export { Pacer, type PacerOptions } from './pacer';
  * `onCall` (and other options) may be added, e.g. to emit Stripe call/retry metrics.
  * Create it once per Lambda container: the pacer only paces calls made through one instance.
  */
-export function stripeBillingFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-  extra: Omit<StripeBillingOptions, 'maxRps' | 'maxAttempts'> = {},
-): StripeBilling {
+export function stripeBillingFromEnv(env: NodeJS.ProcessEnv = process.env, extra: Omit<StripeBillingOptions, 'maxRps' | 'maxAttempts'> = {}): StripeBilling {
   const config = stripeConfigFromEnv(env);
   return new StripeBilling(createStripeClient(config), { ...extra, maxRps: config.maxRps, maxAttempts: config.maxAttempts });
 }
