@@ -55,7 +55,8 @@ export function config(): Config {
     ...c,
     maxEventAgeMs: c.DEDUPE_WINDOW_DAYS * 86_400_000,
     markerTtlSeconds: (c.DEDUPE_WINDOW_DAYS + 5) * 86_400,
-    isLocal: c.STAGE === 'local',
+    // The local admin key must never work on AWS, even on a stage someone named "local".
+    isLocal: c.STAGE === 'local' && c.DYNAMODB_ENDPOINT !== undefined,
   };
   return cached;
 }

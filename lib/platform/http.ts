@@ -1,3 +1,4 @@
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { ZodType } from 'zod';
@@ -77,20 +78,22 @@ function request(event: APIGatewayProxyEventV2, requestId: string): HttpRequest 
   };
 }
 
-/** Middy composition for every HTTP function: request id, logging, one error mapping, JSON out. */
+/** Middy composition for every HTTP function: Lambda context in the logs, one error mapping, JSON out. */
 export function httpHandler(fn: (req: HttpRequest) => Promise<HttpResponse>) {
-  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>().handler(async (event, context) => {
-    const requestId = event.requestContext?.requestId ?? context?.awsRequestId ?? 'local';
-    let res: HttpResponse;
-    try {
-      res = await fn(request(event, requestId));
-    } catch (err) {
-      res = toHttpError(err, requestId);
-    }
-    return {
-      statusCode: res.status,
-      headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...res.headers },
-      body: res.body === undefined ? '' : JSON.stringify(res.body),
-    };
-  });
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .handler(async (event, context) => {
+      const requestId = event.requestContext?.requestId ?? context?.awsRequestId ?? 'local';
+      let res: HttpResponse;
+      try {
+        res = await fn(request(event, requestId));
+      } catch (err) {
+        res = toHttpError(err, requestId);
+      }
+      return {
+        statusCode: res.status,
+        headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...res.headers },
+        body: res.body === undefined ? '' : JSON.stringify(res.body),
+      };
+    });
 }
