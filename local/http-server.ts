@@ -119,6 +119,9 @@ export function startHttpServer(routes: LocalRoute[], port: number, host = '127.
       send(500, JSON.stringify({ error: { code: 'internal_error', message: 'Internal Server Error', details: [] } }));
     }
   });
+  // Longer than clients keep idle connections (API Gateway keeps them for minutes); with Node's
+  // 5 s default a client could reuse a socket the server is just closing ("other side closed").
+  server.keepAliveTimeout = 65_000;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolve(server));

@@ -11,6 +11,7 @@ import { systemClock, type Clock, type InvoiceJob, type UsageBatch } from '../ap
 import { loadCatalog } from './catalog';
 import { dynamoClient, snsClient, sqsClient } from './clients';
 import { config } from './config';
+import { MetricUnit, metrics } from './observability';
 
 /** The composition root: adapters wired to config, built lazily once per function instance. */
 function build(clock: Clock = systemClock) {
@@ -44,5 +45,10 @@ export function container(): Container {
 let billing: BillingProvider | undefined;
 /** Stripe, only where it is used (the invoice worker): other functions need no Stripe key. */
 export function billingProvider(): BillingProvider {
-  return (billing ??= stripeBillingFromEnv());
+  // SPEC 11: Stripe calls and retries as metrics (published with the worker's other metrics).
+  return (billing ??= stripeBillingFromEnv(process.env, {
+    onCall: (_op, _attempt, outcome) => {
+      if (outcome === 'retry') metrics.addMetric('StripeRetries', MetricUnit.Count, 1);
+    },
+  }));
 }

@@ -118,5 +118,17 @@ it('declares the dashboard and the DLQ alarm over the emitted metrics', () => {
   expect(alarm).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
   expect(resources.InvoiceDLQNotEmptyAlarm!.Type).toBe('AWS::CloudWatch::Alarm');
   const body = JSON.stringify(resources.OpsDashboard!.Properties.DashboardBody);
-  for (const metric of ['EventsAccepted', 'EventsCounted', 'DuplicatesDropped', 'ProcessingLag', 'MessagesFailed']) expect(body).toContain(metric);
+  for (const metric of [
+    'EventsAccepted',
+    'EventsCounted',
+    'DuplicatesDropped',
+    'ProcessingLag',
+    'MessagesFailed',
+    'InvoicesCreated',
+    'InvoicesFailed',
+    'StripeCalls',
+    'StripeRetries',
+    'AlertsSent',
+  ])
+    expect(body).toContain(metric);
 });

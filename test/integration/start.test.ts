@@ -82,6 +82,19 @@ it('creates an API key from the CLI that the running API accepts, and revokes it
   expect(bad.stderr).toContain('scopes must be');
 }, 60_000);
 
+it('previews and starts invoicing from the CLI', () => {
+  const cli = (...args: string[]) => JSON.parse(execFileSync(tsx, ['local/cli.ts', ...args], { cwd: root, encoding: 'utf8' }));
+  const preview = cli('invoices', 'preview', '--customer', 'cus_42');
+  expect(preview).toMatchObject({ customerId: 'cus_42', status: 'upcoming', currency: 'usd', total: '0.00' }); // 1,500 calls are inside the free tier
+  const previous = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() - 1, 15)).toISOString().slice(0, 7);
+  expect(cli('invoices', 'run', '--period', previous)).toMatchObject({ period: previous, status: 'starting' });
+  expect(cli('invoices', 'status', '--period', previous)).toMatchObject({ period: previous });
+  expect(cli('invoices', 'list', '--customer', 'cus_42')).toMatchObject({ customerId: 'cus_42' });
+  const bad = spawnSync(tsx, ['local/cli.ts', 'invoices', 'run', '--period', '2026-13'], { cwd: root, encoding: 'utf8' });
+  expect(bad.status).not.toBe(0);
+  expect(bad.stderr).toContain('period must be YYYY-MM');
+}, 60_000);
+
 it('prints an alert as it fires', async () => {
   const event = {
     specversion: '1.0',
