@@ -6,7 +6,7 @@ import { startStack, type Stack, type StackOptions } from '../../local/stack';
 export async function startTestStack(opts: StackOptions = {}): Promise<TestStack> {
   const stack = await startStack({
     port: 0,
-    visibilityTimeoutSeconds: 2,
+    visibilityTimeoutSeconds: 5,
     maxReceiveCount: 3,
     ...opts,
     // Handlers log expected failures (crashes the tests inject); TEST_LOG_LEVEL=ERROR shows them.
