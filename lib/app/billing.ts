@@ -74,8 +74,8 @@ async function compute(deps: BillingDeps, customerId: string, period: Period): P
   let earlier = period;
   for (let i = 0; i < CORRECTION_LOOKBACK; i++) {
     earlier = earlier.previous();
-    const [record, run] = await Promise.all([deps.invoices.get(customerId, earlier.key), deps.runs.get(earlier.key)]);
-    if (!record && !run) continue; // never invoiced: nothing to correct
+    const [record, invoiced] = await Promise.all([deps.invoices.get(customerId, earlier.key), deps.runs.exists(earlier.key)]);
+    if (!record && !invoiced) continue; // never invoiced: nothing to correct
     const now = billable((await deps.ledger.read(customerId, earlier.key)).values);
     const before = record?.invoicedQuantities ?? {};
     const earlierPlan = record
@@ -241,13 +241,15 @@ export async function invoiceCustomer(deps: BillingDeps & { billing: BillingProv
     };
     // Losing the race means another attempt stored it: go on with what is there. If nothing is
     // there, an earlier period's baseline moved under us; the job fails and SQS retries it afresh.
-    await deps.invoices.create(fresh, c.baselines);
-    record = await deps.invoices.get(job.customerId, period.key);
+    record = (await deps.invoices.create(fresh, c.baselines)) ? fresh : await deps.invoices.get(job.customerId, period.key);
     if (!record) throw new ConflictError('baseline_moved', `a correction baseline of ${job.customerId} moved while invoicing ${period.key}; retrying`);
   }
 
   let stripeCalls = 0;
   const key = (part: string) => `inv:${record!.customerId}:${record!.period}:${part}`;
+  /** Records the next state; if another attempt moved the record first, continue from what it stored. */
+  const advance = async (r: InvoiceRecord, from: InvoiceRecord['status'], changes: Partial<InvoiceRecord>): Promise<InvoiceRecord> =>
+    (await deps.invoices.update(r.customerId, r.period, from, changes)) ?? (await deps.invoices.get(r.customerId, r.period))!;
   const billing = deps.billing;
 
   if (record.status === 'pending') {
@@ -271,8 +273,7 @@ export async function invoiceCustomer(deps: BillingDeps & { billing: BillingProv
         })
       ).id;
     }
-    await deps.invoices.update(record.customerId, record.period, 'pending', { status: 'draft_created', stripeInvoiceId: invoiceId, updatedAt: now() });
-    record = (await deps.invoices.get(record.customerId, record.period))!;
+    record = await advance(record, 'pending', { status: 'draft_created', stripeInvoiceId: invoiceId, updatedAt: now() });
   }
 
   if (record.status === 'draft_created') {
@@ -303,8 +304,7 @@ export async function invoiceCustomer(deps: BillingDeps & { billing: BillingProv
         idempotencyKey: key(line.lineKey),
       });
     }
-    await deps.invoices.update(record.customerId, record.period, 'draft_created', { status: 'items_added', updatedAt: now() });
-    record = (await deps.invoices.get(record.customerId, record.period))!;
+    record = await advance(record, 'draft_created', { status: 'items_added', updatedAt: now() });
   }
 
   if (record.status === 'items_added') {
@@ -313,7 +313,7 @@ export async function invoiceCustomer(deps: BillingDeps & { billing: BillingProv
     if (finalized.totalMinor !== record.totalMinor) {
       throw new BillingProviderError(`Stripe invoice ${finalized.id} totals ${finalized.totalMinor}, the record ${record.totalMinor}`, false, 'total_mismatch');
     }
-    await deps.invoices.update(record.customerId, record.period, 'items_added', {
+    record = await advance(record, 'items_added', {
       status: 'finalized',
       stripeStatus: finalized.status,
       stripeNumber: finalized.number ?? null,
@@ -321,7 +321,6 @@ export async function invoiceCustomer(deps: BillingDeps & { billing: BillingProv
       finalizedAt: now(),
       updatedAt: now(),
     });
-    record = (await deps.invoices.get(record.customerId, record.period))!;
   }
 
   if (TERMINAL_INVOICE_STATUSES.includes(record.status)) {

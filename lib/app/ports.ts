@@ -127,8 +127,8 @@ export interface InvoiceRepository {
     record: InvoiceRecord,
     baselines: { record: InvoiceRecord | undefined; customerId: string; period: string; quantities: Record<string, string> }[],
   ): Promise<boolean>;
-  /** Applies `changes` if the stored status is still `expected`; false otherwise. */
-  update(customerId: string, period: string, expected: InvoiceStatus, changes: Partial<InvoiceRecord>): Promise<boolean>;
+  /** Applies `changes` if the stored status is still `expected` and returns the record as stored; undefined otherwise. */
+  update(customerId: string, period: string, expected: InvoiceStatus, changes: Partial<InvoiceRecord>): Promise<InvoiceRecord | undefined>;
 }
 
 export type RunMemberStatus = 'pending' | 'done' | 'skipped' | 'failed';
@@ -145,6 +145,8 @@ export interface InvoiceRun {
 
 export interface InvoiceRunRepository {
   get(period: string): Promise<InvoiceRun | undefined>;
+  /** Whether the period's run was ever started (one read, unlike `get`, which counts the members). */
+  exists(period: string): Promise<boolean>;
   /** Creates the run if it does not exist. */
   ensure(period: string, now: string): Promise<void>;
   /** False while a (re)started run is adding members; true once all are added and enqueued. */

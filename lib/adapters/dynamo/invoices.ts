@@ -121,7 +121,7 @@ export class DynamoInvoices implements InvoiceRepository {
     }
   }
 
-  async update(customerId: string, period: string, expected: InvoiceStatus, changes: Partial<InvoiceRecord>): Promise<boolean> {
+  async update(customerId: string, period: string, expected: InvoiceStatus, changes: Partial<InvoiceRecord>): Promise<InvoiceRecord | undefined> {
     const entries = Object.entries(changes).filter(([, v]) => v !== undefined);
     const names: Record<string, string> = { '#status': 'status' };
     const values: Record<string, unknown> = { ':expected': expected };
@@ -131,7 +131,7 @@ export class DynamoInvoices implements InvoiceRepository {
       return `#f${i} = :v${i}`;
     });
     try {
-      await this.db.send(
+      const out = await this.db.send(
         new UpdateItemCommand({
           TableName: this.table,
           Key: invKey(customerId, period),
@@ -139,11 +139,12 @@ export class DynamoInvoices implements InvoiceRepository {
           ConditionExpression: '#status = :expected',
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: marshall(values, opts),
+          ReturnValues: 'ALL_NEW',
         }),
       );
-      return true;
+      return strip<InvoiceRecord>(unmarshall(out.Attributes!));
     } catch (err) {
-      if (conditionFailed(err)) return false;
+      if (conditionFailed(err)) return undefined;
       throw err;
     }
   }
@@ -185,6 +186,11 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
       start = page.LastEvaluatedKey;
     } while (start);
     return { period: run.period, startedAt: run.startedAt, fannedOut: run.fannedOut === true, ...counts };
+  }
+
+  async exists(period: string): Promise<boolean> {
+    const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: runKey(period), ProjectionExpression: 'pk' }));
+    return out.Item !== undefined;
   }
 
   async setFannedOut(period: string, fannedOut: boolean): Promise<void> {
