@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SCOPES, type Principal, type Scope } from '../lib/domain/apikey';
 import { DomainError } from '../lib/domain/errors';
+import { Period } from '../lib/domain/period';
 import { ROOT } from './deployment';
 
 /**
@@ -80,7 +81,7 @@ export function program(): Command {
 }
 
 function period(value: string): string {
-  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(value)) throw new InvalidArgumentError(`period must be YYYY-MM; got "${value}"`);
+  if (!Period.isValidKey(value)) throw new InvalidArgumentError(`period must be YYYY-MM; got "${value}"`);
   return value;
 }
 

@@ -42,6 +42,8 @@ export interface FunctionDef {
 export interface Deployment {
   /** provider.timeout: the functions' default timeout in seconds. */
   defaultTimeout: number;
+  /** provider.environment, as written (strings and `!Ref`s). */
+  environment: Record<string, unknown>;
   resources: Record<string, CfnResource>;
   functions: FunctionDef[];
   routes: { method: string; path: string; fn: FunctionDef }[];
@@ -51,7 +53,11 @@ export interface Deployment {
 }
 
 export function loadDeployment(): Deployment {
-  const sls = readYaml<{ provider: { timeout?: number }; functions: Record<string, Omit<FunctionDef, 'name'>>; resources: unknown[] }>('serverless.yml');
+  const sls = readYaml<{
+    provider: { timeout?: number; environment?: Record<string, unknown> };
+    functions: Record<string, Omit<FunctionDef, 'name'>>;
+    resources: unknown[];
+  }>('serverless.yml');
   const resources: Record<string, CfnResource> = {};
   for (const part of sls.resources) {
     const file = typeof part === 'string' ? /^\$\{file\((.+)\)\}$/.exec(part)?.[1] : undefined;
@@ -80,7 +86,7 @@ export function loadDeployment(): Deployment {
       }
     }
   }
-  return { defaultTimeout: sls.provider.timeout ?? 6, resources, functions, routes, queueTriggers, schedules };
+  return { defaultTimeout: sls.provider.timeout ?? 6, environment: sls.provider.environment ?? {}, resources, functions, routes, queueTriggers, schedules };
 }
 
 /** Milliseconds of an EventBridge `rate(N unit)` expression; undefined for cron expressions. */

@@ -4,7 +4,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Server } from 'node:http';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { SubscribeCommand } from '@aws-sdk/client-sns';
-import { loadDeployment, loadHandler, rateMs, readYaml } from './deployment';
+import { loadDeployment, loadHandler, rateMs } from './deployment';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, freePort, startDynamoLocal, startSqsSns, type DynamoLocal, type SqsSns } from './emulators';
 import { startHttpServer, type LocalRoute } from './http-server';
 import { SqsPoller, type PollerOptions } from './poller';
@@ -53,10 +53,9 @@ export interface Stack {
 }
 
 /** Environment the functions get, resolved from serverless.yml's provider.environment. */
-function functionEnvironment(resources: Provisioned): Record<string, string> {
-  const sls = readYaml<{ provider: { environment: Record<string, unknown> } }>('serverless.yml');
+function functionEnvironment(declared: Record<string, unknown>, resources: Provisioned): Record<string, string> {
   const env: Record<string, string> = {};
-  for (const [name, value] of Object.entries(sls.provider.environment)) {
+  for (const [name, value] of Object.entries(declared)) {
     if (typeof value === 'string') env[name] = value.replace('${sls:stage}', 'local');
     else if (value && typeof value === 'object' && 'Ref' in value) {
       const ref = String((value as { Ref: string }).Ref);
@@ -88,7 +87,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     );
 
     const env: Record<string, string> = {
-      ...functionEnvironment(resources),
+      ...functionEnvironment(deployment.environment, resources),
       STAGE: 'local',
       AWS_REGION: LOCAL_REGION,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,

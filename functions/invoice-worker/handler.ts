@@ -1,11 +1,11 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { invoiceCustomer, recordInvoiceFailure, startInvoiceRun } from '../../lib/app/billing';
-import { Period } from '../../lib/domain/period';
+import { PERIOD_PATTERN, Period } from '../../lib/domain/period';
 import { billingProvider, container } from '../../lib/platform/container';
 import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
 
-const period = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/);
+const period = z.string().regex(PERIOD_PATTERN);
 const jobSchema = z.union([z.object({ period, customerId: z.string().min(1).max(128) }), z.object({ period, action: z.literal('start_run') })]);
 
 /**

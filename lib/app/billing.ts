@@ -1,13 +1,15 @@
 import { z } from 'zod';
 import { authorize, requireUnbound, type Principal } from '../domain/apikey';
 import type { CatalogIndex, Plan } from '../domain/catalog';
-import { ConflictError, NotFoundError, ValidationError } from '../domain/errors';
+import { ConflictError, NotFoundError } from '../domain/errors';
 import { correctionLines, invoiceDraft, priceUsage, type InvoiceDraft, type InvoiceLine } from '../domain/invoice';
-import { Period } from '../domain/period';
+import { PERIOD_PATTERN, Period } from '../domain/period';
+import { billable } from '../domain/quantity';
 import { planFor } from '../domain/plan-schedule';
 import { mapLimit } from '../platform/concurrency';
 import { BillingProviderError, type BillingProvider } from './billing-port';
 import { checkCustomerId } from './customers';
+import { parsePeriodInput, resolvePeriod } from './usage';
 import {
   TERMINAL_INVOICE_STATUSES,
   type Clock,
@@ -42,18 +44,6 @@ export interface BillingDeps {
 
 /** Late events are accepted for 35 days, so a period can still change for about two months. */
 const CORRECTION_LOOKBACK = 2;
-
-/** Quantities are priced as they are, except that a negative LATEST reading prices as zero. */
-function billable(values: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, v.startsWith('-') ? '0' : v]));
-}
-
-export function parsePeriodInput(text: unknown, field = 'period'): Period {
-  if (typeof text !== 'string' || !Period.isValidKey(text)) {
-    throw new ValidationError('invalid_period', `${field} must be YYYY-MM`, [{ field, code: 'invalid_period', message: `${field} must be YYYY-MM` }]);
-  }
-  return Period.parse(text);
-}
 
 interface Computed {
   customer: Customer | undefined;
@@ -93,7 +83,7 @@ async function compute(deps: BillingDeps, customerId: string, period: Period): P
 export async function previewInvoice(deps: BillingDeps, principal: Principal, customerId: string, periodText: string | undefined) {
   authorize(principal, 'read', customerId);
   checkCustomerId(customerId);
-  const period = periodText === undefined ? Period.containing(deps.clock.now()) : parsePeriodInput(periodText);
+  const period = resolvePeriod(periodText, deps.clock);
   const { plan, draft } = await compute(deps, customerId, period);
   return {
     customerId,
@@ -181,7 +171,7 @@ export async function startInvoiceRun(deps: BillingDeps, period: Period) {
   return { ...runView((await deps.runs.get(period.key))!), enqueued: jobs.length };
 }
 
-export const invoiceRunInput = z.object({ period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be YYYY-MM') }).strict();
+export const invoiceRunInput = z.object({ period: z.string().regex(PERIOD_PATTERN, 'must be YYYY-MM') }).strict();
 
 /**
  * POST /invoice-runs: checks the period, records the run and hands the fan-out to the invoice

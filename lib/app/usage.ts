@@ -6,6 +6,7 @@ import { dec, roundToMinor } from '../domain/money';
 import { Period } from '../domain/period';
 import { planFor } from '../domain/plan-schedule';
 import { projectToPeriodEnd } from '../domain/projection';
+import { billable } from '../domain/quantity';
 import { checkCustomerId } from './customers';
 import type { Clock, CustomerRepository, UsageLedger } from './ports';
 
@@ -16,23 +17,20 @@ export interface UsageDeps {
   clock: Clock;
 }
 
-export function resolvePeriod(text: string | undefined, clock: Clock): Period {
-  if (text === undefined || text === '') return Period.containing(clock.now());
-  if (!Period.isValidKey(text)) {
-    throw new ValidationError('invalid_period', 'period must be YYYY-MM', [
-      { field: 'period', code: 'invalid_period', message: `period "${text.slice(0, 32)}" must be YYYY-MM` },
-    ]);
+/** A period named by a caller (query string, body, CLI): 400 `invalid_period` unless it is YYYY-MM. */
+export function parsePeriodInput(text: unknown, field = 'period'): Period {
+  if (typeof text !== 'string' || !Period.isValidKey(text)) {
+    const message = `${field} must be YYYY-MM${typeof text === 'string' ? `; got "${text.slice(0, 32)}"` : ''}`;
+    throw new ValidationError('invalid_period', message, [{ field, code: 'invalid_period', message }]);
   }
   return Period.parse(text);
 }
 
-const nonNegative = (v: string) => (v.startsWith('-') ? '0' : v);
+/** `?period=`: the named period, or the current one when absent. */
+export function resolvePeriod(text: string | undefined, clock: Clock): Period {
+  return text === undefined || text === '' ? Period.containing(clock.now()) : parsePeriodInput(text);
+}
 
-/**
- * SPEC 6: per meter the value, allowance used and estimated amount with its tiers; the subtotal
- * as it would be invoiced now (base fee included, rounded per line); the budget used; and a
- * projection to the period end.
- */
 /** The period's cost so far and projected to its end, as the usage page, alerts and budgets see it. */
 export async function estimatePeriod(deps: UsageDeps, customerId: string, period: Period) {
   const now = deps.clock.now();
@@ -40,12 +38,14 @@ export async function estimatePeriod(deps: UsageDeps, customerId: string, period
   const plan = planFor(deps.catalog, customer?.plans, period.key);
   const meters = deps.catalog.meters();
   const values = Object.fromEntries(meters.map((m) => [m.slug, counters.values[m.slug] ?? '0']));
-  const current = priceUsage({ plan, meters, usage: Object.fromEntries(Object.entries(values).map(([k, v]) => [k, nonNegative(v)])) });
-  const projectedValues = Object.fromEntries(
-    meters.map((m) => [
-      m.slug,
-      nonNegative(projectToPeriodEnd({ value: values[m.slug]!, aggregation: m.aggregation, periodStart: period.start, periodEnd: period.end, now })),
-    ]),
+  const current = priceUsage({ plan, meters, usage: billable(values) });
+  const projectedValues = billable(
+    Object.fromEntries(
+      meters.map((m) => [
+        m.slug,
+        projectToPeriodEnd({ value: values[m.slug]!, aggregation: m.aggregation, periodStart: period.start, periodEnd: period.end, now }),
+      ]),
+    ),
   );
   const projected = priceUsage({ plan, meters, usage: projectedValues });
   return {
@@ -71,6 +71,7 @@ export async function readUsage(deps: UsageDeps, principal: Principal, customerI
   checkCustomerId(customerId);
   const period = resolvePeriod(periodText, deps.clock);
   const e = await estimatePeriod(deps, customerId, period);
+  const priced = billable(e.values);
   const { plan, customer } = e;
   const baseFee = roundToMinor(plan.baseFee ?? '0', plan.currency);
   const percentOfBudget = (amount: string) =>
@@ -84,17 +85,17 @@ export async function readUsage(deps: UsageDeps, principal: Principal, customerI
     currency: plan.currency,
     asOf: e.now.toISOString(),
     meters: e.meters.map((m) => {
-      const priced = priceMeter(plan, m.slug, nonNegative(e.values[m.slug]!));
+      const meter = priceMeter(plan, m.slug, priced[m.slug]!);
       return {
         meter: m.slug,
         displayName: m.displayName,
         unit: m.unit,
         aggregation: m.aggregation,
         value: e.values[m.slug]!,
-        included: priced.included,
-        percentUsed: priced.percentUsed,
-        amount: priced.amount,
-        tiers: priced.tiers,
+        included: meter.included,
+        percentUsed: meter.percentUsed,
+        amount: meter.amount,
+        tiers: meter.tiers,
         projectedValue: e.projectedValues[m.slug]!,
       };
     }),

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { Money } from './money';
 
 /**
  * The catalog: meters (how events become one number per customer and period) and plans (how those
@@ -106,18 +107,9 @@ function tierIssues(tiers: Tier[]): { path: (string | number)[]; message: string
   return issues;
 }
 
-/** Compares two non-negative decimal strings exactly (no float conversion). */
+/** Compares two decimal strings exactly (no float conversion). */
 export function compareDecimalStrings(a: string, b: string): number {
-  const [ai = '0', af = ''] = a.split('.');
-  const [bi = '0', bf = ''] = b.split('.');
-  const ia = ai.replace(/^0+(?=\d)/, '');
-  const ib = bi.replace(/^0+(?=\d)/, '');
-  if (ia.length !== ib.length) return ia.length < ib.length ? -1 : 1;
-  if (ia !== ib) return ia < ib ? -1 : 1;
-  const len = Math.max(af.length, bf.length);
-  const fa = af.padEnd(len, '0');
-  const fb = bf.padEnd(len, '0');
-  return fa === fb ? 0 : fa < fb ? -1 : 1;
+  return new Money(a).comparedTo(b);
 }
 
 export class CatalogError extends Error {

@@ -1,7 +1,7 @@
 import type { CatalogIndex, Meter } from './catalog';
 import type { ErrorDetail } from './errors';
 import { Period } from './period';
-import { isNegative, parseQuantity } from './quantity';
+import { isNegative, parseReading } from './quantity';
 
 /**
  * CloudEvents 1.0 (JSON structured mode), as OpenMeter ingests them, turned into the compact form
@@ -86,7 +86,7 @@ function reading(meter: Meter, data: unknown): { ok: true; value: string } | { o
       },
     };
   }
-  const q = parseQuantity(raw);
+  const q = parseReading(raw);
   if (!q.ok) return { ok: false, error: { field, code: q.code, message: `${field}: ${q.message} (meter "${meter.slug}")` } };
   if ((meter.aggregation === 'SUM' || meter.aggregation === 'MAX') && isNegative(q.value)) {
     return { ok: false, error: { field, code: 'negative_value', message: `${field} must not be negative for ${meter.aggregation} meter "${meter.slug}"` } };

@@ -1,6 +1,7 @@
 import type { Decimal } from 'decimal.js';
 import type { Charge, Meter, Plan } from './catalog';
 import { currencyMinorDigits, dec, formatMoney, formatQuantity, Money, parseQuantity, roundToMinor, sum, toMinorUnits, toPlain, ZERO } from './money';
+import { Period } from './period';
 import { priceCharge, type PriceResult, type TierDetail } from './pricing';
 
 /**
@@ -135,7 +136,7 @@ export function correctionLines(
   invoicedTotals: Record<string, string>,
   period: string,
 ): InvoiceLine[] {
-  if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(period)) throw new RangeError(`period must be YYYY-MM, got ${JSON.stringify(period)}`);
+  if (!Period.isValidKey(period)) throw new RangeError(`period must be YYYY-MM, got ${JSON.stringify(period)}`);
   const lines: InvoiceLine[] = [];
   for (const charge of plan.charges) {
     const now = parseQuantity(quantityOf(nowTotals, charge.meter), `${charge.meter} quantity now`);

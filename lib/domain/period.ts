@@ -2,6 +2,8 @@
  * Billing periods are UTC calendar months, half-open [start, end), keyed "YYYY-MM".
  * An event belongs to the period containing its `time`, not its arrival time.
  */
+export const PERIOD_PATTERN = /^(\d{4})-(0[1-9]|1[0-2])$/;
+
 export class Period {
   private constructor(
     readonly year: number,
@@ -9,13 +11,13 @@ export class Period {
   ) {}
 
   static parse(key: string): Period {
-    const m = /^(\d{4})-(0[1-9]|1[0-2])$/.exec(key);
+    const m = PERIOD_PATTERN.exec(key);
     if (!m) throw new RangeError(`period must be YYYY-MM, got "${key}"`);
     return new Period(Number(m[1]), Number(m[2]));
   }
 
   static isValidKey(key: string): boolean {
-    return /^(\d{4})-(0[1-9]|1[0-2])$/.test(key);
+    return PERIOD_PATTERN.test(key);
   }
 
   static containing(instant: Date): Period {

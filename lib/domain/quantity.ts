@@ -1,4 +1,4 @@
-import Decimal from 'decimal.js';
+import { Money } from './money';
 
 /**
  * Quantities (meter values) are exact decimals. They travel as canonical decimal strings
@@ -8,7 +8,8 @@ import Decimal from 'decimal.js';
  * Limits keep every sum inside DynamoDB's 38 digits: |value| < 10^15 and at most 12 decimals,
  * so even 10^9 maximal events in one counter need 15 + 9 + 12 = 36 digits.
  */
-export const Q = Decimal.clone({ precision: 60, rounding: Decimal.ROUND_HALF_UP, toExpNeg: -100, toExpPos: 100 });
+/** The same decimal configuration as money (lib/domain/money.ts): one set of rules for every number. */
+export const Q = Money;
 export type Quantity = InstanceType<typeof Q>;
 
 export const MAX_DECIMALS = 12;
@@ -17,8 +18,8 @@ const NUMERIC_STRING = /^-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 export type QuantityParse = { ok: true; value: string } | { ok: false; code: string; message: string };
 
-/** Reads a number or numeric string as an exact decimal; JSON numbers keep their shortest round-trip text. */
-export function parseQuantity(raw: unknown): QuantityParse {
+/** Reads an event's value (a number or numeric string) as an exact decimal; JSON numbers keep their shortest round-trip text. */
+export function parseReading(raw: unknown): QuantityParse {
   let d: Quantity;
   if (typeof raw === 'number') {
     if (!Number.isFinite(raw)) return { ok: false, code: 'invalid_value', message: 'value must be a finite number' };
@@ -54,4 +55,9 @@ export function compareQuantities(a: string, b: string): number {
 
 export function isNegative(value: string): boolean {
   return value.startsWith('-');
+}
+
+/** Quantities as they are priced: a negative reading (possible for LATEST meters) prices as zero. */
+export function billable(values: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).map(([k, v]) => [k, isNegative(v) ? '0' : v]));
 }

@@ -1,7 +1,7 @@
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import { parseEventTime, validateEvent } from '../../lib/domain/events';
 import { Period } from '../../lib/domain/period';
-import { parseQuantity } from '../../lib/domain/quantity';
+import { parseReading } from '../../lib/domain/quantity';
 import fixture from '../fixtures/catalog.json';
 
 const catalog = new CatalogIndex(parseCatalog(fixture));
@@ -125,14 +125,14 @@ describe('Period (UTC months, half-open)', () => {
   });
 });
 
-describe('parseQuantity', () => {
+describe('parseReading', () => {
   it('keeps decimals exact and canonical', () => {
-    expect(parseQuantity(0.1)).toEqual({ ok: true, value: '0.1' });
-    expect(parseQuantity('1e3')).toEqual({ ok: true, value: '1000' });
-    expect(parseQuantity('-0')).toEqual({ ok: true, value: '0' });
-    expect(parseQuantity(1e-7)).toEqual({ ok: true, value: '0.0000001' });
-    expect(parseQuantity(Number.NaN)).toMatchObject({ ok: false, code: 'invalid_value' });
-    expect(parseQuantity(Number.POSITIVE_INFINITY)).toMatchObject({ ok: false, code: 'invalid_value' });
-    expect(parseQuantity(null)).toMatchObject({ ok: false, code: 'value_missing' });
+    expect(parseReading(0.1)).toEqual({ ok: true, value: '0.1' });
+    expect(parseReading('1e3')).toEqual({ ok: true, value: '1000' });
+    expect(parseReading('-0')).toEqual({ ok: true, value: '0' });
+    expect(parseReading(1e-7)).toEqual({ ok: true, value: '0.0000001' });
+    expect(parseReading(Number.NaN)).toMatchObject({ ok: false, code: 'invalid_value' });
+    expect(parseReading(Number.POSITIVE_INFINITY)).toMatchObject({ ok: false, code: 'invalid_value' });
+    expect(parseReading(null)).toMatchObject({ ok: false, code: 'value_missing' });
   });
 });

@@ -1,5 +1,6 @@
 import { ConditionalCheckFailedException, type DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { allItems } from './paging';
 import type { ApiKeyRecord } from '../../domain/apikey';
 import type { ApiKeyRepository, Customer, CustomerRepository, IdempotencyRecord, IdempotencyStore } from '../../app/ports';
 
@@ -32,12 +33,11 @@ export class DynamoCustomers implements CustomerRepository {
   }
   async allIds(): Promise<string[]> {
     const ids: string[] = [];
-    let start: Record<string, never> | undefined;
-    do {
-      const out = await this.db.send(new ScanCommand({ TableName: this.table, ProjectionExpression: 'id', ExclusiveStartKey: start }));
-      ids.push(...(out.Items ?? []).map((i) => String(unmarshall(i).id)));
-      start = out.LastEvaluatedKey as typeof start;
-    } while (start);
+    for await (const item of allItems((start) =>
+      this.db.send(new ScanCommand({ TableName: this.table, ProjectionExpression: 'id', ExclusiveStartKey: start })),
+    )) {
+      ids.push(String(unmarshall(item).id));
+    }
     return ids;
   }
 }
@@ -74,12 +74,9 @@ export class DynamoApiKeys implements ApiKeyRepository {
   }
   async list(): Promise<ApiKeyRecord[]> {
     const items: ApiKeyRecord[] = [];
-    let start: Record<string, never> | undefined;
-    do {
-      const out = await this.db.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start }));
-      items.push(...(out.Items ?? []).map((i) => unmarshall(i) as ApiKeyRecord));
-      start = out.LastEvaluatedKey as typeof start;
-    } while (start);
+    for await (const item of allItems((start) => this.db.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start })))) {
+      items.push(unmarshall(item) as ApiKeyRecord);
+    }
     return items;
   }
 }

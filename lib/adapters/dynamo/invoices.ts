@@ -1,6 +1,5 @@
 import {
   ConditionalCheckFailedException,
-  type AttributeValue,
   type DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
@@ -11,6 +10,7 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { allItems } from './paging';
 import type { InvoiceRecord, InvoiceRepository, InvoiceRun, InvoiceRunRepository, InvoiceStatus, RunMemberStatus } from '../../app/ports';
 
 /**
@@ -165,9 +165,8 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     if (!out.Item) return undefined;
     const run = strip<Pick<InvoiceRun, 'period' | 'startedAt' | 'fannedOut'>>(unmarshall(out.Item));
     const counts = { total: 0, done: 0, skipped: 0, failed: 0 };
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const page = await this.db.send(
+    const members = allItems((start) =>
+      this.db.send(
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :cus)',
@@ -177,14 +176,13 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
-      );
-      for (const item of page.Items ?? []) {
-        counts.total++;
-        const status = item.status?.S as RunMemberStatus;
-        if (status !== 'pending') counts[status]++;
-      }
-      start = page.LastEvaluatedKey;
-    } while (start);
+      ),
+    );
+    for await (const item of members) {
+      counts.total++;
+      const status = item.status?.S as RunMemberStatus;
+      if (status !== 'pending') counts[status]++;
+    }
     return { period: run.period, startedAt: run.startedAt, fannedOut: run.fannedOut === true, ...counts };
   }
 

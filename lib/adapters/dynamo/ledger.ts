@@ -16,6 +16,7 @@ import { Q, canonical } from '../../domain/quantity';
 import type { ClaimOutcome, Clock, UsageLedger } from '../../app/ports';
 import { mapLimit, retry } from '../../platform/concurrency';
 import { capacity as processCapacity, type CapacityMeter } from './capacity';
+import { allItems } from './paging';
 
 /**
  * The exactly-once ledger on DynamoDB (docs/exactly-once.md).
@@ -218,9 +219,8 @@ export class DynamoUsageLedger implements UsageLedger {
 
   async customersWithUsage(period: string): Promise<string[]> {
     const ids = new Set<string>();
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const out = await this.db.send(
+    const items = allItems((start) =>
+      this.db.send(
         new QueryCommand({
           TableName: this.tables.usage,
           IndexName: 'byPeriod',
@@ -228,19 +228,17 @@ export class DynamoUsageLedger implements UsageLedger {
           ExpressionAttributeValues: { ':p': S(period) },
           ExclusiveStartKey: start,
         }),
-      );
-      for (const item of out.Items ?? []) ids.add(item.customerId!.S!);
-      start = out.LastEvaluatedKey;
-    } while (start);
+      ),
+    );
+    for await (const item of items) ids.add(item.customerId!.S!);
     return [...ids].sort();
   }
 
   async read(customerId: string, period: string): Promise<{ values: Record<string, string>; duplicatesDropped: number }> {
     const values: Record<string, string> = {};
     let duplicatesDropped = 0;
-    let start: Record<string, AttributeValue> | undefined;
-    do {
-      const out = await this.db.send(
+    const items = allItems((start) =>
+      this.db.send(
         new QueryCommand({
           TableName: this.tables.usage,
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :m)',
@@ -248,15 +246,14 @@ export class DynamoUsageLedger implements UsageLedger {
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
-      );
-      for (const item of out.Items ?? []) {
-        const sk = item.sk!.S!;
-        const v = canonical(new Q(item.value?.N ?? '0'));
-        if (sk === DUPLICATES_SK) duplicatesDropped = Number(v);
-        else values[sk.slice(2)] = v;
-      }
-      start = out.LastEvaluatedKey;
-    } while (start);
+      ),
+    );
+    for await (const item of items) {
+      const sk = item.sk!.S!;
+      const v = canonical(new Q(item.value?.N ?? '0'));
+      if (sk === DUPLICATES_SK) duplicatesDropped = Number(v);
+      else values[sk.slice(2)] = v;
+    }
     return { values, duplicatesDropped };
   }
 }
