@@ -60,23 +60,26 @@ export function program(): Command {
     .command('run')
     .description('start (or resume) the invoice run of a closed period; the invoice workers do the rest')
     .requiredOption('--period <YYYY-MM>', 'the period to invoice', period)
-    .action((o: { period: string }) => withContainer(async (c) => (await import('../lib/app/billing')).startInvoiceRunByHand(c, operator, o.period)));
+    .option('--force', 'start a new run of a period older than the late-event window or before the first usage')
+    .action((o: { period: string; force?: boolean }) =>
+      withContainer(async (c) => (await import('../lib/app/invoicing/runs')).startInvoiceRunByHand(c, operator, { period: o.period, force: o.force })),
+    );
   invoices
     .command('status')
     .requiredOption('--period <YYYY-MM>', 'the run', period)
-    .action((o: { period: string }) => withContainer(async (c) => (await import('../lib/app/billing')).getInvoiceRun(c, operator, o.period)));
+    .action((o: { period: string }) => withContainer(async (c) => (await import('../lib/app/invoicing/runs')).getInvoiceRun(c, operator, o.period)));
   invoices
     .command('preview')
     .description("the invoice a customer's period would produce now")
     .requiredOption('--customer <id>', 'customer id')
     .option('--period <YYYY-MM>', 'default: the current period', period)
     .action((o: { customer: string; period?: string }) =>
-      withContainer(async (c) => (await import('../lib/app/billing')).previewInvoice(c, operator, o.customer, o.period)),
+      withContainer(async (c) => (await import('../lib/app/invoicing/views')).previewInvoice(c, operator, o.customer, o.period)),
     );
   invoices
     .command('list')
     .requiredOption('--customer <id>', 'customer id')
-    .action((o: { customer: string }) => withContainer(async (c) => (await import('../lib/app/billing')).listInvoices(c, operator, o.customer)));
+    .action((o: { customer: string }) => withContainer(async (c) => (await import('../lib/app/invoicing/views')).listInvoices(c, operator, o.customer)));
   return cli;
 }
 

@@ -38,9 +38,15 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
         metrics.addMetric('EventsCounted', MetricUnit.Count, out.counted);
         metrics.addMetric('DuplicatesDropped', MetricUnit.Count, out.duplicates);
         metrics.addMetric('ProcessingLag', MetricUnit.Milliseconds, Math.max(0, c.clock.now().getTime() - Date.parse(batch.receivedAt)));
+        await Promise.all([...new Set(out.touched.map((t) => t.period))].map((p) => c.epoch.note(p)));
         // Alerts are part of the message: if evaluating fails, SQS redelivers the message, the
         // counting finds itself done, and the evaluation runs again (level-triggered, claimed once).
-        metrics.addMetric('AlertsSent', MetricUnit.Count, await evaluateTouched(c, out.touched));
+        const alerts = await evaluateTouched(c, out.touched);
+        metrics.addMetric('AlertsSent', MetricUnit.Count, alerts.sent);
+        for (const u of alerts.unpriced) {
+          logger.error('alerts skipped: the period cannot be priced as the catalog stands', u);
+          metrics.addMetric('AlertsUnpriced', MetricUnit.Count, 1);
+        }
       } catch (err) {
         logger.error('usage message failed; SQS will redeliver it', {
           messageId: record.messageId,

@@ -1,11 +1,11 @@
-import { getInvoiceRun, invoiceRunInput, startInvoiceRunByHand } from '../../lib/app/billing';
+import { getInvoiceRun, invoiceRunInput, startInvoiceRunByHand } from '../../lib/app/invoicing/runs';
 import { container } from '../../lib/platform/container';
 import { httpHandler } from '../../lib/platform/http';
 
 /** POST /api/v1/invoice-runs {"period":"YYYY-MM"} (admin): start or resume a run by hand. */
 export const start = httpHandler(async (req) => {
   const principal = await req.principal();
-  return { status: 202, body: await startInvoiceRunByHand(container(), principal, req.json(invoiceRunInput).period) };
+  return { status: 202, body: await startInvoiceRunByHand(container(), principal, req.json(invoiceRunInput)) };
 });
 
 /** GET /api/v1/invoice-runs/{period} (admin): customers total/done/failed/skipped. */

@@ -1,5 +1,5 @@
 import type { ScheduledEvent } from 'aws-lambda';
-import { startInvoiceRun } from '../../lib/app/billing';
+import { startInvoiceRun } from '../../lib/app/invoicing/runs';
 import { Period } from '../../lib/domain/period';
 import { container } from '../../lib/platform/container';
 import { logger } from '../../lib/platform/observability';

@@ -1,8 +1,9 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
-import { invoiceCustomer, recordInvoiceFailure, startInvoiceRun } from '../../lib/app/billing';
+import { invoiceCustomer, recordInvoiceFailure } from '../../lib/app/invoicing/job';
+import { startInvoiceRun } from '../../lib/app/invoicing/runs';
 import { PERIOD_PATTERN, Period } from '../../lib/domain/period';
-import { billingProvider, container } from '../../lib/platform/container';
+import { container, invoiceSync } from '../../lib/platform/container';
 import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
 
 const period = z.string().regex(PERIOD_PATTERN);
@@ -25,9 +26,12 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
         metrics.addMetric('InvoiceJobsEnqueued', MetricUnit.Count, run.enqueued);
         continue;
       }
-      const out = await invoiceCustomer({ ...c, billing: billingProvider() }, job);
-      metrics.addMetric(out.status === 'finalized' ? 'InvoicesCreated' : 'InvoicesWithoutStripe', MetricUnit.Count, 1);
-      metrics.addMetric('StripeCalls', MetricUnit.Count, out.stripeCalls);
+      const out = await invoiceCustomer({ ...c, sync: invoiceSync() }, job);
+      if (out.status === 'failed') {
+        // A reason no retry cures (plan_not_found, an amount Stripe cannot take): recorded, alarmed, not retried.
+        logger.error('invoice job stopped', { job, error: out.error });
+        metrics.addMetric('InvoicesFailed', MetricUnit.Count, 1);
+      } else metrics.addMetric(out.status === 'finalized' ? 'InvoicesCreated' : 'InvoicesWithoutStripe', MetricUnit.Count, 1);
     } catch (err) {
       const final = Number(record.attributes?.ApproximateReceiveCount ?? '1') >= c.config.INVOICE_MAX_RECEIVES;
       logger.error('invoice job failed', { messageId: record.messageId, job, final, error: err as Error });

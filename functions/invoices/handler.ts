@@ -1,4 +1,4 @@
-import { listInvoices, previewInvoice } from '../../lib/app/billing';
+import { listInvoices, previewInvoice } from '../../lib/app/invoicing/views';
 import { container } from '../../lib/platform/container';
 import { httpHandler } from '../../lib/platform/http';
 

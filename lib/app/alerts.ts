@@ -1,10 +1,11 @@
 import { authorize, type Principal } from '../domain/apikey';
 import { alertMessage, evaluateAlerts } from '../domain/alerts';
+import { PlanNotFoundError } from '../domain/invoicing';
 import { Period } from '../domain/period';
 import { mapLimit } from '../platform/concurrency';
 import { checkCustomerId } from './customers';
 import type { AlertPublisher, AlertRecord, AlertRepository } from './ports';
-import { estimatePeriod, resolvePeriod, type UsageDeps } from './usage';
+import { estimate, resolvePeriod, type UsageDeps } from './usage';
 
 /**
  * Alerts (SPEC 7). After the aggregator's writes, each (customer, period) it touched is evaluated
@@ -33,25 +34,19 @@ async function send(deps: AlertDeps, record: AlertRecord): Promise<boolean> {
 
 /** Evaluates one customer's period and sends what newly crossed; returns how many it sent. */
 export async function evaluateCustomerAlerts(deps: AlertDeps, customerId: string, periodKey: string): Promise<number> {
-  const period = Period.parse(periodKey);
-  const e = await estimatePeriod(deps, customerId, period);
-  const candidates = evaluateAlerts({
-    plan: e.plan,
-    values: e.values,
-    budget: e.customer?.budget,
-    subtotal: e.subtotal,
-    projectedSubtotal: e.projectedSubtotal,
-  });
+  const { estimate: e, customer } = await estimate(deps, customerId, Period.parse(periodKey));
+  const plan = e.terms.plan;
+  const candidates = evaluateAlerts({ plan, values: Object.fromEntries(e.meters.map((m) => [m.meter, m.value])), budget: e.budget });
   if (candidates.length === 0) return 0;
   const known = new Set((await deps.alerts.list(customerId, periodKey)).map((a) => a.key));
   let sent = 0;
   for (const c of candidates.filter((x) => !known.has(x.key))) {
-    const meter = c.meter ? e.meters.find((m) => m.slug === c.meter) : undefined;
+    const meter = c.meter ? deps.catalog.meter(c.meter) : undefined;
     const msg = alertMessage(c, {
       customerId,
-      customerName: e.customer?.name,
+      customerName: customer?.name,
       period: periodKey,
-      currency: e.plan.currency,
+      currency: plan.currency,
       meterDisplayName: meter?.displayName,
       unit: meter?.unit,
     });
@@ -78,10 +73,25 @@ export async function evaluateCustomerAlerts(deps: AlertDeps, customerId: string
   return sent;
 }
 
-/** Runs after a usage message was counted: every touched (customer, period), a few at a time. */
-export async function evaluateTouched(deps: AlertDeps, touched: { customerId: string; period: string }[]): Promise<number> {
-  const sent = await mapLimit(touched, 4, (t) => evaluateCustomerAlerts(deps, t.customerId, t.period));
-  return sent.reduce((n, k) => n + k, 0);
+/**
+ * Runs after a usage message was counted: every touched (customer, period), a few at a time. A
+ * period that cannot be priced as the catalog stands (plan_not_found) is reported, not thrown: the
+ * counters are applied already, and failing the message would only wedge the customer's later
+ * messages behind a configuration error that no retry cures. Anything else (a throttled read) fails
+ * the message so SQS retries it.
+ */
+export async function evaluateTouched(deps: AlertDeps, touched: { customerId: string; period: string }[]) {
+  const unpriced: { customerId: string; period: string; error: string }[] = [];
+  const sent = await mapLimit(touched, 4, async (t) => {
+    try {
+      return await evaluateCustomerAlerts(deps, t.customerId, t.period);
+    } catch (err) {
+      if (!(err instanceof PlanNotFoundError)) throw err;
+      unpriced.push({ ...t, error: err.message });
+      return 0;
+    }
+  });
+  return { sent: sent.reduce((n, k) => n + k, 0), unpriced };
 }
 
 /** The outbox sweeper: sends alerts claimed more than `graceMs` ago and still pending. */

@@ -5,12 +5,14 @@ import { NotFoundError, ValidationError } from '../domain/errors';
 import { SUBJECT_PATTERN } from '../domain/events';
 import { Period } from '../domain/period';
 import { schedulePlan } from '../domain/plan-schedule';
-import type { AlertSubscriptions, Clock, Customer, CustomerRepository } from './ports';
+import { currencyMinorDigits, dec, isOnMinorUnit } from '../domain/money';
+import type { AlertSubscriptions, Clock, Customer, CustomerRepository, UsageEpoch } from './ports';
 
 export const customerInput = z
   .object({
     name: z.string().trim().min(1).max(256),
-    planId: z.string().min(1).max(64).default('default'),
+    /** Absent: keep the current plan (a new customer gets `default`). */
+    planId: z.string().min(1).max(64).optional(),
     stripeCustomerId: z
       .string()
       .regex(/^cus_[A-Za-z0-9]{1,64}$/, 'must look like a Stripe customer id (cus_...)')
@@ -26,6 +28,11 @@ export interface CustomerDeps {
   catalog: CatalogIndex;
   clock: Clock;
   subscriptions: AlertSubscriptions;
+  epoch: Pick<UsageEpoch, 'note'>;
+}
+
+function invalid(field: string, code: string, message: string): ValidationError {
+  return new ValidationError(code, message, [{ field, code, message }]);
 }
 
 export function checkCustomerId(id: string): void {
@@ -46,20 +53,19 @@ export async function putCustomer(
   authorize(principal, 'admin');
   requireUnbound(principal);
   checkCustomerId(id);
-  if (!deps.catalog.plan(input.planId)) {
-    throw new ValidationError('unknown_plan', `plan "${input.planId}" is not in the catalog`, [
-      { field: 'planId', code: 'unknown_plan', message: `plan "${input.planId}" is not in the catalog` },
-    ]);
-  }
   const existing = await deps.customers.get(id);
+  // SPEC 4: without planId the plan stays; an explicit change applies from the next period.
+  const planId = input.planId ?? existing?.planId ?? 'default';
+  const plan = deps.catalog.plan(planId);
+  if (!plan) throw invalid('planId', 'unknown_plan', `plan "${planId}" is not in the catalog`);
+  if (input.budget !== undefined) checkBudget(input.budget.amount, plan.currency);
   const now = deps.clock.now().toISOString();
   const current = Period.containing(deps.clock.now());
-  // SPEC 4: a plan change applies from the next period; a new customer's plan from now.
   const customer: Customer = {
     id,
     name: input.name,
-    planId: input.planId,
-    plans: schedulePlan(existing?.plans, input.planId, current.key, current.next().key),
+    planId,
+    plans: schedulePlan(existing?.plans, planId, current.key, current.next().key),
     stripeCustomerId: input.stripeCustomerId,
     alertEmail: input.alertEmail,
     // Setting, changing or removing alertEmail subscribes, moves or unsubscribes its SNS email
@@ -71,8 +77,21 @@ export async function putCustomer(
     createdAt: existing?.createdAt ?? now,
     updatedAt: now,
   };
+  if (!existing) await deps.epoch.note(current.key);
   await deps.customers.put(customer);
   return { created: !existing, customer };
+}
+
+/** A budget is a positive amount the plan's currency can bill: 0.004 dollars would be a budget of nothing. */
+function checkBudget(amount: string, currency: string): void {
+  if (dec(amount).isZero()) throw invalid('budget.amount', 'invalid_budget', 'budget.amount must be greater than 0; leave budget out for no budget');
+  if (!isOnMinorUnit(amount, currency)) {
+    throw invalid(
+      'budget.amount',
+      'invalid_budget',
+      `budget.amount ${amount} is finer than the ${currency} minor unit (${currencyMinorDigits(currency)} decimals)`,
+    );
+  }
 }
 
 export async function getCustomer(deps: CustomerDeps, principal: Principal, id: string): Promise<Customer> {

@@ -2,6 +2,7 @@ import type { AggregationPlan } from '../domain/aggregation';
 import type { ApiKeyRecord } from '../domain/apikey';
 import type { MeteredEvent } from '../domain/events';
 import type { InvoiceLine } from '../domain/invoice';
+import type { InvoiceKind } from '../domain/invoicing';
 import type { PlanChange } from '../domain/plan-schedule';
 
 /** What the use cases need from the outside world; lib/adapters implements them on AWS. */
@@ -80,35 +81,51 @@ export interface IdempotencyStore {
   complete(scope: string, key: string, response: { status: number; body: unknown }): Promise<void>;
 }
 
-export type InvoiceStatus = 'pending' | 'draft_created' | 'items_added' | 'finalized' | 'no_charge' | 'not_synced';
-export const TERMINAL_INVOICE_STATUSES: InvoiceStatus[] = ['finalized', 'no_charge', 'not_synced'];
+/**
+ * pending -> draft_created -> items_added -> finalized walk an invoice through the provider.
+ * Terminal without a provider call: no_charge (total 0), not_synced (no provider customer),
+ * credit_carried (a negative total, carried to the next invoice). blocked: the provider can never
+ * take it as it is (e.g. an amount over its limit); the record keeps why, an operator decides.
+ */
+export type InvoiceStatus = 'pending' | 'draft_created' | 'items_added' | 'finalized' | 'no_charge' | 'not_synced' | 'credit_carried' | 'blocked';
+export const TERMINAL_INVOICE_STATUSES: InvoiceStatus[] = ['finalized', 'no_charge', 'not_synced', 'credit_carried', 'blocked'];
 
-/** One (customer, period) invoice: its frozen lines and where it stands with Stripe. */
+/** One invoice of a customer: its frozen lines and where it stands with the provider. */
 export interface InvoiceRecord {
   customerId: string;
+  /** `<period>` for the period's own invoice, `<period>#<currency>` for corrections billed in another currency. */
+  key: string;
   period: string;
+  kind: InvoiceKind;
   status: InvoiceStatus;
   planId: string;
   currency: string;
+  /** Whether the period owed its fixed fees (own invoices). */
+  fees: boolean;
   lines: InvoiceLine[];
   total: string;
-  totalMinor: number;
+  /** The total as an exact integer of minor units. */
+  totalMinor: string;
   /** The period's usage this invoice billed (frozen when the record was made). */
   quantities: Record<string, string>;
-  /** What has been billed for this period so far, corrections included: the baseline of the next correction. */
-  invoicedQuantities: Record<string, string>;
+  /** Own invoices: what has been billed for this period so far, corrections included (the baseline of the next correction). */
+  invoicedQuantities?: Record<string, string>;
   /** Bumped on every change of invoicedQuantities (optimistic concurrency). */
-  invoicedVersion: number;
+  invoicedVersion?: number;
   /** Earlier periods this invoice corrected, and the totals it billed them up to. */
   corrections: { period: string; quantities: Record<string, string> }[];
+  /** A carried credit (credit_carried): the key of the invoice that used it. */
+  creditAppliedTo?: string;
   stripeCustomerId?: string;
   stripeInvoiceId?: string;
   stripeStatus?: string;
   stripeNumber?: string | null;
   hostedInvoiceUrl?: string | null;
-  /** Set before the first Stripe write of a step, so a later attempt knows to look for what it may have made. */
+  /** Set before the first provider write of a step, so a later attempt knows to look for what it may have made. */
   draftRequested?: boolean;
   itemsRequested?: boolean;
+  /** blocked: the state it was blocked in (a later job resumes from there). */
+  blockedFrom?: InvoiceStatus;
   attempts: number;
   lastError?: string;
   createdAt: string;
@@ -116,19 +133,31 @@ export interface InvoiceRecord {
   finalizedAt?: string;
 }
 
+export type CreateInvoicesOutcome = 'created' | 'exists' | 'moved';
+
 export interface InvoiceRepository {
-  get(customerId: string, period: string): Promise<InvoiceRecord | undefined>;
+  get(customerId: string, key: string): Promise<InvoiceRecord | undefined>;
+  /** Every invoice record of the customer, newest first. */
   list(customerId: string): Promise<InvoiceRecord[]>;
   /**
-   * Stores a new invoice and moves the baselines of the earlier periods it corrects, atomically.
-   * Returns false when the invoice exists already (another attempt made it first).
+   * Stores a period's new invoices, moves the baselines of the earlier periods they correct and
+   * marks the credits they use, atomically. 'exists': the period's own invoice is there already
+   * (another attempt made it); 'moved': a baseline or credit changed since it was read.
    */
   create(
-    record: InvoiceRecord,
-    baselines: { record: InvoiceRecord | undefined; customerId: string; period: string; quantities: Record<string, string> }[],
-  ): Promise<boolean>;
+    records: InvoiceRecord[],
+    baselines: { customerId: string; period: string; quantities: Record<string, string>; version: number }[],
+    credits: { customerId: string; key: string; appliedTo: string }[],
+  ): Promise<CreateInvoicesOutcome>;
   /** Applies `changes` if the stored status is still `expected` and returns the record as stored; undefined otherwise. */
-  update(customerId: string, period: string, expected: InvoiceStatus, changes: Partial<InvoiceRecord>): Promise<InvoiceRecord | undefined>;
+  update(customerId: string, key: string, expected: InvoiceStatus, changes: Partial<InvoiceRecord>): Promise<InvoiceRecord | undefined>;
+}
+
+/** The earliest period the system has seen usage or a customer in (runs before it are refused). */
+export interface UsageEpoch {
+  /** Records that `period` had usage or a new customer; keeps the earliest. */
+  note(period: string): Promise<void>;
+  earliest(): Promise<string | undefined>;
 }
 
 export type RunMemberStatus = 'pending' | 'done' | 'skipped' | 'failed';
@@ -151,10 +180,10 @@ export interface InvoiceRunRepository {
   ensure(period: string, now: string): Promise<void>;
   /** False while a (re)started run is adding members; true once all are added and enqueued. */
   setFannedOut(period: string, fannedOut: boolean): Promise<void>;
-  /** Adds a customer to the run once; returns its member status. */
-  addMember(period: string, customerId: string): Promise<RunMemberStatus>;
-  /** Moves a pending (or failed) member to its final status; a final status never changes. */
-  finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>): Promise<void>;
+  /** Adds a customer to the run once: 'added' when it was not a member yet, else its member status. */
+  addMember(period: string, customerId: string): Promise<RunMemberStatus | 'added'>;
+  /** Moves a pending (or failed) member to its final status; a final status never changes. `error` says why it failed. */
+  finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string): Promise<void>;
 }
 
 /** One customer's invoice, or the fan-out of a run (`start_run`). */

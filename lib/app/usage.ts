@@ -1,18 +1,15 @@
 import { authorize, type Principal } from '../domain/apikey';
 import type { CatalogIndex } from '../domain/catalog';
 import { ValidationError } from '../domain/errors';
-import { priceMeter, priceUsage } from '../domain/invoice';
-import { dec, roundToMinor } from '../domain/money';
+import { estimatePeriod } from '../domain/invoicing';
 import { Period } from '../domain/period';
-import { planFor } from '../domain/plan-schedule';
-import { projectToPeriodEnd } from '../domain/projection';
-import { billable } from '../domain/quantity';
 import { checkCustomerId } from './customers';
+import { gatherPeriod } from './invoicing/snapshot';
 import type { Clock, CustomerRepository, UsageLedger } from './ports';
 
 export interface UsageDeps {
-  ledger: UsageLedger;
-  customers: CustomerRepository;
+  ledger: Pick<UsageLedger, 'read'>;
+  customers: Pick<CustomerRepository, 'get'>;
   catalog: CatalogIndex;
   clock: Clock;
 }
@@ -31,34 +28,10 @@ export function resolvePeriod(text: string | undefined, clock: Clock): Period {
   return text === undefined || text === '' ? Period.containing(clock.now()) : parsePeriodInput(text);
 }
 
-/** The period's cost so far and projected to its end, as the usage page, alerts and budgets see it. */
-export async function estimatePeriod(deps: UsageDeps, customerId: string, period: Period) {
-  const now = deps.clock.now();
-  const [counters, customer] = await Promise.all([deps.ledger.read(customerId, period.key), deps.customers.get(customerId)]);
-  const plan = planFor(deps.catalog, customer?.plans, period.key);
-  const meters = deps.catalog.meters();
-  const values = Object.fromEntries(meters.map((m) => [m.slug, counters.values[m.slug] ?? '0']));
-  const current = priceUsage({ plan, meters, usage: billable(values) });
-  const projectedValues = billable(
-    Object.fromEntries(
-      meters.map((m) => [
-        m.slug,
-        projectToPeriodEnd({ value: values[m.slug]!, aggregation: m.aggregation, periodStart: period.start, periodEnd: period.end, now }),
-      ]),
-    ),
-  );
-  const projected = priceUsage({ plan, meters, usage: projectedValues });
-  return {
-    now,
-    customer,
-    plan,
-    meters,
-    values,
-    projectedValues,
-    subtotal: current.total,
-    projectedSubtotal: projected.total,
-    duplicatesDropped: counters.duplicatesDropped,
-  };
+/** The period's estimate as the usage page, alerts and budgets see it: gathered, then computed. */
+export async function estimate(deps: UsageDeps, customerId: string, period: Period) {
+  const g = await gatherPeriod(deps, customerId, period);
+  return { ...g, estimate: estimatePeriod({ catalog: deps.catalog, customer: g.customer, period, counters: g.counters, now: deps.clock.now() }) };
 }
 
 /**
@@ -70,12 +43,8 @@ export async function readUsage(deps: UsageDeps, principal: Principal, customerI
   authorize(principal, 'read', customerId);
   checkCustomerId(customerId);
   const period = resolvePeriod(periodText, deps.clock);
-  const e = await estimatePeriod(deps, customerId, period);
-  const priced = billable(e.values);
-  const { plan, customer } = e;
-  const baseFee = roundToMinor(plan.baseFee ?? '0', plan.currency);
-  const percentOfBudget = (amount: string) =>
-    customer?.budget && !dec(customer.budget.amount).isZero() ? dec(amount).div(customer.budget.amount).times(100).toFixed(2) : null;
+  const { estimate: e, duplicatesDropped } = await estimate(deps, customerId, period);
+  const { plan } = e.terms;
   return {
     customerId,
     period: period.key,
@@ -83,35 +52,29 @@ export async function readUsage(deps: UsageDeps, principal: Principal, customerI
     periodEnd: period.end.toISOString(),
     planId: plan.id,
     currency: plan.currency,
-    asOf: e.now.toISOString(),
+    asOf: deps.clock.now().toISOString(),
     meters: e.meters.map((m) => {
-      const meter = priceMeter(plan, m.slug, priced[m.slug]!);
+      const meter = deps.catalog.meter(m.meter)!;
       return {
-        meter: m.slug,
-        displayName: m.displayName,
-        unit: m.unit,
-        aggregation: m.aggregation,
-        value: e.values[m.slug]!,
-        included: meter.included,
-        percentUsed: meter.percentUsed,
-        amount: meter.amount,
-        tiers: meter.tiers,
-        projectedValue: e.projectedValues[m.slug]!,
+        meter: m.meter,
+        displayName: meter.displayName,
+        unit: meter.unit,
+        aggregation: meter.aggregation,
+        value: m.raw,
+        included: m.included,
+        percentUsed: m.percentUsed,
+        amount: m.amount,
+        tiers: m.tiers,
+        projectedValue: m.projectedValue,
       };
     }),
-    baseFee,
+    baseFee: e.baseFee,
     subtotal: e.subtotal,
-    budget: customer?.budget
-      ? {
-          amount: roundToMinor(customer.budget.amount, plan.currency),
-          percentUsed: percentOfBudget(e.subtotal),
-          projectedPercent: percentOfBudget(e.projectedSubtotal),
-        }
-      : null,
+    budget: e.budget ? { amount: e.budget.amount, percentUsed: e.budget.percentUsed, projectedPercent: e.budget.projectedPercent } : null,
     projection: {
       subtotal: e.projectedSubtotal,
       method: 'SUM and COUNT meters scaled by the elapsed share of the period; peaks, latest and unique values as they are',
     },
-    duplicatesDropped: e.duplicatesDropped,
+    duplicatesDropped,
   };
 }

@@ -1,6 +1,7 @@
 import type { Decimal } from 'decimal.js';
 import type { Plan } from './catalog';
-import { dec, formatMoney, formatQuantity, Money, roundToMinor, toPlain } from './money';
+import type { BudgetUse } from './invoicing';
+import { dec, formatMoney, formatQuantity, percentOf, toPlain } from './money';
 
 /**
  * Usage and budget alerts (SPEC 7): which thresholds a customer's period has reached, and what the
@@ -45,12 +46,11 @@ export interface EvaluateAlertsInput {
   plan: Plan;
   /** Period values per meter slug (decimal strings); a charged meter that is missing counts 0. */
   values: Record<string, string>;
-  /** The customer's monthly budget; absent or zero: no budget or forecast alerts. */
-  budget?: { amount: string };
-  /** The estimated cost so far (invoice subtotal), a decimal string. */
-  subtotal: string;
-  /** The projected cost at the period's end, a decimal string. */
-  projectedSubtotal: string;
+  /**
+   * The budget as the usage page shows it (`budgetUse` of the period estimate): the same
+   * percentages decide the alerts, so the page and the alerts never disagree. Null: no budget.
+   */
+  budget: BudgetUse | null;
 }
 
 const KIND_ORDER: Record<AlertKind, number> = { included: 0, budget: 1, forecast: 2 };
@@ -72,19 +72,19 @@ export function evaluateAlerts(input: EvaluateAlertsInput): AlertCandidate[] {
     const raw = Object.prototype.hasOwnProperty.call(values, charge.meter) ? values[charge.meter] : undefined;
     const value = dec(raw ?? '0', `value of ${charge.meter}`);
     for (const t of thresholds(plan.alertThresholds.included, 'alertThresholds.included')) {
-      if (reached(value, included, t)) candidates.push(candidate('included', charge.meter, t, toPlain(value), toPlain(included)));
+      if (reached(value, included, t)) candidates.push(candidate('included', charge.meter, t, toPlain(value), toPlain(included), percentOf(value, included)));
     }
   }
 
-  const subtotal = roundToMinor(dec(input.subtotal, 'subtotal'), plan.currency);
-  const projected = roundToMinor(dec(input.projectedSubtotal, 'projectedSubtotal'), plan.currency);
-  const budget = input.budget === undefined ? undefined : dec(roundToMinor(dec(input.budget.amount, 'budget amount'), plan.currency));
-  if (budget !== undefined && budget.gt(0)) {
-    const limit = roundToMinor(budget, plan.currency);
+  const budget = input.budget;
+  if (budget) {
     for (const t of thresholds(plan.alertThresholds.budget, 'alertThresholds.budget')) {
-      if (reached(dec(subtotal), budget, t)) candidates.push(candidate('budget', null, t, subtotal, limit));
+      // percentUsed is truncated to 2 decimals, so for a whole threshold this is exactly spent >= t% of the budget.
+      if (dec(budget.percentUsed).gte(t)) candidates.push(candidate('budget', null, t, budget.spent, budget.amount, budget.percentUsed));
     }
-    if (dec(projected).gt(budget)) candidates.push(candidate('forecast', null, FORECAST_THRESHOLD, projected, limit));
+    if (dec(budget.projected).gt(budget.amount)) {
+      candidates.push(candidate('forecast', null, FORECAST_THRESHOLD, budget.projected, budget.amount, budget.projectedPercent));
+    }
   }
 
   return candidates.sort(compareCandidates);
@@ -102,8 +102,7 @@ function thresholds(list: readonly number[], what: string): number[] {
   return [...new Set(list)].sort((a, b) => a - b);
 }
 
-function candidate(kind: AlertKind, meter: string | null, threshold: number, value: string, limit: string): AlertCandidate {
-  const percent = dec(value).div(dec(limit)).times(100).toDecimalPlaces(2, Money.ROUND_DOWN).toFixed(2);
+function candidate(kind: AlertKind, meter: string | null, threshold: number, value: string, limit: string, percent: string): AlertCandidate {
   return { kind, meter, threshold, value, limit, percent, key: alertKey(kind, meter, threshold) };
 }
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Money } from './money';
+import { currencyMinorDigits, isOnMinorUnit, Money } from './money';
 
 /**
  * The catalog: meters (how events become one number per customer and period) and plans (how those
@@ -59,41 +59,104 @@ export const planSchema = z
       .default({ included: [80, 90, 100], budget: [50, 80, 100] }),
     charges: z.array(chargeSchema),
   })
-  .strict();
+  .strict()
+  .superRefine((p, ctx) => {
+    for (const issue of planIssues(p)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  });
 export type Plan = z.infer<typeof planSchema>;
 
-export const catalogSchema = z
-  .object({ meters: z.array(meterSchema).min(1), plans: z.array(planSchema).min(1) })
-  .strict()
-  .superRefine((c, ctx) => {
-    const meters = new Set<string>();
-    c.meters.forEach((m, i) => {
-      if (meters.has(m.slug)) ctx.addIssue({ code: 'custom', path: ['meters', i, 'slug'], message: `duplicate meter "${m.slug}"` });
-      meters.add(m.slug);
-    });
-    const plans = new Set<string>();
-    c.plans.forEach((p, pi) => {
-      if (plans.has(p.id)) ctx.addIssue({ code: 'custom', path: ['plans', pi, 'id'], message: `duplicate plan "${p.id}"` });
-      plans.add(p.id);
-      const charged = new Set<string>();
-      p.charges.forEach((ch, ci) => {
-        const at = ['plans', pi, 'charges', ci];
-        if (!meters.has(ch.meter)) ctx.addIssue({ code: 'custom', path: [...at, 'meter'], message: `unknown meter "${ch.meter}"` });
-        if (charged.has(ch.meter)) ctx.addIssue({ code: 'custom', path: [...at, 'meter'], message: `meter "${ch.meter}" is charged twice` });
-        charged.add(ch.meter);
-        if (ch.model === 'graduated' || ch.model === 'volume')
-          tierIssues(ch.tiers).forEach((t) => ctx.addIssue({ code: 'custom', path: [...at, 'tiers', ...t.path], message: t.message }));
-        if (ch.model === 'package' && Number(ch.packageSize) <= 0)
-          ctx.addIssue({ code: 'custom', path: [...at, 'packageSize'], message: 'must be greater than 0' });
+export interface CatalogIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * Rules inside one plan: a meter is charged once, tiers are ordered, packages have a size, and
+ * every FIXED amount (base fee, flat charge, tier flat fee, package price) is a whole number of the
+ * currency's minor unit: it is billed as it stands, so "49.5" yen could never be invoiced exactly.
+ * Unit prices may be finer (0.001 per call): they are multiplied before the line is rounded.
+ */
+function planIssues(p: Omit<Plan, 'alertThresholds'>): CatalogIssue[] {
+  const issues: CatalogIssue[] = [];
+  const fixed = (path: (string | number)[], amount: string | undefined) => {
+    if (amount !== undefined && !isOnMinorUnit(amount, p.currency)) {
+      issues.push({
+        path,
+        message: `${amount} is finer than the ${p.currency} minor unit (${currencyMinorDigits(p.currency)} decimals); fixed amounts are billed as they stand`,
       });
-    });
-    if (!plans.has('default')) ctx.addIssue({ code: 'custom', path: ['plans'], message: 'a plan with id "default" is required' });
+    }
+  };
+  fixed(['baseFee'], p.baseFee);
+  const charged = new Set<string>();
+  p.charges.forEach((ch, ci) => {
+    const at = ['charges', ci];
+    if (charged.has(ch.meter)) issues.push({ path: [...at, 'meter'], message: `meter "${ch.meter}" is charged twice` });
+    charged.add(ch.meter);
+    if (ch.model === 'graduated' || ch.model === 'volume') {
+      tierIssues(ch.tiers).forEach((t) => issues.push({ path: [...at, 'tiers', ...t.path], message: t.message }));
+      ch.tiers.forEach((t, ti) => fixed([...at, 'tiers', ti, 'flatFee'], t.flatFee));
+    }
+    if (ch.model === 'package') {
+      if (new Money(ch.packageSize).lte(0)) issues.push({ path: [...at, 'packageSize'], message: 'must be greater than 0' });
+      fixed([...at, 'packagePrice'], ch.packagePrice);
+    }
+    if (ch.model === 'flat') fixed([...at, 'amount'], ch.amount);
   });
-export type Catalog = z.infer<typeof catalogSchema>;
+  return issues;
+}
+
+export interface Catalog {
+  meters: Meter[];
+  plans: Plan[];
+}
+
+const catalogShape = z.object({ meters: z.array(z.unknown()).min(1), plans: z.array(z.unknown()).min(1) }).strict();
+
+/**
+ * Every problem of a catalog at once: each meter and plan is validated on its own, and the
+ * cross-references (unknown or duplicate meters, the default plan) are checked on whatever parsed,
+ * so an invalid aggregation never hides an unknown meter in a plan.
+ */
+export function catalogIssues(input: unknown): CatalogIssue[] {
+  const shape = catalogShape.safeParse(input);
+  if (!shape.success) return shape.error.issues.map((i) => ({ path: i.path as (string | number)[], message: i.message }));
+  const issues: CatalogIssue[] = [];
+  const collect = <T>(schema: z.ZodType<T>, value: unknown, path: (string | number)[]): T | undefined => {
+    const r = schema.safeParse(value);
+    if (r.success) return r.data;
+    issues.push(...r.error.issues.map((i) => ({ path: [...path, ...(i.path as (string | number)[])], message: i.message })));
+    return undefined;
+  };
+  const slugOf = (raw: unknown) => (raw !== null && typeof raw === 'object' ? (raw as { slug?: unknown }).slug : undefined);
+  const meters = new Set<string>();
+  shape.data.meters.forEach((raw, i) => {
+    collect(meterSchema, raw, ['meters', i]);
+    const slugValue = slugOf(raw);
+    if (typeof slugValue !== 'string') return;
+    if (meters.has(slugValue)) issues.push({ path: ['meters', i, 'slug'], message: `duplicate meter "${slugValue}"` });
+    meters.add(slugValue);
+  });
+  const plans = new Set<string>();
+  shape.data.plans.forEach((raw, pi) => {
+    collect(planSchema, raw, ['plans', pi]);
+    const plan = (raw ?? {}) as { id?: unknown; charges?: unknown };
+    if (typeof plan.id === 'string') {
+      if (plans.has(plan.id)) issues.push({ path: ['plans', pi, 'id'], message: `duplicate plan "${plan.id}"` });
+      plans.add(plan.id);
+    }
+    if (!Array.isArray(plan.charges)) return;
+    plan.charges.forEach((ch: unknown, ci) => {
+      const meter = ch !== null && typeof ch === 'object' ? (ch as { meter?: unknown }).meter : undefined;
+      if (typeof meter === 'string' && !meters.has(meter)) issues.push({ path: ['plans', pi, 'charges', ci, 'meter'], message: `unknown meter "${meter}"` });
+    });
+  });
+  if (!plans.has('default')) issues.push({ path: ['plans'], message: 'a plan with id "default" is required' });
+  return issues;
+}
 
 /** Tier bounds must strictly increase and only the last tier may be open-ended (upTo: null). */
-function tierIssues(tiers: Tier[]): { path: (string | number)[]; message: string }[] {
-  const issues: { path: (string | number)[]; message: string }[] = [];
+function tierIssues(tiers: Tier[]): CatalogIssue[] {
+  const issues: CatalogIssue[] = [];
   let previous: string | null = null;
   tiers.forEach((t, i) => {
     const last = i === tiers.length - 1;
@@ -119,13 +182,12 @@ export class CatalogError extends Error {
   }
 }
 
-/** Parses and validates a catalog; every problem names the field it is about. */
+/** Parses and validates a catalog; every problem names the field it is about, all of them at once. */
 export function parseCatalog(input: unknown): Catalog {
-  const result = catalogSchema.safeParse(input);
-  if (!result.success) {
-    throw new CatalogError(result.error.issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`));
-  }
-  return result.data;
+  const issues = catalogIssues(input);
+  if (issues.length > 0) throw new CatalogError(issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`));
+  const raw = input as { meters: unknown[]; plans: unknown[] };
+  return { meters: raw.meters.map((m) => meterSchema.parse(m)), plans: raw.plans.map((p) => planSchema.parse(p)) };
 }
 
 /** Lookups over a validated catalog. */

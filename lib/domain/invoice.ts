@@ -1,6 +1,19 @@
 import type { Decimal } from 'decimal.js';
 import type { Charge, Meter, Plan } from './catalog';
-import { currencyMinorDigits, dec, formatMoney, formatQuantity, Money, parseQuantity, roundToMinor, sum, toMinorUnits, toPlain, ZERO } from './money';
+import {
+  currencyMinorDigits,
+  dec,
+  formatMoney,
+  formatQuantity,
+  Money,
+  parseQuantity,
+  percentOf,
+  roundToMinor,
+  sum,
+  toMinorUnits,
+  toPlain,
+  ZERO,
+} from './money';
 import { Period } from './period';
 import { priceCharge, type PriceResult, type TierDetail } from './pricing';
 
@@ -14,13 +27,20 @@ import { priceCharge, type PriceResult, type TierDetail } from './pricing';
  * meter-level tier details instead).
  */
 
-export type InvoiceLineKind = 'usage' | 'base_fee' | 'flat' | 'correction';
+/**
+ * usage: a priced tier (or package) of a meter; base_fee and flat: the fixed fees of the period;
+ * correction: the change of an earlier, invoiced period; credit: a negative total of an earlier
+ * invoice carried forward (never sent to a provider as a negative invoice).
+ */
+export type InvoiceLineKind = 'usage' | 'base_fee' | 'flat' | 'correction' | 'credit';
 
 export interface InvoiceLine {
   kind: InvoiceLineKind;
   meter?: string;
   /** Catalog index of the tier this line prices (graduated and volume charges). */
   tier?: number;
+  /** The period the money belongs to when it is not the invoice's own: the corrected period, a credit's origin. */
+  period?: string;
   description: string;
   /** Exact decimal string; quantity × unitAmount is the exact amount before rounding. */
   quantity: string;
@@ -28,7 +48,8 @@ export interface InvoiceLine {
   unitAmount: string;
   /** Rounded half-up to the currency's minor unit, e.g. "76.73" (usd) or "120" (jpy). */
   amount: string;
-  amountMinor: number;
+  /** The amount as an exact integer of minor units ("7673"); a string because it may pass 2^53. */
+  amountMinor: string;
   /** Stable id of the line within its invoice (idempotency keys): "api_calls:tier:1", "base_fee". */
   lineKey: string;
 }
@@ -54,13 +75,19 @@ export interface PriceUsageInput {
   invoiced?: Record<string, string>;
   /** The period (YYYY-MM) of `usage`; required with `invoiced`. */
   period?: string;
+  /**
+   * Whether the period owes the plan's fixed fees (base fee, flat charges); default true. A
+   * customer owes them only from the period it was created in (usage metered before that is
+   * priced on the default plan without them).
+   */
+  fees?: boolean;
 }
 
 export interface MeterPrice {
   meter: string;
   value: string;
   included: string;
-  /** value / included × 100 with 2 decimals (half-up); null when nothing is included. */
+  /** value / included × 100 with 2 decimals, truncated (percentOf); null when nothing is included. */
   percentUsed: string | null;
   /** What the meter adds to the invoice: the sum of its rounded lines. */
   amount: string;
@@ -76,8 +103,9 @@ export function priceUsage(input: PriceUsageInput): InvoiceDraft {
     if (period === undefined) throw new TypeError('period is required to price a correction of an invoiced period');
     return invoiceDraft(plan.currency, correctionLines(plan, meters, usage, invoiced, period));
   }
+  const fees = input.fees ?? true;
   const lines: InvoiceLine[] = [];
-  if (plan.baseFee !== undefined && !dec(plan.baseFee, 'baseFee').isZero()) {
+  if (fees && plan.baseFee !== undefined) {
     lines.push(
       toLine(plan.currency, {
         kind: 'base_fee',
@@ -89,9 +117,14 @@ export function priceUsage(input: PriceUsageInput): InvoiceDraft {
     );
   }
   for (const charge of plan.charges) {
+    if (!fees && charge.model === 'flat') continue;
     lines.push(...chargeLines(plan.currency, charge, labelOf(meters, charge.meter), quantityOf(usage, charge.meter)));
   }
-  return invoiceDraft(plan.currency, lines);
+  // No zero-amount lines: a free tier, a zero base fee or a fee that rounds to nothing carries no money.
+  return invoiceDraft(
+    plan.currency,
+    lines.filter((l) => l.amountMinor !== '0'),
+  );
 }
 
 /** Totals lines that were rounded already (e.g. a period's lines plus corrections of an earlier one). */
@@ -114,7 +147,7 @@ export function priceMeter(plan: Plan, meter: string, quantity: string): MeterPr
     meter,
     value: toPlain(q),
     included: toPlain(included),
-    percentUsed: included.isZero() ? null : q.div(included).times(100).toFixed(2),
+    percentUsed: included.isZero() ? null : percentOf(q, included),
     amount: roundToMinor(billed, plan.currency),
     exactAmount: result.amount,
     tiers: result.tiers,
@@ -150,6 +183,7 @@ export function correctionLines(
       toLine(plan.currency, {
         kind: 'correction',
         meter: charge.meter,
+        period,
         lineKey: `${charge.meter}:correction:${period}`,
         quantity: dec('1'),
         unitAmount: difference,
@@ -177,22 +211,24 @@ function labelOf(meters: Meter[], slug: string): MeterLabel {
 }
 
 /** An invoice line before rounding: quantity × unitAmount is its exact amount. */
-interface LinePart {
+export interface LinePart {
   kind: InvoiceLineKind;
   meter?: string;
   tier?: number;
+  period?: string;
   lineKey: string;
   quantity: Decimal;
   unitAmount: Decimal;
   description: string;
 }
 
-function toLine(currency: Plan['currency'], part: LinePart): InvoiceLine {
+export function toLine(currency: Plan['currency'], part: LinePart): InvoiceLine {
   const amount = roundToMinor(part.quantity.times(part.unitAmount), currency);
   return {
     kind: part.kind,
     ...(part.meter !== undefined ? { meter: part.meter } : {}),
     ...(part.tier !== undefined ? { tier: part.tier } : {}),
+    ...(part.period !== undefined ? { period: part.period } : {}),
     description: part.description,
     quantity: toPlain(part.quantity),
     unitAmount: part.unitAmount.toFixed(Math.max(currencyMinorDigits(currency), part.unitAmount.decimalPlaces())),
@@ -204,9 +240,7 @@ function toLine(currency: Plan['currency'], part: LinePart): InvoiceLine {
 
 function chargeLines(currency: Plan['currency'], charge: Charge, label: MeterLabel, quantity: string): InvoiceLine[] {
   const q = parseQuantity(quantity, `${charge.meter} quantity`);
-  return chargeParts(charge, q, priceCharge(charge, toPlain(q)), label, currency)
-    .map((p) => toLine(currency, p))
-    .filter((line) => line.amountMinor !== 0);
+  return chargeParts(charge, q, priceCharge(charge, toPlain(q)), label, currency).map((p) => toLine(currency, p));
 }
 
 /** What a charge adds to an invoice: the sum of its rounded lines (zero lines add nothing). */

@@ -87,17 +87,31 @@ export function roundToMinor(amount: DecimalInput, currency: string): string {
 }
 
 /**
- * A rounded amount as an integer count of minor units (cents, yen) for Stripe and storage.
- * Throws when the amount is not already on the minor unit (rounding belongs to the caller, once per
- * line, so a second silent rounding here would hide a bug) or does not fit a safe integer.
+ * A rounded amount as an exact integer count of minor units (cents, yen), as a decimal string:
+ * ("76.73", "usd") -> "7673". A string because a bill may exceed 2^53 minor units; whoever sends it
+ * to a provider checks the provider's own limit there. Throws when the amount is not already on the
+ * minor unit (rounding belongs to the caller, once per line, so a second silent rounding here would
+ * hide a bug).
  */
-export function toMinorUnits(amount: DecimalInput, currency: string): number {
+export function toMinorUnits(amount: DecimalInput, currency: string): string {
   const digits = currencyMinorDigits(currency);
   const minor = dec(amount, 'amount').times(new Money(10).pow(digits));
   if (!minor.isInteger()) throw new RangeError(`amount ${toPlain(dec(amount))} has more than ${digits} decimals for ${currency}; round it first`);
-  if (minor.abs().gt(Number.MAX_SAFE_INTEGER)) throw new RangeError(`amount ${toPlain(dec(amount))} ${currency} does not fit a safe integer of minor units`);
-  const n = minor.toNumber();
-  return n === 0 ? 0 : n; // no -0
+  return toPlain(minor);
+}
+
+/** Whether a decimal amount has no more decimals than the currency's minor unit ("49.5" is not a yen amount). */
+export function isOnMinorUnit(amount: DecimalInput, currency: string): boolean {
+  return dec(amount, 'amount').decimalPlaces() <= currencyMinorDigits(currency);
+}
+
+/**
+ * value / limit × 100 with 2 decimals, truncated: it never shows 80.00 for 79.996, so for the whole
+ * percent thresholds of alerts "percent >= threshold" is exactly "value >= threshold% of limit",
+ * and the page and the alert always agree.
+ */
+export function percentOf(value: DecimalInput, limit: DecimalInput): string {
+  return dec(value, 'value').div(dec(limit, 'limit')).times(100).toDecimalPlaces(2, Decimal.ROUND_DOWN).toFixed(2);
 }
 
 /** Inserts thousands separators into a non-negative plain decimal string. */

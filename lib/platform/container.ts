@@ -5,7 +5,9 @@ import { SnsAlertSubscriptions } from '../adapters/sns/subscriptions';
 import { DynamoInvoiceRuns, DynamoInvoices } from '../adapters/dynamo/invoices';
 import { DynamoUsageLedger } from '../adapters/dynamo/ledger';
 import { stripeBillingFromEnv } from '../adapters/stripe';
-import type { BillingProvider } from '../app/billing-port';
+import { StripeInvoiceSync } from '../adapters/stripe/invoice-sync';
+import { DynamoUsageEpoch } from '../adapters/dynamo/epoch';
+import type { InvoiceSync } from '../app/invoicing/stripe-port';
 import { SqsJsonQueue } from '../adapters/sqs/json-queue';
 import { systemClock, type Clock, type InvoiceJob, type UsageBatch } from '../app/ports';
 import { loadCatalog } from './catalog';
@@ -30,6 +32,8 @@ function build(clock: Clock = systemClock) {
     runs: new DynamoInvoiceRuns(db, c.INVOICES_TABLE),
     invoiceJobs: new SqsJsonQueue<InvoiceJob>(sqsClient(), c.INVOICE_QUEUE_URL),
     graceMs: c.INVOICE_GRACE_MINUTES * 60_000,
+    correctionWindowMs: c.maxEventAgeMs,
+    epoch: new DynamoUsageEpoch(db, c.USAGE_TABLE),
     alerts: new DynamoAlerts(db, c.ALERTS_TABLE),
     publisher: new SnsAlertPublisher(snsClient(), c.ALERTS_TOPIC_ARN),
     subscriptions: new SnsAlertSubscriptions(snsClient(), c.ALERTS_TOPIC_ARN),
@@ -42,13 +46,16 @@ export function container(): Container {
   return (instance ??= build());
 }
 
-let billing: BillingProvider | undefined;
+let sync: InvoiceSync | undefined;
 /** Stripe, only where it is used (the invoice worker): other functions need no Stripe key. */
-export function billingProvider(): BillingProvider {
+export function invoiceSync(): InvoiceSync {
   // SPEC 11: Stripe calls and retries as metrics (published with the worker's other metrics).
-  return (billing ??= stripeBillingFromEnv(process.env, {
-    onCall: (_op, _attempt, outcome) => {
-      if (outcome === 'retry') metrics.addMetric('StripeRetries', MetricUnit.Count, 1);
-    },
-  }));
+  return (sync ??= new StripeInvoiceSync(
+    stripeBillingFromEnv(process.env, {
+      onCall: (_op, _attempt, outcome) => {
+        metrics.addMetric('StripeCalls', MetricUnit.Count, 1);
+        if (outcome === 'retry') metrics.addMetric('StripeRetries', MetricUnit.Count, 1);
+      },
+    }),
+  ));
 }

@@ -34,9 +34,24 @@ afterEach(() => {
   t.stack.stripe.clearFailures();
 });
 
-async function customer(id: string, planId: string, withStripe = true) {
+/** Runs `fn` with the stack's clock at `at` (the handlers run in this process). */
+async function at<T>(when: Date, fn: () => Promise<T>): Promise<T> {
+  const c = container();
+  const realClock = c.clock;
+  c.clock = { now: () => new Date(when) };
+  try {
+    return await fn();
+  } finally {
+    c.clock = realClock;
+  }
+}
+
+/** A customer created in the closed period (so it owes that period's fixed fees), optionally linked to Stripe. */
+async function customer(id: string, planId: string, withStripe = true, createdAt = closed.start) {
   const stripeCustomerId = withStripe ? (await stripe.customers.create({ name: id })).id : undefined;
-  const res = await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: id, planId, ...(stripeCustomerId ? { stripeCustomerId } : {}) } });
+  const res = await at(createdAt, () =>
+    t.request('PUT', `/api/v1/customers/${id}`, { body: { name: id, planId, ...(stripeCustomerId ? { stripeCustomerId } : {}) } }),
+  );
   expect(res.status).toBe(201);
   return stripeCustomerId;
 }
@@ -252,15 +267,10 @@ describe('late events (SPEC 3.5)', () => {
     expect(upcoming.total).toBe('2.50');
 
     // The next period's run (clock moved to just after its end).
-    const c = container();
-    const realClock = c.clock;
-    c.clock = { now: () => new Date(current.end.getTime() + 60_000) };
-    try {
+    await at(new Date(current.end.getTime() + 60_000), async () => {
       await t.request('POST', '/api/v1/invoice-runs', { body: { period: current.key } });
       await waitForRun(current.key);
-    } finally {
-      c.clock = realClock;
-    }
+    });
     const next = (await invoicesOf(id)).find((i) => i.period === current.key);
     expect(next).toMatchObject({ status: 'finalized', total: '2.50' });
     expect(next.lines.map((l: any) => l.lineKey)).toContain(`api_calls:correction:${closed.key}`);
@@ -311,7 +321,7 @@ describe('usage with amounts (SPEC 6)', () => {
     expect(meter('seats')).toMatchObject({ amount: '56.00', percentUsed: '333.33' });
     expect(meter('compute_seconds')).toMatchObject({ amount: '0.00', percentUsed: '100.00' });
     expect(u.subtotal).toBe('188.98');
-    expect(u.budget).toMatchObject({ amount: '500.00', percentUsed: '37.80' });
+    expect(u.budget).toMatchObject({ amount: '500.00', percentUsed: '37.79' }); // 37.796%, truncated as the alerts decide
     expect(Number(u.projection.subtotal)).toBeGreaterThanOrEqual(188.98);
     const upcoming = (await t.request('GET', `/api/v1/customers/${id}/invoices/upcoming`)).body;
     expect(upcoming).toMatchObject({ period: current.key, status: 'upcoming', total: '188.98', currency: 'usd' });
@@ -331,5 +341,132 @@ describe('usage with amounts (SPEC 6)', () => {
     // Changing back before the period ends cancels the pending change.
     const back = await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: 'Changer', planId: 'default' } });
     expect(back.body.plans).toEqual([{ from: current.key, planId: 'default' }]);
+  });
+});
+
+describe('money at the edges (end to end)', () => {
+  const may = Period.parse('2026-05');
+  const june = may.next();
+  const july = june.next();
+  const HOUR = 3600_000;
+  const day = (p: Period, d: number, h = 12) => new Date(p.start.getTime() + (d - 1) * 86_400_000 + h * HOUR);
+  const send = (subject: string, type: string, value: number | string, time: Date) =>
+    at(new Date(time.getTime() + 60_000), async () => {
+      const res = await t.sendEvents([cloudEvent({ subject, type, time: time.toISOString(), data: { value } })]);
+      expect(res.status).toBe(202);
+    });
+  const runAt = (period: Period, when: Date, body: Record<string, unknown> = {}) =>
+    at(when, async () => {
+      const res = await t.request('POST', '/api/v1/invoice-runs', { body: { period: period.key, ...body } });
+      expect(res.status).toBe(202);
+      return waitForRun(period.key, 90_000);
+    });
+
+  it('bills each month its own fees when the later month is invoiced first, and corrections in their own currency', async () => {
+    const pro = (await customer('cus_edge_pro', 'pro', true, day(may, 2)))!;
+    const fx = (await customer('cus_edge_fx', 'default', true, day(may, 2)))!;
+    await at(day(may, 10), () => t.request('PUT', '/api/v1/customers/cus_edge_fx', { body: { name: 'fx', planId: 'jp', stripeCustomerId: fx } }));
+    await send('cus_edge_pro', 'seats', 3, day(may, 3));
+    await send('cus_edge_pro', 'api_calls', 60000, day(may, 3));
+    await send('cus_edge_pro', 'seats', 3, day(june, 3));
+    await send('cus_edge_pro', 'api_calls', 60000, day(june, 3));
+    await send('cus_edge_fx', 'seats', 3, day(may, 3));
+    await t.drain();
+    // May's run: the pro customer's job fails every attempt before its invoice is stored (DLQ).
+    dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        const items = (args as { input: { TransactItems?: { Put?: { Item?: Record<string, { S?: string }> } }[] } }).input.TransactItems ?? [];
+        if (
+          context.commandName === 'TransactWriteItemsCommand' &&
+          items.some((i) => i.Put?.Item?.pk?.S === 'inv#cus_edge_pro' && i.Put?.Item?.sk?.S === may.key)
+        ) {
+          throw Object.assign(new Error('injected: invoice store unavailable'), { name: 'InjectedFault' });
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'fault' },
+    );
+    expect((await runAt(may, day(june, 1, 2))).failed).toBeGreaterThanOrEqual(1); // fx owes nothing yet (3 seats are free)
+    dynamo.middlewareStack.remove('fault');
+    await send('cus_edge_fx', 'seats', 5, day(may, 31, 20)); // late: 2 more seats in May, now on a yen plan
+    await send('cus_edge_fx', 'seats', 3, day(june, 3));
+    await t.drain();
+    // June is invoiced first; May's failed customer is invoiced by the re-run of May that comes after.
+    await runAt(june, day(july, 1, 2));
+    expect((await runAt(may, day(july, 1, 3))).failed).toBe(0);
+
+    const proInvoices = (await invoicesOf('cus_edge_pro')).filter((i) => i.period === may.key || i.period === june.key);
+    expect(proInvoices.map((i) => [i.period, i.planId, i.total, i.status]).sort()).toEqual([
+      [may.key, 'pro', '117.00', 'finalized'],
+      [june.key, 'pro', '117.00', 'finalized'],
+    ]);
+    expect(stripeInvoicesOf(pro).map((i) => i.total)).toEqual([11700, 11700]);
+
+    const fxInvoices = await invoicesOf('cus_edge_fx');
+    const juneOwn = fxInvoices.find((i) => i.key === june.key);
+    const juneUsd = fxInvoices.find((i) => i.key === `${june.key}#usd`);
+    expect(juneOwn).toMatchObject({ currency: 'jpy', total: '5000', status: 'finalized' });
+    expect(juneUsd).toMatchObject({ kind: 'correction', currency: 'usd', total: '16.00', status: 'finalized' });
+    expect(juneUsd.lines).toEqual([expect.objectContaining({ kind: 'correction', meter: 'seats', period: may.key, amount: '16.00' })]);
+    expect(
+      stripeInvoicesOf(fx)
+        .map((i) => [i.currency, i.total])
+        .sort(),
+    ).toEqual([
+      ['jpy', 5000],
+      ['usd', 1600],
+    ]);
+  }, 240_000);
+
+  it('refuses to back-bill a period older than the late-event window, and bills no fees before a customer existed when forced', async () => {
+    const res = await t.request('POST', '/api/v1/invoice-runs', { body: { period: '2000-01' } });
+    expect(res.status).toBe(409);
+    expect(res.body.error).toMatchObject({ code: 'period_too_old', message: expect.stringContaining('"force": true') });
+    const before = t.stack.stripe.invoices().length;
+    await runAt(Period.parse('2000-01'), new Date(), { force: true });
+    expect(t.stack.stripe.invoices().length).toBe(before);
+  }, 120_000);
+
+  it('keeps the plan on a PUT without planId', async () => {
+    await at(day(may, 2), () => t.request('PUT', '/api/v1/customers/cus_edge_keep', { body: { name: 'keep', planId: 'pro' } }));
+    const res = await t.request('PUT', '/api/v1/customers/cus_edge_keep', { body: { name: 'keep', alertEmail: 'ops@example.com' } });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ planId: 'pro', plans: [{ from: may.key, planId: 'pro' }] });
+  });
+
+  it('keeps counting and answering after a 1e14-seat reading, and blocks the invoice Stripe cannot take with its reason', async () => {
+    const id = 'cus_edge_big';
+    await customer(id, 'default');
+    await usage(id, [['seats', 99999999999999]]);
+    await usage(id, [['api_calls', 20000]]);
+    await t.drain();
+    expect(await t.queueDepth(t.dlqUrl)).toBe(0);
+    const u = await t.usage(id, closed.key);
+    expect(u.values).toMatchObject({ seats: '99999999999999', api_calls: '20000' });
+    expect(u.body.subtotal).toBe('799999999999978.00');
+    const upcoming = await t.request('GET', `/api/v1/customers/${id}/invoices/upcoming?period=${closed.key}`);
+    expect(upcoming.status).toBe(200);
+    expect(upcoming.body.total).toBe('799999999999978.00');
+    await t.request('POST', '/api/v1/invoice-runs', { body: { period: closed.key } });
+    const run = await waitForRun(closed.key, 90_000);
+    expect(run.failed).toBeGreaterThanOrEqual(1);
+    const [record] = await invoicesOf(id);
+    expect(record).toMatchObject({ status: 'blocked', lastError: expect.stringMatching(/^amount_too_large: /) });
+  }, 120_000);
+
+  it('answers plan_not_found when the plan of a customer left the catalog, instead of pricing it on default', async () => {
+    const id = 'cus_edge_gone';
+    await customer(id, 'pro', false);
+    const c = container() as unknown as { catalog: import('../../lib/domain/catalog').CatalogIndex };
+    const real = c.catalog;
+    const { CatalogIndex } = require('../../lib/domain/catalog') as typeof import('../../lib/domain/catalog');
+    c.catalog = new CatalogIndex({ ...real.catalog, plans: real.catalog.plans.filter((p) => p.id !== 'pro') });
+    try {
+      const res = await t.request('GET', `/api/v1/customers/${id}/usage`);
+      expect(res.status).toBe(409);
+      expect(res.body.error).toMatchObject({ code: 'plan_not_found', message: expect.stringContaining('plan "pro" is not in the catalog') });
+    } finally {
+      c.catalog = real;
+    }
   });
 });

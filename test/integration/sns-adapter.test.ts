@@ -89,7 +89,7 @@ const plan = planSchema.parse({
 });
 /** A real alert from the domain, for customer `id`. */
 function alertFor(id: string, name = 'Acme'): AlertNotification {
-  const [candidate] = evaluateAlerts({ plan, values: { api_calls: '9000' }, subtotal: '0', projectedSubtotal: '0' }).filter((c) => c.threshold === 90);
+  const [candidate] = evaluateAlerts({ plan, values: { api_calls: '9000' }, budget: null }).filter((c) => c.threshold === 90);
   return alertMessage(candidate!, { customerId: id, customerName: name, period: '2026-11', currency: 'usd', meterDisplayName: 'API Calls', unit: 'calls' });
 }
 /** Local routing: each address goes to its own SQS queue (fauxqs never delivers email). */

@@ -87,7 +87,11 @@ it('previews and starts invoicing from the CLI', () => {
   const preview = cli('invoices', 'preview', '--customer', 'cus_42');
   expect(preview).toMatchObject({ customerId: 'cus_42', status: 'upcoming', currency: 'usd', total: '0.00' }); // 1,500 calls are inside the free tier
   const previous = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() - 1, 15)).toISOString().slice(0, 7);
-  expect(cli('invoices', 'run', '--period', previous)).toMatchObject({ period: previous, status: 'starting' });
+  // This stack has seen usage only this month: a new run of last month is refused unless forced.
+  const refused = spawnSync(tsx, ['local/cli.ts', 'invoices', 'run', '--period', previous], { cwd: root, encoding: 'utf8' });
+  expect(refused.status).not.toBe(0);
+  expect(refused.stderr).toContain('period_before_first_usage');
+  expect(cli('invoices', 'run', '--period', previous, '--force')).toMatchObject({ period: previous, status: 'starting' });
   expect(cli('invoices', 'status', '--period', previous)).toMatchObject({ period: previous });
   expect(cli('invoices', 'list', '--customer', 'cus_42')).toMatchObject({ customerId: 'cus_42' });
   const bad = spawnSync(tsx, ['local/cli.ts', 'invoices', 'run', '--period', '2026-13'], { cwd: root, encoding: 'utf8' });

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { alertMessage, evaluateAlerts, MAX_SUBJECT_LENGTH, type AlertCandidate, type EvaluateAlertsInput } from '../../lib/domain/alerts';
 import { planSchema, type Plan } from '../../lib/domain/catalog';
-import { dec } from '../../lib/domain/money';
+import { budgetUse } from '../../lib/domain/invoicing';
+import { dec, roundToMinor } from '../../lib/domain/money';
 
 const plan = (p: Record<string, unknown> = {}): Plan =>
   planSchema.parse({
@@ -32,12 +33,18 @@ const plan = (p: Record<string, unknown> = {}): Plan =>
     ...p,
   });
 const basePlan = plan();
-const input = (over: Partial<EvaluateAlertsInput> = {}): EvaluateAlertsInput => ({
-  plan: basePlan,
-  values: {},
-  subtotal: '0',
-  projectedSubtotal: '0',
-  ...over,
+interface Scenario {
+  plan?: Plan;
+  values?: Record<string, string>;
+  budget?: { amount: string };
+  subtotal?: string;
+  projectedSubtotal?: string;
+}
+/** The alert input as the period estimate builds it: the budget use from the rounded subtotal and projection. */
+const input = ({ plan: p = basePlan, values = {}, budget, subtotal = '0', projectedSubtotal = '0' }: Scenario = {}): EvaluateAlertsInput => ({
+  plan: p,
+  values,
+  budget: budgetUse(budget, p.currency, roundToMinor(subtotal, p.currency), roundToMinor(projectedSubtotal, p.currency)),
 });
 const keys = (cs: AlertCandidate[]) => cs.map((c) => c.key);
 
@@ -146,6 +153,20 @@ describe('evaluateAlerts: budget and forecast', () => {
     expect(keys(cs)).toEqual(alert ? ['forecast#-#100'] : []);
   });
 
+  it('decides on the same truncated percent the usage page shows (79.9966% used: 79.99 shown, no 80% alert)', () => {
+    const b = budgetUse({ amount: '500.00' }, 'usd', '399.98', '0.00')!;
+    expect(b.percentUsed).toBe('79.99');
+    expect(keys(evaluateAlerts({ plan: basePlan, values: {}, budget: b }))).toEqual(['budget#-#50']);
+    const at80 = budgetUse({ amount: '500.00' }, 'usd', '400.00', '0.00')!;
+    expect(at80.percentUsed).toBe('80.00');
+    expect(keys(evaluateAlerts({ plan: basePlan, values: {}, budget: at80 }))).toEqual(['budget#-#50', 'budget#-#80']);
+  });
+
+  it('treats a budget that rounds to zero in the currency as no budget (0.004 usd)', () => {
+    expect(budgetUse({ amount: '0.004' }, 'usd', '15.30', '20.00')).toBeNull();
+    expect(budgetUse({ amount: '0.4' }, 'jpy', '15', '20')).toBeNull();
+  });
+
   it('reports the forecast value, limit and percent', () => {
     expect(evaluateAlerts(input({ budget, subtotal: '0', projectedSubtotal: '612.5' }))).toEqual([
       { kind: 'forecast', meter: null, threshold: 100, value: '612.50', limit: '500.00', percent: '122.50', key: 'forecast#-#100' },
@@ -234,13 +255,13 @@ describe('evaluateAlerts properties', () => {
         pairArb(200_000n, 2),
         pairArb(200_000n, 3),
         (p, budget, [a1, a2], [s1, s2], [c1, c2], [f1, f2]) => {
-          const small = evaluateAlerts({ plan: p, budget, values: { api_calls: a1, storage_gb: s1 }, subtotal: c1, projectedSubtotal: f1 });
-          const large = evaluateAlerts({ plan: p, budget, values: { api_calls: a2, storage_gb: s2 }, subtotal: c2, projectedSubtotal: f2 });
+          const small = evaluateAlerts(input({ plan: p, budget, values: { api_calls: a1, storage_gb: s1 }, subtotal: c1, projectedSubtotal: f1 }));
+          const large = evaluateAlerts(input({ plan: p, budget, values: { api_calls: a2, storage_gb: s2 }, subtotal: c2, projectedSubtotal: f2 }));
           const largeKeys = new Set(keys(large));
           for (const k of keys(small)) expect(largeKeys.has(k)).toBe(true);
           for (const cs of [small, large]) {
             expect(new Set(keys(cs)).size).toBe(cs.length);
-            expect(evaluateAlerts({ plan: p, budget, values: { storage_gb: s1, api_calls: a1 }, subtotal: c1, projectedSubtotal: f1 })).toEqual(small);
+            expect(evaluateAlerts(input({ plan: p, budget, values: { storage_gb: s1, api_calls: a1 }, subtotal: c1, projectedSubtotal: f1 }))).toEqual(small);
             for (const c of cs) {
               expect(c.key).toBe(`${c.kind}#${c.meter ?? '-'}#${c.threshold}`);
               expect(c.percent).toMatch(/^\d+\.\d{2}$/);

@@ -19,11 +19,51 @@ describe('catalog validation', () => {
     ['a bounded last tier', (c: any) => (c.plans[0].charges[0].tiers[3].upTo = '9999999'), 'the last tier must be open-ended'],
     ['no default plan', (c: any) => (c.plans[0].id = 'basic'), 'a plan with id "default" is required'],
     ['an unknown field', (c: any) => (c.plans[0].colour = 'red'), 'plans.0'],
+    [
+      'a yen base fee of 49.5',
+      (c: any) => Object.assign(c.plans[1], { currency: 'jpy', baseFee: '49.5' }),
+      'plans.1.baseFee: 49.5 is finer than the jpy minor unit',
+    ],
+    [
+      'a flat charge of 20.001 dollars',
+      (c: any) => (c.plans[1].charges[3].amount = '20.001'),
+      'plans.1.charges.3.amount: 20.001 is finer than the usd minor unit',
+    ],
+    ['a package price of 10.005', (c: any) => (c.plans[1].charges[1].packagePrice = '10.005'), 'plans.1.charges.1.packagePrice'],
+    ['a tier flat fee of 1.001', (c: any) => (c.plans[0].charges[0].tiers[1].flatFee = '1.001'), 'plans.0.charges.0.tiers.1.flatFee'],
   ])('rejects %s, naming the field', (_name, mutate, expected) => {
     const c = clone();
     mutate(c);
     expect(() => parseCatalog(c)).toThrow(CatalogError);
     expect(() => parseCatalog(c)).toThrow(expected);
+  });
+
+  it('reports every problem at once: an invalid aggregation does not hide an unknown meter in a plan', () => {
+    const c = clone();
+    c.meters[0].aggregation = 'AVG';
+    c.plans[0].charges[1].meter = 'nope';
+    c.plans[1].baseFee = '49.001';
+    c.plans[1].charges[2].tiers[0].upTo = null;
+    let problems: string[] = [];
+    try {
+      parseCatalog(c);
+    } catch (err) {
+      problems = (err as CatalogError).problems;
+    }
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^meters\.0\.aggregation: /),
+        'plans.0.charges.1.meter: unknown meter "nope"',
+        expect.stringMatching(/^plans\.1\.baseFee: 49\.001 is finer/),
+        expect.stringMatching(/^plans\.1\.charges\.2\.tiers\.0\.upTo: only the last tier may be open-ended/),
+      ]),
+    );
+  });
+
+  it('accepts unit prices finer than the minor unit (they are multiplied before rounding)', () => {
+    const c = clone();
+    c.plans[0].charges[0].tiers[1].unitPrice = '0.000123456789';
+    expect(() => parseCatalog(c)).not.toThrow();
   });
 
   it('compares decimal strings exactly', () => {

@@ -43,7 +43,7 @@ describe('priceUsage on the default plan', () => {
         quantity: '90000',
         unitAmount: '0.001',
         amount: '90.00',
-        amountMinor: 9000,
+        amountMinor: '9000',
         lineKey: 'api_calls:tier:1',
       },
       {
@@ -54,7 +54,7 @@ describe('priceUsage on the default plan', () => {
         quantity: '23456',
         unitAmount: '0.0005',
         amount: '11.73',
-        amountMinor: 1173,
+        amountMinor: '1173',
         lineKey: 'api_calls:tier:2',
       },
     ]);
@@ -120,7 +120,7 @@ describe('priceUsage on the default plan', () => {
   it('prices 1 call above a bound at 0.001 (and so emits no line for it)', () => {
     expect(priceUsage({ plan: defaultPlan, meters, usage: { api_calls: '10001' } }).total).toBe('0.00');
     expect(priceUsage({ plan: defaultPlan, meters, usage: { api_calls: '10005' } }).lines).toEqual([
-      expect.objectContaining({ amount: '0.01', amountMinor: 1 }),
+      expect.objectContaining({ amount: '0.01', amountMinor: '1' }),
     ]); // 0.005 half-up
     expect(priceUsage({ plan: defaultPlan, meters, usage: { api_calls: '10004.99' } }).lines).toEqual([]); // 0.00499
   });
@@ -176,8 +176,8 @@ describe('rounding: each line once, the total is the sum of the lines', () => {
     });
     const draft = priceUsage({ plan: yen, meters, usage: { api_calls: '103' } });
     expect(draft.lines).toEqual([
-      expect.objectContaining({ kind: 'base_fee', amount: '1000', amountMinor: 1000, unitAmount: '1000' }),
-      expect.objectContaining({ description: 'API Calls: 3 calls × ¥1.5 (above 100)', unitAmount: '1.5', amount: '5', amountMinor: 5 }),
+      expect.objectContaining({ kind: 'base_fee', amount: '1000', amountMinor: '1000', unitAmount: '1000' }),
+      expect.objectContaining({ description: 'API Calls: 3 calls × ¥1.5 (above 100)', unitAmount: '1.5', amount: '5', amountMinor: '5' }),
     ]);
     expect(draft.total).toBe('1005');
   });
@@ -193,7 +193,7 @@ describe('priceUsage on the pro plan', () => {
   it('puts the base fee first, then volume, package and flat lines', () => {
     const draft = priceUsage({ plan: proPlan, meters, usage: { api_calls: '60000', storage_gb: '120', seats: '10' } });
     expect(draft.lines).toEqual([
-      { kind: 'base_fee', description: 'Pro: base fee', quantity: '1', unitAmount: '49.00', amount: '49.00', amountMinor: 4900, lineKey: 'base_fee' },
+      { kind: 'base_fee', description: 'Pro: base fee', quantity: '1', unitAmount: '49.00', amount: '49.00', amountMinor: '4900', lineKey: 'base_fee' },
       {
         kind: 'usage',
         meter: 'api_calls',
@@ -202,7 +202,7 @@ describe('priceUsage on the pro plan', () => {
         quantity: '60000',
         unitAmount: '0.0008',
         amount: '48.00',
-        amountMinor: 4800,
+        amountMinor: '4800',
         lineKey: 'api_calls:tier:1',
       },
       {
@@ -212,7 +212,7 @@ describe('priceUsage on the pro plan', () => {
         quantity: '3',
         unitAmount: '10.00',
         amount: '30.00',
-        amountMinor: 3000,
+        amountMinor: '3000',
         lineKey: 'storage_gb:package',
       },
       {
@@ -222,7 +222,7 @@ describe('priceUsage on the pro plan', () => {
         quantity: '1',
         unitAmount: '20.00',
         amount: '20.00',
-        amountMinor: 2000,
+        amountMinor: '2000',
         lineKey: 'seats:flat',
       },
     ]);
@@ -289,10 +289,10 @@ describe('priceMeter', () => {
 
   it.each([
     ['1', '33.33'],
-    ['2', '66.67'],
+    ['2', '66.66'],
     ['3', '100.00'],
     ['0', '0.00'],
-  ])('rounds %s of 3 included seats to %s percent', (value, percent) => {
+  ])('truncates %s of 3 included seats to %s percent (never rounded up to an alert threshold)', (value, percent) => {
     expect(priceMeter(defaultPlan, 'seats', value).percentUsed).toBe(percent);
   });
 
@@ -335,11 +335,12 @@ describe('correctionLines (late usage of an invoiced period)', () => {
       {
         kind: 'correction',
         meter: 'api_calls',
+        period: '2026-10',
         description: 'API Calls: correction for 2026-10 (+1,500 calls)',
         quantity: '1',
         unitAmount: '1.50',
         amount: '1.50',
-        amountMinor: 150,
+        amountMinor: '150',
         lineKey: 'api_calls:correction:2026-10',
       },
     ]);
@@ -359,7 +360,7 @@ describe('correctionLines (late usage of an invoiced period)', () => {
 
   it('credits usage that went down, with a negative line', () => {
     expect(correctionLines(defaultPlan, meters, { seats: '4' }, { seats: '5' }, '2026-10')).toEqual([
-      expect.objectContaining({ description: 'Seats (peak): correction for 2026-10 (-1 seats)', unitAmount: '-8.00', amount: '-8.00', amountMinor: -800 }),
+      expect.objectContaining({ description: 'Seats (peak): correction for 2026-10 (-1 seats)', unitAmount: '-8.00', amount: '-8.00', amountMinor: '-800' }),
     ]);
   });
 
@@ -406,7 +407,7 @@ describe('properties', () => {
         expect(draft.lines.reduce((acc, l) => acc.plus(l.amount), dec('0')).eq(draft.total)).toBe(true);
         for (const line of draft.lines) {
           expect(line.amount).toBe(roundToMinor(dec(line.quantity).times(line.unitAmount), draft.currency));
-          expect(line.amountMinor).not.toBe(0);
+          expect(line.amountMinor).not.toBe('0');
         }
         expect(new Set(draft.lines.map((l) => l.lineKey)).size).toBe(draft.lines.length);
       }),
@@ -434,7 +435,7 @@ describe('properties', () => {
         for (const charge of p.charges) {
           expect(meterTotal(before, charge.meter).plus(meterTotal(corrections, charge.meter)).eq(meterTotal(after, charge.meter))).toBe(true);
         }
-        expect(corrections.every((l) => l.amountMinor !== 0)).toBe(true);
+        expect(corrections.every((l) => l.amountMinor !== '0')).toBe(true);
       }),
     );
   });

@@ -1,6 +1,17 @@
 import { Decimal } from 'decimal.js';
 import fc from 'fast-check';
-import { currencyMinorDigits, dec, formatMoney, formatQuantity, Money, parseQuantity, roundToMinor, toMinorUnits, toPlain } from '../../lib/domain/money';
+import {
+  currencyMinorDigits,
+  dec,
+  formatMoney,
+  formatQuantity,
+  isOnMinorUnit,
+  Money,
+  parseQuantity,
+  roundToMinor,
+  toMinorUnits,
+  toPlain,
+} from '../../lib/domain/money';
 
 /** n / 10^scale as a plain decimal string, built from digits only (no float involved). */
 function scaled(n: bigint, scale: number): string {
@@ -129,18 +140,18 @@ describe('roundToMinor (half-up, away from zero)', () => {
 
 describe('toMinorUnits', () => {
   it.each([
-    ['76.73', 'usd', 7673],
-    ['-1.50', 'usd', -150],
-    ['0.00', 'usd', 0],
-    ['1', 'eur', 100],
-    ['100', 'jpy', 100],
-    ['90071992547409.91', 'usd', Number.MAX_SAFE_INTEGER],
-  ])('%s %s -> %i', (amount, currency, minor) => {
+    ['76.73', 'usd', '7673'],
+    ['-1.50', 'usd', '-150'],
+    ['0.00', 'usd', '0'],
+    ['1', 'eur', '100'],
+    ['100', 'jpy', '100'],
+    ['90071992547409.91', 'usd', String(Number.MAX_SAFE_INTEGER)],
+  ])('%s %s -> %s', (amount, currency, minor) => {
     expect(toMinorUnits(amount, currency)).toBe(minor);
   });
 
-  it('returns +0, not -0, for a negative zero', () => {
-    expect(Object.is(toMinorUnits('-0.00', 'usd'), 0)).toBe(true);
+  it('returns "0", not "-0", for a negative zero', () => {
+    expect(toMinorUnits('-0.00', 'usd')).toBe('0');
   });
 
   it('refuses an amount that was not rounded to the minor unit', () => {
@@ -148,18 +159,30 @@ describe('toMinorUnits', () => {
     expect(() => toMinorUnits('1.5', 'jpy')).toThrow(/round it first/);
   });
 
-  it('refuses an amount beyond a safe integer of minor units', () => {
-    expect(() => toMinorUnits('90071992547409.92', 'usd')).toThrow(/safe integer/);
-    expect(() => toMinorUnits('-90071992547409.92', 'usd')).toThrow(/safe integer/);
+  it('stays exact beyond 2^53 minor units (a 1e14-seat bill)', () => {
+    expect(toMinorUnits('90071992547409.92', 'usd')).toBe('9007199254740992');
+    expect(toMinorUnits('-800000000000000000.00', 'usd')).toBe('-80000000000000000000');
   });
 
   it('matches the rounded string digit for digit', () => {
     fc.assert(
-      fc.property(fc.bigInt({ min: -(10n ** 13n), max: 10n ** 13n }), fc.integer({ min: 0, max: 6 }), (n, scale) => {
+      fc.property(fc.bigInt({ min: -(10n ** 30n), max: 10n ** 30n }), fc.integer({ min: 0, max: 6 }), (n, scale) => {
         const rounded = roundToMinor(scaled(n, scale), 'usd');
-        expect(String(toMinorUnits(rounded, 'usd'))).toBe(BigInt(rounded.replace('.', '')).toString());
+        expect(toMinorUnits(rounded, 'usd')).toBe(BigInt(rounded.replace('.', '')).toString());
       }),
     );
+  });
+});
+
+describe('isOnMinorUnit', () => {
+  it.each([
+    ['49.5', 'jpy', false],
+    ['49', 'jpy', true],
+    ['0.001', 'usd', false],
+    ['19.99', 'usd', true],
+    ['19.990', 'usd', true],
+  ])('%s %s -> %s', (amount, currency, expected) => {
+    expect(isOnMinorUnit(amount, currency)).toBe(expected);
   });
 });
 

@@ -3,7 +3,7 @@
  * idempotency keys, retries, pacing, finalize re-runs and configuration.
  */
 import Stripe from 'stripe';
-import { BillingProviderError } from '../../lib/app/billing-port';
+import { BillingProviderError } from '../../lib/app/invoicing/stripe-port';
 import {
   createStripeClient,
   Pacer,

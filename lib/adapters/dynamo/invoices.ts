@@ -11,16 +11,25 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { allItems } from './paging';
-import type { InvoiceRecord, InvoiceRepository, InvoiceRun, InvoiceRunRepository, InvoiceStatus, RunMemberStatus } from '../../app/ports';
+import type {
+  CreateInvoicesOutcome,
+  InvoiceRecord,
+  InvoiceRepository,
+  InvoiceRun,
+  InvoiceRunRepository,
+  InvoiceStatus,
+  RunMemberStatus,
+} from '../../app/ports';
 
 /**
  * Billing table (pk, sk):
- *   inv#<customerId> / <period>        an invoice record (status, frozen lines, Stripe ids)
- *   run#<period>     / #run            an invoice run and its counters
- *   run#<period>     / cus#<customerId> one customer's membership in the run (counted once)
+ *   inv#<customerId> / <period>            a period's own invoice (status, frozen lines, Stripe ids, baseline)
+ *   inv#<customerId> / <period>#<currency> corrections billed in another currency than the period's own invoice
+ *   run#<period>     / #run                an invoice run
+ *   run#<period>     / cus#<customerId>    one customer's membership in the run (counted once)
  */
 const opts = { removeUndefinedValues: true, convertClassInstanceToMap: true };
-const invKey = (customerId: string, period: string) => marshall({ pk: `inv#${customerId}`, sk: period });
+const invKey = (customerId: string, key: string) => marshall({ pk: `inv#${customerId}`, sk: key });
 const runKey = (period: string) => marshall({ pk: `run#${period}`, sk: '#run' });
 const memberKey = (period: string, customerId: string) => marshall({ pk: `run#${period}`, sk: `cus#${customerId}` });
 
@@ -36,92 +45,78 @@ export class DynamoInvoices implements InvoiceRepository {
     private readonly table: string,
   ) {}
 
-  async get(customerId: string, period: string): Promise<InvoiceRecord | undefined> {
-    const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: invKey(customerId, period), ConsistentRead: true }));
+  async get(customerId: string, key: string): Promise<InvoiceRecord | undefined> {
+    const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: invKey(customerId, key), ConsistentRead: true }));
     return out.Item ? strip<InvoiceRecord>(unmarshall(out.Item)) : undefined;
   }
 
   async list(customerId: string): Promise<InvoiceRecord[]> {
-    const out = await this.db.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: marshall({ ':pk': `inv#${customerId}` }),
-        ScanIndexForward: false,
-        ConsistentRead: true,
-      }),
+    const records: InvoiceRecord[] = [];
+    const items = allItems((start) =>
+      this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: marshall({ ':pk': `inv#${customerId}` }),
+          ScanIndexForward: false,
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      ),
     );
-    return (out.Items ?? []).map((i) => strip<InvoiceRecord>(unmarshall(i)));
+    for await (const item of items) records.push(strip<InvoiceRecord>(unmarshall(item)));
+    return records;
   }
 
   async create(
-    record: InvoiceRecord,
-    baselines: { record: InvoiceRecord | undefined; customerId: string; period: string; quantities: Record<string, string> }[],
-  ): Promise<boolean> {
+    records: InvoiceRecord[],
+    baselines: { customerId: string; period: string; quantities: Record<string, string>; version: number }[],
+    credits: { customerId: string; key: string; appliedTo: string }[],
+  ): Promise<CreateInvoicesOutcome> {
+    const now = records[0]!.createdAt;
     const items: TransactWriteItem[] = [
-      {
+      // The period's own invoice first: its condition failing means another attempt made it.
+      ...records.map((r) => ({
         Put: {
           TableName: this.table,
-          Item: marshall({ pk: `inv#${record.customerId}`, sk: record.period, ...record }, opts),
+          Item: marshall({ pk: `inv#${r.customerId}`, sk: r.key, ...r }, opts),
           ConditionExpression: 'attribute_not_exists(pk)',
         },
-      },
+      })),
+      // Optimistic: a baseline moves only if nobody moved it since it was read.
+      ...baselines.map((b) => ({
+        Update: {
+          TableName: this.table,
+          Key: invKey(b.customerId, b.period),
+          UpdateExpression: 'SET invoicedQuantities = :q, invoicedVersion = :next, updatedAt = :now',
+          ConditionExpression: 'invoicedVersion = :v',
+          ExpressionAttributeValues: marshall({ ':q': b.quantities, ':v': b.version, ':next': b.version + 1, ':now': now }),
+        },
+      })),
+      // A carried credit is used once.
+      ...credits.map((c) => ({
+        Update: {
+          TableName: this.table,
+          Key: invKey(c.customerId, c.key),
+          UpdateExpression: 'SET creditAppliedTo = :to, updatedAt = :now',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(creditAppliedTo)',
+          ExpressionAttributeValues: marshall({ ':to': c.appliedTo, ':now': now }),
+        },
+      })),
     ];
-    for (const b of baselines) {
-      if (b.record) {
-        // Optimistic: only if nobody moved this baseline since we read it.
-        items.push({
-          Update: {
-            TableName: this.table,
-            Key: invKey(b.customerId, b.period),
-            UpdateExpression: 'SET invoicedQuantities = :q, invoicedVersion = :next, updatedAt = :now',
-            ConditionExpression: 'invoicedVersion = :v',
-            ExpressionAttributeValues: marshall({
-              ':q': b.quantities,
-              ':v': b.record.invoicedVersion,
-              ':next': b.record.invoicedVersion + 1,
-              ':now': record.createdAt,
-            }),
-          },
-        });
-      } else {
-        // Late usage for a closed period that had no invoice: record what is now billed for it.
-        const placeholder: InvoiceRecord = {
-          customerId: b.customerId,
-          period: b.period,
-          status: 'no_charge',
-          planId: record.planId,
-          currency: record.currency,
-          lines: [],
-          total: '0',
-          totalMinor: 0,
-          quantities: {},
-          invoicedQuantities: b.quantities,
-          invoicedVersion: 1,
-          corrections: [],
-          attempts: 0,
-          createdAt: record.createdAt,
-          updatedAt: record.createdAt,
-        };
-        items.push({
-          Put: {
-            TableName: this.table,
-            Item: marshall({ pk: `inv#${b.customerId}`, sk: b.period, ...placeholder }, opts),
-            ConditionExpression: 'attribute_not_exists(pk)',
-          },
-        });
-      }
-    }
     try {
       await this.db.send(new TransactWriteItemsCommand({ TransactItems: items }));
-      return true;
+      return 'created';
     } catch (err) {
-      if (err instanceof TransactionCanceledException && err.CancellationReasons?.[0]?.Code === 'ConditionalCheckFailed') return false;
+      if (!(err instanceof TransactionCanceledException)) throw err;
+      const reasons = err.CancellationReasons ?? [];
+      if (reasons[0]?.Code === 'ConditionalCheckFailed') return 'exists';
+      if (reasons.some((r) => r.Code === 'ConditionalCheckFailed')) return 'moved';
       throw err;
     }
   }
 
-  async update(customerId: string, period: string, expected: InvoiceStatus, changes: Partial<InvoiceRecord>): Promise<InvoiceRecord | undefined> {
+  async update(customerId: string, key: string, expected: InvoiceStatus, changes: Partial<InvoiceRecord>): Promise<InvoiceRecord | undefined> {
     const entries = Object.entries(changes).filter(([, v]) => v !== undefined);
     const names: Record<string, string> = { '#status': 'status' };
     const values: Record<string, unknown> = { ':expected': expected };
@@ -134,7 +129,7 @@ export class DynamoInvoices implements InvoiceRepository {
       const out = await this.db.send(
         new UpdateItemCommand({
           TableName: this.table,
-          Key: invKey(customerId, period),
+          Key: invKey(customerId, key),
           UpdateExpression: `SET ${sets.join(', ')}`,
           ConditionExpression: '#status = :expected',
           ExpressionAttributeNames: names,
@@ -216,7 +211,7 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     }
   }
 
-  async addMember(period: string, customerId: string): Promise<RunMemberStatus> {
+  async addMember(period: string, customerId: string): Promise<RunMemberStatus | 'added'> {
     try {
       await this.db.send(
         new PutItemCommand({
@@ -225,7 +220,7 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
-      return 'pending';
+      return 'added';
     } catch (err) {
       if (!conditionFailed(err)) throw err;
       const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: memberKey(period, customerId), ConsistentRead: true }));
@@ -233,17 +228,22 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     }
   }
 
-  async finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>): Promise<void> {
+  async finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string): Promise<void> {
     try {
       // Final statuses stay final; "failed" may still become done or skipped when a re-run succeeds.
       await this.db.send(
         new UpdateItemCommand({
           TableName: this.table,
           Key: memberKey(period, customerId),
-          UpdateExpression: 'SET #status = :s',
+          UpdateExpression: error === undefined ? 'SET #status = :s REMOVE lastError' : 'SET #status = :s, lastError = :e',
           ConditionExpression: 'attribute_exists(pk) AND #status IN (:pending, :failed)',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: marshall({ ':s': status, ':pending': 'pending', ':failed': 'failed' }),
+          ExpressionAttributeValues: marshall({
+            ':s': status,
+            ':pending': 'pending',
+            ':failed': 'failed',
+            ...(error === undefined ? {} : { ':e': error.slice(0, 500) }),
+          }),
         }),
       );
     } catch (err) {

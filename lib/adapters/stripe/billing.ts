@@ -1,5 +1,11 @@
 import Stripe from 'stripe';
-import { BillingProviderError, type BillingProvider, type DraftInvoiceInput, type InvoiceItemInput, type ProviderInvoice } from '../../app/billing-port';
+import {
+  BillingProviderError,
+  type BillingProvider,
+  type DraftInvoiceInput,
+  type InvoiceItemInput,
+  type ProviderInvoice,
+} from '../../app/invoicing/stripe-port';
 import { Pacer } from './pacer';
 
 /** The provider operations, as named in counters, `onCall` and errors. */

@@ -27,6 +27,7 @@ export interface ProviderInvoice {
   hostedInvoiceUrl?: string | null;
 }
 
+/** The low-level provider operations (the Stripe adapter implements them with pacing and retries). */
 export interface BillingProvider {
   createDraftInvoice(input: DraftInvoiceInput): Promise<ProviderInvoice>;
   addInvoiceItem(input: InvoiceItemInput): Promise<{ id: string }>;
@@ -40,6 +41,39 @@ export interface BillingProvider {
   findInvoice(stripeCustomerId: string, invoiceKey: string): Promise<ProviderInvoice | undefined>;
   /** Items already on an invoice, with their metadata (to reconcile after a crash). */
   listInvoiceItems(invoiceId: string): Promise<{ id: string; amountMinor: number; metadata: Record<string, string> }[]>;
+}
+
+/** An invoice as the sync sends it: its frozen lines in exact integer minor units. */
+export interface SyncInvoice {
+  customerId: string;
+  /** The record's key: `<period>` or `<period>#<currency>`; with the customer it names every provider object. */
+  key: string;
+  period: string;
+  currency: string;
+  stripeCustomerId: string;
+  lines: { lineKey: string; kind: string; meter?: string; tier?: number; period?: string; description: string; amountMinor: string }[];
+  totalMinor: string;
+}
+
+/**
+ * What the invoice job needs from the payment provider, one method per state of the table-driven
+ * sync (lib/app/invoicing/sync.ts). The adapter owns the mapping of lines to provider objects, the
+ * provider's limits and its idempotency keys; each method is safe to call again after a crash.
+ */
+export interface InvoiceSync {
+  /**
+   * Creates the draft, or, when `resumed` (an earlier attempt may have made it and died), first
+   * looks for it. Refuses an invoice the provider could never take (BillingProviderError, not
+   * retryable) before any call.
+   */
+  openDraft(invoice: SyncInvoice, resumed: boolean): Promise<{ invoiceId: string }>;
+  /** Puts every line on the draft exactly once; when `resumed`, skips lines already there. */
+  addLines(invoice: SyncInvoice, invoiceId: string, resumed: boolean): Promise<void>;
+  /** Finalizes the draft (again: returns it as it is). */
+  finalize(
+    invoice: SyncInvoice,
+    invoiceId: string,
+  ): Promise<{ id: string; status: string; totalMinor: string; number?: string | null; hostedInvoiceUrl?: string | null }>;
 }
 
 /** A provider call failed for good (after retries) or was refused; `retryable` says whether a later attempt may succeed. */

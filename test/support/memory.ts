@@ -1,0 +1,275 @@
+import type { BillingProvider, DraftInvoiceInput, InvoiceItemInput, ProviderInvoice } from '../../lib/app/invoicing/stripe-port';
+import { BillingProviderError } from '../../lib/app/invoicing/stripe-port';
+import type {
+  Clock,
+  CreateInvoicesOutcome,
+  Customer,
+  CustomerRepository,
+  InvoiceJob,
+  InvoiceJobQueue,
+  InvoiceRecord,
+  InvoiceRepository,
+  InvoiceRun,
+  InvoiceRunRepository,
+  InvoiceStatus,
+  RunMemberStatus,
+  UsageEpoch,
+  UsageLedger,
+} from '../../lib/app/ports';
+
+/**
+ * In-memory adapters for the invoicing use cases, with the same conditional semantics as the
+ * DynamoDB ones (conditional create, compare-and-set updates, atomic multi-item create). Every call
+ * first yields to the event loop a (seeded) random number of times, so that jobs run "in
+ * parallel" interleave at every store call, and may crash before or after it commits.
+ */
+export interface Chaos {
+  /** Yields this many times before the call (interleaving). */
+  yields(): number;
+  /** Throws here when it says so ('before' the write commits, or 'after' it did). */
+  crash(where: string): 'before' | 'after' | undefined;
+}
+export const calm: Chaos = { yields: () => 0, crash: () => undefined };
+
+export class InjectedCrash extends Error {
+  constructor(where: string, when: string) {
+    super(`injected crash ${when} ${where}`);
+    this.name = 'InjectedCrash';
+  }
+}
+
+const clone = <T>(v: T): T => structuredClone(v);
+
+async function step<T>(chaos: Chaos, where: string, write: () => T): Promise<T> {
+  for (let i = chaos.yields(); i > 0; i--) await new Promise<void>((r) => setImmediate(r));
+  const crash = chaos.crash(where);
+  if (crash === 'before') throw new InjectedCrash(where, 'before');
+  const out = write();
+  if (crash === 'after') throw new InjectedCrash(where, 'after');
+  return out;
+}
+
+export class MemoryClock implements Clock {
+  constructor(public at: Date) {}
+  now(): Date {
+    return new Date(this.at);
+  }
+}
+
+export class MemoryCustomers implements CustomerRepository {
+  readonly byId = new Map<string, Customer>();
+  async get(id: string) {
+    return this.byId.has(id) ? clone(this.byId.get(id)!) : undefined;
+  }
+  async put(c: Customer) {
+    this.byId.set(c.id, clone(c));
+  }
+  async list() {
+    return { items: [...this.byId.values()].map(clone) };
+  }
+  async allIds() {
+    return [...this.byId.keys()].sort();
+  }
+}
+
+/** Counters set by the test: customer -> period -> meter -> value. */
+export class MemoryLedger implements Pick<UsageLedger, 'read' | 'customersWithUsage'> {
+  readonly counters = new Map<string, Map<string, Record<string, string>>>();
+  set(customerId: string, period: string, values: Record<string, string>) {
+    if (!this.counters.has(customerId)) this.counters.set(customerId, new Map());
+    this.counters.get(customerId)!.set(period, { ...values });
+  }
+  async read(customerId: string, period: string) {
+    return { values: { ...(this.counters.get(customerId)?.get(period) ?? {}) }, duplicatesDropped: 0 };
+  }
+  async customersWithUsage(period: string) {
+    return [...this.counters.entries()]
+      .filter(([, byPeriod]) => byPeriod.has(period))
+      .map(([id]) => id)
+      .sort();
+  }
+}
+
+export class MemoryEpoch implements UsageEpoch {
+  earliestPeriod: string | undefined;
+  async note(period: string) {
+    if (this.earliestPeriod === undefined || period < this.earliestPeriod) this.earliestPeriod = period;
+  }
+  async earliest() {
+    return this.earliestPeriod;
+  }
+}
+
+export class MemoryInvoices implements InvoiceRepository {
+  readonly records = new Map<string, InvoiceRecord>();
+  constructor(private readonly chaos: Chaos = calm) {}
+  private id(customerId: string, key: string) {
+    return `${customerId}\u0001${key}`;
+  }
+  all(): InvoiceRecord[] {
+    return [...this.records.values()].map(clone);
+  }
+  async get(customerId: string, key: string) {
+    await step(this.chaos, 'invoices.get', () => undefined);
+    const r = this.records.get(this.id(customerId, key));
+    return r ? clone(r) : undefined;
+  }
+  async list(customerId: string) {
+    await step(this.chaos, 'invoices.list', () => undefined);
+    return [...this.records.values()]
+      .filter((r) => r.customerId === customerId)
+      .sort((a, b) => (a.key < b.key ? 1 : -1))
+      .map(clone);
+  }
+  async create(
+    records: InvoiceRecord[],
+    baselines: { customerId: string; period: string; quantities: Record<string, string>; version: number }[],
+    credits: { customerId: string; key: string; appliedTo: string }[],
+  ): Promise<CreateInvoicesOutcome> {
+    return step(this.chaos, 'invoices.create', () => {
+      // All conditions first, then all writes: a transaction.
+      if (this.records.has(this.id(records[0]!.customerId, records[0]!.key))) return 'exists';
+      if (records.some((r) => this.records.has(this.id(r.customerId, r.key)))) return 'moved';
+      for (const b of baselines) if (this.records.get(this.id(b.customerId, b.period))?.invoicedVersion !== b.version) return 'moved';
+      for (const c of credits) {
+        const r = this.records.get(this.id(c.customerId, c.key));
+        if (!r || r.creditAppliedTo !== undefined) return 'moved';
+      }
+      for (const r of records) this.records.set(this.id(r.customerId, r.key), clone(r));
+      for (const b of baselines) {
+        const r = this.records.get(this.id(b.customerId, b.period))!;
+        r.invoicedQuantities = { ...b.quantities };
+        r.invoicedVersion = b.version + 1;
+      }
+      for (const c of credits) this.records.get(this.id(c.customerId, c.key))!.creditAppliedTo = c.appliedTo;
+      return 'created' as const;
+    });
+  }
+  async update(customerId: string, key: string, expected: InvoiceStatus, changes: Partial<InvoiceRecord>) {
+    return step(this.chaos, `invoices.update:${String(changes.status ?? Object.keys(changes)[0])}`, () => {
+      const r = this.records.get(this.id(customerId, key));
+      if (!r || r.status !== expected) return undefined;
+      for (const [k, v] of Object.entries(changes)) if (v !== undefined) (r as unknown as Record<string, unknown>)[k] = clone(v);
+      return clone(r);
+    });
+  }
+}
+
+export class MemoryRuns implements InvoiceRunRepository {
+  readonly runs = new Map<string, { startedAt: string; fannedOut: boolean }>();
+  readonly members = new Map<string, Map<string, { status: RunMemberStatus; lastError?: string }>>();
+  constructor(private readonly chaos: Chaos = calm) {}
+  async get(period: string): Promise<InvoiceRun | undefined> {
+    const run = this.runs.get(period);
+    if (!run) return undefined;
+    const counts = { total: 0, done: 0, skipped: 0, failed: 0 };
+    for (const m of this.members.get(period)?.values() ?? []) {
+      counts.total++;
+      if (m.status !== 'pending') counts[m.status]++;
+    }
+    return { period, startedAt: run.startedAt, fannedOut: run.fannedOut, ...counts };
+  }
+  async exists(period: string) {
+    return this.runs.has(period);
+  }
+  async ensure(period: string, now: string) {
+    if (!this.runs.has(period)) this.runs.set(period, { startedAt: now, fannedOut: false });
+    if (!this.members.has(period)) this.members.set(period, new Map());
+  }
+  async setFannedOut(period: string, fannedOut: boolean) {
+    this.runs.get(period)!.fannedOut = fannedOut;
+  }
+  async addMember(period: string, customerId: string): Promise<RunMemberStatus | 'added'> {
+    const members = this.members.get(period)!;
+    const m = members.get(customerId);
+    if (m) return m.status;
+    members.set(customerId, { status: 'pending' });
+    return 'added';
+  }
+  async finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string) {
+    await step(this.chaos, 'runs.finish', () => {
+      const m = this.members.get(period)?.get(customerId);
+      if (m && (m.status === 'pending' || m.status === 'failed')) Object.assign(m, { status, lastError: error });
+    });
+  }
+}
+
+export class MemoryJobQueue implements InvoiceJobQueue {
+  readonly jobs: InvoiceJob[] = [];
+  async enqueue(jobs: InvoiceJob[]) {
+    this.jobs.push(...jobs);
+  }
+}
+
+/** The provider as Stripe behaves for what the sync calls: idempotency keys, drafts, items, finalize. */
+export class MemoryStripe implements BillingProvider {
+  readonly invoices = new Map<
+    string,
+    { id: string; customer: string; currency: string; status: 'draft' | 'open'; metadata: Record<string, string>; total: number }
+  >();
+  readonly items: { id: string; invoice: string; amount: number; metadata: Record<string, string> }[] = [];
+  private readonly keys = new Map<string, unknown>();
+  private seq = 0;
+  constructor(private readonly chaos: Chaos = calm) {}
+
+  /** Stripe forgets idempotency keys after 24 hours: a retry that comes later must find what it made by other means. */
+  forgetKeys(): void {
+    this.keys.clear();
+  }
+
+  private async call<T>(where: string, key: string | undefined, write: () => T): Promise<T> {
+    return step(this.chaos, `stripe.${where}`, () => {
+      if (key !== undefined && this.keys.has(key)) return this.keys.get(key) as T;
+      const out = write();
+      if (key !== undefined) this.keys.set(key, out);
+      return out;
+    }).catch((err: unknown) => {
+      // A crash of the provider call looks like a timeout to the caller: retryable.
+      throw err instanceof InjectedCrash ? new BillingProviderError(err.message, true, 'timeout') : err;
+    });
+  }
+  private view(id: string): ProviderInvoice {
+    const inv = this.invoices.get(id)!;
+    return { id, status: inv.status, totalMinor: inv.total };
+  }
+  createDraftInvoice(input: DraftInvoiceInput) {
+    return this.call('createDraftInvoice', input.idempotencyKey, () => {
+      const id = `in_${++this.seq}`;
+      this.invoices.set(id, { id, customer: input.stripeCustomerId, currency: input.currency, status: 'draft', metadata: { ...input.metadata }, total: 0 });
+      return this.view(id);
+    });
+  }
+  addInvoiceItem(input: InvoiceItemInput) {
+    return this.call('addInvoiceItem', input.idempotencyKey, () => {
+      const inv = this.invoices.get(input.invoiceId)!;
+      if (inv.status !== 'draft') throw new BillingProviderError(`invoice ${inv.id} is not a draft`, false, 'invoice_not_editable');
+      const id = `ii_${++this.seq}`;
+      this.items.push({ id, invoice: inv.id, amount: input.amountMinor, metadata: { ...input.metadata } });
+      return { id };
+    });
+  }
+  finalizeInvoice(invoiceId: string, idempotencyKey: string) {
+    return this.call('finalizeInvoice', idempotencyKey, () => {
+      const inv = this.invoices.get(invoiceId)!;
+      if (inv.status === 'draft') {
+        inv.total = this.items.filter((i) => i.invoice === invoiceId).reduce((s, i) => s + i.amount, 0);
+        inv.status = 'open';
+      }
+      return this.view(invoiceId);
+    });
+  }
+  getInvoice(invoiceId: string) {
+    return this.call('getInvoice', undefined, () => this.view(invoiceId));
+  }
+  findInvoice(stripeCustomerId: string, invoiceKey: string) {
+    return this.call('findInvoice', undefined, () => {
+      const found = [...this.invoices.values()].find((i) => i.customer === stripeCustomerId && i.metadata.invoice_key === invoiceKey);
+      return found ? this.view(found.id) : undefined;
+    });
+  }
+  listInvoiceItems(invoiceId: string) {
+    return this.call('listInvoiceItems', undefined, () =>
+      this.items.filter((i) => i.invoice === invoiceId).map((i) => ({ id: i.id, amountMinor: i.amount, metadata: { ...i.metadata } })),
+    );
+  }
+}

@@ -1,0 +1,202 @@
+import catalogJson from '../../catalog/catalog.json';
+import { StripeInvoiceSync } from '../../lib/adapters/stripe/invoice-sync';
+import { putCustomer } from '../../lib/app/customers';
+import { invoiceCustomer } from '../../lib/app/invoicing/job';
+import { startInvoiceRun, startInvoiceRunByHand } from '../../lib/app/invoicing/runs';
+import { previewInvoice } from '../../lib/app/invoicing/views';
+import { readUsage } from '../../lib/app/usage';
+import type { Principal } from '../../lib/domain/apikey';
+import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
+import { Period } from '../../lib/domain/period';
+import { MemoryClock, MemoryCustomers, MemoryEpoch, MemoryInvoices, MemoryJobQueue, MemoryLedger, MemoryRuns, MemoryStripe } from '../support/memory';
+
+/** The invoice job, runs and previews on in-memory adapters with the real catalog: one scenario per defect found. */
+const catalog = new CatalogIndex(parseCatalog(catalogJson));
+const admin: Principal = { keyId: 'test', scopes: ['admin'] };
+const sep = Period.parse('2026-09');
+const oct = Period.parse('2026-10');
+const nov = Period.parse('2026-11');
+const HOUR = 3_600_000;
+const DAY = 86_400_000;
+
+function world(at: Date) {
+  const clock = new MemoryClock(at);
+  const stripe = new MemoryStripe();
+  const deps = {
+    catalog,
+    clock,
+    ledger: new MemoryLedger(),
+    customers: new MemoryCustomers(),
+    invoices: new MemoryInvoices(),
+    runs: new MemoryRuns(),
+    invoiceJobs: new MemoryJobQueue(),
+    epoch: new MemoryEpoch(),
+    subscriptions: { sync: async () => ({}) },
+    graceMs: HOUR,
+    correctionWindowMs: 35 * DAY,
+    sync: new StripeInvoiceSync(stripe),
+  };
+  const put = (id: string, body: { name: string; planId?: string; stripeCustomerId?: string; budget?: { amount: string } }) =>
+    putCustomer(deps, admin, id, body);
+  /** Runs every queued job (fan-outs and invoices) until the queue is empty. */
+  const drain = async () => {
+    while (deps.invoiceJobs.jobs.length > 0) {
+      const job = deps.invoiceJobs.jobs.shift()!;
+      if ('action' in job) await startInvoiceRun(deps, Period.parse(job.period));
+      else await invoiceCustomer(deps, job);
+    }
+  };
+  const run = async (period: Period, at = new Date(period.end.getTime() + HOUR)) => {
+    clock.at = at;
+    await startInvoiceRun(deps, period);
+    await drain();
+  };
+  return { deps, clock, stripe, put, run, drain };
+}
+
+describe('invoicing scenarios', () => {
+  it('bills each period its own fees when months are invoiced out of order (2 x 117.00, not 165.00)', async () => {
+    const w = world(new Date(sep.start.getTime() + DAY));
+    await w.put('cus_pro', { name: 'Pro', planId: 'pro', stripeCustomerId: 'cus_s1' });
+    w.deps.ledger.set('cus_pro', '2026-09', { seats: '3', api_calls: '60000' });
+    w.deps.ledger.set('cus_pro', '2026-10', { seats: '3', api_calls: '60000' });
+    // September's job fails before its record exists (the catalog check below makes it throw once).
+    w.clock.at = new Date(sep.end.getTime() + HOUR);
+    await startInvoiceRun(w.deps, sep);
+    w.deps.invoiceJobs.jobs.length = 0; // lost: its message sits in the DLQ
+    await w.run(oct);
+    // The DLQ redrive (or a re-run) of September comes last.
+    await invoiceCustomer(w.deps, { customerId: 'cus_pro', period: '2026-09' });
+    const records = w.deps.invoices.all().filter((r) => r.customerId === 'cus_pro');
+    expect(records.map((r) => [r.key, r.planId, r.total, r.status])).toEqual(
+      expect.arrayContaining([
+        ['2026-09', 'pro', '117.00', 'finalized'],
+        ['2026-10', 'pro', '117.00', 'finalized'],
+      ]),
+    );
+    expect(records).toHaveLength(2);
+  });
+
+  it('bills a correction in the currency of the period it corrects, on its own invoice (16.00 usd, not 1600 jpy)', async () => {
+    const w = world(new Date(sep.start.getTime() + DAY));
+    await w.put('cus_fx', { name: 'FX', stripeCustomerId: 'cus_s2' });
+    w.deps.ledger.set('cus_fx', '2026-09', { seats: '3' });
+    w.clock.at = new Date(sep.start.getTime() + 10 * DAY);
+    await w.put('cus_fx', { name: 'FX', planId: 'jp', stripeCustomerId: 'cus_s2' }); // from October
+    await w.run(sep);
+    w.deps.ledger.set('cus_fx', '2026-09', { seats: '5' }); // a late event: 2 more seats in September
+    w.deps.ledger.set('cus_fx', '2026-10', { seats: '3' });
+    await w.run(oct);
+    const byKey = Object.fromEntries(w.deps.invoices.all().map((r) => [r.key, r]));
+    expect(byKey['2026-10']).toMatchObject({ currency: 'jpy', total: '5000', totalMinor: '5000' });
+    expect(byKey['2026-10#usd']).toMatchObject({ kind: 'correction', currency: 'usd', total: '16.00', totalMinor: '1600', status: 'finalized' });
+    expect(byKey['2026-10#usd']!.lines.map((l) => [l.lineKey, l.period, l.amount])).toEqual([['seats:correction:2026-09', '2026-09', '16.00']]);
+    expect([...w.stripe.invoices.values()].map((i) => [i.currency, i.total]).sort()).toEqual([
+      ['jpy', 5000],
+      ['usd', 1600],
+    ]);
+  });
+
+  it('carries a negative total as a credit to the next invoice and never sends it to Stripe', async () => {
+    const w = world(new Date(sep.start.getTime() + DAY));
+    const latest = new CatalogIndex(
+      parseCatalog({
+        ...catalogJson,
+        meters: [
+          ...catalogJson.meters,
+          { slug: 'gpus', displayName: 'GPUs', unit: 'gpus', eventType: 'gpus', aggregation: 'LATEST', valueProperty: '$.value' },
+        ],
+        plans: [{ id: 'default', name: 'GPU', currency: 'usd', charges: [{ meter: 'gpus', model: 'graduated', tiers: [{ upTo: null, unitPrice: '10.00' }] }] }],
+      }),
+    );
+    Object.assign(w.deps, { catalog: latest });
+    await w.put('cus_gpu', { name: 'GPU', stripeCustomerId: 'cus_s3' });
+    w.deps.ledger.set('cus_gpu', '2026-09', { gpus: '8' });
+    await w.run(sep); // 80.00
+    w.deps.ledger.set('cus_gpu', '2026-09', { gpus: '2' }); // a later reading in September: 2 GPUs (-60.00)
+    w.deps.ledger.set('cus_gpu', '2026-10', { gpus: '1' }); // 10.00
+    await w.run(oct);
+    w.deps.ledger.set('cus_gpu', '2026-11', { gpus: '9' }); // 90.00
+    await w.run(nov);
+    const byKey = Object.fromEntries(w.deps.invoices.all().map((r) => [r.key, r]));
+    expect(byKey['2026-10']).toMatchObject({ status: 'credit_carried', total: '-50.00', creditAppliedTo: '2026-11' });
+    expect(byKey['2026-11']!.lines.map((l) => [l.lineKey, l.amount])).toEqual([
+      ['gpus:tier:0', '90.00'],
+      ['credit:2026-10', '-50.00'],
+    ]);
+    expect(byKey['2026-11']).toMatchObject({ status: 'finalized', total: '40.00' });
+    expect([...w.stripe.invoices.values()].map((i) => i.total)).toEqual([8000, 4000]);
+  });
+
+  it('does not show the previous month as a correction in the preview while its run is under way', async () => {
+    const w = world(new Date(oct.start.getTime() + DAY));
+    await w.put('cus_p', { name: 'P' });
+    w.deps.ledger.set('cus_p', '2026-10', { api_calls: '60000' });
+    w.deps.ledger.set('cus_p', '2026-11', { api_calls: '20000' });
+    w.clock.at = new Date(oct.end.getTime() + HOUR);
+    await startInvoiceRun(w.deps, oct); // jobs enqueued, not yet processed
+    const preview = await previewInvoice(w.deps, admin, 'cus_p', undefined);
+    expect(preview.lines.map((l) => [l.lineKey, l.amount])).toEqual([['api_calls:tier:1', '10.00']]);
+    expect(preview.total).toBe('10.00');
+  });
+
+  it('refuses a run for a period older than the late-event window or before the first usage, unless forced', async () => {
+    const w = world(new Date('2026-11-26T12:00:00Z'));
+    await w.put('cus_new', { name: 'New', planId: 'pro', stripeCustomerId: 'cus_s4' });
+    await expect(startInvoiceRunByHand(w.deps, admin, { period: '2000-01' })).rejects.toMatchObject({ code: 'period_too_old', status: 409 });
+    await expect(startInvoiceRunByHand(w.deps, admin, { period: '2026-10' })).rejects.toMatchObject({ code: 'period_before_first_usage', status: 409 });
+    // Forced, it runs, and still bills no fees to a customer created after the period.
+    await startInvoiceRunByHand(w.deps, admin, { period: '2000-01', force: true });
+    await w.drain();
+    expect(w.deps.invoices.all().map((r) => [r.key, r.status, r.total])).toEqual([['2000-01', 'no_charge', '0.00']]);
+    expect(w.stripe.invoices.size).toBe(0);
+  });
+
+  it('keeps the plan when a PUT has no planId (e.g. only the alert email changes)', async () => {
+    const w = world(new Date(oct.start.getTime() + DAY));
+    await w.put('cus_k', { name: 'K', planId: 'pro' });
+    const out = await w.put('cus_k', { name: 'K renamed' });
+    expect(out.customer).toMatchObject({ planId: 'pro', plans: [{ from: '2026-10', planId: 'pro' }] });
+  });
+
+  it('refuses a budget finer than the currency or of zero', async () => {
+    const w = world(new Date(oct.start.getTime() + DAY));
+    await expect(w.put('cus_b', { name: 'B', budget: { amount: '0.004' } })).rejects.toMatchObject({ code: 'invalid_budget', status: 400 });
+    await expect(w.put('cus_b', { name: 'B', budget: { amount: '0' } })).rejects.toMatchObject({ code: 'invalid_budget' });
+    await expect(w.put('cus_b', { name: 'B', planId: 'jp', budget: { amount: '500.5' } })).rejects.toMatchObject({ code: 'invalid_budget' });
+  });
+
+  it('names a plan missing from the catalog everywhere instead of pricing on default', async () => {
+    const w = world(new Date(oct.start.getTime() + DAY));
+    await w.put('cus_gone', { name: 'Gone', planId: 'pro', stripeCustomerId: 'cus_s5' });
+    w.deps.ledger.set('cus_gone', '2026-10', { seats: '3' });
+    Object.assign(w.deps, { catalog: new CatalogIndex(parseCatalog({ ...catalogJson, plans: catalogJson.plans.filter((p) => p.id !== 'pro') })) });
+    await expect(readUsage(w.deps, admin, 'cus_gone', '2026-10')).rejects.toMatchObject({ code: 'plan_not_found', status: 409 });
+    await expect(previewInvoice(w.deps, admin, 'cus_gone', '2026-10')).rejects.toMatchObject({ code: 'plan_not_found' });
+    await w.run(oct);
+    expect(await invoiceCustomer(w.deps, { customerId: 'cus_gone', period: '2026-10' })).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/^plan_not_found: /),
+    });
+    expect(w.deps.runs.members.get('2026-10')!.get('cus_gone')).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/^plan_not_found/) });
+    expect(w.deps.invoices.all()).toEqual([]);
+  });
+
+  it('blocks an invoice Stripe could never take (a 1e14-seat bill) with the reason recorded, and still answers usage and preview', async () => {
+    const w = world(new Date(oct.start.getTime() + DAY));
+    await w.put('cus_big', { name: 'Big', stripeCustomerId: 'cus_s6' });
+    w.deps.ledger.set('cus_big', '2026-10', { seats: '100000000000000' });
+    expect((await readUsage(w.deps, admin, 'cus_big', '2026-10')).subtotal).toBe('799999999999976.00');
+    expect((await previewInvoice(w.deps, admin, 'cus_big', '2026-10')).total).toBe('799999999999976.00');
+    await w.run(oct);
+    const [record] = w.deps.invoices.all();
+    expect(record).toMatchObject({
+      status: 'blocked',
+      blockedFrom: 'pending',
+      totalMinor: '79999999999997600',
+      lastError: expect.stringMatching(/^amount_too_large: /),
+    });
+    expect(w.deps.runs.members.get('2026-10')!.get('cus_big')).toMatchObject({ status: 'failed' });
+    expect(w.stripe.invoices.size).toBe(0);
+  });
+});
