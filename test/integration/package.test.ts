@@ -9,7 +9,7 @@ import { join } from 'node:path';
  */
 const root = join(__dirname, '..', '..');
 let dir: string;
-let resources: Record<string, { Type: string; Properties?: any }>;
+let resources: Record<string, { Type: string; Properties?: any; DeletionPolicy?: string; UpdateReplacePolicy?: string; DependsOn?: unknown }>;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'sls-package-'));
@@ -131,4 +131,23 @@ it('declares the dashboard and the DLQ alarm over the emitted metrics', () => {
     'AlertsSent',
   ])
     expect(body).toContain(metric);
+});
+
+describe('data protection', () => {
+  it('retains every table on stack deletion and replacement, refuses DeleteTable and keeps 35 days of point-in-time recovery', () => {
+    const tables = ofType('AWS::DynamoDB::Table');
+    expect(tables.length).toBe(6);
+    for (const [id, t] of tables) {
+      expect({ id, deletion: t.DeletionPolicy, replace: t.UpdateReplacePolicy }).toEqual({ id, deletion: 'Retain', replace: 'Retain' });
+      expect({ id, protection: t.Properties.DeletionProtectionEnabled }).toEqual({ id, protection: true });
+      expect({ id, pitr: t.Properties.PointInTimeRecoverySpecification }).toEqual({ id, pitr: { PointInTimeRecoveryEnabled: true } });
+    }
+  });
+
+  it('retains every queue, so accepted but uncounted events and unfinished invoice jobs outlive the stack', () => {
+    const queues = ofType('AWS::SQS::Queue');
+    expect(queues.map(([id]) => id).sort()).toEqual(['InvoiceDLQ', 'InvoiceQueue', 'UsageDLQ', 'UsageQueue']);
+    for (const [id, q] of queues)
+      expect({ id, deletion: q.DeletionPolicy, replace: q.UpdateReplacePolicy }).toEqual({ id, deletion: 'Retain', replace: 'Retain' });
+  });
 });
