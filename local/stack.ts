@@ -1,12 +1,11 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
-import type { Server } from 'node:http';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { SubscribeCommand } from '@aws-sdk/client-sns';
 import { loadDeployment, loadHandler, rateMs } from './deployment';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, freePort, startDynamoLocal, startSqsSns, type DynamoLocal, type SqsSns } from './emulators';
-import { startHttpServer, type LocalRoute } from './http-server';
+import { startHttpServer, type LocalHttpServer, type LocalRoute } from './http-server';
 import { SqsPoller, type PollerOptions } from './poller';
 import { provision, type Provisioned } from './provision';
 import { startStripeFake, type StripeFake } from './stripe-fake/server';
@@ -68,7 +67,7 @@ function functionEnvironment(declared: Record<string, unknown>, resources: Provi
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const deployment = loadDeployment();
-  const started: { dynamoLocal?: DynamoLocal; fauxqs?: SqsSns; stripe?: StripeFake; server?: Server } = {};
+  const started: { dynamoLocal?: DynamoLocal; fauxqs?: SqsSns; stripe?: StripeFake; http?: LocalHttpServer } = {};
   try {
     const [dynamoLocal, fauxqs, stripe] = await Promise.all([
       startDynamoLocal(),
@@ -95,7 +94,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       DYNAMODB_ENDPOINT: dynamoLocal.endpoint,
       SQS_ENDPOINT: fauxqs.address,
       SNS_ENDPOINT: fauxqs.address,
-      // The real Stripe SDK, pointed at the fake (SPEC 8.4).
+      // The real Stripe SDK, pointed at the fake.
       STRIPE_SECRET_KEY: 'sk_test_local',
       STRIPE_API_HOST: '127.0.0.1',
       STRIPE_API_PORT: String(stripe.port),
@@ -115,7 +114,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       timeoutMs: (r.fn.timeout ?? deployment.defaultTimeout) * 1000,
     }));
     const port = opts.port === undefined ? 3000 : opts.port === 0 ? await freePort() : opts.port;
-    started.server = await startHttpServer(routes, port);
+    started.http = await startHttpServer(routes, port);
 
     const pollers = deployment.queueTriggers.map((t) => {
       const queue = resources.queues[t.queue];
@@ -140,22 +139,29 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const inboxArn = (await sqs.send(new GetQueueAttributesCommand({ QueueUrl: inboxUrl, AttributeNames: ['QueueArn'] }))).Attributes!.QueueArn!;
     await sns.send(new SubscribeCommand({ TopicArn: resources.topics.AlertsTopic, Protocol: 'sqs', Endpoint: inboxArn }));
 
+    // Scheduled runs in flight, so that stop() can wait for them as it waits for the pollers.
+    const scheduledRuns = new Set<Promise<void>>();
     const timers = (opts.schedules ? deployment.schedules : []).flatMap((s) => {
       const every = rateMs(s.expression);
       if (every === undefined) return [];
       const handler = loadHandler<(event: unknown) => Promise<unknown>>(s.fn.handler);
       const timer = setInterval(
         () => {
-          handler({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: new Date().toISOString(), detail: {} }).catch((err: unknown) =>
-            opts.onPollerError?.(err),
-          );
+          const run = handler({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: new Date().toISOString(), detail: {} })
+            .then(
+              () => undefined,
+              (err: unknown) => opts.onPollerError?.(err),
+            )
+            .finally(() => scheduledRuns.delete(run));
+          scheduledRuns.add(run);
         },
         every * (opts.scheduleScale ?? 1),
       );
       return [timer];
     });
 
-    const server = started.server;
+    const http = started.http;
+    let stopping: Promise<void> | undefined;
     return {
       url: `http://127.0.0.1:${port}`,
       env,
@@ -167,21 +173,28 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       stripe,
       pollers,
       alertsInbox: { url: inboxUrl, arn: inboxArn },
-      stop: async () => {
-        timers.forEach(clearInterval);
-        await Promise.all(pollers.map((p) => p.stop()));
-        await new Promise<void>((resolve) => {
-          server.close(() => resolve());
-          server.closeAllConnections();
-        });
-        dynamo.destroy();
-        sqs.destroy();
-        sns.destroy();
-        await Promise.all([fauxqs.stop(), dynamoLocal.stop(), stripe.stop()]);
-      },
+      // Work first, emulators last: nothing may still call DynamoDB Local, fauxqs or the Stripe
+      // fake once they stop, or it fails with ECONNREFUSED. So: no new scheduled runs, requests or
+      // receives; wait for what is in flight (a running invocation ends as it would on Lambda);
+      // then stop the emulators.
+      stop: () =>
+        (stopping ??= (async () => {
+          timers.forEach(clearInterval);
+          await Promise.all([
+            ...pollers.map((p) => p.stop()),
+            http.stop(),
+            (async () => {
+              while (scheduledRuns.size > 0) await Promise.all(scheduledRuns);
+            })(),
+          ]);
+          dynamo.destroy();
+          sqs.destroy();
+          sns.destroy();
+          await Promise.all([fauxqs.stop(), dynamoLocal.stop(), stripe.stop()]);
+        })()),
     };
   } catch (err) {
-    started.server?.close();
+    await started.http?.stop();
     await started.stripe?.stop();
     await started.fauxqs?.stop();
     await started.dynamoLocal?.stop();

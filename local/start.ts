@@ -1,5 +1,6 @@
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { STACK_FILE } from './cli';
 import { startStack } from './stack';
 
@@ -36,37 +37,53 @@ Try:
 
 Ctrl-C stops everything.`);
 
-  void printAlerts(stack);
+  const printer = printAlerts(stack);
 
   let stopping = false;
-  const shutdown = async (signal: string) => {
+  const shutdown = async (reason: string) => {
     if (stopping) return;
     stopping = true;
-    console.log(`\n${signal}: stopping...`);
+    console.log(`\n${reason}: stopping...`);
     rmSync(STACK_FILE, { force: true });
+    // The printer and every function stop before the emulators they call (Stack.stop).
+    await printer.stop();
     await stack.stop();
     console.log('stopped.');
     process.exit(0);
   };
   process.on('SIGINT', () => void shutdown('SIGINT'));
   process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGHUP', () => void shutdown('SIGHUP'));
+  // Whoever started us (npm, a shell, an IDE) was killed without passing a signal on: we are
+  // re-parented. Stop, rather than keep the port and the emulators for nobody.
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && void shutdown('parent process gone'), 1000).unref();
 }
 
 /** Shows each alert the topic delivers to the local inbox queue: subject and customer. */
-async function printAlerts(stack: Awaited<ReturnType<typeof startStack>>) {
-  const { ReceiveMessageCommand, DeleteMessageCommand } = await import('@aws-sdk/client-sqs');
-  for (;;) {
-    try {
-      const out = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.alertsInbox.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
-      for (const m of out.Messages ?? []) {
-        const envelope = JSON.parse(m.Body ?? '{}') as { Subject?: string; MessageAttributes?: Record<string, { Value: string }> };
-        console.log(`ALERT  ${envelope.Subject ?? '(no subject)'}  [customer ${envelope.MessageAttributes?.customerId?.Value ?? '?'}]`);
-        await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.alertsInbox.url, ReceiptHandle: m.ReceiptHandle! }));
+function printAlerts(stack: Awaited<ReturnType<typeof startStack>>): { stop(): Promise<void> } {
+  let running = true;
+  const loop = (async () => {
+    while (running) {
+      try {
+        const out = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.alertsInbox.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
+        for (const m of out.Messages ?? []) {
+          const envelope = JSON.parse(m.Body ?? '{}') as { Subject?: string; MessageAttributes?: Record<string, { Value: string }> };
+          console.log(`ALERT  ${envelope.Subject ?? '(no subject)'}  [customer ${envelope.MessageAttributes?.customerId?.Value ?? '?'}]`);
+          await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.alertsInbox.url, ReceiptHandle: m.ReceiptHandle! }));
+        }
+      } catch (err) {
+        console.error(`alerts inbox: ${err instanceof Error ? err.message : String(err)}`);
+        await new Promise((r) => setTimeout(r, 1000));
       }
-    } catch {
-      return; // the stack is stopping
     }
-  }
+  })();
+  return {
+    stop: async () => {
+      running = false; // the receive in flight waits at most 1 s
+      await loop;
+    },
+  };
 }
 
 main().catch((err) => {

@@ -9,7 +9,7 @@ import { join } from 'node:path';
  */
 const root = join(__dirname, '..', '..');
 let dir: string;
-let resources: Record<string, { Type: string; Properties?: any }>;
+let resources: Record<string, { Type: string; Properties?: any; DeletionPolicy?: string; UpdateReplacePolicy?: string; DependsOn?: unknown }>;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'sls-package-'));
@@ -101,17 +101,6 @@ it('routes every HTTP API path to a function', () => {
   for (const [, f] of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
 });
 
-it('scopes IAM to the stack resources (no wildcard resources)', () => {
-  const role = resources.IamRoleLambdaExecution!.Properties;
-  const statements = role.Policies[0].PolicyDocument.Statement as { Action: string[]; Resource: unknown[] }[];
-  const ours = statements.filter((s) => s.Action.some((a) => /^(dynamodb|sqs|sns):/.test(a)));
-  expect(ours.length).toBeGreaterThan(0);
-  for (const s of ours) for (const r of s.Resource) expect(JSON.stringify(r)).not.toBe('"*"');
-  const json = JSON.stringify(ours);
-  for (const id of ['UsageTable', 'DedupeTable', 'CustomersTable', 'ApiKeysTable', 'InvoicesTable', 'AlertsTable', 'UsageQueue', 'InvoiceQueue', 'AlertsTopic'])
-    expect(json).toContain(id);
-});
-
 it('declares the dashboard and the DLQ alarm over the emitted metrics', () => {
   expect(ofType('AWS::CloudWatch::Dashboard')).toHaveLength(1);
   const alarm = resources.UsageDLQNotEmptyAlarm!.Properties;
@@ -131,4 +120,228 @@ it('declares the dashboard and the DLQ alarm over the emitted metrics', () => {
     'AlertsSent',
   ])
     expect(body).toContain(metric);
+});
+
+describe('data protection', () => {
+  it('retains every table on stack deletion and replacement, refuses DeleteTable and keeps 35 days of point-in-time recovery', () => {
+    const tables = ofType('AWS::DynamoDB::Table');
+    expect(tables.length).toBe(6);
+    for (const [id, t] of tables) {
+      expect({ id, deletion: t.DeletionPolicy, replace: t.UpdateReplacePolicy }).toEqual({ id, deletion: 'Retain', replace: 'Retain' });
+      expect({ id, protection: t.Properties.DeletionProtectionEnabled }).toEqual({ id, protection: true });
+      expect({ id, pitr: t.Properties.PointInTimeRecoverySpecification }).toEqual({ id, pitr: { PointInTimeRecoveryEnabled: true } });
+    }
+  });
+
+  it('retains every queue, so accepted but uncounted events and unfinished invoice jobs outlive the stack', () => {
+    const queues = ofType('AWS::SQS::Queue');
+    expect(queues.map(([id]) => id).sort()).toEqual(['InvoiceDLQ', 'InvoiceQueue', 'UsageDLQ', 'UsageQueue']);
+    for (const [id, q] of queues)
+      expect({ id, deletion: q.DeletionPolicy, replace: q.UpdateReplacePolicy }).toEqual({ id, deletion: 'Retain', replace: 'Retain' });
+  });
+});
+
+/**
+ * Least privilege. Each function's role, read from the packaged template, as resource -> actions
+ * with the template's references turned into names: `UsageTable`, `UsageTable/index/byPeriod`,
+ * `AlertsTopic`, `AlertsTopic:*` (its subscriptions). Log permissions are checked on their own.
+ */
+type Grants = Record<string, string[]>;
+const SERVICE_PREFIX = 'usage-metering-prod-';
+
+function resourceName(r: unknown): string {
+  const v = r as Record<string, any>;
+  if (typeof r === 'string') return r;
+  if (v['Fn::GetAtt']?.[1] === 'Arn') return v['Fn::GetAtt'][0];
+  if (v.Ref) return v.Ref;
+  if (v['Fn::Join']?.[0] === '/') return (v['Fn::Join'][1] as unknown[]).map(resourceName).join('/');
+  if (typeof v['Fn::Sub'] === 'string') return v['Fn::Sub'].replace(/\$\{(\w+)\}/g, '$1');
+  return JSON.stringify(r);
+}
+
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+}
+const asList = <T>(x: T | T[]): T[] => (Array.isArray(x) ? x : [x]);
+
+/** function name -> its role's statements. */
+function roles(): Record<string, { roleId: string; statements: Statement[] }> {
+  const out: Record<string, { roleId: string; statements: Statement[] }> = {};
+  for (const [, fn] of ofType('AWS::Lambda::Function')) {
+    const name = String(fn.Properties.FunctionName).replace(SERVICE_PREFIX, '');
+    const roleId = fn.Properties.Role['Fn::GetAtt'][0] as string;
+    const role = resources[roleId]!.Properties;
+    out[name] = { roleId, statements: role.Policies.flatMap((p: any) => p.PolicyDocument.Statement) };
+  }
+  return out;
+}
+
+/** resource -> sorted actions, leaving out the log statement. */
+function grants(statements: Statement[]): Grants {
+  const out: Record<string, Set<string>> = {};
+  for (const s of statements) {
+    expect(s.Effect).toBe('Allow');
+    const actions = asList(s.Action);
+    if (actions.every((a) => a.startsWith('logs:'))) continue;
+    for (const r of asList(s.Resource)) for (const a of actions) (out[resourceName(r)] ??= new Set()).add(a);
+  }
+  return Object.fromEntries(
+    Object.entries(out)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([r, a]) => [r, [...a].sort()]),
+  );
+}
+
+/** `{ UsageTable: 'GetItem Query' }` -> `{ UsageTable: ['dynamodb:GetItem', 'dynamodb:Query'] }`. */
+function allow(row: Record<string, string>): Grants {
+  const service = (r: string) => (/Table(\/|$)/.test(r) ? 'dynamodb' : /(Queue|DLQ)$/.test(r) ? 'sqs' : /Topic(:\*)?$/.test(r) ? 'sns' : '?');
+  return Object.fromEntries(
+    Object.entries(row)
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([r, a]) => [
+        r,
+        a
+          .split(' ')
+          .map((x) => `${service(r)}:${x}`)
+          .sort(),
+      ]),
+  );
+}
+
+const AUTHENTICATE = { ApiKeysTable: 'GetItem' };
+const SQS_TRIGGER = 'ReceiveMessage DeleteMessage GetQueueAttributes';
+
+/** What each function calls, from its handler down to the adapters. A new function is one row. */
+const EXPECTED: Record<string, Record<string, string>> = {
+  ingest: { ...AUTHENTICATE, DedupeTable: 'PutItem GetItem UpdateItem', UsageQueue: 'SendMessage' },
+  aggregate: {
+    UsageQueue: SQS_TRIGGER,
+    DedupeTable: 'PutItem',
+    UsageTable: 'UpdateItem PutItem Query',
+    CustomersTable: 'GetItem',
+    AlertsTable: 'Query PutItem UpdateItem',
+    AlertsTopic: 'Publish',
+  },
+  usage: { ...AUTHENTICATE, UsageTable: 'Query', CustomersTable: 'GetItem' },
+  customersPut: {
+    ...AUTHENTICATE,
+    CustomersTable: 'GetItem PutItem',
+    UsageTable: 'UpdateItem',
+    AlertsTopic: 'Subscribe ListSubscriptionsByTopic GetSubscriptionAttributes SetSubscriptionAttributes Unsubscribe',
+    'AlertsTopic:*': 'GetSubscriptionAttributes SetSubscriptionAttributes Unsubscribe',
+  },
+  customersGet: { ...AUTHENTICATE, CustomersTable: 'GetItem' },
+  customersList: { ...AUTHENTICATE, CustomersTable: 'Scan' },
+  apiKeysCreate: { ApiKeysTable: 'GetItem PutItem' },
+  apiKeysRevoke: { ApiKeysTable: 'GetItem UpdateItem' },
+  apiKeysList: { ApiKeysTable: 'GetItem Scan' },
+  invoicesList: { ...AUTHENTICATE, InvoicesTable: 'Query' },
+  invoicesUpcoming: { ...AUTHENTICATE, CustomersTable: 'GetItem', UsageTable: 'Query', InvoicesTable: 'Query' },
+  invoiceRunsStart: { ...AUTHENTICATE, InvoicesTable: 'PutItem UpdateItem GetItem Query', UsageTable: 'GetItem', InvoiceQueue: 'SendMessage' },
+  invoiceRunsProgress: { ...AUTHENTICATE, InvoicesTable: 'GetItem Query' },
+  invoiceScheduler: {
+    CustomersTable: 'Scan',
+    'UsageTable/index/byPeriod': 'Query',
+    InvoicesTable: 'PutItem GetItem UpdateItem Query',
+    InvoiceQueue: 'SendMessage',
+  },
+  invoiceWorker: {
+    InvoiceQueue: `${SQS_TRIGGER} SendMessage`,
+    CustomersTable: 'Scan GetItem',
+    UsageTable: 'Query',
+    'UsageTable/index/byPeriod': 'Query',
+    InvoicesTable: 'PutItem GetItem UpdateItem Query',
+  },
+  alertsList: { ...AUTHENTICATE, AlertsTable: 'Query' },
+  alertSweeper: { 'AlertsTable/index/pending': 'Query', AlertsTable: 'UpdateItem', AlertsTopic: 'Publish' },
+  health: {
+    UsageTable: 'DescribeTable',
+    DedupeTable: 'DescribeTable',
+    CustomersTable: 'DescribeTable',
+    ApiKeysTable: 'DescribeTable',
+    InvoicesTable: 'DescribeTable',
+    AlertsTable: 'DescribeTable',
+    UsageQueue: 'GetQueueAttributes',
+    InvoiceQueue: 'GetQueueAttributes',
+  },
+};
+
+describe('least privilege', () => {
+  it('gives every function a role of its own, and none the shared default role', () => {
+    const r = roles();
+    expect(Object.keys(r).sort()).toEqual(Object.keys(EXPECTED).sort());
+    const ids = Object.values(r).map((x) => x.roleId);
+    expect(new Set(ids).size).toBe(ids.length);
+    expect(ids).not.toContain('IamRoleLambdaExecution');
+  });
+
+  it.each(Object.keys(EXPECTED))('grants %s exactly the actions it calls, on the resources it calls them on', (fn) => {
+    expect(grants(roles()[fn]!.statements)).toEqual(allow(EXPECTED[fn]!));
+  });
+
+  it('lets each function write only its own log group', () => {
+    for (const [fn, { statements }] of Object.entries(roles())) {
+      const logs = statements.filter((s) => asList(s.Action).some((a) => a.startsWith('logs:')));
+      expect(logs.flatMap((s) => asList(s.Action)).sort()).toEqual(['logs:CreateLogGroup', 'logs:CreateLogStream', 'logs:PutLogEvents']);
+      const ownGroup = 'arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:/aws/lambda/' + SERVICE_PREFIX + fn + ':*:*';
+      for (const s of logs) expect(asList(s.Resource)).toEqual([{ 'Fn::Sub': ownGroup }]);
+    }
+  });
+
+  it('names every table, index, queue and topic by its ARN: no wildcard resource', () => {
+    const declared = new Set(Object.keys(resources));
+    for (const [fn, { statements }] of Object.entries(roles())) {
+      for (const s of statements.filter((x) => !asList(x.Action).every((a) => a.startsWith('logs:')))) {
+        for (const r of asList(s.Resource)) {
+          const name = resourceName(r);
+          // A stack resource, one of its named indexes, or the subscriptions of the alerts topic.
+          expect({ fn, name, ok: /^\w+(\/index\/\w+|:\*)?$/.test(name) && declared.has(name.split(/[/:]/)[0]!) }).toEqual({ fn, name, ok: true });
+          if (name.endsWith(':*')) expect({ fn, name }).toEqual({ fn, name: 'AlertsTopic:*' });
+        }
+      }
+    }
+  });
+
+  it('lets ingest read API keys to authenticate and touch no invoice, customer or alert data, nor any subscription', () => {
+    const g = grants(roles().ingest!.statements);
+    expect(g.ApiKeysTable).toEqual(['dynamodb:GetItem']);
+    for (const table of ['InvoicesTable', 'CustomersTable', 'AlertsTable', 'UsageTable']) expect(g[table]).toBeUndefined();
+    expect(
+      Object.values(g)
+        .flat()
+        .filter((a) => a.startsWith('sns:')),
+    ).toEqual([]);
+  });
+
+  it('keeps the aggregator away from API keys, customers writes and invoices', () => {
+    const g = grants(roles().aggregate!.statements);
+    expect(g.ApiKeysTable).toBeUndefined();
+    expect(g.InvoicesTable).toBeUndefined();
+    expect(g.CustomersTable).toEqual(['dynamodb:GetItem']);
+  });
+
+  const withAction = (action: string) =>
+    Object.entries(roles())
+      .filter(([, { statements }]) => statements.some((s) => asList(s.Action).includes(action)))
+      .map(([fn]) => fn)
+      .sort();
+
+  it('lets only the customers PUT function subscribe and unsubscribe e-mail addresses', () => {
+    for (const action of ['sns:Subscribe', 'sns:Unsubscribe', 'sns:SetSubscriptionAttributes']) expect(withAction(action)).toEqual(['customersPut']);
+    expect(withAction('sns:Publish')).toEqual(['aggregate', 'alertSweeper']);
+  });
+
+  it('lets only the listings and the invoice-run fan-out scan a table', () => {
+    expect(withAction('dynamodb:Scan')).toEqual(['apiKeysList', 'customersList', 'invoiceScheduler', 'invoiceWorker']);
+  });
+
+  it('gives no data rights to the default role that the per-function roles are copied from', () => {
+    // It is left in the template by the plugin and used by no function; statements written under
+    // provider.iam would land here and reach nothing, so there must be none.
+    const statements = resources.IamRoleLambdaExecution!.Properties.Policies[0].PolicyDocument.Statement as Statement[];
+    const actions = statements.flatMap((s) => asList(s.Action));
+    expect(actions.filter((a) => !/^logs:|^sqs:(ReceiveMessage|DeleteMessage|GetQueueAttributes)$/.test(a))).toEqual([]);
+  });
 });

@@ -1,16 +1,21 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort } from '../../local/emulators';
 
 /**
  * `npm start` as a user runs it: the printed curl examples work as printed, the CLI creates a key
- * that the API accepts, and Ctrl-C (SIGINT to the process group) leaves no java or node behind.
+ * that the API accepts, Ctrl-C (SIGINT to the process group, as a terminal sends it) stops it
+ * cleanly and leaves no java or node behind, and so does a SIGKILL.
  */
 const root = join(__dirname, '..', '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
+/** What `npm start` runs, without npm in between. */
+const START = ['--import', 'tsx', 'local/start.ts'];
 let child: ChildProcess;
 let output = '';
 let port: number;
+const started: number[] = [];
 
 function descendants(pid: number): number[] {
   const out = spawnSync('ps', ['-e', '-o', 'pid=,ppid='], { encoding: 'utf8' }).stdout;
@@ -32,20 +37,56 @@ const alive = (pid: number) => {
   }
 };
 
-beforeAll(async () => {
-  port = await freePort();
-  child = spawn(tsx, ['local/start.ts'], { cwd: root, env: { ...process.env, PORT: String(port) }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+interface Started {
+  child: ChildProcess;
+  port: number;
+  stdout: string;
+  stderr: string;
+  /** The process and all it started (java, fauxqs, their wrappers), as they were once it was up. */
+  tree: number[];
+  exit: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Starts `npm start`'s command in a process group of its own (as a terminal would) and waits until it is up. */
+async function startLocal(args = START): Promise<Started> {
+  const p = await freePort();
+  const c = spawn(process.execPath, args, { cwd: root, env: { ...process.env, PORT: String(p) }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const s: Started = { child: c, port: p, stdout: '', stderr: '', tree: [], exit: new Promise((r) => c.once('exit', (code, signal) => r({ code, signal }))) };
+  c.stdout!.on('data', (d: Buffer) => (s.stdout += d.toString()));
+  c.stderr!.on('data', (d: Buffer) => (s.stderr += d.toString()));
   const deadline = Date.now() + 90_000;
-  while (!output.includes('Ctrl-C stops everything')) {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`npm start did not come up:\n${output}`);
+  while (!s.stdout.includes('Ctrl-C stops everything')) {
+    if (Date.now() > deadline || c.exitCode !== null) throw new Error(`npm start did not come up:\n${s.stdout}\n${s.stderr}`);
     await new Promise((r) => setTimeout(r, 200));
   }
+  s.tree = [c.pid!, ...descendants(c.pid!)];
+  started.push(...s.tree);
+  return s;
+}
+
+async function gone(pids: number[], ms = 10_000): Promise<number[]> {
+  const deadline = Date.now() + ms;
+  while (pids.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  return pids.filter(alive);
+}
+
+/** A stack trace line, or anything that looks like an error a user would have to read. */
+const TROUBLE = /^\s+at |ECONNREFUSED|ECONNRESET|Error|ERROR|Unhandled|"level":"(WARN|ERROR)"/m;
+
+beforeAll(async () => {
+  // This file runs what `npm start` runs.
+  expect(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).scripts.start).toBe(`node ${START.join(' ')}`);
+  const s = await startLocal();
+  child = s.child;
+  port = s.port;
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  output = s.stdout + s.stderr;
 }, 120_000);
 
 afterAll(() => {
-  if (child.exitCode === null) process.kill(-child.pid!, 'SIGKILL');
+  // Whatever a failed test left behind, and only what these tests started.
+  for (const pid of started.filter(alive)) process.kill(pid, 'SIGKILL');
 });
 
 it('prints curl examples that work as printed', () => {
@@ -121,14 +162,65 @@ it('prints an alert as it fires', async () => {
   expect(output).toContain('alerts inbox');
 }, 30_000);
 
-it('stops every child process on Ctrl-C', async () => {
+it('stops every child process on Ctrl-C, quietly and with exit code 0', async () => {
   const tree = descendants(child.pid!);
-  expect(tree.length).toBeGreaterThanOrEqual(2); // at least the stack, java and fauxqs
-  const exited = new Promise((r) => child.once('exit', r));
+  expect(tree.length).toBeGreaterThanOrEqual(3); // java, its wrapper and fauxqs
+  const before = output.length;
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
   process.kill(-child.pid!, 'SIGINT');
-  await exited;
-  const deadline = Date.now() + 10_000;
-  while (tree.some(alive) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
-  expect(tree.filter(alive)).toEqual([]);
-  expect(output).toContain('stopped.');
+  expect(await exited).toBe(0);
+  expect(await gone(tree)).toEqual([]);
+  const after = output.slice(before);
+  expect(after).not.toMatch(TROUBLE);
+  expect(after).toBe('\nSIGINT: stopping...\nstopped.\n');
 }, 30_000);
+
+describe('stopping', () => {
+  it.each([1, 2])(
+    'stops cleanly on Ctrl-C while events are being counted (%i)',
+    async () => {
+      const s = await startLocal();
+      const events = Array.from({ length: 500 }, (_, i) => ({
+        specversion: '1.0',
+        id: `stop-${i}`,
+        source: 'start-test',
+        type: 'api_calls',
+        subject: `cus_${i % 20}`,
+        time: new Date().toISOString(),
+        data: { value: 1 },
+      }));
+      const res = await fetch(`http://127.0.0.1:${s.port}/api/v1/events`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer local-admin-key', 'content-type': 'application/cloudevents-batch+json' },
+        body: JSON.stringify(events),
+      });
+      expect(res.status).toBe(202);
+      const [stdout, stderr] = [s.stdout.length, s.stderr.length];
+      process.kill(-s.child.pid!, 'SIGINT'); // the aggregator is counting, the pollers and the alert printer are receiving
+      expect(await s.exit).toEqual({ code: 0, signal: null });
+      expect(await gone(s.tree)).toEqual([]);
+      expect(s.stderr.slice(stderr)).toBe('');
+      expect(s.stdout.slice(stdout)).toBe('\nSIGINT: stopping...\nstopped.\n');
+    },
+    120_000,
+  );
+
+  it('leaves no java or fauxqs behind when killed with SIGKILL', async () => {
+    const s = await startLocal();
+    expect(s.tree.length).toBeGreaterThanOrEqual(4);
+    process.kill(s.child.pid!, 'SIGKILL');
+    expect(await s.exit).toEqual({ code: null, signal: 'SIGKILL' });
+    expect(await gone(s.tree)).toEqual([]);
+  }, 120_000);
+
+  it('stops by itself when whatever started it is killed with SIGKILL', async () => {
+    // A launcher in between, as npm or an IDE would be: it dies without passing anything on.
+    const launcher = `require('child_process').spawn(process.execPath, ${JSON.stringify(START)}, { stdio: 'inherit' }); setInterval(() => {}, 60000);`;
+    const s = await startLocal(['-e', launcher]);
+    expect(s.tree.length).toBeGreaterThanOrEqual(5);
+    process.kill(s.child.pid!, 'SIGKILL');
+    expect(await gone(s.tree, 20_000)).toEqual([]);
+    expect(s.stdout).toContain('parent process gone: stopping...\nstopped.');
+    expect(s.stderr).not.toMatch(TROUBLE);
+  }, 120_000);
+});
