@@ -256,6 +256,149 @@ describe('invoices', () => {
   });
 });
 
+describe('add_lines', () => {
+  async function draft(currency = 'eur'): Promise<{ stripe: Stripe; customer: string; invoice: string }> {
+    const stripe = client();
+    const customer = (await stripe.customers.create({ name: 'Acme' })).id;
+    const invoice = (await stripe.invoices.create({ customer, currency, metadata: { period: '2026-10' } })).id;
+    return { stripe, customer, invoice };
+  }
+
+  const lines = (n: number, from = 0): Stripe.InvoiceAddLinesParams.Line[] =>
+    Array.from({ length: n }, (_, i) => ({ amount: 100 + from + i, description: `line ${from + i}`, metadata: { line_key: `k${from + i}` } }));
+
+  it('adds every line as an invoice item of the draft and returns the updated invoice', async () => {
+    const { stripe, customer, invoice } = await draft();
+    const updated = await stripe.invoices.addLines(invoice, {
+      lines: [
+        { amount: 9000, description: 'API calls', metadata: { line_key: 'api' }, period: { start: 1_790_000_000, end: 1_792_000_000 } },
+        { amount: 2550, description: 'Storage', metadata: { line_key: 'storage' } },
+        { amount: -500, description: 'Credit', metadata: { line_key: 'credit' } },
+      ],
+      invoice_metadata: { lines: '3', period: '' },
+    });
+
+    expect(updated).toMatchObject({ id: invoice, object: 'invoice', status: 'draft', total: 11_050, amount_due: 11_050 });
+    expect(updated.metadata).toEqual({ lines: '3' }); // merged: `period` sent empty is unset
+    expect(updated.lines.data.map((l) => [l.amount, l.description, l.metadata])).toEqual([
+      [9000, 'API calls', { line_key: 'api' }],
+      [2550, 'Storage', { line_key: 'storage' }],
+      [-500, 'Credit', { line_key: 'credit' }],
+    ]);
+    expect(updated.lines.data[0]?.period).toEqual({ start: 1_790_000_000, end: 1_792_000_000 });
+
+    const items = await stripe.invoiceItems.list({ invoice, limit: 100 });
+    expect(items.data.map((i) => i.metadata?.line_key).sort()).toEqual(['api', 'credit', 'storage']);
+    for (const item of items.data) expect(item).toMatchObject({ invoice, customer, currency: 'eur' });
+    const listed = await stripe.invoices.listLineItems(invoice, { limit: 100 });
+    expect(listed.data.map((l) => l.parent?.invoice_item_details?.invoice_item).sort()).toEqual(items.data.map((i) => i.id).sort());
+    expect((await stripe.invoices.retrieve(invoice)).total).toBe(11_050);
+    expect((await stripe.invoices.finalizeInvoice(invoice)).total).toBe(11_050);
+  });
+
+  it('refuses to add lines to an invoice that is no longer a draft', async () => {
+    const { stripe, invoice } = await draft();
+    await stripe.invoices.addLines(invoice, { lines: lines(1) });
+    await stripe.invoices.finalizeInvoice(invoice);
+
+    const err = await rejectionOf(stripe.invoices.addLines(invoice, { lines: lines(2, 1) }));
+
+    expect(err).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(err.statusCode).toBe(400);
+    expect(err.code).toBe('invoice_already_finalized');
+    expect(fake.invoiceItems()).toHaveLength(1);
+    const missing = await rejectionOf(stripe.invoices.addLines('in_missing', { lines: lines(1) }));
+    expect([missing.statusCode, missing.code]).toEqual([404, 'resource_missing']);
+  });
+
+  it('replays the same key with the same lines, and refuses that key with other lines', async () => {
+    const { stripe, invoice } = await draft();
+    const first = await stripe.invoices.addLines(invoice, { lines: lines(3) }, { idempotencyKey: 'lines-1' });
+    const again = await stripe.invoices.addLines(invoice, { lines: lines(3) }, { idempotencyKey: 'lines-1' });
+
+    expect(again).toEqual(first);
+    expect(fake.invoiceItems()).toHaveLength(3);
+    expect(fake.requests.filter((r) => r.idempotencyKey === 'lines-1').map((r) => [r.status, r.replayed])).toEqual([
+      [200, false],
+      [200, true],
+    ]);
+
+    const other = await rejectionOf(stripe.invoices.addLines(invoice, { lines: lines(4) }, { idempotencyKey: 'lines-1' }));
+    expect(other).toBeInstanceOf(Stripe.errors.StripeIdempotencyError);
+    expect(fake.invoiceItems()).toHaveLength(3);
+  });
+
+  it('names the line in parameter errors and adds nothing from a request with a bad line', async () => {
+    const { stripe, invoice } = await draft();
+    const noLines = await rejectionOf(stripe.invoices.addLines(invoice, { lines: [] }));
+    expect([noLines.code, noLines.param]).toEqual(['parameter_missing', 'lines']);
+    const noAmount = await rejectionOf(stripe.invoices.addLines(invoice, { lines: [...lines(1), { description: 'free text' }] }));
+    expect([noAmount.code, noAmount.param]).toEqual(['parameter_missing', 'lines[1][amount]']);
+    const unknown = await rejectionOf(stripe.invoices.addLines(invoice, { lines: [{ amount: 1, quantity: 2 }] }));
+    expect([unknown.code, unknown.param]).toEqual(['parameter_unknown', 'lines[0][quantity]']);
+    const period = await rejectionOf(stripe.invoices.addLines(invoice, { lines: [...lines(2), { amount: 5, period: { start: 20, end: 10 } }] }));
+    expect(period.param).toBe('lines[2][period][end]');
+    expect(fake.invoiceItems()).toHaveLength(0);
+  });
+});
+
+describe("Stripe's limits", () => {
+  async function draft(): Promise<{ stripe: Stripe; customer: string; invoice: string }> {
+    const stripe = client();
+    const customer = (await stripe.customers.create({})).id;
+    return { stripe, customer, invoice: (await stripe.invoices.create({ customer, currency: 'usd' })).id };
+  }
+  const lines = (n: number): Stripe.InvoiceAddLinesParams.Line[] => Array.from({ length: n }, (_, i) => ({ amount: i + 1 }));
+
+  it('takes up to 250 lines in one add_lines call; one more and nothing is added', async () => {
+    const { stripe, customer, invoice } = await draft();
+    const tooMany = await rejectionOf(stripe.invoices.addLines(invoice, { lines: lines(251) }));
+    expect(tooMany).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect([tooMany.statusCode, tooMany.param]).toEqual([400, 'lines']);
+    expect(tooMany.message).toMatch(/at most 250 invoice items/);
+    expect(fake.invoiceItems()).toHaveLength(0);
+
+    const full = await stripe.invoices.addLines(invoice, { lines: lines(250) });
+    expect(fake.invoices()[0]?.lines.total_count).toBe(250);
+    expect(full.total).toBe((250 * 251) / 2);
+    const oneMore = await rejectionOf(stripe.invoiceItems.create({ customer, invoice, amount: 1, currency: 'usd' }));
+    expect([oneMore.statusCode, oneMore.param]).toEqual([400, 'invoice']);
+    expect(oneMore.message).toMatch(/at most 250 invoice items/);
+    expect(fake.invoiceItems()).toHaveLength(250);
+  });
+
+  it('counts items from both endpoints against the 250 cap', async () => {
+    const { stripe, customer, invoice } = await draft();
+    await stripe.invoices.addLines(invoice, { lines: lines(249) });
+    const two = await rejectionOf(stripe.invoices.addLines(invoice, { lines: lines(2) }));
+    expect(two.statusCode).toBe(400);
+    expect(fake.invoiceItems()).toHaveLength(249);
+    await stripe.invoiceItems.create({ customer, invoice, amount: 1, currency: 'usd' });
+    const one = await rejectionOf(stripe.invoices.addLines(invoice, { lines: lines(1) }));
+    expect(one.message).toMatch(/at most 250 invoice items/);
+    expect(await stripe.invoices.listLineItems(invoice, { limit: 100 }).autoPagingToArray({ limit: 1000 })).toHaveLength(250);
+  });
+
+  it('refuses amounts of more than eight digits, naming the parameter; negative ones too', async () => {
+    const { stripe, customer, invoice } = await draft();
+    const item = await stripe.invoiceItems.create({ customer, invoice, amount: 99_999_999, currency: 'usd' });
+    const credit = await stripe.invoiceItems.create({ customer, invoice, amount: -99_999_999, currency: 'usd' });
+    expect([item.amount, credit.amount]).toEqual([99_999_999, -99_999_999]);
+
+    for (const amount of [100_000_000, -100_000_000]) {
+      const err = await rejectionOf(stripe.invoiceItems.create({ customer, invoice, amount, currency: 'usd' }));
+      expect(err).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+      expect([err.statusCode, err.code, err.param]).toEqual([400, 'amount_too_large', 'amount']);
+      expect(err.message).toMatch(/^Amount must be no more than 99999999/);
+    }
+    const line = await rejectionOf(stripe.invoices.addLines(invoice, { lines: [...lines(3), { amount: 100_000_000 }] }));
+    expect([line.statusCode, line.code, line.param]).toEqual([400, 'amount_too_large', 'lines[3][amount]']);
+    const computed = await rejectionOf(stripe.invoiceItems.create({ customer, invoice, unit_amount_decimal: Stripe.Decimal.from('50000000.5'), quantity: 2 }));
+    expect([computed.code, computed.param]).toEqual(['amount_too_large', 'unit_amount_decimal']);
+    expect(fake.invoiceItems()).toHaveLength(2);
+  });
+});
+
 describe('idempotency', () => {
   it('replays the same key + params: same object, nothing new created', async () => {
     const stripe = client();
