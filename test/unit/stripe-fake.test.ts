@@ -541,6 +541,147 @@ describe('failure injection', () => {
   });
 });
 
+describe('rate limits', () => {
+  async function twoInvoices(stripe: Stripe): Promise<[string, string]> {
+    const customer = (await stripe.customers.create({})).id;
+    return [(await stripe.invoices.create({ customer })).id, (await stripe.invoices.create({ customer })).id];
+  }
+  const reason = (err: Stripe.errors.StripeError): unknown => (err.headers as Record<string, string>)['stripe-rate-limited-reason'];
+
+  it('limits each endpoint on its own: GET /v1/invoices/:id for any id shares one budget', async () => {
+    const stripe = client();
+    const [a, b] = await twoInvoices(stripe);
+    fake.setRateLimit({ perEndpoint: 3 });
+
+    const results = await Promise.allSettled([
+      ...[a, b, a, b, a, b].map((id) => stripe.invoices.retrieve(id)),
+      ...Array.from({ length: 6 }, () => stripe.invoices.list({ limit: 1 })),
+    ]);
+
+    const outcome = results.map((r) => r.status);
+    expect(outcome.slice(0, 6).filter((s) => s === 'fulfilled')).toHaveLength(3);
+    expect(outcome.slice(6).filter((s) => s === 'fulfilled')).toHaveLength(3);
+    for (const r of results) {
+      if (r.status === 'fulfilled') continue;
+      const err = r.reason as Stripe.errors.StripeError;
+      expect(err).toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+      expect([err.statusCode, err.code, reason(err)]).toEqual([429, 'rate_limit', 'endpoint-rate']);
+    }
+  });
+
+  it('checks the global limit first; a refused request counts against neither limit', async () => {
+    const stripe = client();
+    const [a] = await twoInvoices(stripe);
+    fake.setRateLimit({ global: 4, perEndpoint: 3 });
+
+    const calls = [
+      () => stripe.invoices.retrieve(a),
+      () => stripe.invoices.retrieve(a),
+      () => stripe.invoices.retrieve(a),
+      () => stripe.invoices.retrieve(a), // 4th of the endpoint: refused, not counted globally
+      () => stripe.invoices.list({ limit: 1 }), // 4th admitted request overall
+      () => stripe.invoices.list({ limit: 1 }), // 5th: over the global limit
+    ];
+    const reasons: unknown[] = [];
+    for (const call of calls)
+      reasons.push(
+        await call().then(
+          () => 'ok',
+          (err: Stripe.errors.StripeError) => reason(err),
+        ),
+      );
+
+    expect(reasons).toEqual(['ok', 'ok', 'ok', 'endpoint-rate', 'ok', 'global-rate']);
+    expect(fake.stats()).toEqual({
+      requests: 9, // 3 set-up requests before the limit was set, then 6
+      rateLimited: 2,
+      rateLimitedBy: { global: 1, endpoint: 1, injected: 0 },
+      endpoints: {
+        'POST /v1/customers': { requests: 1, rateLimited: 0 },
+        'POST /v1/invoices': { requests: 2, rateLimited: 0 },
+        'GET /v1/invoices/:id': { requests: 4, rateLimited: 1 },
+        'GET /v1/invoices': { requests: 2, rateLimited: 1 },
+      },
+    });
+  });
+
+  it("'live' is Stripe's live mode: 25 per endpoint under 100 overall", async () => {
+    const stripe = client();
+    const [a] = await twoInvoices(stripe);
+    fake.setRateLimit('live');
+    expect(fake.state().rateLimit).toEqual({ global: 100, perEndpoint: 25 });
+
+    const results = await Promise.allSettled(Array.from({ length: 30 }, () => stripe.invoices.retrieve(a)));
+
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(25);
+    expect(fake.stats().rateLimitedBy).toEqual({ global: 0, endpoint: 5, injected: 0 });
+  });
+
+  it('keeps the numeric form for the global limit; undefined lifts every limit', () => {
+    fake.setRateLimit({ perEndpoint: 2 });
+    fake.setRateLimit(3);
+    expect(fake.state()).toMatchObject({ rateLimitPerSecond: 3, rateLimit: { global: 3, perEndpoint: 2 } });
+    fake.setRateLimit({ global: null });
+    expect(fake.state().rateLimit).toEqual({ global: null, perEndpoint: 2 });
+    fake.setRateLimit(undefined);
+    expect(fake.state().rateLimit).toEqual({ global: null, perEndpoint: null });
+    expect(() => fake.setRateLimit({ perEndpoint: 0 })).toThrow(/positive integer/);
+  });
+
+  it('start options set the limits that reset() restores, and reset() clears the stats', async () => {
+    const local = await startStripeFake({ port: 0, rateLimitPerSecond: 7, rateLimit: { perEndpoint: 3 } });
+    try {
+      expect(local.state().rateLimit).toEqual({ global: 7, perEndpoint: 3 });
+      await fetch(`${local.url}/v1/customers`, { headers: { Authorization: `Bearer ${API_KEY}` } });
+      local.setRateLimit(undefined);
+      expect(local.stats().endpoints['GET /v1/customers']).toEqual({ requests: 1, rateLimited: 0 });
+
+      local.reset();
+
+      expect(local.state().rateLimit).toEqual({ global: 7, perEndpoint: 3 });
+      expect(local.stats()).toEqual({ requests: 0, rateLimited: 0, rateLimitedBy: { global: 0, endpoint: 0, injected: 0 }, endpoints: {} });
+    } finally {
+      await local.stop();
+    }
+    const sandbox = await startStripeFake({ port: 0, rateLimit: 'sandbox' });
+    expect(sandbox.state().rateLimit).toEqual({ global: 25, perEndpoint: 25 });
+    await sandbox.stop();
+  });
+
+  it('counts requests per endpoint, add_lines and injected 429s included, in stats() and /_fake/state', async () => {
+    const stripe = client();
+    const [a] = await twoInvoices(stripe);
+    await stripe.invoices.addLines(a, { lines: [{ amount: 1 }] });
+    fake.injectFailure({ method: 'POST', path: /\/add_lines$/, mode: '429' });
+    await expect(stripe.invoices.addLines(a, { lines: [{ amount: 2 }] })).rejects.toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+    await expect(stripe.rawRequest('GET', '/v1/charges')).rejects.toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+
+    const state = (await (await fetch(`${fake.url}/_fake/state`)).json()) as { stats: unknown };
+
+    expect(state.stats).toEqual(fake.stats());
+    expect(await (await fetch(`${fake.url}/_fake/stats`)).json()).toEqual(fake.stats());
+    expect(fake.stats()).toMatchObject({
+      requests: 6, // the unknown route counts here, under no endpoint
+      rateLimited: 1,
+      rateLimitedBy: { global: 0, endpoint: 0, injected: 1 },
+      endpoints: { 'POST /v1/invoices/:id/add_lines': { requests: 2, rateLimited: 1 } },
+    });
+    expect(Object.keys(fake.stats().endpoints)).not.toContain('GET /v1/charges');
+  });
+
+  it('POST /_fake/rate-limit takes a preset and per-field limits, and refuses a bad body whole', async () => {
+    const post = (body: unknown) => fetch(`${fake.url}/_fake/rate-limit`, { method: 'POST', body: JSON.stringify(body) });
+    const set = await post({ preset: 'live', perEndpoint: 2 });
+    expect(await set.json()).toEqual({ rateLimitPerSecond: 100, rateLimit: { global: 100, perEndpoint: 2 } });
+    expect((await post({ perSecond: 9 })).status).toBe(200); // the original field, for the global limit
+    expect(fake.state().rateLimit).toEqual({ global: 9, perEndpoint: 2 });
+
+    expect((await post({ preset: 'sandbox', perEndpoint: 'fast' })).status).toBe(400);
+    expect((await post({ perEndpoint: -1 })).status).toBe(400);
+    expect(fake.state().rateLimit).toEqual({ global: 9, perEndpoint: 2 });
+  });
+});
+
 describe('HTTP surface', () => {
   it('answers 401 without an API key and 404 with Stripe error JSON for unknown routes', async () => {
     const noKey = await fetch(`${fake.url}/v1/customers`, { method: 'POST', body: 'name=x' });
