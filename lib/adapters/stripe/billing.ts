@@ -24,7 +24,7 @@ export type StripeCallOutcome = 'ok' | 'retry' | 'failed';
 export interface StripeCallInfo {
   /** Time spent in the SDK for this attempt (pacing wait excluded). */
   durationMs: number;
-  /** Time spent waiting for the pacer before this attempt. */
+  /** Time spent waiting for the pacers (the operation's, then the process-wide one) before this attempt. */
   pacedMs: number;
   /** Our error code (see StripeProviderError.code), on retry/failed. */
   errorCode?: string;
@@ -38,6 +38,12 @@ export interface StripeCallInfo {
 export interface StripeBillingOptions {
   /** Requests per second for this instance's pacer (ignored when `pacer` is given). */
   maxRps: number;
+  /**
+   * Requests per second per operation. Stripe limits every endpoint (method + route) to 25/s on
+   * top of its global limit, and each operation here is one endpoint, so each gets its own pacer,
+   * passed before the process-wide one. Omitted: no per-operation pacing.
+   */
+  maxEndpointRps?: number;
   /** Attempts per call including the first; after that a retryable BillingProviderError is thrown. */
   maxAttempts: number;
   /** Backoff base: attempt n waits a uniform random time in [0, min(maxDelayMs, base * 2^(n-1))]. Default 250 ms. */
@@ -185,7 +191,8 @@ function zeroCounters(): Record<StripeOperation, number> {
 /**
  * BillingProvider on the official Stripe SDK.
  *
- * - Every request (reads, writes, each page of a list, each retry) waits for the pacer first.
+ * - Every request (reads, writes, each page of a list, each retry) waits for the pacer first: its
+ *   operation's own (`maxEndpointRps`, as Stripe limits each endpoint), then the process-wide one.
  * - Writes always send the caller's idempotency key (`{ idempotencyKey }` request option); the SDK
  *   never makes one up, so a retry here, a re-delivered job or a re-run after a crash all reuse
  *   the same key and Stripe replays the first result instead of creating a second object.
@@ -205,6 +212,7 @@ export class StripeBilling implements BillingProvider {
   readonly failures = zeroCounters();
 
   private readonly pacer: Pacer;
+  private readonly endpointPacers = new Map<StripeOperation, Pacer>();
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
@@ -219,6 +227,9 @@ export class StripeBilling implements BillingProvider {
       throw new RangeError(`StripeBilling: maxAttempts must be an integer >= 1, got ${opts.maxAttempts}`);
     }
     this.pacer = opts.pacer ?? new Pacer({ ratePerSecond: opts.maxRps });
+    if (opts.maxEndpointRps !== undefined) {
+      for (const op of STRIPE_OPERATIONS) this.endpointPacers.set(op, new Pacer({ ratePerSecond: opts.maxEndpointRps }));
+    }
     this.maxAttempts = opts.maxAttempts;
     this.baseDelayMs = opts.baseDelayMs ?? 250;
     this.maxDelayMs = opts.maxDelayMs ?? 5000;
@@ -368,10 +379,16 @@ export class StripeBilling implements BillingProvider {
     }
   }
 
+  /** Waits for the operation's pacer and then, in that turn, for the process-wide one. */
+  private pace(op: StripeOperation): Promise<number> {
+    const endpoint = this.endpointPacers.get(op);
+    return endpoint ? endpoint.acquire(() => this.pacer.acquire()) : this.pacer.acquire();
+  }
+
   /** One paced, retried operation. */
   private async call<T>(op: StripeOperation, send: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const pacedMs = await this.pacer.acquire();
+      const pacedMs = await this.pace(op);
       this.calls[op]++;
       if (attempt > 1) this.retries[op]++;
       const started = Date.now();
