@@ -202,6 +202,138 @@ describe('invoicing against the fake', () => {
   });
 });
 
+describe('addInvoiceLines and listInvoiceLines', () => {
+  const ADD_LINES = /^\/v1\/invoices\/[^/]+\/add_lines$/;
+
+  async function draft(billing: StripeBilling, key = 'lines:draft'): Promise<string> {
+    const customer = await newCustomer();
+    return (await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'd', metadata: {}, idempotencyKey: key })).id;
+  }
+
+  const lineSet = (n: number, from = 0) =>
+    Array.from({ length: n }, (_, i) => ({
+      amountMinor: (from + i + 1) * 100,
+      description: `line ${from + i}`,
+      metadata: { line_key: `k${from + i}` },
+    }));
+
+  it('adds every line in one request; listInvoiceLines shows them with their line keys', async () => {
+    const { billing } = harness();
+    const invoiceId = await draft(billing);
+    const lines = [...lineSet(2), { amountMinor: -50, description: 'credit', metadata: { line_key: 'credit' } }];
+
+    const invoice = await billing.addInvoiceLines({ invoiceId, lines, idempotencyKey: 'lines:add' });
+
+    expect(invoice).toMatchObject({ id: invoiceId, status: 'draft', totalMinor: 100 + 200 - 50 });
+    const posts = fake.requests.filter((r) => ADD_LINES.test(r.path));
+    expect(posts.map((r) => [r.status, r.idempotencyKey])).toEqual([[200, 'lines:add']]);
+    expect(await billing.listInvoiceLines(invoiceId)).toEqual([
+      { id: expect.stringMatching(/^il_/), amountMinor: 100, metadata: { line_key: 'k0' } },
+      { id: expect.stringMatching(/^il_/), amountMinor: 200, metadata: { line_key: 'k1' } },
+      { id: expect.stringMatching(/^il_/), amountMinor: -50, metadata: { line_key: 'credit' } },
+    ]);
+    expect(billing.calls).toMatchObject({ addInvoiceLines: 1, listInvoiceLines: 1 });
+    expect((await billing.finalizeInvoice(invoiceId, 'lines:finalize')).totalMinor).toBe(250);
+  });
+
+  it('a re-run with the same key (another process) gets the replay: no line is added twice', async () => {
+    const invoiceId = await draft(harness().billing);
+    const input = { invoiceId, lines: lineSet(3), idempotencyKey: 'lines:rerun' };
+
+    const first = await harness().billing.addInvoiceLines(input);
+    const second = await harness().billing.addInvoiceLines(input);
+
+    expect(second).toEqual(first);
+    expect(fake.invoiceItems()).toHaveLength(3);
+    expect(fake.requests.filter((r) => ADD_LINES.test(r.path)).map((r) => r.replayed)).toEqual([false, true]);
+  });
+
+  it('retries a 500, a 429 and a timeout after commit with the same key, and adds the lines once', async () => {
+    const { billing, events } = harness({ timeoutMs: 300 });
+    const invoiceId = await draft(billing);
+    fake.injectFailure({ method: 'POST', path: ADD_LINES, mode: '500' });
+    fake.injectFailure({ method: 'POST', path: ADD_LINES, mode: '429' });
+    fake.injectFailure({ method: 'POST', path: ADD_LINES, mode: 'timeout_after_commit', holdMs: 2000 });
+
+    const invoice = await billing.addInvoiceLines({ invoiceId, lines: lineSet(4), idempotencyKey: 'lines:retry' });
+
+    expect(invoice.totalMinor).toBe(100 + 200 + 300 + 400);
+    expect(fake.invoiceItems()).toHaveLength(4);
+    const attempts = fake.requests.filter((r) => ADD_LINES.test(r.path));
+    expect(attempts.map((r) => [r.status, r.injected, r.replayed])).toEqual([
+      [500, '500', false],
+      [429, '429', false],
+      [null, 'timeout_after_commit', false],
+      [200, null, true],
+    ]);
+    expect(new Set(attempts.map((r) => r.idempotencyKey))).toEqual(new Set(['lines:retry']));
+    expect(events.filter((e) => e.op === 'addInvoiceLines').map((e) => [e.outcome, e.errorCode])).toEqual([
+      ['retry', 'provider_unavailable'],
+      ['retry', 'rate_limited'],
+      ['retry', 'timeout'],
+      ['ok', undefined],
+    ]);
+  });
+
+  it('listInvoiceLines pages through 250 lines, each page its own paced and retried request', async () => {
+    const { billing } = harness();
+    const invoiceId = await draft(billing);
+    await billing.addInvoiceLines({ invoiceId, lines: lineSet(250), idempotencyKey: 'lines:250' });
+    fake.injectFailure({ method: 'GET', path: /\/lines$/, mode: '500' });
+
+    const lines = await billing.listInvoiceLines(invoiceId);
+
+    expect(lines.map((l) => l.metadata.line_key)).toEqual(lineSet(250).map((l) => l.metadata.line_key));
+    const pages = fake.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/lines'));
+    expect(pages.map((r) => [r.status, r.params.limit, r.params.starting_after])).toEqual([
+      [500, '100', undefined],
+      [200, '100', undefined],
+      [200, '100', lines[99]?.id],
+      [200, '100', lines[199]?.id],
+    ]);
+    expect(billing.calls.listInvoiceLines).toBe(4);
+    expect(billing.retries.listInvoiceLines).toBe(1);
+  });
+
+  it('refuses a line of more than eight digits, or not an integer, before calling Stripe', async () => {
+    const { billing } = harness();
+    const invoiceId = await draft(billing);
+    const requestsBefore = fake.requests.length;
+    const withLine = (amountMinor: number) => [...lineSet(2), { amountMinor, description: 'big', metadata: { line_key: 'big' } }];
+
+    for (const amountMinor of [100_000_000, -100_000_000, 12.5, Number.NaN]) {
+      const err = await rejectionOf(billing.addInvoiceLines({ invoiceId, lines: withLine(amountMinor), idempotencyKey: 'lines:big' }));
+      expect(err).toMatchObject({ retryable: false, code: 'invalid_argument' });
+      expect(err.message).toContain('line 2 (line_key big)');
+    }
+    const none = await rejectionOf(billing.addInvoiceLines({ invoiceId, lines: [], idempotencyKey: 'lines:none' }));
+    expect(none.code).toBe('invalid_argument');
+    const noKey = await rejectionOf(billing.addInvoiceLines({ invoiceId, lines: lineSet(1), idempotencyKey: ' ' }));
+    expect(noKey.code).toBe('invalid_argument');
+    expect(fake.requests).toHaveLength(requestsBefore);
+
+    const largest = await billing.addInvoiceLines({ invoiceId, lines: withLine(99_999_999), idempotencyKey: 'lines:largest' });
+    expect(largest.totalMinor).toBe(100 + 200 + 99_999_999);
+    const credit = await billing.addInvoiceLines({
+      invoiceId,
+      lines: [{ amountMinor: -99_999_999, description: 'c', metadata: {} }],
+      idempotencyKey: 'lines:c',
+    });
+    expect(credit.totalMinor).toBe(300);
+  });
+
+  it("more than 250 lines: Stripe's refusal is not retried and nothing is added", async () => {
+    const { billing } = harness();
+    const invoiceId = await draft(billing);
+
+    const err = await rejectionOf(billing.addInvoiceLines({ invoiceId, lines: lineSet(251), idempotencyKey: 'lines:251' }));
+
+    expect(err).toMatchObject({ retryable: false, statusCode: 400 });
+    expect(billing.calls.addInvoiceLines).toBe(1);
+    expect(fake.invoiceItems()).toHaveLength(0);
+  });
+});
+
 describe('retries', () => {
   it('retries 500s on invoice item creation and succeeds on the 3rd attempt with one item', async () => {
     const { billing, events } = harness();
