@@ -113,6 +113,22 @@ export function missingApiKey(): FakeStripeError {
   );
 }
 
+/**
+ * Stripe's amounts hold at most eight digits of minor units (docs.stripe.com/currencies, "The amount
+ * value supports up to eight digits (e.g., a value of 99999999 for a USD charge of $999,999.99)").
+ */
+export const MAX_AMOUNT_MINOR = 99_999_999;
+
+/** Like Stripe's "Amount must be no more than $999,999.99", naming the parameter (e.g. `lines[3][amount]`). */
+export function amountTooLarge(param: string, amount: number): FakeStripeError {
+  return new FakeStripeError(
+    400,
+    'invalid_request_error',
+    `Amount must be no more than ${MAX_AMOUNT_MINOR} in absolute value (amounts hold at most eight digits of minor units, e.g. $999,999.99); ${param} was ${amount}.`,
+    { code: 'amount_too_large', param, preExecution: true },
+  );
+}
+
 /** Real Stripe answers rate limiting with type invalid_request_error and code rate_limit. */
 export function rateLimited(): FakeStripeError {
   return new FakeStripeError(

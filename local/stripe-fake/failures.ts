@@ -1,6 +1,6 @@
 /**
- * Fault injection and rate limiting, so the product's retry logic can be
- * exercised deterministically against the fake.
+ * Fault injection, so the product's retry logic can be exercised
+ * deterministically against the fake (rate limits: rate-limits.ts).
  */
 
 /**
@@ -112,38 +112,5 @@ export class FailureInjector {
     rule.remaining -= 1;
     if (rule.remaining <= 0) this.rules = this.rules.filter((r) => r !== rule);
     return { ...rule };
-  }
-}
-
-/**
- * Sliding one-second window over admitted requests. Rejected requests are not
- * counted, so a client that backs off gets through again after a second.
- */
-export class RateLimiter {
-  private admitted: number[] = [];
-
-  constructor(private perSecond: number | undefined) {}
-
-  get limit(): number | undefined {
-    return this.perSecond;
-  }
-
-  set(perSecond: number | undefined): void {
-    if (perSecond !== undefined && (!Number.isInteger(perSecond) || perSecond < 1)) {
-      throw new Error('rate limit must be a positive integer (requests per second) or undefined');
-    }
-    this.perSecond = perSecond;
-    this.admitted = [];
-  }
-
-  tryAdmit(nowMs: number): boolean {
-    if (this.perSecond === undefined) return true;
-    const windowStart = nowMs - 1000;
-    let drop = 0;
-    while (drop < this.admitted.length && (this.admitted[drop] as number) <= windowStart) drop++;
-    if (drop > 0) this.admitted.splice(0, drop);
-    if (this.admitted.length >= this.perSecond) return false;
-    this.admitted.push(nowMs);
-    return true;
   }
 }

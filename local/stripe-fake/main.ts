@@ -4,8 +4,12 @@
  * Starts the Stripe fake on STRIPE_FAKE_PORT (default 12111) and
  * STRIPE_FAKE_HOST (default 127.0.0.1), prints its URL, and stops cleanly on
  * SIGINT/SIGTERM. STRIPE_FAKE_RATE_LIMIT sets a global requests-per-second
- * limit; STRIPE_FAKE_LOG=0 silences the per-request log.
+ * limit, or Stripe's limits with `live` (100/s global, 25/s per endpoint) or
+ * `sandbox` (25 and 25); STRIPE_FAKE_ENDPOINT_RATE_LIMIT sets (or overrides) the
+ * per-endpoint limit; 0 or empty means none. STRIPE_FAKE_LOG=0 silences the
+ * per-request log.
  */
+import { RATE_LIMIT_PRESETS, resolveRateLimits, NO_RATE_LIMITS, type RateLimits } from './rate-limits';
 import { startStripeFake } from './server';
 
 function intFromEnv(name: string): number | undefined {
@@ -16,11 +20,23 @@ function intFromEnv(name: string): number | undefined {
   return n;
 }
 
+function rateLimitsFromEnv(): RateLimits {
+  const raw = process.env.STRIPE_FAKE_RATE_LIMIT ?? '';
+  let limits: RateLimits = { ...NO_RATE_LIMITS };
+  if (Object.hasOwn(RATE_LIMIT_PRESETS, raw)) limits = resolveRateLimits(raw as keyof typeof RATE_LIMIT_PRESETS, limits);
+  else if (raw === '' || /^\d+$/.test(raw)) limits.global = Number(raw) || null;
+  else throw new Error(`STRIPE_FAKE_RATE_LIMIT must be a non-negative integer, 'live' or 'sandbox', got '${raw}'`);
+  if ((process.env.STRIPE_FAKE_ENDPOINT_RATE_LIMIT ?? '') !== '') {
+    limits.perEndpoint = intFromEnv('STRIPE_FAKE_ENDPOINT_RATE_LIMIT') || null;
+  }
+  return limits;
+}
+
 async function main(): Promise<void> {
   const fake = await startStripeFake({
     port: intFromEnv('STRIPE_FAKE_PORT') ?? 12111,
     host: process.env.STRIPE_FAKE_HOST || '127.0.0.1',
-    rateLimitPerSecond: intFromEnv('STRIPE_FAKE_RATE_LIMIT') || undefined,
+    rateLimit: rateLimitsFromEnv(),
     log: process.env.STRIPE_FAKE_LOG !== '0',
   });
   // The local stack parses this line; keep its format stable.

@@ -9,9 +9,12 @@ import { parameterInvalid, parameterMissing, parameterUnknown } from './errors';
 import type { FormObject, FormValue, Metadata } from './types';
 
 // Stripe's documented metadata limits.
-const METADATA_MAX_KEYS = 50;
+export const METADATA_MAX_KEYS = 50;
 const METADATA_MAX_KEY_LENGTH = 40;
 const METADATA_MAX_VALUE_LENGTH = 500;
+
+/** Keys to set (null: unset), or null to clear all metadata. */
+export type MetadataUpdate = Record<string, string | null> | null;
 
 export interface RangeFilter {
   gt?: number;
@@ -32,14 +35,29 @@ const ALWAYS_ALLOWED = ['expand'];
 const LIST_PARAMS = ['limit', 'starting_after', 'ending_before', 'created'];
 
 export class ParamReader {
+  /**
+   * `prefix` names a nested hash (e.g. `lines[3]`) so that errors name the parameter as the
+   * client sent it (`lines[3][amount]`), not just its last segment.
+   */
   constructor(
     private readonly raw: FormObject,
     allowed: readonly string[],
+    private readonly prefix = '',
   ) {
-    const known = new Set([...allowed, ...ALWAYS_ALLOWED]);
+    const known = new Set(prefix === '' ? [...allowed, ...ALWAYS_ALLOWED] : allowed);
     for (const key of Object.keys(raw)) {
-      if (!known.has(key)) throw parameterUnknown(key);
+      if (!known.has(key)) throw parameterUnknown(this.full(key));
     }
+  }
+
+  /** The nested hash this reader reads, as sent (`lines[3]`); '' at the top level. */
+  get name(): string {
+    return this.prefix;
+  }
+
+  /** The parameter's name as sent: `amount` at the top level, `lines[3][amount]` in a nested hash. */
+  full(name: string): string {
+    return this.prefix === '' ? name : `${this.prefix}[${name}]`;
   }
 
   /** For endpoints that take no parameters besides `expand`. */
@@ -54,7 +72,7 @@ export class ParamReader {
   private scalar(name: string): string | undefined {
     const value: FormValue | undefined = Object.hasOwn(this.raw, name) ? this.raw[name] : undefined;
     if (value === undefined) return undefined;
-    if (typeof value !== 'string') throw parameterInvalid(name, `Invalid string: ${name} must be a string, not a hash.`);
+    if (typeof value !== 'string') throw parameterInvalid(this.full(name), `Invalid string: ${this.full(name)} must be a string, not a hash.`);
     return value;
   }
 
@@ -63,14 +81,14 @@ export class ParamReader {
     const value = this.scalar(name);
     if (value === undefined || value === '') return undefined;
     if (value.length > maxLength) {
-      throw parameterInvalid(name, `Invalid string: ${name} must be at most ${maxLength} characters.`);
+      throw parameterInvalid(this.full(name), `Invalid string: ${this.full(name)} must be at most ${maxLength} characters.`);
     }
     return value;
   }
 
   requiredString(name: string): string {
     const value = this.string(name);
-    if (value === undefined) throw parameterMissing(name);
+    if (value === undefined) throw parameterMissing(this.full(name));
     return value;
   }
 
@@ -78,14 +96,18 @@ export class ParamReader {
     const value = this.string(name);
     if (value === undefined) return undefined;
     if (!/^-?\d+$/.test(value) || !Number.isSafeInteger(Number(value))) {
-      throw parameterInvalid(name, `Invalid integer: ${value}`, 'parameter_invalid_integer');
+      throw parameterInvalid(this.full(name), `Invalid integer: ${value}`, 'parameter_invalid_integer');
     }
     const n = Number(value);
     if (bounds.min !== undefined && n < bounds.min) {
-      throw parameterInvalid(name, `Invalid integer: ${name} must be greater than or equal to ${bounds.min}.`, 'parameter_invalid_integer');
+      throw parameterInvalid(
+        this.full(name),
+        `Invalid integer: ${this.full(name)} must be greater than or equal to ${bounds.min}.`,
+        'parameter_invalid_integer',
+      );
     }
     if (bounds.max !== undefined && n > bounds.max) {
-      throw parameterInvalid(name, `Invalid integer: ${name} must be less than or equal to ${bounds.max}.`, 'parameter_invalid_integer');
+      throw parameterInvalid(this.full(name), `Invalid integer: ${this.full(name)} must be less than or equal to ${bounds.max}.`, 'parameter_invalid_integer');
     }
     return n;
   }
@@ -95,7 +117,7 @@ export class ParamReader {
     const value = this.string(name);
     if (value === undefined) return undefined;
     const re = allowNegative ? /^-?\d+(\.\d{1,12})?$/ : /^\d+(\.\d{1,12})?$/;
-    if (!re.test(value)) throw parameterInvalid(name, `Invalid decimal: ${value}`, 'parameter_invalid_string');
+    if (!re.test(value)) throw parameterInvalid(this.full(name), `Invalid decimal: ${value}`, 'parameter_invalid_string');
     return value;
   }
 
@@ -104,14 +126,14 @@ export class ParamReader {
     if (value === undefined) return undefined;
     if (value === 'true') return true;
     if (value === 'false') return false;
-    throw parameterInvalid(name, `Invalid boolean: ${value}`, 'parameter_invalid_string');
+    throw parameterInvalid(this.full(name), `Invalid boolean: ${value}`, 'parameter_invalid_string');
   }
 
   oneOf<T extends string>(name: string, values: readonly T[]): T | undefined {
     const value = this.string(name);
     if (value === undefined) return undefined;
     if (!(values as readonly string[]).includes(value)) {
-      throw parameterInvalid(name, `Invalid ${name}: must be one of ${values.join(', ')}`);
+      throw parameterInvalid(this.full(name), `Invalid ${this.full(name)}: must be one of ${values.join(', ')}`);
     }
     return value as T;
   }
@@ -119,29 +141,42 @@ export class ParamReader {
   currency(name = 'currency'): string | undefined {
     const value = this.string(name);
     if (value === undefined) return undefined;
-    if (!/^[a-zA-Z]{3}$/.test(value)) throw parameterInvalid(name, `Invalid currency: ${value}.`);
+    if (!/^[a-zA-Z]{3}$/.test(value)) throw parameterInvalid(this.full(name), `Invalid currency: ${value}.`);
     // Stripe lower-cases currencies in everything it returns.
     return value.toLowerCase();
   }
 
   /** `metadata[k]=v` pairs. Empty values mean "unset this key", `metadata=` means "no metadata". */
   metadata(name = 'metadata'): Metadata {
-    const value: FormValue | undefined = Object.hasOwn(this.raw, name) ? this.raw[name] : undefined;
+    const update = this.metadataUpdate(name);
     const out: Metadata = {};
-    if (value === undefined || value === '') return out;
-    if (typeof value === 'string') throw parameterInvalid(name, `Invalid hash: ${name} must be a hash of strings.`);
+    for (const [key, v] of Object.entries(update ?? {})) if (v !== null) out[key] = v;
+    return out;
+  }
+
+  /**
+   * Metadata as a change to existing metadata (e.g. `invoice_metadata`): `null` for `name=` (clear
+   * all), otherwise the keys to set, with `null` for keys sent empty (unset). Undefined when absent.
+   */
+  metadataUpdate(name: string): MetadataUpdate | undefined {
+    const value: FormValue | undefined = Object.hasOwn(this.raw, name) ? this.raw[name] : undefined;
+    if (value === undefined) return undefined;
+    if (value === '') return null;
+    const full = this.full(name);
+    if (typeof value === 'string') throw parameterInvalid(full, `Invalid hash: ${full} must be a hash of strings.`);
+    const out: Record<string, string | null> = {};
     for (const [key, v] of Object.entries(value)) {
-      if (typeof v !== 'string') throw parameterInvalid(`${name}[${key}]`, `Invalid string: metadata values must be strings.`);
+      if (typeof v !== 'string') throw parameterInvalid(`${full}[${key}]`, `Invalid string: metadata values must be strings.`);
       if (key.length > METADATA_MAX_KEY_LENGTH) {
-        throw parameterInvalid(`${name}[${key}]`, `Metadata keys can have a maximum length of ${METADATA_MAX_KEY_LENGTH} characters.`);
+        throw parameterInvalid(`${full}[${key}]`, `Metadata keys can have a maximum length of ${METADATA_MAX_KEY_LENGTH} characters.`);
       }
       if (v.length > METADATA_MAX_VALUE_LENGTH) {
-        throw parameterInvalid(`${name}[${key}]`, `Metadata values can have a maximum length of ${METADATA_MAX_VALUE_LENGTH} characters.`);
+        throw parameterInvalid(`${full}[${key}]`, `Metadata values can have a maximum length of ${METADATA_MAX_VALUE_LENGTH} characters.`);
       }
-      if (v !== '') out[key] = v;
+      out[key] = v === '' ? null : v;
     }
-    if (Object.keys(out).length > METADATA_MAX_KEYS) {
-      throw parameterInvalid(name, `Metadata can have up to ${METADATA_MAX_KEYS} keys.`);
+    if (Object.values(out).filter((v) => v !== null).length > METADATA_MAX_KEYS) {
+      throw parameterInvalid(full, `Metadata can have up to ${METADATA_MAX_KEYS} keys.`);
     }
     return out;
   }
@@ -150,14 +185,35 @@ export class ParamReader {
   integerHash(name: string, keys: readonly string[]): Record<string, number> | undefined {
     const value: FormValue | undefined = Object.hasOwn(this.raw, name) ? this.raw[name] : undefined;
     if (value === undefined) return undefined;
-    if (typeof value === 'string') throw parameterInvalid(name, `Invalid hash: ${name} must be a hash.`);
-    const nested = new ParamReader(value, keys);
+    const full = this.full(name);
+    if (typeof value === 'string') throw parameterInvalid(full, `Invalid hash: ${full} must be a hash.`);
+    const nested = new ParamReader(value, keys, full);
     const out: Record<string, number> = {};
     for (const key of keys) {
       const n = nested.integer(key);
       if (n !== undefined) out[key] = n;
     }
     return out;
+  }
+
+  /**
+   * A list of hashes (`lines[0][amount]=...&lines[1][amount]=...`), each read with its own
+   * reader whose errors name `lines[i][...]`. Undefined when absent or sent empty.
+   */
+  hashes(name: string, allowed: readonly string[]): ParamReader[] | undefined {
+    const value: FormValue | undefined = Object.hasOwn(this.raw, name) ? this.raw[name] : undefined;
+    if (value === undefined || value === '') return undefined;
+    const full = this.full(name);
+    if (typeof value === 'string') throw parameterInvalid(full, `Invalid array: ${full} must be a list of hashes.`);
+    const keys = Object.keys(value);
+    if (keys.some((k) => !/^\d+$/.test(k))) throw parameterInvalid(full, `Invalid array: ${full} must be a list of hashes.`);
+    return keys
+      .sort((a, b) => Number(a) - Number(b))
+      .map((k) => {
+        const item = value[k] as FormValue;
+        if (typeof item === 'string') throw parameterInvalid(`${full}[${k}]`, `Invalid hash: ${full}[${k}] must be a hash.`);
+        return new ParamReader(item, allowed, `${full}[${k}]`);
+      });
   }
 
   /** limit / starting_after / ending_before / created, with Stripe's defaults and bounds. */

@@ -2,7 +2,7 @@
  * The Stripe REST endpoints the fake implements: parameter decoding and
  * validation here, business rules in the store.
  */
-import { parameterInvalid } from './errors';
+import { amountTooLarge, MAX_AMOUNT_MINOR, parameterInvalid, parameterMissing } from './errors';
 import { ParamReader } from './params';
 import type { StripeStore } from './store';
 import type { CollectionMethod, FormObject, InvoiceStatus } from './types';
@@ -24,10 +24,26 @@ interface Route {
   handler: Handler;
 }
 
+/** Stripe's name for an endpoint: method and route pattern, e.g. 'POST /v1/invoices/:id/finalize'. */
+function endpointName(route: Route): string {
+  const path = route.pattern.source
+    .replace(/\\\//g, '/')
+    .replace(/^\^|\$$/g, '')
+    .replace(/\(\[\^\/\]\+\)/g, ':id');
+  return `${route.method} ${path}`;
+}
+
 const INVOICE_STATUSES: readonly InvoiceStatus[] = ['draft', 'open', 'paid', 'uncollectible', 'void'];
 const COLLECTION_METHODS: readonly CollectionMethod[] = ['charge_automatically', 'send_invoice'];
 
 const id = (ids: string[]): string => ids[0] as string;
+
+/** An invoice item / line amount: an integer of at most eight digits, negative for a credit. */
+function amount(p: ParamReader, name = 'amount'): number | undefined {
+  const value = p.integer(name);
+  if (value !== undefined && Math.abs(value) > MAX_AMOUNT_MINOR) throw amountTooLarge(p.full(name), value);
+  return value;
+}
 
 const ROUTES: Route[] = [
   // ---- customers
@@ -130,6 +146,34 @@ const ROUTES: Route[] = [
   },
   {
     method: 'POST',
+    pattern: /^\/v1\/invoices\/([^/]+)\/add_lines$/,
+    handler: (store, req, ids) => {
+      const p = new ParamReader(req.params, ['lines', 'invoice_metadata']);
+      // The fake models lines with an amount only (no prices, discounts, taxes or existing items).
+      const lines = p.hashes('lines', ['amount', 'description', 'metadata', 'period']);
+      if (lines === undefined) throw parameterMissing('lines');
+      return store.addInvoiceLines(
+        id(ids),
+        {
+          lines: lines.map((line) => {
+            const value = amount(line);
+            if (value === undefined) throw parameterMissing(line.full('amount'));
+            return {
+              param: line.name,
+              amount: value,
+              description: line.string('description'),
+              metadata: line.metadata(),
+              period: line.integerHash('period', ['start', 'end']),
+            };
+          }),
+          invoiceMetadata: p.metadataUpdate('invoice_metadata'),
+        },
+        req.now,
+      );
+    },
+  },
+  {
+    method: 'POST',
     pattern: /^\/v1\/invoices\/([^/]+)\/finalize$/,
     handler: (store, req, ids) => {
       const p = new ParamReader(req.params, ['auto_advance']);
@@ -165,7 +209,7 @@ const ROUTES: Route[] = [
         {
           customer: p.string('customer'),
           invoice: p.string('invoice'),
-          amount: p.integer('amount'),
+          amount: amount(p),
           unitAmountDecimal: p.decimal('unit_amount_decimal', true),
           quantity: quantityDecimal ?? (quantity === undefined ? undefined : String(quantity)),
           currency: p.currency(),
@@ -205,8 +249,12 @@ const ROUTES: Route[] = [
 ];
 
 export interface MatchedRoute {
+  /** e.g. 'POST /v1/invoices/:id/add_lines': what rate limits and stats count by. */
+  endpoint: string;
   run(store: StripeStore, req: ApiRequest): unknown;
 }
+
+const NAMES = new Map(ROUTES.map((r) => [r, endpointName(r)]));
 
 /** Finds the endpoint for a request, or undefined (the caller answers Stripe's 404). */
 export function matchRoute(method: string, path: string): MatchedRoute | undefined {
@@ -221,18 +269,12 @@ export function matchRoute(method: string, path: string): MatchedRoute | undefin
         return s;
       }
     });
-    return { run: (store, req) => route.handler(store, req, ids) };
+    return { endpoint: NAMES.get(route) as string, run: (store, req) => route.handler(store, req, ids) };
   }
   return undefined;
 }
 
 /** For the README / state endpoint: which endpoints exist. */
 export function describeRoutes(): string[] {
-  return ROUTES.map(
-    (r) =>
-      `${r.method} ${r.pattern.source
-        .replace(/\\\//g, '/')
-        .replace(/^\^|\$$/g, '')
-        .replace(/\(\[\^\/\]\+\)/g, ':id')}`,
-  );
+  return ROUTES.map((r) => NAMES.get(r) as string);
 }

@@ -8,7 +8,7 @@
  * Everything lives in memory; `reset()` (or POST /_fake/reset) starts over.
  *
  * Request pipeline for /v1 (the order matters, it decides what a failure leaves behind):
- *   auth -> decode params -> global rate limit -> route lookup -> injected 500/429
+ *   auth -> decode params -> rate limits (global, then the endpoint's) -> route lookup -> injected 500/429
  *   -> idempotency (replay / conflict / reserve) -> [delay] -> execute -> save result
  *   -> answer (or, for timeout_after_commit, hold the socket and never answer).
  * Everything before "execute" leaves no trace except the request log.
@@ -17,14 +17,18 @@ import http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { FakeStripeError, internalError, missingApiKey, rateLimited, unrecognizedUrl } from './errors';
 import { canonicalParams, parseForm } from './form';
-import { describeFailure, FailureInjector, failureFromJson, RateLimiter, type ActiveFailure, type FailureMode, type FailureSpec } from './failures';
+import { describeFailure, FailureInjector, failureFromJson, type ActiveFailure, type FailureMode, type FailureSpec } from './failures';
 import { IdempotencyStore, type Reservation, type StoredResponse } from './idempotency';
 import { newRequestId } from './ids';
+import { RateLimiter, type RateLimits, type RateLimitSetting } from './rate-limits';
 import { describeRoutes, matchRoute, type MatchedRoute } from './routes';
+import { TrafficStats, type FakeStats } from './stats';
 import { StripeStore } from './store';
 import type { CustomerJson, FormObject, InvoiceItemJson, InvoiceJson } from './types';
 
 export type { FailureMode, FailureSpec } from './failures';
+export type { RateLimitPreset, RateLimits, RateLimitSetting } from './rate-limits';
+export type { EndpointStats, FakeStats } from './stats';
 export type { CustomerJson, InvoiceItemJson, InvoiceJson } from './types';
 
 /** The API version stripe@23 pins; echoed when the client sends none. */
@@ -41,6 +45,11 @@ export interface StripeFakeOptions {
   host?: string;
   /** Global limit over /v1 requests per sliding second; beyond it the fake answers 429. */
   rateLimitPerSecond?: number;
+  /**
+   * Rate limits, applied after `rateLimitPerSecond`: `'live'` (100/s global, 25/s per endpoint, as
+   * Stripe in live mode), `'sandbox'` (25 and 25), `{ global, perEndpoint }` or a number (global).
+   */
+  rateLimit?: RateLimitSetting;
   /** Print one line per request to stdout. */
   log?: boolean;
 }
@@ -66,7 +75,10 @@ export interface RequestLogEntry {
 
 export interface FakeState {
   url: string;
+  /** The global limit (also in `rateLimit`). */
   rateLimitPerSecond: number | null;
+  rateLimit: RateLimits;
+  stats: FakeStats;
   endpoints: string[];
   failures: Record<string, unknown>[];
   customers: CustomerJson[];
@@ -85,9 +97,15 @@ export interface StripeFake {
   stop(): Promise<void>;
   injectFailure(spec: FailureSpec): void;
   clearFailures(): void;
-  /** Requests per second, or undefined for no limit. */
-  setRateLimit(perSecond: number | undefined): void;
-  /** Forgets all objects, idempotency keys, failures and the request log; restores the start-up rate limit. */
+  /**
+   * A number sets the global limit (requests per second); `{ global?, perEndpoint? }` sets the
+   * fields given (null = off); `'live'` / `'sandbox'` set Stripe's limits; undefined = no limits.
+   * Every sliding window starts afresh.
+   */
+  setRateLimit(setting: RateLimitSetting): void;
+  /** Requests received per endpoint and 429s answered, since start or the last reset(). */
+  stats(): FakeStats;
+  /** Forgets all objects, idempotency keys, failures, the request log and stats; restores the start-up rate limits. */
   reset(): void;
   /** Snapshots, oldest first. */
   customers(): CustomerJson[];
@@ -152,7 +170,9 @@ class StripeFakeServer implements StripeFake {
   private readonly store = new StripeStore();
   private readonly idempotency = new IdempotencyStore();
   private readonly failures = new FailureInjector();
-  private readonly limiter: RateLimiter;
+  private readonly limiter = new RateLimiter();
+  private readonly startupLimits: RateLimits;
+  private readonly traffic = new TrafficStats();
   private log: RequestLogEntry[] = [];
   private readonly sockets = new Set<Socket>();
   /** Timers of held (timeout_after_commit) and delayed requests; cleared by stop(). */
@@ -167,7 +187,9 @@ class StripeFakeServer implements StripeFake {
     private readonly server: http.Server,
     private readonly options: StripeFakeOptions,
   ) {
-    this.limiter = new RateLimiter(options.rateLimitPerSecond);
+    if (options.rateLimitPerSecond !== undefined) this.limiter.set(options.rateLimitPerSecond);
+    if (options.rateLimit !== undefined) this.limiter.set(options.rateLimit);
+    this.startupLimits = this.limiter.current;
     server.on('connection', (socket) => {
       this.sockets.add(socket);
       socket.once('close', () => this.sockets.delete(socket));
@@ -225,8 +247,12 @@ class StripeFakeServer implements StripeFake {
     this.failures.clear();
   }
 
-  setRateLimit(perSecond: number | undefined): void {
-    this.limiter.set(perSecond);
+  setRateLimit(setting: RateLimitSetting): void {
+    this.limiter.set(setting);
+  }
+
+  stats(): FakeStats {
+    return this.traffic.snapshot();
   }
 
   reset(): void {
@@ -234,7 +260,8 @@ class StripeFakeServer implements StripeFake {
     this.idempotency.clear();
     this.failures.clear();
     this.log = [];
-    this.limiter.set(this.options.rateLimitPerSecond);
+    this.traffic.clear();
+    this.limiter.set({ ...this.startupLimits });
   }
 
   customers(): CustomerJson[] {
@@ -252,7 +279,9 @@ class StripeFakeServer implements StripeFake {
   state(): FakeState {
     return {
       url: this.url,
-      rateLimitPerSecond: this.limiter.limit ?? null,
+      rateLimitPerSecond: this.limiter.current.global,
+      rateLimit: this.limiter.current,
+      stats: this.stats(),
       endpoints: describeRoutes(),
       failures: this.failures.active().map(describeFailure),
       customers: this.customers(),
@@ -288,6 +317,8 @@ class StripeFakeServer implements StripeFake {
     const method = (req.method ?? 'GET').toUpperCase();
     const path = url.pathname;
     const idempotencyKey = headerValue(req.headers['idempotency-key']) ?? null;
+    const route = matchRoute(method, path);
+    this.traffic.received(route?.endpoint);
     const entry: RequestLogEntry = {
       requestId: newRequestId(),
       at: new Date().toISOString(),
@@ -319,15 +350,23 @@ class StripeFakeServer implements StripeFake {
       throw err;
     }
 
-    if (!this.limiter.tryAdmit(Date.now())) return fail(rateLimited());
+    const limitedBy = this.limiter.admit(route?.endpoint, Date.now());
+    if (limitedBy !== undefined) {
+      this.traffic.rateLimited(route?.endpoint, limitedBy);
+      // Stripe says which limiter refused the request; it sends no Retry-After.
+      headers['Stripe-Rate-Limited-Reason'] = limitedBy;
+      return fail(rateLimited());
+    }
 
-    const route = matchRoute(method, path);
     if (!route) return fail(unrecognizedUrl(method, path));
 
     const failure = this.failures.take(method, path);
     if (failure) entry.injected = failure.mode;
     if (failure?.mode === '500') return fail(internalError());
-    if (failure?.mode === '429') return fail(rateLimited());
+    if (failure?.mode === '429') {
+      this.traffic.rateLimited(route.endpoint, 'injected');
+      return fail(rateLimited());
+    }
 
     // Stripe ignores idempotency keys on GET and DELETE: those are idempotent by nature.
     let reservation: Reservation | undefined;
@@ -446,6 +485,13 @@ class StripeFakeServer implements StripeFake {
 
   // ---- control surface ----------------------------------------------------------------------
 
+  private setRateLimitFromJson(json: unknown): void {
+    // Worked out on a scratch limiter first, so that a request with a bad part changes nothing.
+    const scratch = new RateLimiter(this.limiter.current);
+    for (const setting of rateLimitFromJson(json)) scratch.set(setting);
+    this.setRateLimit(scratch.current);
+  }
+
   private handleControl(method: string, path: string, body: string, res: http.ServerResponse): void {
     const ok = (value: unknown): void => this.sendJson(res, 200, json(value), {});
     const bad = (status: number, message: string): void => this.sendJson(res, status, json({ error: { message } }), {});
@@ -470,13 +516,11 @@ class StripeFakeServer implements StripeFake {
           return ok({ ok: true });
         case 'POST /_fake/rate-limit': {
           const parsed: unknown = JSON.parse(body === '' ? '{}' : body);
-          const perSecond = (parsed as { perSecond?: unknown }).perSecond;
-          if (perSecond !== null && perSecond !== undefined && typeof perSecond !== 'number') {
-            return bad(400, 'perSecond must be a number or null');
-          }
-          this.setRateLimit(perSecond ?? undefined);
-          return ok({ rateLimitPerSecond: this.limiter.limit ?? null });
+          this.setRateLimitFromJson(parsed);
+          return ok({ rateLimitPerSecond: this.limiter.current.global, rateLimit: this.limiter.current });
         }
+        case 'GET /_fake/stats':
+          return ok(this.stats());
         default:
           return bad(404, `Unknown control endpoint ${route}`);
       }
@@ -484,6 +528,33 @@ class StripeFakeServer implements StripeFake {
       return bad(400, err instanceof Error ? err.message : String(err));
     }
   }
+}
+
+/**
+ * The body of POST /_fake/rate-limit, `{ preset?, global?, perEndpoint?, perSecond? }`, as settings
+ * to apply in order: the preset, then the fields given (`perSecond` is the original name of `global`).
+ */
+function rateLimitFromJson(json: unknown): RateLimitSetting[] {
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('rate limit must be a JSON object');
+  const j = json as Record<string, unknown>;
+  const settings: RateLimitSetting[] = [];
+  if (j.preset !== undefined) {
+    if (j.preset !== 'live' && j.preset !== 'sandbox') throw new Error("preset must be 'live' or 'sandbox'");
+    settings.push(j.preset);
+  }
+  const fields: { global?: number | null; perEndpoint?: number | null } = {};
+  for (const [field, target] of [
+    ['perSecond', 'global'],
+    ['global', 'global'],
+    ['perEndpoint', 'perEndpoint'],
+  ] as const) {
+    const v = j[field];
+    if (v === undefined) continue;
+    if (v !== null && typeof v !== 'number') throw new Error(`${field} must be a number or null`);
+    fields[target] = v;
+  }
+  settings.push(fields);
+  return settings;
 }
 
 /** Starts a fake Stripe API. Resolves once it is listening. */

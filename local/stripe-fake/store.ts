@@ -7,9 +7,9 @@
  * and derived fields (totals, lines) can never drift from the items.
  */
 import { multiplyToInteger, truncate } from './decimal';
-import { invalidRequest, parameterInvalid, parameterMissing, resourceMissing } from './errors';
+import { amountTooLarge, invalidRequest, MAX_AMOUNT_MINOR, parameterInvalid, parameterMissing, resourceMissing } from './errors';
 import { newId, newInvoicePrefix } from './ids';
-import type { ListOptions } from './params';
+import { METADATA_MAX_KEYS, type ListOptions, type MetadataUpdate } from './params';
 import type {
   CollectionMethod,
   CustomerJson,
@@ -65,6 +65,22 @@ export interface InvoiceItemInput {
   discountable?: boolean;
   metadata: Metadata;
   period?: { start?: number; end?: number };
+}
+
+/** One line of POST /v1/invoices/:id/add_lines; each becomes an invoice item on that invoice. */
+export interface InvoiceLineInput {
+  /** How the client named this line, e.g. `lines[3]`, for error messages. */
+  param: string;
+  amount: number;
+  description?: string;
+  metadata: Metadata;
+  period?: { start?: number; end?: number };
+}
+
+export interface AddLinesInput {
+  lines: InvoiceLineInput[];
+  /** Merged into the invoice's metadata (null values unset keys; null clears it). */
+  invoiceMetadata?: MetadataUpdate;
 }
 
 export interface InvoiceFilter {
@@ -343,9 +359,7 @@ export class StripeStore {
         );
       }
       this.assertDraft(invoice, 'add invoice items to');
-      if (invoice.itemIds.length >= MAX_ITEMS_PER_INVOICE) {
-        throw invalidRequest(`Invoices can contain at most ${MAX_ITEMS_PER_INVOICE} invoice items.`, undefined, 'invoice');
-      }
+      this.assertRoomFor(invoice, 1, 'invoice');
     }
     const currency = input.currency ?? invoice?.currency ?? customer.json.currency ?? ACCOUNT_DEFAULT_CURRENCY;
     if (invoice && currency !== invoice.currency) {
@@ -366,37 +380,68 @@ export class StripeStore {
     } else {
       unitAmountDecimal = input.unitAmountDecimal as string;
       amount = multiplyToInteger(unitAmountDecimal, quantity);
+      // The eight-digit bound holds for the item's amount however it was computed.
+      if (Math.abs(amount) > MAX_AMOUNT_MINOR) throw amountTooLarge('unit_amount_decimal', amount);
     }
-    const period: PeriodJson = { start: input.period?.start ?? now, end: input.period?.end ?? now };
-    if (period.end < period.start) throw parameterInvalid('period[end]', 'The period end must be greater than or equal to the period start.');
+    const period = this.periodOf(input.period, now, '');
+    const item = this.insertItem(
+      {
+        amount,
+        currency,
+        customer: customer.json.id,
+        description: input.description ?? null,
+        discountable: input.discountable ?? amount >= 0,
+        metadata: input.metadata,
+        period,
+        unitAmountDecimal,
+        quantity,
+      },
+      invoice,
+      now,
+    );
+    return structuredClone(item.json);
+  }
 
-    const json: InvoiceItemJson = {
-      id: newId('ii'),
-      object: 'invoiceitem',
-      amount,
-      currency,
-      customer: customer.json.id,
-      customer_account: null,
-      date: now,
-      description: input.description ?? null,
-      discountable: input.discountable ?? amount >= 0,
-      discounts: [],
-      invoice: invoice?.id ?? null,
-      livemode: false,
-      metadata: { ...input.metadata },
-      net_amount: amount,
-      parent: null,
-      period,
-      pricing: { type: 'price_details', unit_amount_decimal: unitAmountDecimal },
-      proration: false,
-      quantity: truncate(quantity),
-      quantity_decimal: quantity,
-      tax_rates: [],
-      test_clock: null,
-    };
-    this.itemRecords.set(json.id, { seq: ++this.seq, json, lineId: newId('il') });
-    invoice?.itemIds.push(json.id);
-    return structuredClone(json);
+  /**
+   * POST /v1/invoices/:id/add_lines: every line becomes an invoice item attached to the draft, all
+   * or nothing (a line that cannot be added, or the 250-item cap, leaves the invoice untouched).
+   */
+  addInvoiceLines(invoiceId: string, input: AddLinesInput, now: number): InvoiceJson {
+    const invoice = this.invoiceRecord(invoiceId);
+    this.assertDraft(invoice, 'add lines to', undefined);
+    this.assertRoomFor(invoice, input.lines.length, 'lines');
+    const periods = input.lines.map((line) => this.periodOf(line.period, now, line.param));
+    let metadata = invoice.metadata;
+    if (input.invoiceMetadata !== undefined) {
+      metadata = input.invoiceMetadata === null ? {} : { ...invoice.metadata };
+      for (const [key, value] of Object.entries(input.invoiceMetadata ?? {})) {
+        if (value === null) delete metadata[key];
+        else metadata[key] = value;
+      }
+      if (Object.keys(metadata).length > METADATA_MAX_KEYS) {
+        throw parameterInvalid('invoice_metadata', `Metadata can have up to ${METADATA_MAX_KEYS} keys.`);
+      }
+    }
+    // Everything is checked; from here on nothing throws.
+    input.lines.forEach((line, i) => {
+      this.insertItem(
+        {
+          amount: line.amount,
+          currency: invoice.currency,
+          customer: invoice.customer,
+          description: line.description ?? null,
+          discountable: line.amount >= 0,
+          metadata: line.metadata,
+          period: periods[i] as PeriodJson,
+          unitAmountDecimal: String(line.amount),
+          quantity: '1',
+        },
+        invoice,
+        now,
+      );
+    });
+    invoice.metadata = metadata;
+    return this.renderInvoice(invoice);
   }
 
   private itemRecord(id: string): InvoiceItemRecord {
@@ -450,14 +495,79 @@ export class StripeStore {
 
   // ---- helpers -------------------------------------------------------------------------------
 
-  private assertDraft(inv: InvoiceRecord, action: string): void {
+  /** `param` names the parameter that pointed at the invoice; undefined when it is in the path. */
+  private assertDraft(inv: InvoiceRecord, action: string, param: string | undefined = 'invoice'): void {
     if (inv.status !== 'draft') {
       throw invalidRequest(
         `You can only ${action} draft invoices; invoice ${inv.id} is already finalized (status: ${inv.status}).`,
         'invoice_already_finalized',
-        'invoice',
+        param,
       );
     }
+  }
+
+  private assertRoomFor(inv: InvoiceRecord, adding: number, param: string): void {
+    if (inv.itemIds.length + adding > MAX_ITEMS_PER_INVOICE) {
+      throw invalidRequest(
+        `Invoices can contain at most ${MAX_ITEMS_PER_INVOICE} invoice items; invoice ${inv.id} has ${inv.itemIds.length} and this request would add ${adding}.`,
+        undefined,
+        param,
+      );
+    }
+  }
+
+  /** An item's period: missing ends default to now. `prefix` names the hash it came in (`lines[3]`). */
+  private periodOf(input: { start?: number; end?: number } | undefined, now: number, prefix: string): PeriodJson {
+    const period: PeriodJson = { start: input?.start ?? now, end: input?.end ?? now };
+    if (period.end < period.start) {
+      throw parameterInvalid(prefix === '' ? 'period[end]' : `${prefix}[period][end]`, 'The period end must be greater than or equal to the period start.');
+    }
+    return period;
+  }
+
+  private insertItem(
+    fields: {
+      amount: number;
+      currency: string;
+      customer: string;
+      description: string | null;
+      discountable: boolean;
+      metadata: Metadata;
+      period: PeriodJson;
+      unitAmountDecimal: string | null;
+      quantity: string;
+    },
+    invoice: InvoiceRecord | undefined,
+    now: number,
+  ): InvoiceItemRecord {
+    const json: InvoiceItemJson = {
+      id: newId('ii'),
+      object: 'invoiceitem',
+      amount: fields.amount,
+      currency: fields.currency,
+      customer: fields.customer,
+      customer_account: null,
+      date: now,
+      description: fields.description,
+      discountable: fields.discountable,
+      discounts: [],
+      invoice: invoice?.id ?? null,
+      livemode: false,
+      metadata: { ...fields.metadata },
+      net_amount: fields.amount,
+      parent: null,
+      period: fields.period,
+      pricing: { type: 'price_details', unit_amount_decimal: fields.unitAmountDecimal },
+      proration: false,
+      quantity: truncate(fields.quantity),
+      quantity_decimal: fields.quantity,
+      tax_rates: [],
+      test_clock: null,
+    };
+    const rec: InvoiceItemRecord = { seq: ++this.seq, json, lineId: newId('il') };
+    this.itemRecords.set(json.id, rec);
+    invoice?.itemIds.push(json.id);
+    return rec;
   }
 
   private itemsOf(inv: InvoiceRecord): InvoiceItemRecord[] {

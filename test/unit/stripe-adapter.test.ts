@@ -23,7 +23,16 @@ const FINALIZE_PATH = /^\/v1\/invoices\/[^/]+\/finalize$/;
 let fake: StripeFake;
 
 function sdk(timeoutMs = 2000): Stripe {
-  return createStripeClient({ secretKey: API_KEY, host: '127.0.0.1', port: fake.port, protocol: 'http', timeoutMs, maxRps: 1000, maxAttempts: 5 });
+  return createStripeClient({
+    secretKey: API_KEY,
+    host: '127.0.0.1',
+    port: fake.port,
+    protocol: 'http',
+    timeoutMs,
+    maxRps: 1000,
+    maxEndpointRps: 1000,
+    maxAttempts: 5,
+  });
 }
 
 interface Harness {
@@ -190,6 +199,138 @@ describe('invoicing against the fake', () => {
     expect(items.reduce((s, i) => s + i.amountMinor, 0)).toBe((105 * 106) / 2);
     expect(billing.calls.listInvoiceItems).toBe(2);
     expect(fake.requests.filter((r) => r.method === 'GET' && r.path === '/v1/invoiceitems')).toHaveLength(2);
+  });
+});
+
+describe('addInvoiceLines and listInvoiceLines', () => {
+  const ADD_LINES = /^\/v1\/invoices\/[^/]+\/add_lines$/;
+
+  async function draft(billing: StripeBilling, key = 'lines:draft'): Promise<string> {
+    const customer = await newCustomer();
+    return (await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'd', metadata: {}, idempotencyKey: key })).id;
+  }
+
+  const lineSet = (n: number, from = 0) =>
+    Array.from({ length: n }, (_, i) => ({
+      amountMinor: (from + i + 1) * 100,
+      description: `line ${from + i}`,
+      metadata: { line_key: `k${from + i}` },
+    }));
+
+  it('adds every line in one request; listInvoiceLines shows them with their line keys', async () => {
+    const { billing } = harness();
+    const invoiceId = await draft(billing);
+    const lines = [...lineSet(2), { amountMinor: -50, description: 'credit', metadata: { line_key: 'credit' } }];
+
+    const invoice = await billing.addInvoiceLines({ invoiceId, lines, idempotencyKey: 'lines:add' });
+
+    expect(invoice).toMatchObject({ id: invoiceId, status: 'draft', totalMinor: 100 + 200 - 50 });
+    const posts = fake.requests.filter((r) => ADD_LINES.test(r.path));
+    expect(posts.map((r) => [r.status, r.idempotencyKey])).toEqual([[200, 'lines:add']]);
+    expect(await billing.listInvoiceLines(invoiceId)).toEqual([
+      { id: expect.stringMatching(/^il_/), amountMinor: 100, metadata: { line_key: 'k0' } },
+      { id: expect.stringMatching(/^il_/), amountMinor: 200, metadata: { line_key: 'k1' } },
+      { id: expect.stringMatching(/^il_/), amountMinor: -50, metadata: { line_key: 'credit' } },
+    ]);
+    expect(billing.calls).toMatchObject({ addInvoiceLines: 1, listInvoiceLines: 1 });
+    expect((await billing.finalizeInvoice(invoiceId, 'lines:finalize')).totalMinor).toBe(250);
+  });
+
+  it('a re-run with the same key (another process) gets the replay: no line is added twice', async () => {
+    const invoiceId = await draft(harness().billing);
+    const input = { invoiceId, lines: lineSet(3), idempotencyKey: 'lines:rerun' };
+
+    const first = await harness().billing.addInvoiceLines(input);
+    const second = await harness().billing.addInvoiceLines(input);
+
+    expect(second).toEqual(first);
+    expect(fake.invoiceItems()).toHaveLength(3);
+    expect(fake.requests.filter((r) => ADD_LINES.test(r.path)).map((r) => r.replayed)).toEqual([false, true]);
+  });
+
+  it('retries a 500, a 429 and a timeout after commit with the same key, and adds the lines once', async () => {
+    const { billing, events } = harness({ timeoutMs: 300 });
+    const invoiceId = await draft(billing);
+    fake.injectFailure({ method: 'POST', path: ADD_LINES, mode: '500' });
+    fake.injectFailure({ method: 'POST', path: ADD_LINES, mode: '429' });
+    fake.injectFailure({ method: 'POST', path: ADD_LINES, mode: 'timeout_after_commit', holdMs: 2000 });
+
+    const invoice = await billing.addInvoiceLines({ invoiceId, lines: lineSet(4), idempotencyKey: 'lines:retry' });
+
+    expect(invoice.totalMinor).toBe(100 + 200 + 300 + 400);
+    expect(fake.invoiceItems()).toHaveLength(4);
+    const attempts = fake.requests.filter((r) => ADD_LINES.test(r.path));
+    expect(attempts.map((r) => [r.status, r.injected, r.replayed])).toEqual([
+      [500, '500', false],
+      [429, '429', false],
+      [null, 'timeout_after_commit', false],
+      [200, null, true],
+    ]);
+    expect(new Set(attempts.map((r) => r.idempotencyKey))).toEqual(new Set(['lines:retry']));
+    expect(events.filter((e) => e.op === 'addInvoiceLines').map((e) => [e.outcome, e.errorCode])).toEqual([
+      ['retry', 'provider_unavailable'],
+      ['retry', 'rate_limited'],
+      ['retry', 'timeout'],
+      ['ok', undefined],
+    ]);
+  });
+
+  it('listInvoiceLines pages through 250 lines, each page its own paced and retried request', async () => {
+    const { billing } = harness();
+    const invoiceId = await draft(billing);
+    await billing.addInvoiceLines({ invoiceId, lines: lineSet(250), idempotencyKey: 'lines:250' });
+    fake.injectFailure({ method: 'GET', path: /\/lines$/, mode: '500' });
+
+    const lines = await billing.listInvoiceLines(invoiceId);
+
+    expect(lines.map((l) => l.metadata.line_key)).toEqual(lineSet(250).map((l) => l.metadata.line_key));
+    const pages = fake.requests.filter((r) => r.method === 'GET' && r.path.endsWith('/lines'));
+    expect(pages.map((r) => [r.status, r.params.limit, r.params.starting_after])).toEqual([
+      [500, '100', undefined],
+      [200, '100', undefined],
+      [200, '100', lines[99]?.id],
+      [200, '100', lines[199]?.id],
+    ]);
+    expect(billing.calls.listInvoiceLines).toBe(4);
+    expect(billing.retries.listInvoiceLines).toBe(1);
+  });
+
+  it('refuses a line of more than eight digits, or not an integer, before calling Stripe', async () => {
+    const { billing } = harness();
+    const invoiceId = await draft(billing);
+    const requestsBefore = fake.requests.length;
+    const withLine = (amountMinor: number) => [...lineSet(2), { amountMinor, description: 'big', metadata: { line_key: 'big' } }];
+
+    for (const amountMinor of [100_000_000, -100_000_000, 12.5, Number.NaN]) {
+      const err = await rejectionOf(billing.addInvoiceLines({ invoiceId, lines: withLine(amountMinor), idempotencyKey: 'lines:big' }));
+      expect(err).toMatchObject({ retryable: false, code: 'invalid_argument' });
+      expect(err.message).toContain('line 2 (line_key big)');
+    }
+    const none = await rejectionOf(billing.addInvoiceLines({ invoiceId, lines: [], idempotencyKey: 'lines:none' }));
+    expect(none.code).toBe('invalid_argument');
+    const noKey = await rejectionOf(billing.addInvoiceLines({ invoiceId, lines: lineSet(1), idempotencyKey: ' ' }));
+    expect(noKey.code).toBe('invalid_argument');
+    expect(fake.requests).toHaveLength(requestsBefore);
+
+    const largest = await billing.addInvoiceLines({ invoiceId, lines: withLine(99_999_999), idempotencyKey: 'lines:largest' });
+    expect(largest.totalMinor).toBe(100 + 200 + 99_999_999);
+    const credit = await billing.addInvoiceLines({
+      invoiceId,
+      lines: [{ amountMinor: -99_999_999, description: 'c', metadata: {} }],
+      idempotencyKey: 'lines:c',
+    });
+    expect(credit.totalMinor).toBe(300);
+  });
+
+  it("more than 250 lines: Stripe's refusal is not retried and nothing is added", async () => {
+    const { billing } = harness();
+    const invoiceId = await draft(billing);
+
+    const err = await rejectionOf(billing.addInvoiceLines({ invoiceId, lines: lineSet(251), idempotencyKey: 'lines:251' }));
+
+    expect(err).toMatchObject({ retryable: false, statusCode: 400 });
+    expect(billing.calls.addInvoiceLines).toBe(1);
+    expect(fake.invoiceItems()).toHaveLength(0);
   });
 });
 
@@ -452,6 +593,86 @@ describe('pacing', () => {
   });
 });
 
+/** The most requests the fake saw start within any one second. */
+function busiestSecond(requests: readonly { at: string }[]): number {
+  const at = requests.map((r) => Date.parse(r.at)).sort((a, b) => a - b);
+  let worst = 0;
+  for (let i = 0, j = 0; i < at.length; i++) {
+    while ((at[i] as number) - (at[j] as number) >= 1000) j++;
+    worst = Math.max(worst, i - j + 1);
+  }
+  return worst;
+}
+
+describe('per-operation pacing', () => {
+  async function draftInvoice(): Promise<string> {
+    return (await sdk().invoices.create({ customer: await newCustomer(), auto_advance: false })).id;
+  }
+
+  it('30 calls of one operation at maxEndpointRps 10 take about 3 s, even with maxRps 1000', async () => {
+    const invoice = await draftInvoice();
+    fake.setRateLimit('live');
+    const { billing } = harness({ maxRps: 1000, maxEndpointRps: 10 });
+
+    const started = Date.now();
+    await Promise.all(Array.from({ length: 30 }, () => billing.getInvoice(invoice)));
+    const elapsed = Date.now() - started;
+
+    expect(elapsed).toBeGreaterThanOrEqual(2800); // 29 intervals of 100 ms
+    const reads = fake.requests.filter((r) => r.method === 'GET');
+    expect(reads).toHaveLength(30);
+    expect(busiestSecond(reads)).toBeLessThanOrEqual(11);
+    expect(fake.stats().rateLimited).toBe(0);
+  });
+
+  it('calls of two operations are paced apart and interleave', async () => {
+    const invoice = await draftInvoice();
+    const { billing } = harness({ maxRps: 1000, maxEndpointRps: 10 });
+
+    const started = Date.now();
+    await Promise.all([
+      ...Array.from({ length: 20 }, () => billing.getInvoice(invoice)),
+      ...Array.from({ length: 20 }, () => billing.listInvoiceItems(invoice)),
+    ]);
+    const elapsed = Date.now() - started;
+
+    // Each operation needs 1.9 s for its 20 calls; one after the other they would need 3.9 s.
+    expect(elapsed).toBeGreaterThanOrEqual(1800);
+    expect(elapsed).toBeLessThan(3000);
+    const order = fake.requests.filter((r) => r.method === 'GET').map((r) => (r.path === '/v1/invoiceitems' ? 'items' : 'invoice'));
+    expect(order).toHaveLength(40);
+    for (let i = 0; i < 40; i += 10) {
+      const slice = order.slice(i, i + 10);
+      expect(slice.filter((o) => o === 'items').length).toBeGreaterThanOrEqual(3);
+      expect(slice.filter((o) => o === 'invoice').length).toBeGreaterThanOrEqual(3);
+    }
+  });
+
+  it('a request waits for both pacers: maxRps still bounds all operations together', async () => {
+    const invoice = await draftInvoice();
+    const { billing } = harness({ maxRps: 10, maxEndpointRps: 10 });
+
+    const started = Date.now();
+    await Promise.all([...Array.from({ length: 5 }, () => billing.getInvoice(invoice)), ...Array.from({ length: 5 }, () => billing.listInvoiceItems(invoice))]);
+
+    // 10 requests 100 ms apart; per-operation pacing alone would finish after 0.4 s.
+    expect(Date.now() - started).toBeGreaterThanOrEqual(850);
+  });
+
+  it("control: without it, a burst of one operation trips Stripe's 25/s endpoint limit", async () => {
+    const invoice = await draftInvoice();
+    fake.setRateLimit('live');
+    const { billing } = harness({ maxRps: 1000, maxAttempts: 1 });
+
+    const settled = await Promise.allSettled(Array.from({ length: 40 }, () => billing.getInvoice(invoice)));
+
+    const rejected = settled.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
+    expect(rejected.length).toBeGreaterThan(0);
+    expect(rejected[0]?.reason).toMatchObject({ code: 'rate_limited', retryable: true });
+    expect(fake.stats().rateLimitedBy.endpoint).toBe(rejected.length);
+  });
+});
+
 describe('Pacer (virtual clock)', () => {
   function virtualClock() {
     let now = 0;
@@ -533,6 +754,24 @@ describe('Pacer (virtual clock)', () => {
     expect(starts[199]?.at).toBe(199 * 40);
   });
 
+  it('with a second wait in the turn, counts the interval from when that wait ends', async () => {
+    const clock = virtualClock();
+    const global = new Pacer({ ratePerSecond: 100, now: clock.now, sleep: clock.sleep });
+    const endpoint = new Pacer({ ratePerSecond: 10, now: clock.now, sleep: clock.sleep });
+    // A backlog of 50 callers in the process-wide queue (500 ms of it) ...
+    const backlog = startsOf(global, clock, 50);
+    // ... then 3 callers of one endpoint, whose turn includes the process-wide wait.
+    const starts: number[] = [];
+    const paced = Array.from({ length: 3 }, () => endpoint.acquire(() => global.acquire()).then(() => void starts.push(clock.now())));
+
+    await clock.advanceTo(800);
+    await Promise.all([...paced, backlog.all]);
+
+    // Behind the backlog, then an endpoint interval apart: not bunched 10 ms apart after it.
+    expect(starts).toEqual([500, 600, 700]);
+    expect(backlog.starts.at(-1)?.at).toBe(490);
+  });
+
   it('rejects a non-positive rate', () => {
     expect(() => new Pacer({ ratePerSecond: 0 })).toThrow(/ratePerSecond/);
   });
@@ -546,7 +785,13 @@ describe('configuration', () => {
   });
 
   it('applies defaults and reads the optional settings', () => {
-    expect(stripeConfigFromEnv({ STRIPE_SECRET_KEY: 'sk_test_1' })).toEqual({ secretKey: 'sk_test_1', maxRps: 25, timeoutMs: 10_000, maxAttempts: 5 });
+    expect(stripeConfigFromEnv({ STRIPE_SECRET_KEY: 'sk_test_1' })).toEqual({
+      secretKey: 'sk_test_1',
+      maxRps: 25,
+      maxEndpointRps: 20,
+      timeoutMs: 10_000,
+      maxAttempts: 5,
+    });
     expect(
       stripeConfigFromEnv({
         STRIPE_SECRET_KEY: 'sk_test_1',
@@ -554,12 +799,23 @@ describe('configuration', () => {
         STRIPE_API_PORT: '12111',
         STRIPE_API_PROTOCOL: 'http',
         STRIPE_MAX_RPS: '90',
+        STRIPE_MAX_ENDPOINT_RPS: '12.5',
         STRIPE_TIMEOUT_MS: '3000',
         STRIPE_MAX_ATTEMPTS: '3',
       }),
-    ).toEqual({ secretKey: 'sk_test_1', host: 'localhost', port: 12111, protocol: 'http', maxRps: 90, timeoutMs: 3000, maxAttempts: 3 });
+    ).toEqual({
+      secretKey: 'sk_test_1',
+      host: 'localhost',
+      port: 12111,
+      protocol: 'http',
+      maxRps: 90,
+      maxEndpointRps: 12.5,
+      timeoutMs: 3000,
+      maxAttempts: 3,
+    });
     expect(() => stripeConfigFromEnv({ STRIPE_SECRET_KEY: 'k', STRIPE_API_PROTOCOL: 'ftp' })).toThrow(/STRIPE_API_PROTOCOL/);
     expect(() => stripeConfigFromEnv({ STRIPE_SECRET_KEY: 'k', STRIPE_MAX_RPS: '0' })).toThrow(/STRIPE_MAX_RPS/);
+    expect(() => stripeConfigFromEnv({ STRIPE_SECRET_KEY: 'k', STRIPE_MAX_ENDPOINT_RPS: '-1' })).toThrow(/STRIPE_MAX_ENDPOINT_RPS/);
   });
 
   it('stripeBillingFromEnv talks to the server named by STRIPE_API_*', async () => {

@@ -256,6 +256,149 @@ describe('invoices', () => {
   });
 });
 
+describe('add_lines', () => {
+  async function draft(currency = 'eur'): Promise<{ stripe: Stripe; customer: string; invoice: string }> {
+    const stripe = client();
+    const customer = (await stripe.customers.create({ name: 'Acme' })).id;
+    const invoice = (await stripe.invoices.create({ customer, currency, metadata: { period: '2026-10' } })).id;
+    return { stripe, customer, invoice };
+  }
+
+  const lines = (n: number, from = 0): Stripe.InvoiceAddLinesParams.Line[] =>
+    Array.from({ length: n }, (_, i) => ({ amount: 100 + from + i, description: `line ${from + i}`, metadata: { line_key: `k${from + i}` } }));
+
+  it('adds every line as an invoice item of the draft and returns the updated invoice', async () => {
+    const { stripe, customer, invoice } = await draft();
+    const updated = await stripe.invoices.addLines(invoice, {
+      lines: [
+        { amount: 9000, description: 'API calls', metadata: { line_key: 'api' }, period: { start: 1_790_000_000, end: 1_792_000_000 } },
+        { amount: 2550, description: 'Storage', metadata: { line_key: 'storage' } },
+        { amount: -500, description: 'Credit', metadata: { line_key: 'credit' } },
+      ],
+      invoice_metadata: { lines: '3', period: '' },
+    });
+
+    expect(updated).toMatchObject({ id: invoice, object: 'invoice', status: 'draft', total: 11_050, amount_due: 11_050 });
+    expect(updated.metadata).toEqual({ lines: '3' }); // merged: `period` sent empty is unset
+    expect(updated.lines.data.map((l) => [l.amount, l.description, l.metadata])).toEqual([
+      [9000, 'API calls', { line_key: 'api' }],
+      [2550, 'Storage', { line_key: 'storage' }],
+      [-500, 'Credit', { line_key: 'credit' }],
+    ]);
+    expect(updated.lines.data[0]?.period).toEqual({ start: 1_790_000_000, end: 1_792_000_000 });
+
+    const items = await stripe.invoiceItems.list({ invoice, limit: 100 });
+    expect(items.data.map((i) => i.metadata?.line_key).sort()).toEqual(['api', 'credit', 'storage']);
+    for (const item of items.data) expect(item).toMatchObject({ invoice, customer, currency: 'eur' });
+    const listed = await stripe.invoices.listLineItems(invoice, { limit: 100 });
+    expect(listed.data.map((l) => l.parent?.invoice_item_details?.invoice_item).sort()).toEqual(items.data.map((i) => i.id).sort());
+    expect((await stripe.invoices.retrieve(invoice)).total).toBe(11_050);
+    expect((await stripe.invoices.finalizeInvoice(invoice)).total).toBe(11_050);
+  });
+
+  it('refuses to add lines to an invoice that is no longer a draft', async () => {
+    const { stripe, invoice } = await draft();
+    await stripe.invoices.addLines(invoice, { lines: lines(1) });
+    await stripe.invoices.finalizeInvoice(invoice);
+
+    const err = await rejectionOf(stripe.invoices.addLines(invoice, { lines: lines(2, 1) }));
+
+    expect(err).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect(err.statusCode).toBe(400);
+    expect(err.code).toBe('invoice_already_finalized');
+    expect(fake.invoiceItems()).toHaveLength(1);
+    const missing = await rejectionOf(stripe.invoices.addLines('in_missing', { lines: lines(1) }));
+    expect([missing.statusCode, missing.code]).toEqual([404, 'resource_missing']);
+  });
+
+  it('replays the same key with the same lines, and refuses that key with other lines', async () => {
+    const { stripe, invoice } = await draft();
+    const first = await stripe.invoices.addLines(invoice, { lines: lines(3) }, { idempotencyKey: 'lines-1' });
+    const again = await stripe.invoices.addLines(invoice, { lines: lines(3) }, { idempotencyKey: 'lines-1' });
+
+    expect(again).toEqual(first);
+    expect(fake.invoiceItems()).toHaveLength(3);
+    expect(fake.requests.filter((r) => r.idempotencyKey === 'lines-1').map((r) => [r.status, r.replayed])).toEqual([
+      [200, false],
+      [200, true],
+    ]);
+
+    const other = await rejectionOf(stripe.invoices.addLines(invoice, { lines: lines(4) }, { idempotencyKey: 'lines-1' }));
+    expect(other).toBeInstanceOf(Stripe.errors.StripeIdempotencyError);
+    expect(fake.invoiceItems()).toHaveLength(3);
+  });
+
+  it('names the line in parameter errors and adds nothing from a request with a bad line', async () => {
+    const { stripe, invoice } = await draft();
+    const noLines = await rejectionOf(stripe.invoices.addLines(invoice, { lines: [] }));
+    expect([noLines.code, noLines.param]).toEqual(['parameter_missing', 'lines']);
+    const noAmount = await rejectionOf(stripe.invoices.addLines(invoice, { lines: [...lines(1), { description: 'free text' }] }));
+    expect([noAmount.code, noAmount.param]).toEqual(['parameter_missing', 'lines[1][amount]']);
+    const unknown = await rejectionOf(stripe.invoices.addLines(invoice, { lines: [{ amount: 1, quantity: 2 }] }));
+    expect([unknown.code, unknown.param]).toEqual(['parameter_unknown', 'lines[0][quantity]']);
+    const period = await rejectionOf(stripe.invoices.addLines(invoice, { lines: [...lines(2), { amount: 5, period: { start: 20, end: 10 } }] }));
+    expect(period.param).toBe('lines[2][period][end]');
+    expect(fake.invoiceItems()).toHaveLength(0);
+  });
+});
+
+describe("Stripe's limits", () => {
+  async function draft(): Promise<{ stripe: Stripe; customer: string; invoice: string }> {
+    const stripe = client();
+    const customer = (await stripe.customers.create({})).id;
+    return { stripe, customer, invoice: (await stripe.invoices.create({ customer, currency: 'usd' })).id };
+  }
+  const lines = (n: number): Stripe.InvoiceAddLinesParams.Line[] => Array.from({ length: n }, (_, i) => ({ amount: i + 1 }));
+
+  it('takes up to 250 lines in one add_lines call; one more and nothing is added', async () => {
+    const { stripe, customer, invoice } = await draft();
+    const tooMany = await rejectionOf(stripe.invoices.addLines(invoice, { lines: lines(251) }));
+    expect(tooMany).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+    expect([tooMany.statusCode, tooMany.param]).toEqual([400, 'lines']);
+    expect(tooMany.message).toMatch(/at most 250 invoice items/);
+    expect(fake.invoiceItems()).toHaveLength(0);
+
+    const full = await stripe.invoices.addLines(invoice, { lines: lines(250) });
+    expect(fake.invoices()[0]?.lines.total_count).toBe(250);
+    expect(full.total).toBe((250 * 251) / 2);
+    const oneMore = await rejectionOf(stripe.invoiceItems.create({ customer, invoice, amount: 1, currency: 'usd' }));
+    expect([oneMore.statusCode, oneMore.param]).toEqual([400, 'invoice']);
+    expect(oneMore.message).toMatch(/at most 250 invoice items/);
+    expect(fake.invoiceItems()).toHaveLength(250);
+  });
+
+  it('counts items from both endpoints against the 250 cap', async () => {
+    const { stripe, customer, invoice } = await draft();
+    await stripe.invoices.addLines(invoice, { lines: lines(249) });
+    const two = await rejectionOf(stripe.invoices.addLines(invoice, { lines: lines(2) }));
+    expect(two.statusCode).toBe(400);
+    expect(fake.invoiceItems()).toHaveLength(249);
+    await stripe.invoiceItems.create({ customer, invoice, amount: 1, currency: 'usd' });
+    const one = await rejectionOf(stripe.invoices.addLines(invoice, { lines: lines(1) }));
+    expect(one.message).toMatch(/at most 250 invoice items/);
+    expect(await stripe.invoices.listLineItems(invoice, { limit: 100 }).autoPagingToArray({ limit: 1000 })).toHaveLength(250);
+  });
+
+  it('refuses amounts of more than eight digits, naming the parameter; negative ones too', async () => {
+    const { stripe, customer, invoice } = await draft();
+    const item = await stripe.invoiceItems.create({ customer, invoice, amount: 99_999_999, currency: 'usd' });
+    const credit = await stripe.invoiceItems.create({ customer, invoice, amount: -99_999_999, currency: 'usd' });
+    expect([item.amount, credit.amount]).toEqual([99_999_999, -99_999_999]);
+
+    for (const amount of [100_000_000, -100_000_000]) {
+      const err = await rejectionOf(stripe.invoiceItems.create({ customer, invoice, amount, currency: 'usd' }));
+      expect(err).toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+      expect([err.statusCode, err.code, err.param]).toEqual([400, 'amount_too_large', 'amount']);
+      expect(err.message).toMatch(/^Amount must be no more than 99999999/);
+    }
+    const line = await rejectionOf(stripe.invoices.addLines(invoice, { lines: [...lines(3), { amount: 100_000_000 }] }));
+    expect([line.statusCode, line.code, line.param]).toEqual([400, 'amount_too_large', 'lines[3][amount]']);
+    const computed = await rejectionOf(stripe.invoiceItems.create({ customer, invoice, unit_amount_decimal: Stripe.Decimal.from('50000000.5'), quantity: 2 }));
+    expect([computed.code, computed.param]).toEqual(['amount_too_large', 'unit_amount_decimal']);
+    expect(fake.invoiceItems()).toHaveLength(2);
+  });
+});
+
 describe('idempotency', () => {
   it('replays the same key + params: same object, nothing new created', async () => {
     const stripe = client();
@@ -395,6 +538,147 @@ describe('failure injection', () => {
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
     expect(rejected).toHaveLength(7);
     for (const r of rejected) expect(r.reason).toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+  });
+});
+
+describe('rate limits', () => {
+  async function twoInvoices(stripe: Stripe): Promise<[string, string]> {
+    const customer = (await stripe.customers.create({})).id;
+    return [(await stripe.invoices.create({ customer })).id, (await stripe.invoices.create({ customer })).id];
+  }
+  const reason = (err: Stripe.errors.StripeError): unknown => (err.headers as Record<string, string>)['stripe-rate-limited-reason'];
+
+  it('limits each endpoint on its own: GET /v1/invoices/:id for any id shares one budget', async () => {
+    const stripe = client();
+    const [a, b] = await twoInvoices(stripe);
+    fake.setRateLimit({ perEndpoint: 3 });
+
+    const results = await Promise.allSettled([
+      ...[a, b, a, b, a, b].map((id) => stripe.invoices.retrieve(id)),
+      ...Array.from({ length: 6 }, () => stripe.invoices.list({ limit: 1 })),
+    ]);
+
+    const outcome = results.map((r) => r.status);
+    expect(outcome.slice(0, 6).filter((s) => s === 'fulfilled')).toHaveLength(3);
+    expect(outcome.slice(6).filter((s) => s === 'fulfilled')).toHaveLength(3);
+    for (const r of results) {
+      if (r.status === 'fulfilled') continue;
+      const err = r.reason as Stripe.errors.StripeError;
+      expect(err).toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+      expect([err.statusCode, err.code, reason(err)]).toEqual([429, 'rate_limit', 'endpoint-rate']);
+    }
+  });
+
+  it('checks the global limit first; a refused request counts against neither limit', async () => {
+    const stripe = client();
+    const [a] = await twoInvoices(stripe);
+    fake.setRateLimit({ global: 4, perEndpoint: 3 });
+
+    const calls = [
+      () => stripe.invoices.retrieve(a),
+      () => stripe.invoices.retrieve(a),
+      () => stripe.invoices.retrieve(a),
+      () => stripe.invoices.retrieve(a), // 4th of the endpoint: refused, not counted globally
+      () => stripe.invoices.list({ limit: 1 }), // 4th admitted request overall
+      () => stripe.invoices.list({ limit: 1 }), // 5th: over the global limit
+    ];
+    const reasons: unknown[] = [];
+    for (const call of calls)
+      reasons.push(
+        await call().then(
+          () => 'ok',
+          (err: Stripe.errors.StripeError) => reason(err),
+        ),
+      );
+
+    expect(reasons).toEqual(['ok', 'ok', 'ok', 'endpoint-rate', 'ok', 'global-rate']);
+    expect(fake.stats()).toEqual({
+      requests: 9, // 3 set-up requests before the limit was set, then 6
+      rateLimited: 2,
+      rateLimitedBy: { global: 1, endpoint: 1, injected: 0 },
+      endpoints: {
+        'POST /v1/customers': { requests: 1, rateLimited: 0 },
+        'POST /v1/invoices': { requests: 2, rateLimited: 0 },
+        'GET /v1/invoices/:id': { requests: 4, rateLimited: 1 },
+        'GET /v1/invoices': { requests: 2, rateLimited: 1 },
+      },
+    });
+  });
+
+  it("'live' is Stripe's live mode: 25 per endpoint under 100 overall", async () => {
+    const stripe = client();
+    const [a] = await twoInvoices(stripe);
+    fake.setRateLimit('live');
+    expect(fake.state().rateLimit).toEqual({ global: 100, perEndpoint: 25 });
+
+    const results = await Promise.allSettled(Array.from({ length: 30 }, () => stripe.invoices.retrieve(a)));
+
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(25);
+    expect(fake.stats().rateLimitedBy).toEqual({ global: 0, endpoint: 5, injected: 0 });
+  });
+
+  it('keeps the numeric form for the global limit; undefined lifts every limit', () => {
+    fake.setRateLimit({ perEndpoint: 2 });
+    fake.setRateLimit(3);
+    expect(fake.state()).toMatchObject({ rateLimitPerSecond: 3, rateLimit: { global: 3, perEndpoint: 2 } });
+    fake.setRateLimit({ global: null });
+    expect(fake.state().rateLimit).toEqual({ global: null, perEndpoint: 2 });
+    fake.setRateLimit(undefined);
+    expect(fake.state().rateLimit).toEqual({ global: null, perEndpoint: null });
+    expect(() => fake.setRateLimit({ perEndpoint: 0 })).toThrow(/positive integer/);
+  });
+
+  it('start options set the limits that reset() restores, and reset() clears the stats', async () => {
+    const local = await startStripeFake({ port: 0, rateLimitPerSecond: 7, rateLimit: { perEndpoint: 3 } });
+    try {
+      expect(local.state().rateLimit).toEqual({ global: 7, perEndpoint: 3 });
+      await fetch(`${local.url}/v1/customers`, { headers: { Authorization: `Bearer ${API_KEY}` } });
+      local.setRateLimit(undefined);
+      expect(local.stats().endpoints['GET /v1/customers']).toEqual({ requests: 1, rateLimited: 0 });
+
+      local.reset();
+
+      expect(local.state().rateLimit).toEqual({ global: 7, perEndpoint: 3 });
+      expect(local.stats()).toEqual({ requests: 0, rateLimited: 0, rateLimitedBy: { global: 0, endpoint: 0, injected: 0 }, endpoints: {} });
+    } finally {
+      await local.stop();
+    }
+    const sandbox = await startStripeFake({ port: 0, rateLimit: 'sandbox' });
+    expect(sandbox.state().rateLimit).toEqual({ global: 25, perEndpoint: 25 });
+    await sandbox.stop();
+  });
+
+  it('counts requests per endpoint, add_lines and injected 429s included, in stats() and /_fake/state', async () => {
+    const stripe = client();
+    const [a] = await twoInvoices(stripe);
+    await stripe.invoices.addLines(a, { lines: [{ amount: 1 }] });
+    fake.injectFailure({ method: 'POST', path: /\/add_lines$/, mode: '429' });
+    await expect(stripe.invoices.addLines(a, { lines: [{ amount: 2 }] })).rejects.toBeInstanceOf(Stripe.errors.StripeRateLimitError);
+    await expect(stripe.rawRequest('GET', '/v1/charges')).rejects.toBeInstanceOf(Stripe.errors.StripeInvalidRequestError);
+
+    const state = (await (await fetch(`${fake.url}/_fake/state`)).json()) as { stats: unknown };
+
+    expect(state.stats).toEqual(fake.stats());
+    expect(await (await fetch(`${fake.url}/_fake/stats`)).json()).toEqual(fake.stats());
+    expect(fake.stats()).toMatchObject({
+      requests: 6, // the unknown route counts here, under no endpoint
+      rateLimited: 1,
+      rateLimitedBy: { global: 0, endpoint: 0, injected: 1 },
+      endpoints: { 'POST /v1/invoices/:id/add_lines': { requests: 2, rateLimited: 1 } },
+    });
+    expect(Object.keys(fake.stats().endpoints)).not.toContain('GET /v1/charges');
+  });
+
+  it('POST /_fake/rate-limit takes a preset and per-field limits, and refuses a bad body whole', async () => {
+    const post = (body: unknown) => fetch(`${fake.url}/_fake/rate-limit`, { method: 'POST', body: JSON.stringify(body) });
+    const set = await post({ preset: 'live', perEndpoint: 2 });
+    expect(await set.json()).toEqual({ rateLimitPerSecond: 100, rateLimit: { global: 100, perEndpoint: 2 } });
+    expect((await post({ perSecond: 9 })).status).toBe(200); // the original field, for the global limit
+    expect(fake.state().rateLimit).toEqual({ global: 9, perEndpoint: 2 });
+
+    expect((await post({ preset: 'sandbox', perEndpoint: 'fast' })).status).toBe(400);
+    expect((await post({ perEndpoint: -1 })).status).toBe(400);
+    expect(fake.state().rateLimit).toEqual({ global: 9, perEndpoint: 2 });
   });
 });
 

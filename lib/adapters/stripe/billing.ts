@@ -8,16 +8,46 @@ import {
 } from '../../app/invoicing/stripe-port';
 import { Pacer } from './pacer';
 
-/** The provider operations, as named in counters, `onCall` and errors. */
-export type StripeOperation = 'createDraftInvoice' | 'addInvoiceItem' | 'finalizeInvoice' | 'getInvoice' | 'listInvoiceItems' | 'findInvoice';
+/** The provider operations, as named in counters, `onCall` and errors. Each is one Stripe endpoint. */
+export type StripeOperation =
+  'createDraftInvoice' | 'addInvoiceItem' | 'addInvoiceLines' | 'finalizeInvoice' | 'getInvoice' | 'listInvoiceItems' | 'listInvoiceLines' | 'findInvoice';
 export const STRIPE_OPERATIONS: readonly StripeOperation[] = [
   'createDraftInvoice',
   'addInvoiceItem',
+  'addInvoiceLines',
   'finalizeInvoice',
   'getInvoice',
   'listInvoiceItems',
+  'listInvoiceLines',
   'findInvoice',
 ];
+
+/**
+ * Stripe's amounts hold at most eight digits of minor units ("a value of 99999999 for a USD charge
+ * of $999,999.99", docs.stripe.com/currencies); it refuses larger ones with amount_too_large.
+ */
+export const MAX_STRIPE_AMOUNT_MINOR = 99_999_999;
+
+/** One line of addInvoiceLines; `metadata.line_key` identifies it when reconciling later. */
+export interface StripeInvoiceLine {
+  /** Integer minor units, at most eight digits; negative for a credit. */
+  amountMinor: number;
+  description: string;
+  metadata: Record<string, string>;
+}
+
+export interface AddInvoiceLinesInput {
+  invoiceId: string;
+  lines: StripeInvoiceLine[];
+  idempotencyKey: string;
+}
+
+/** A line (or invoice item) already on an invoice. */
+export interface ProviderInvoiceLine {
+  id: string;
+  amountMinor: number;
+  metadata: Record<string, string>;
+}
 
 /**
  * What became of one attempt (one HTTP request):
@@ -30,7 +60,7 @@ export type StripeCallOutcome = 'ok' | 'retry' | 'failed';
 export interface StripeCallInfo {
   /** Time spent in the SDK for this attempt (pacing wait excluded). */
   durationMs: number;
-  /** Time spent waiting for the pacer before this attempt. */
+  /** Time spent waiting for the pacers (the operation's, then the process-wide one) before this attempt. */
   pacedMs: number;
   /** Our error code (see StripeProviderError.code), on retry/failed. */
   errorCode?: string;
@@ -44,6 +74,12 @@ export interface StripeCallInfo {
 export interface StripeBillingOptions {
   /** Requests per second for this instance's pacer (ignored when `pacer` is given). */
   maxRps: number;
+  /**
+   * Requests per second per operation. Stripe limits every endpoint (method + route) to 25/s on
+   * top of its global limit, and each operation here is one endpoint, so each gets its own pacer,
+   * passed before the process-wide one. Omitted: no per-operation pacing.
+   */
+  maxEndpointRps?: number;
   /** Attempts per call including the first; after that a retryable BillingProviderError is thrown. */
   maxAttempts: number;
   /** Backoff base: attempt n waits a uniform random time in [0, min(maxDelayMs, base * 2^(n-1))]. Default 250 ms. */
@@ -191,7 +227,8 @@ function zeroCounters(): Record<StripeOperation, number> {
 /**
  * BillingProvider on the official Stripe SDK.
  *
- * - Every request (reads, writes, each page of a list, each retry) waits for the pacer first.
+ * - Every request (reads, writes, each page of a list, each retry) waits for the pacer first: its
+ *   operation's own (`maxEndpointRps`, as Stripe limits each endpoint), then the process-wide one.
  * - Writes always send the caller's idempotency key (`{ idempotencyKey }` request option); the SDK
  *   never makes one up, so a retry here, a re-delivered job or a re-run after a crash all reuse
  *   the same key and Stripe replays the first result instead of creating a second object.
@@ -211,6 +248,7 @@ export class StripeBilling implements BillingProvider {
   readonly failures = zeroCounters();
 
   private readonly pacer: Pacer;
+  private readonly endpointPacers = new Map<StripeOperation, Pacer>();
   private readonly maxAttempts: number;
   private readonly baseDelayMs: number;
   private readonly maxDelayMs: number;
@@ -225,6 +263,9 @@ export class StripeBilling implements BillingProvider {
       throw new RangeError(`StripeBilling: maxAttempts must be an integer >= 1, got ${opts.maxAttempts}`);
     }
     this.pacer = opts.pacer ?? new Pacer({ ratePerSecond: opts.maxRps });
+    if (opts.maxEndpointRps !== undefined) {
+      for (const op of STRIPE_OPERATIONS) this.endpointPacers.set(op, new Pacer({ ratePerSecond: opts.maxEndpointRps }));
+    }
     this.maxAttempts = opts.maxAttempts;
     this.baseDelayMs = opts.baseDelayMs ?? 250;
     this.maxDelayMs = opts.maxDelayMs ?? 5000;
@@ -276,6 +317,37 @@ export class StripeBilling implements BillingProvider {
   }
 
   /**
+   * Adds all lines to a draft in one request (POST /v1/invoices/:id/add_lines): Stripe creates one
+   * invoice item per line, all or nothing, and answers with the updated invoice. Stripe documents no
+   * per-request maximum, but an invoice holds at most 250 items; beyond that Stripe refuses the whole
+   * request (a non-retryable error). A line whose amount is not an integer of at most eight digits is
+   * refused here, before calling Stripe. Retried like every write, always with the caller's key.
+   */
+  async addInvoiceLines(input: AddInvoiceLinesInput): Promise<ProviderInvoice> {
+    const idempotencyKey = this.checkKey('addInvoiceLines', input.idempotencyKey);
+    if (input.lines.length === 0) throw this.refuse('addInvoiceLines', 'at least one line is required');
+    input.lines.forEach((line, i) => {
+      const name = `line ${i}${line.metadata.line_key === undefined ? '' : ` (line_key ${line.metadata.line_key})`}`;
+      if (!Number.isSafeInteger(line.amountMinor)) {
+        throw this.refuse('addInvoiceLines', `${name}: amountMinor must be an integer number of minor units, got ${line.amountMinor}`);
+      }
+      if (Math.abs(line.amountMinor) > MAX_STRIPE_AMOUNT_MINOR) {
+        throw this.refuse(
+          'addInvoiceLines',
+          `${name}: amountMinor ${line.amountMinor} has more than eight digits; Stripe accepts at most ${MAX_STRIPE_AMOUNT_MINOR} in absolute value`,
+        );
+      }
+    });
+    const lines: Stripe.InvoiceAddLinesParams.Line[] = input.lines.map((line) => ({
+      amount: line.amountMinor,
+      description: line.description,
+      metadata: { ...line.metadata },
+    }));
+    const invoice = await this.call('addInvoiceLines', () => this.stripe.invoices.addLines(input.invoiceId, { lines }, { idempotencyKey }));
+    return toProviderInvoice(invoice);
+  }
+
+  /**
    * Finalizes a draft. If Stripe refuses because the invoice is no longer a draft (finalized by an
    * earlier run whose answer was lost, under another key), the invoice is fetched and returned as is
    * (status `open`, or `paid` for a zero total, or whatever it has become since).
@@ -307,18 +379,27 @@ export class StripeBilling implements BillingProvider {
    * one by one (has_more / starting_after) rather than with the SDK's auto-pagination, so that each
    * page request is paced and retried on its own like every other request.
    */
-  async listInvoiceItems(invoiceId: string): Promise<{ id: string; amountMinor: number; metadata: Record<string, string> }[]> {
-    const items: { id: string; amountMinor: number; metadata: Record<string, string> }[] = [];
-    let startingAfter: string | undefined;
-    for (;;) {
+  async listInvoiceItems(invoiceId: string): Promise<ProviderInvoiceLine[]> {
+    const items = await this.allPages('listInvoiceItems', (startingAfter) => {
       const params: Stripe.InvoiceItemListParams = { invoice: invoiceId, limit: 100 };
       if (startingAfter !== undefined) params.starting_after = startingAfter;
-      const page = await this.call('listInvoiceItems', () => this.stripe.invoiceItems.list(params));
-      for (const it of page.data) items.push({ id: it.id, amountMinor: it.amount, metadata: { ...(it.metadata ?? {}) } });
-      const last = page.data[page.data.length - 1];
-      if (!page.has_more || last === undefined) return items;
-      startingAfter = last.id;
-    }
+      return this.stripe.invoiceItems.list(params);
+    });
+    return items.map((it) => ({ id: it.id, amountMinor: it.amount, metadata: { ...(it.metadata ?? {}) } }));
+  }
+
+  /**
+   * All lines of the invoice, in the invoice's order, each page (of 100) paced and retried on its
+   * own. Stripe forgets idempotency keys after 24 hours: a later retry of addInvoiceLines reads this
+   * first and sends only the lines (by `metadata.line_key`) that are not on the draft yet.
+   */
+  async listInvoiceLines(invoiceId: string): Promise<ProviderInvoiceLine[]> {
+    const lines = await this.allPages('listInvoiceLines', (startingAfter) => {
+      const params: Stripe.InvoiceListLineItemsParams = { limit: 100 };
+      if (startingAfter !== undefined) params.starting_after = startingAfter;
+      return this.stripe.invoices.listLineItems(invoiceId, params);
+    });
+    return lines.map((line) => ({ id: line.id, amountMinor: line.amount, metadata: { ...(line.metadata ?? {}) } }));
   }
 
   /**
@@ -345,6 +426,23 @@ export class StripeBilling implements BillingProvider {
   }
 
   // ---- internals ------------------------------------------------------------------------------
+
+  /** Every page of a list (has_more / starting_after), one paced and retried call per page. */
+  private async allPages<T extends { id: string }>(
+    op: StripeOperation,
+    fetchPage: (startingAfter: string | undefined) => Promise<{ data: T[]; has_more: boolean }>,
+  ): Promise<T[]> {
+    const rows: T[] = [];
+    let startingAfter: string | undefined;
+    for (;;) {
+      const after = startingAfter;
+      const page = await this.call(op, () => fetchPage(after));
+      rows.push(...page.data);
+      const last = page.data[page.data.length - 1];
+      if (!page.has_more || last === undefined) return rows;
+      startingAfter = last.id;
+    }
+  }
 
   private checkKey(op: StripeOperation, key: string): string {
     // Without our key the SDK would invent a fresh one per call, and a re-run could duplicate.
@@ -374,10 +472,16 @@ export class StripeBilling implements BillingProvider {
     }
   }
 
+  /** Waits for the operation's pacer and then, in that turn, for the process-wide one. */
+  private pace(op: StripeOperation): Promise<number> {
+    const endpoint = this.endpointPacers.get(op);
+    return endpoint ? endpoint.acquire(() => this.pacer.acquire()) : this.pacer.acquire();
+  }
+
   /** One paced, retried operation. */
   private async call<T>(op: StripeOperation, send: () => Promise<T>): Promise<T> {
     for (let attempt = 1; ; attempt++) {
-      const pacedMs = await this.pacer.acquire();
+      const pacedMs = await this.pace(op);
       this.calls[op]++;
       if (attempt > 1) this.retries[op]++;
       const started = Date.now();

@@ -2,7 +2,7 @@ import Stripe from 'stripe';
 import { z } from 'zod';
 
 /**
- * Stripe connection settings (SPEC 8.4). Read from the environment; `STRIPE_API_HOST`,
+ * Stripe connection settings. Read from the environment; `STRIPE_API_HOST`,
  * `STRIPE_API_PORT` and `STRIPE_API_PROTOCOL` point the official SDK at another server
  * (the local Stripe fake) and are left unset in production.
  */
@@ -13,6 +13,8 @@ export interface StripeAdapterConfig {
   protocol?: 'http' | 'https';
   /** Requests per second this process may send (see pacer.ts). Stripe allows 25/s in test mode, 100/s live. */
   maxRps: number;
+  /** Requests per second per operation (one Stripe endpoint each); Stripe allows 25/s per endpoint. */
+  maxEndpointRps: number;
   /** Per-request timeout of the SDK, in ms. */
   timeoutMs: number;
   /** Attempts per call, the first one included, before giving up with a retryable error. */
@@ -21,6 +23,8 @@ export interface StripeAdapterConfig {
 
 /** Stripe's test-mode limit; live mode allows 100 requests/second. */
 export const DEFAULT_STRIPE_MAX_RPS = 25;
+/** Under Stripe's default of 25 requests/second per endpoint, with room for a retry burst. */
+export const DEFAULT_STRIPE_MAX_ENDPOINT_RPS = 20;
 export const DEFAULT_STRIPE_TIMEOUT_MS = 10_000;
 export const DEFAULT_STRIPE_MAX_ATTEMPTS = 5;
 
@@ -37,6 +41,7 @@ const envSchema = z.object({
   STRIPE_API_PORT: optional(z.coerce.number().int().min(1).max(65_535)),
   STRIPE_API_PROTOCOL: optional(z.enum(['http', 'https'])),
   STRIPE_MAX_RPS: optional(z.coerce.number().positive().max(10_000)),
+  STRIPE_MAX_ENDPOINT_RPS: optional(z.coerce.number().positive().max(10_000)),
   STRIPE_TIMEOUT_MS: optional(z.coerce.number().int().min(1)),
   STRIPE_MAX_ATTEMPTS: optional(z.coerce.number().int().min(1).max(20)),
 });
@@ -52,6 +57,7 @@ export function stripeConfigFromEnv(env: NodeJS.ProcessEnv = process.env): Strip
   const config: StripeAdapterConfig = {
     secretKey: e.STRIPE_SECRET_KEY,
     maxRps: e.STRIPE_MAX_RPS ?? DEFAULT_STRIPE_MAX_RPS,
+    maxEndpointRps: e.STRIPE_MAX_ENDPOINT_RPS ?? DEFAULT_STRIPE_MAX_ENDPOINT_RPS,
     timeoutMs: e.STRIPE_TIMEOUT_MS ?? DEFAULT_STRIPE_TIMEOUT_MS,
     maxAttempts: e.STRIPE_MAX_ATTEMPTS ?? DEFAULT_STRIPE_MAX_ATTEMPTS,
   };

@@ -10,6 +10,14 @@
  * same second, which trips a sliding-window limit such as Stripe's. With spaced starts any
  * one-second window holds at most N + 1 starts.
  *
+ * Two pacers in a row (one per endpoint, then the process-wide one): `endpoint.acquire(() =>
+ * global.acquire())`. The endpoint's turn then lasts until the process-wide pacer lets the caller go,
+ * and its interval counts from that moment, when the request is really sent. Waiting for the two one
+ * after the other instead would let a backlog in the process-wide queue bunch one endpoint's requests
+ * up (released 100 ms apart, all stuck behind the same backlog, sent 10 ms apart). While a caller
+ * waits for its second turn, the next caller of the same endpoint waits too: each endpoint has at
+ * most one caller in the process-wide queue, so endpoints take turns there.
+ *
  * PER PROCESS ONLY. Every Lambda instance has its own pacer, so with several invoice workers
  * running in parallel Stripe sees up to (invoice worker reserved concurrency) x (STRIPE_MAX_RPS).
  * Keep that product under Stripe's limit (25/s test mode, 100/s live) by setting the worker's
@@ -30,6 +38,9 @@ const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(reso
 interface Waiter {
   requestedAt: number;
   resolve: (waitedMs: number) => void;
+  reject: (err: unknown) => void;
+  /** A further wait that is part of this caller's turn (see acquire). */
+  andThen?: () => Promise<unknown>;
 }
 
 export class Pacer {
@@ -40,6 +51,8 @@ export class Pacer {
   /** When the last caller was let go. */
   private lastStart = Number.NEGATIVE_INFINITY;
   private timerArmed = false;
+  /** A caller is in its `andThen` wait; nobody else goes before it is through. */
+  private holding = false;
 
   constructor(opts: PacerOptions) {
     if (!(Number.isFinite(opts.ratePerSecond) && opts.ratePerSecond > 0)) {
@@ -50,10 +63,14 @@ export class Pacer {
     this.sleep = opts.sleep ?? realSleep;
   }
 
-  /** Resolves when the caller may send one request, with how long it waited (ms). */
-  acquire(): Promise<number> {
-    return new Promise<number>((resolve) => {
-      this.queue.push({ requestedAt: this.now(), resolve });
+  /**
+   * Resolves when the caller may send one request, with how long it waited (ms). With `andThen`
+   * (e.g. another pacer's acquire), the caller's turn includes that wait: this pacer lets nobody else
+   * go until it is over, and counts the interval from then.
+   */
+  acquire(andThen?: () => Promise<unknown>): Promise<number> {
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ requestedAt: this.now(), resolve, reject, andThen });
       this.drain();
     });
   }
@@ -64,7 +81,7 @@ export class Pacer {
   }
 
   private drain(): void {
-    if (this.timerArmed) return;
+    if (this.timerArmed || this.holding) return;
     while (this.queue.length > 0) {
       const now = this.now();
       const due = this.lastStart + this.intervalMs;
@@ -80,6 +97,26 @@ export class Pacer {
       // An idle pacer does not bank time: after a pause the next caller goes now, the one after
       // that a full interval later.
       const next = this.queue.shift() as Waiter;
+      if (next.andThen) {
+        this.holding = true;
+        const release = (): void => {
+          this.holding = false;
+          this.drain();
+        };
+        next.andThen().then(
+          () => {
+            const at = this.now();
+            this.lastStart = at;
+            next.resolve(at - next.requestedAt);
+            release();
+          },
+          (err: unknown) => {
+            next.reject(err);
+            release();
+          },
+        );
+        return;
+      }
       this.lastStart = now;
       next.resolve(now - next.requestedAt);
     }
