@@ -32,6 +32,16 @@ const usageArb = fc.record({ api_calls: quantityArb, storage_gb: quantityArb, co
 const planArb = fc.constantFrom(defaultPlan, proPlan);
 
 describe('priceUsage on the default plan', () => {
+  it('keeps the golden total: 10,000,000 API calls cost 90.00 + 450.00 + 1,800.00 = 2,340.00', () => {
+    const draft = priceUsage({ plan: defaultPlan, meters, usage: { api_calls: '10000000' } });
+    expect(amounts(draft.lines)).toEqual([
+      ['api_calls:tier:1', '90.00'],
+      ['api_calls:tier:2', '450.00'],
+      ['api_calls:tier:3', '1800.00'],
+    ]);
+    expect(draft.total).toBe('2340.00');
+  });
+
   it('prices 123,456 API calls as two rounded tier lines: 90.00 + 11.73 = 101.73', () => {
     const draft = priceUsage({ plan: defaultPlan, meters, usage: { api_calls: '123456' } });
     expect(draft.lines).toEqual([
