@@ -7,6 +7,7 @@ import {
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { createHash } from 'node:crypto';
 import { DynamoUsageLedger } from '../../lib/adapters/dynamo/ledger';
 import { CapacityMeter } from '../../lib/adapters/dynamo/capacity';
 import type { AggregationPlan } from '../../lib/domain/aggregation';
@@ -99,4 +100,42 @@ it('sets MAX only when greater, and a failed condition is not an error', async (
   const input = db.commandCalls(UpdateItemCommand)[0]!.args[0].input;
   expect(input.ConditionExpression).toBe('attribute_not_exists(#value) OR #value < :cmp');
   expect(input.ExpressionAttributeValues![':cmp']).toEqual({ N: '9.5' });
+});
+
+describe('keys built from client input stay inside DynamoDB key limits', () => {
+  const claimKeyOf = async (e: MeteredEvent) => {
+    db.on(PutItemCommand).resolves({});
+    await ledger.claim('b1', [e]);
+    return db.commandCalls(PutItemCommand).at(-1)!.args[0].input.Item!.pk!.S!;
+  };
+  const withIdentity = (source: string, id: string): MeteredEvent => ({ ...event(id), source });
+
+  it('keeps a claim key readable and unchanged while DynamoDB can store it (existing markers still match)', async () => {
+    expect(await claimKeyOf(event('1'))).toBe('ev|["s","1"]');
+    // 5 + 502 + 3 + 1536 + 2 = 2,048 bytes: the largest partition key DynamoDB accepts.
+    const source = '\u0001'.repeat(83) + 'abcd';
+    const key = await claimKeyOf(withIdentity(source, '\u0001'.repeat(256)));
+    expect(Buffer.byteLength(key)).toBe(2048);
+    expect(key).toBe(`ev|${JSON.stringify([source, '\u0001'.repeat(256)])}`);
+  });
+
+  it('names a claim key over 2,048 bytes by its SHA-256, distinct per (source, id)', async () => {
+    const a = await claimKeyOf(withIdentity('\u0001'.repeat(83) + 'abcde', '\u0001'.repeat(256)));
+    const b = await claimKeyOf(withIdentity('\u0001'.repeat(100), '\u0001'.repeat(256)));
+    const c = await claimKeyOf(withIdentity('\u0001'.repeat(256), '\u0001'.repeat(256)));
+    for (const k of [a, b, c]) expect(k).toMatch(/^ev\|sha256:[0-9a-f]{64}$/);
+    expect(new Set([a, b, c]).size).toBe(3);
+  });
+
+  it('never lets a UNIQUE_COUNT value that looks like a hash share the marker of a long value', async () => {
+    db.on(TransactWriteItemsCommand).resolves({});
+    const long = 'u'.repeat(300);
+    const lookalike = `sha256:${createHash('sha256').update(long).digest('hex')}`;
+    const unique = [{ customerId: 'c', period: '2026-11', meter: 'active_users', values: [long, lookalike, 'short'] }];
+    await ledger.apply('b1', plan({ additive: [], unique }));
+    const sks = db.commandCalls(TransactWriteItemsCommand).map((call) => call.args[0].input.TransactItems![0]!.Put!.Item!.sk!.S!);
+    expect(new Set(sks).size).toBe(3);
+    expect(sks).toContain('u#active_users#short');
+    for (const sk of sks) expect(Buffer.byteLength(sk)).toBeLessThanOrEqual(1024);
+  });
 });

@@ -23,11 +23,12 @@ import { allItems } from './paging';
  *
  * Dedupe table (pk):
  *   ev|<json [source,id]>   claim marker: claimedBy = batch id, expiresAt (TTL) beyond the window
+ *   ev|sha256:<hex>         the same, for an identity whose readable key would exceed 2,048 bytes
  *   ap|<batchId>|<n>        "applied" marker of the n-th additive transaction of a batch
  * Usage table (pk = <customerId>|<period>, sk):
  *   m#<meter>               counter: value (N, exact decimal), order (LATEST), customerId, period
  *   m#_duplicates           duplicates dropped for the customer and period
- *   u#<meter>#<value>       one marker per distinct value of a UNIQUE_COUNT meter
+ *   u#<meter>#<value>       one marker per distinct value of a UNIQUE_COUNT meter (sha256:<hex> when long)
  */
 export interface LedgerTables {
   usage: string;
@@ -47,9 +48,31 @@ const COUNTERS_PER_TRANSACTION = 99;
 const S = (s: string): AttributeValue => ({ S: s });
 const N = (n: string): AttributeValue => ({ N: n });
 export const usagePk = (customerId: string, period: string) => `${customerId}|${period}`;
-const claimPk = (e: Pick<MeteredEvent, 'source' | 'id'>) => `ev|${JSON.stringify([e.source, e.id])}`;
-const uniqueSk = (meter: string, value: string) =>
-  `u#${meter}#${Buffer.byteLength(value) <= 200 ? value : `sha256:${createHash('sha256').update(value).digest('hex')}`}`;
+/** DynamoDB refuses partition keys over 2,048 bytes and sort keys over 1,024 (UTF-8). */
+const MAX_PARTITION_KEY_BYTES = 2048;
+const MAX_UNIQUE_VALUE_BYTES = 200;
+const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
+
+/**
+ * The claim marker of an event. Every key DynamoDB can store keeps its readable form, so markers
+ * written before long keys were hashed still match; a longer one (ids and sources are up to 256
+ * characters, and JSON escapes a control character into 6 bytes) is named by the SHA-256 of that
+ * form. `ev|sha256:` can never be a readable key, which always starts with `ev|[`.
+ */
+export function claimPk(e: Pick<MeteredEvent, 'source' | 'id'>): string {
+  const readable = `ev|${JSON.stringify([e.source, e.id])}`;
+  return Buffer.byteLength(readable, 'utf8') <= MAX_PARTITION_KEY_BYTES ? readable : `ev|sha256:${sha256(readable)}`;
+}
+
+/**
+ * One marker per distinct UNIQUE_COUNT value. Long values are stored by their hash; a short value
+ * that itself starts with `sha256:` is hashed too, so a client cannot make its value share the
+ * marker of someone's long value.
+ */
+export function uniqueSk(meter: string, value: string): string {
+  const readable = Buffer.byteLength(value, 'utf8') <= MAX_UNIQUE_VALUE_BYTES && !value.startsWith('sha256:');
+  return `u#${meter}#${readable ? value : `sha256:${sha256(value)}`}`;
+}
 
 function isConditionFailure(err: unknown): boolean {
   return err instanceof ConditionalCheckFailedException || (err as { name?: string })?.name === 'ConditionalCheckFailedException';
