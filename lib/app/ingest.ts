@@ -3,6 +3,7 @@ import { authorize, type Principal } from '../domain/apikey';
 import type { CatalogIndex } from '../domain/catalog';
 import { ConflictError, ForbiddenError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type ErrorDetail } from '../domain/errors';
 import { validateEvent, type MeteredEvent } from '../domain/events';
+import { asciiJson } from '../domain/json';
 import type { Clock, IdempotencyStore, UsageBatch, UsageQueue } from './ports';
 
 export const MAX_EVENTS_PER_REQUEST = 1000;
@@ -114,7 +115,8 @@ export function toBatches(events: MeteredEvent[], receivedAt: string, batchId: (
     size = 0;
   };
   for (const e of grouped) {
-    const bytes = Buffer.byteLength(JSON.stringify(e), 'utf8') + 1;
+    // The queue writes ASCII JSON (up to 6 bytes per character): measure what it will send.
+    const bytes = asciiJson(e).length + 1;
     if (size + bytes > MAX_BATCH_BYTES) flush();
     current.push(e);
     size += bytes;

@@ -69,6 +69,16 @@ function isString(v: unknown, min: number, max: number): v is string {
   return typeof v === 'string' && v.length >= min && v.length <= max;
 }
 
+/**
+ * A lone surrogate (JSON allows `"\ud800"`) has no UTF-8 form: DynamoDB compares and stores keys as
+ * UTF-8 and a hash of the text would replace it with U+FFFD, so two different ids could meet. Such
+ * strings are refused at ingest; every other code point, U+0000 and U+FFFF included, is carried.
+ */
+export function hasLoneSurrogate(text: string): boolean {
+  return /\p{Cs}/u.test(text);
+}
+const LONE_SURROGATE = 'must be well-formed Unicode (a lone UTF-16 surrogate such as \\ud800 cannot be stored)';
+
 function reading(meter: Meter, data: unknown): { ok: true; value: string } | { ok: false; error: Omit<ErrorDetail, 'index'> } {
   if (meter.aggregation === 'COUNT') return { ok: true, value: '1' };
   const path = meter.valueProperty!;
@@ -76,6 +86,7 @@ function reading(meter: Meter, data: unknown): { ok: true; value: string } | { o
   const raw = readPath(data, path);
   if (meter.aggregation === 'UNIQUE_COUNT') {
     if (typeof raw === 'number' && Number.isFinite(raw)) return { ok: true, value: String(raw) };
+    if (isString(raw, 1, 256) && hasLoneSurrogate(raw)) return { ok: false, error: { field, code: 'invalid_unicode', message: `${field} ${LONE_SURROGATE}` } };
     if (isString(raw, 1, 256)) return { ok: true, value: raw };
     return {
       ok: false,
@@ -103,8 +114,11 @@ export function validateEvent(raw: unknown, index: number, ctx: ValidationContex
   }
   const e = raw as Record<string, unknown>;
   if (e.specversion !== '1.0') add('specversion', 'invalid_specversion', 'specversion must be "1.0"');
-  if (!isString(e.id, 1, 256)) add('id', e.id === undefined ? 'missing_field' : 'invalid_field', 'id must be a string of 1..256 characters');
-  if (!isString(e.source, 1, 256)) add('source', e.source === undefined ? 'missing_field' : 'invalid_field', 'source must be a string of 1..256 characters');
+  for (const field of ['id', 'source'] as const) {
+    const v = e[field];
+    if (!isString(v, 1, 256)) add(field, v === undefined ? 'missing_field' : 'invalid_field', `${field} must be a string of 1..256 characters`);
+    else if (hasLoneSurrogate(v)) add(field, 'invalid_unicode', `${field} ${LONE_SURROGATE}`);
+  }
   if (typeof e.subject !== 'string' || !SUBJECT_PATTERN.test(e.subject)) {
     add('subject', e.subject === undefined ? 'missing_field' : 'invalid_field', 'subject (the customer id) must be 1..128 characters of [A-Za-z0-9._:-]');
   }

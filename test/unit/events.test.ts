@@ -43,6 +43,8 @@ describe('validateEvent', () => {
     [{ specversion: '1.1' }, 'specversion:invalid_specversion'],
     [{ id: '' }, 'id:invalid_field'],
     [{ id: 'x'.repeat(257) }, 'id:invalid_field'],
+    [{ id: 'a\ud800' }, 'id:invalid_unicode'],
+    [{ source: '\udfffb' }, 'source:invalid_unicode'],
     [{ source: undefined }, 'source:missing_field'],
     [{ subject: 'a/b' }, 'subject:invalid_field'],
     [{ subject: 'x'.repeat(129) }, 'subject:invalid_field'],

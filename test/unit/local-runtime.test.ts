@@ -2,6 +2,7 @@ import type { SQSRecord } from 'aws-lambda';
 import { loadDeployment, rateMs } from '../../local/deployment';
 import { succeeded } from '../../local/poller';
 import { MAX_BATCH_BYTES, toBatches } from '../../lib/app/ingest';
+import { asciiJson } from '../../lib/domain/json';
 import type { MeteredEvent } from '../../lib/domain/events';
 
 const rec = (id: string) => ({ messageId: id }) as SQSRecord;
@@ -59,6 +60,21 @@ describe('ingest batching', () => {
     expect(batches.flatMap((b) => b.events)).toEqual(events);
     for (const b of batches) expect(Buffer.byteLength(JSON.stringify(b))).toBeLessThan(MAX_BATCH_BYTES + 1024);
     expect(batches.map((b) => b.batchId)).toEqual(batches.map((_, i) => `b${i}`));
+  });
+
+  it('measures messages as the queue writes them (ASCII JSON), so escaped ids never overflow a message', () => {
+    const events: MeteredEvent[] = Array.from({ length: 1000 }, (_, i) => ({
+      source: '\u{1F600}'.repeat(128),
+      id: `${i}-${'\uffff'.repeat(250)}`,
+      type: 'user_activity',
+      customerId: 'cus_1',
+      time: '2026-11-23T18:00:00.000000000Z',
+      period: '2026-11',
+      readings: { active_users: '\u0001'.repeat(256) },
+    }));
+    const batches = toBatches(events, 'now', (n) => `b${n}`);
+    expect(batches.flatMap((b) => b.events)).toEqual(events);
+    for (const b of batches) expect(asciiJson(b).length).toBeLessThan(MAX_BATCH_BYTES + 1024);
   });
 
   it('groups events by customer and period so a message touches few counters', () => {

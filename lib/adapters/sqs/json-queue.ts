@@ -1,4 +1,5 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { asciiJson } from '../../domain/json';
 import { retry } from '../../platform/concurrency';
 
 /** SendMessageBatch takes 10 entries and 256 KiB in total. */
@@ -17,7 +18,7 @@ export class SqsJsonQueue<T> {
     let group: { id: string; body: string }[] = [];
     let bytes = 0;
     batches.forEach((b, i) => {
-      const body = JSON.stringify(b);
+      const body = asciiJson(b);
       const size = Buffer.byteLength(body);
       if (group.length === MAX_ENTRIES || (group.length > 0 && bytes + size > MAX_REQUEST_BYTES)) {
         groups.push(group);
