@@ -1,7 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { authorize, type Principal } from '../domain/apikey';
 import type { CatalogIndex } from '../domain/catalog';
-import { ConflictError, ForbiddenError, PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type ErrorDetail } from '../domain/errors';
+import {
+  ConflictError,
+  ForbiddenError,
+  PayloadTooLargeError,
+  UnavailableError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+  type ErrorDetail,
+} from '../domain/errors';
 import { validateEvent, type MeteredEvent } from '../domain/events';
 import { asciiJson } from '../domain/json';
 import type { Clock, IdempotencyStore, UsageBatch, UsageQueue } from './ports';
@@ -150,7 +158,20 @@ export async function ingestEvents(deps: IngestDeps, req: IngestRequest): Promis
     batchId = (n) => `idem-${base}-${n}`;
   }
 
-  await deps.queue.enqueue(toBatches(events, deps.clock.now().toISOString(), batchId));
+  try {
+    await deps.queue.enqueue(toBatches(events, deps.clock.now().toISOString(), batchId));
+  } catch (err) {
+    if (!(err instanceof UnavailableError)) throw err;
+    // Some messages may be queued: a retry re-sends them all, and the per-event (source, id) claim
+    // (or, with the same Idempotency-Key, the same batch ids) makes every event count once.
+    throw Object.assign(
+      new UnavailableError(
+        'enqueue_incomplete',
+        'not every event could be queued; it is safe to retry this exact request (with or without the same Idempotency-Key): each event is counted exactly once',
+      ),
+      { cause: err },
+    );
+  }
   if (req.idempotencyKey !== undefined) await deps.idempotency.complete(req.principal.keyId, req.idempotencyKey, result);
   return { ...result, replayed: false };
 }

@@ -27,13 +27,24 @@ export interface HttpResponse {
   headers?: Record<string, string>;
 }
 
+/** Seconds a client should wait before repeating a request answered 503. */
+export const RETRY_AFTER_SECONDS = 2;
+
 export function errorBody(code: string, message: string, requestId: string, details: ErrorDetail[] = []) {
   return { error: { code, message, details, requestId } };
 }
 
 /** The one place where errors become HTTP: domain errors keep their message, the rest are generic 500s. */
 export function toHttpError(err: unknown, requestId: string): HttpResponse {
-  if (err instanceof DomainError) return { status: err.status, body: errorBody(err.code, err.message, requestId, err.details) };
+  if (err instanceof DomainError) {
+    const res: HttpResponse = { status: err.status, body: errorBody(err.code, err.message, requestId, err.details) };
+    if (err.status >= 500) {
+      logger.error('request failed', { requestId, code: err.code, error: (err.cause ?? err) as Error });
+      // A 503 means "try again shortly": the request is safe to repeat.
+      if (err.status === 503) res.headers = { 'retry-after': String(RETRY_AFTER_SECONDS) };
+    }
+    return res;
+  }
   logger.error('unhandled error', { requestId, error: err as Error });
   return { status: 500, body: errorBody('internal_error', 'an internal error occurred; quote the requestId when reporting it', requestId) };
 }

@@ -1,3 +1,4 @@
+import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
 import { cloudEvent, startTestStack, type TestStack } from '../support/stack';
 
@@ -7,8 +8,11 @@ import { cloudEvent, startTestStack, type TestStack } from '../support/stack';
  * pricing refuses later, and never a 5xx.
  */
 let t: TestStack;
+let sqs: SQSClient;
 beforeAll(async () => {
   t = await startTestStack();
+  // The handlers' own SQS client (same module registry as the handlers the stack loaded).
+  sqs = (require('../../lib/platform/clients') as typeof import('../../lib/platform/clients')).sqsClient();
 }, 120_000);
 afterAll(async () => {
   await t?.stop();
@@ -75,5 +79,66 @@ describe('ids SQS would refuse as raw text', () => {
       '2:data.userId:invalid_unicode',
     ]);
     expect(await t.queueDepth(t.usageQueueUrl)).toBe(0);
+  });
+});
+
+describe('a request that fails part way through queuing', () => {
+  /** Makes the handlers' SQS client fail (with every retry) the SendMessageBatch carrying message `index` of a request, while armed. */
+  function failSendMessageBatchHolding(index: number) {
+    const state = { armed: true, calls: 0, failed: 0 };
+    sqs.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'SendMessageBatchCommand' && state.armed) {
+          state.calls += 1;
+          if ((args.input as { Entries: { Id: string }[] }).Entries.some((e) => e.Id === String(index))) {
+            state.failed += 1;
+            throw Object.assign(new Error('injected SQS outage'), { name: 'InjectedOutage' });
+          }
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'partialOutage' },
+    );
+    return state;
+  }
+  afterEach(() => {
+    sqs.middlewareStack.remove('partialOutage');
+  });
+
+  // 1,000 events with long escaped ids: about 15 queue messages, sent 2 per SendMessageBatch.
+  const bigRequest = (c: string) =>
+    Array.from({ length: 1000 }, (_, i) => cloudEvent({ subject: c, id: `${c}-${i}-${'\u00e9'.repeat(230)}`, data: { value: (i % 7) + 1 } }));
+  const total = (events: Record<string, unknown>[]) => String(events.reduce((s, e) => s + (e.data as { value: number }).value, 0));
+
+  it.each([
+    ['without an Idempotency-Key', undefined],
+    ['with the same Idempotency-Key', 'partial-retry-1'],
+  ])('answers 503 with Retry-After, and a retry of the same body %s counts every event exactly once', async (_name, idempotencyKey) => {
+    const c = `cus_partial_${idempotencyKey ? 'idem' : 'plain'}`;
+    const events = bigRequest(c);
+    const outage = failSendMessageBatchHolding(2); // the second of about 8 SendMessageBatch calls
+    const first = await t.sendEvents(events, { idempotencyKey });
+    expect(outage.failed).toBeGreaterThan(0);
+    expect(outage.calls).toBeGreaterThan(outage.failed + 2);
+    expect(first.status).toBe(503);
+    expect(first.headers.get('retry-after')).toMatch(/^[1-9][0-9]*$/);
+    expect(first.body.error).toMatchObject({ code: 'enqueue_incomplete', details: [], requestId: first.headers.get('x-request-id') });
+    expect(first.body.error.message).toMatch(/safe to retry/);
+    await t.drain();
+    const partial = await t.usage(c);
+    expect(Number(partial.values.api_requests)).toBeGreaterThan(0);
+    expect(Number(partial.values.api_requests)).toBeLessThan(1000);
+
+    outage.armed = false;
+    const retry = await t.sendEvents(events, { idempotencyKey });
+    expect(retry.status).toBe(202);
+    expect(retry.body).toEqual({ accepted: 1000 });
+    await t.drain();
+    const u = await t.usage(c);
+    expect(u.values.api_calls).toBe(total(events));
+    expect(u.values.api_requests).toBe('1000');
+    // Without a key the retry's copies of the events queued the first time are duplicates; with
+    // the key the retry re-sends the same batches, which the aggregator finds already applied.
+    expect(u.duplicatesDropped).toBe(idempotencyKey ? 0 : Number(partial.values.api_requests));
   });
 });

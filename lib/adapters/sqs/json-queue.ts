@@ -1,4 +1,5 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
+import { UnavailableError } from '../../domain/errors';
 import { asciiJson } from '../../domain/json';
 import { retry } from '../../platform/concurrency';
 
@@ -6,7 +7,11 @@ import { retry } from '../../platform/concurrency';
 const MAX_ENTRIES = 10;
 const MAX_REQUEST_BYTES = 250 * 1024;
 
-/** Sends JSON messages (usage batches, invoice jobs) in as few SendMessageBatch calls as fit. */
+/**
+ * Sends JSON messages (usage batches, invoice jobs) in as few SendMessageBatch calls as fit. When
+ * some cannot be sent after retries it throws UnavailableError (`queue_unavailable`): some messages
+ * may be queued and some not, so callers must make a retry of the whole call safe.
+ */
 export class SqsJsonQueue<T> {
   constructor(
     private readonly sqs: SQSClient,
@@ -29,10 +34,16 @@ export class SqsJsonQueue<T> {
       bytes += size;
     });
     if (group.length) groups.push(group);
-    await Promise.all(groups.map((g) => this.sendAll(g)));
+    // Every group is tried to the end before answering, so what is queued is settled when we do.
+    const failed = (await Promise.allSettled(groups.map((g) => this.sendAll(g)))).filter((r) => r.status === 'rejected');
+    if (failed.length > 0) {
+      throw Object.assign(new UnavailableError('queue_unavailable', `the queue refused ${failed.length} of ${groups.length} sends`), {
+        cause: failed[0]!.reason,
+      });
+    }
   }
 
-  /** Re-sends only the entries SQS reported as failed; throws if any still fail (the request gets a 503). */
+  /** Re-sends only the entries SQS reported as failed; throws if any still fail. */
   private async sendAll(entries: { id: string; body: string }[]): Promise<void> {
     let pending = entries;
     await retry(
