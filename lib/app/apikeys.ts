@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { SCOPES, authorize, generateApiKey, hashSecret, requireUnbound, type ApiKeyRecord, type Principal } from '../domain/apikey';
-import { NotFoundError } from '../domain/errors';
+import { KEY_ID_PATTERN, SCOPES, authorize, generateApiKey, hashSecret, requireUnbound, type ApiKeyRecord, type Principal } from '../domain/apikey';
+import { NotFoundError, ValidationError } from '../domain/errors';
 import { SUBJECT_PATTERN } from '../domain/events';
 import type { ApiKeyRepository, Clock } from './ports';
 
@@ -42,6 +42,10 @@ export async function createApiKey(deps: { apiKeys: ApiKeyRepository; clock: Clo
 export async function revokeApiKey(deps: { apiKeys: ApiKeyRepository; clock: Clock }, principal: Principal, keyId: string) {
   authorize(principal, 'admin');
   requireUnbound(principal);
+  if (!KEY_ID_PATTERN.test(keyId)) {
+    const message = 'key id must be 12 characters of [a-z0-9], as key lists show it';
+    throw new ValidationError('invalid_key_id', message, [{ field: 'keyId', code: 'invalid_key_id', message }]);
+  }
   if (!(await deps.apiKeys.revoke(keyId, deps.clock.now().toISOString()))) throw new NotFoundError('api_key_not_found', `API key "${keyId}" does not exist`);
   return view((await deps.apiKeys.get(keyId))!);
 }

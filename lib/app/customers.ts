@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { authorize, requireUnbound, type Principal } from '../domain/apikey';
 import { decimalString, type CatalogIndex } from '../domain/catalog';
+import type { CursorCodec } from '../domain/cursor';
 import { NotFoundError, ValidationError } from '../domain/errors';
 import { SUBJECT_PATTERN } from '../domain/events';
 import { Period } from '../domain/period';
@@ -102,7 +103,12 @@ export async function getCustomer(deps: CustomerDeps, principal: Principal, id: 
   return customer;
 }
 
-export async function listCustomers(deps: CustomerDeps, principal: Principal, limitText: string | undefined, cursor: string | undefined) {
+export async function listCustomers(
+  deps: Pick<CustomerDeps, 'customers'> & { customerCursors: CursorCodec },
+  principal: Principal,
+  limitText: string | undefined,
+  cursor: string | undefined,
+) {
   authorize(principal, 'admin');
   requireUnbound(principal);
   const limit = limitText === undefined ? 50 : Number(limitText);
@@ -111,11 +117,8 @@ export async function listCustomers(deps: CustomerDeps, principal: Principal, li
       { field: 'limit', code: 'invalid_limit', message: 'limit must be an integer from 1 to 200' },
     ]);
   }
-  if (cursor !== undefined && !/^[A-Za-z0-9_-]{1,400}$/.test(cursor)) {
-    throw new ValidationError('invalid_cursor', 'cursor is not one this API returned', [
-      { field: 'cursor', code: 'invalid_cursor', message: 'cursor is not one this API returned' },
-    ]);
-  }
-  const page = await deps.customers.list(limit, cursor);
-  return { customers: page.items, nextCursor: page.cursor ?? null };
+  // A cursor is signed (CursorCodec): a forged or truncated one is a 400, never a read from elsewhere.
+  const after = cursor === undefined ? undefined : deps.customerCursors.decode(cursor, (id) => SUBJECT_PATTERN.test(id));
+  const page = await deps.customers.list(limit, after);
+  return { customers: page.items, nextCursor: page.lastId === undefined ? null : deps.customerCursors.encode(page.lastId) };
 }

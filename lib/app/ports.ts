@@ -57,7 +57,8 @@ export interface Customer {
 export interface CustomerRepository {
   get(id: string): Promise<Customer | undefined>;
   put(customer: Customer): Promise<void>;
-  list(limit: number, cursor?: string): Promise<{ items: Customer[]; cursor?: string }>;
+  /** Up to `limit` customers after the one with id `after`; `lastId` is where the next page starts. */
+  list(limit: number, after?: string): Promise<{ items: Customer[]; lastId?: string }>;
   allIds(): Promise<string[]>;
 }
 

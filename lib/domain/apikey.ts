@@ -27,6 +27,8 @@ export interface Principal {
 }
 
 const KEY_PATTERN = /^mk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
+/** The public part of a key: what lists show and revocations name. */
+export const KEY_ID_PATTERN = /^[a-z0-9]{12}$/;
 
 export function hashSecret(secret: string): string {
   return createHash('sha256').update(secret, 'utf8').digest('hex');

@@ -32,6 +32,8 @@ const schema = z.object({
   DYNAMODB_ENDPOINT: z.string().url().optional(),
   SQS_ENDPOINT: z.string().url().optional(),
   SNS_ENDPOINT: z.string().url().optional(),
+  /** Signs list cursors (HMAC-SHA256); at least 32 characters. Locally a fixed development secret. */
+  CURSOR_SECRET: z.string().min(32).optional(),
 });
 export type Config = z.infer<typeof schema> & {
   /** Events older than this are rejected at ingest (SPEC 3.2 event_too_old). */
@@ -39,7 +41,12 @@ export type Config = z.infer<typeof schema> & {
   /** Claim markers outlive the window by 5 days, so a duplicate inside the window always finds one. */
   markerTtlSeconds: number;
   isLocal: boolean;
+  /** CURSOR_SECRET, or on the local emulators a fixed development secret; undefined when not configured. */
+  cursorSecret: string | undefined;
 };
+
+/** Only ever used against the local emulators (see isLocal). */
+const LOCAL_CURSOR_SECRET = 'local-development-cursor-secret-not-for-aws';
 
 let cached: Config | undefined;
 
@@ -51,12 +58,14 @@ export function config(): Config {
     throw new Error(`invalid configuration: ${problems}`);
   }
   const c = parsed.data;
+  // The local admin key and cursor secret must never work on AWS, even on a stage someone named "local".
+  const isLocal = c.STAGE === 'local' && c.DYNAMODB_ENDPOINT !== undefined;
   cached = {
     ...c,
     maxEventAgeMs: c.DEDUPE_WINDOW_DAYS * 86_400_000,
     markerTtlSeconds: (c.DEDUPE_WINDOW_DAYS + 5) * 86_400,
-    // The local admin key must never work on AWS, even on a stage someone named "local".
-    isLocal: c.STAGE === 'local' && c.DYNAMODB_ENDPOINT !== undefined,
+    isLocal,
+    cursorSecret: c.CURSOR_SECRET ?? (isLocal ? LOCAL_CURSOR_SECRET : undefined),
   };
   return cached;
 }

@@ -9,6 +9,7 @@ import { StripeInvoiceSync } from '../adapters/stripe/invoice-sync';
 import { DynamoUsageEpoch } from '../adapters/dynamo/epoch';
 import type { InvoiceSync } from '../app/invoicing/stripe-port';
 import { SqsJsonQueue } from '../adapters/sqs/json-queue';
+import { CursorCodec } from '../domain/cursor';
 import { systemClock, type Clock, type InvoiceJob, type UsageBatch } from '../app/ports';
 import { loadCatalog } from './catalog';
 import { dynamoClient, snsClient, sqsClient } from './clients';
@@ -25,6 +26,7 @@ function build(clock: Clock = systemClock) {
     catalog: loadCatalog(),
     ledger: new DynamoUsageLedger(db, { usage: c.USAGE_TABLE, dedupe: c.DEDUPE_TABLE }, { clock, markerTtlSeconds: c.markerTtlSeconds }),
     customers: new DynamoCustomers(db, c.CUSTOMERS_TABLE),
+    customerCursors: new CursorCodec(c.cursorSecret, 'customers'),
     apiKeys: new DynamoApiKeys(db, c.API_KEYS_TABLE),
     idempotency: new DynamoIdempotency(db, c.DEDUPE_TABLE, () => clock.now()),
     usageQueue: new SqsJsonQueue<UsageBatch>(sqsClient(), c.USAGE_QUEUE_URL),

@@ -57,6 +57,20 @@ export function zodDetails(issues: { path: PropertyKey[]; message: string; code:
   }));
 }
 
+/**
+ * Path parameters arrive percent-encoded (the local router passes the raw segment); decoding a value
+ * that holds no `%` changes nothing, and no valid id, period or key id holds one, so decoding is
+ * safe whether or not the gateway decoded first. Malformed encoding is the client's error.
+ */
+export function decodePathParameter(name: string, raw: string): string {
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    const message = `path parameter {${name}} is not valid percent-encoded UTF-8`;
+    throw new ValidationError('invalid_path_parameter', message, [{ field: name, code: 'invalid_path_parameter', message }]);
+  }
+}
+
 function request(event: APIGatewayProxyEventV2, requestId: string): HttpRequest {
   const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
   const body = event.body === undefined ? '' : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
@@ -66,7 +80,7 @@ function request(event: APIGatewayProxyEventV2, requestId: string): HttpRequest 
     requestId,
     body,
     header: (name) => headers[name.toLowerCase()],
-    param: (name) => decodeURIComponent(event.pathParameters?.[name] ?? ''),
+    param: (name) => decodePathParameter(name, event.pathParameters?.[name] ?? ''),
     query: (name) => event.queryStringParameters?.[name],
     principal: () => {
       const c = container();

@@ -1,6 +1,6 @@
 import type { SQSClient } from '@aws-sdk/client-sqs';
 import { createHash } from 'node:crypto';
-import { cloudEvent, startTestStack, type TestStack } from '../support/stack';
+import { ADMIN, cloudEvent, startTestStack, type TestStack } from '../support/stack';
 
 /**
  * What a hostile (or just unusual) client found, on the real emulators: every request is either
@@ -140,5 +140,50 @@ describe('a request that fails part way through queuing', () => {
     // Without a key the retry's copies of the events queued the first time are duplicates; with
     // the key the retry re-sends the same batches, which the aggregator finds already applied.
     expect(u.duplicatesDropped).toBe(idempotencyKey ? 0 : Number(partial.values.api_requests));
+  });
+});
+
+const admin = { authorization: `Bearer ${ADMIN}` };
+function expectError(res: { status: number; body: any; headers: Headers }, status: number, code: string) {
+  expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
+  expect(res.body.error).toEqual({ code, message: expect.any(String), details: expect.any(Array), requestId: expect.any(String) });
+  expect(res.headers.get('x-request-id')).toBe(res.body.error.requestId);
+}
+
+describe('paths and queries a client can garble', () => {
+  it.each([
+    ['GET', '/api/v1/customers/%zz/usage', 'id'],
+    ['GET', '/api/v1/customers/%E0%A4%A/invoices', 'id'],
+    ['GET', '/api/v1/customers/%C0%AF/invoices/upcoming', 'id'],
+    ['GET', '/api/v1/customers/cus%/alerts', 'id'],
+    ['GET', '/api/v1/customers/%ff', 'id'],
+    ['PUT', '/api/v1/customers/%zz', 'id'],
+    ['GET', '/api/v1/invoice-runs/2026-%1', 'period'],
+    ['DELETE', '/api/v1/api-keys/%zz', 'keyId'],
+  ])('%s %s (malformed percent-encoding) is a 400 naming {%s}', async (method, path, param) => {
+    const res = await t.raw(method, path, { headers: { ...admin, 'content-type': 'application/json' }, body: method === 'PUT' ? '{"name":"x"}' : undefined });
+    expectError(res, 400, 'invalid_path_parameter');
+    expect(res.body.error.details).toEqual([expect.objectContaining({ field: param, code: 'invalid_path_parameter' })]);
+  });
+
+  it('answers 400 for a key id of the wrong length or alphabet, never 500', async () => {
+    expectError(await t.raw('DELETE', `/api/v1/api-keys/${'a'.repeat(3000)}`, { headers: admin }), 400, 'invalid_key_id');
+    expectError(await t.raw('DELETE', '/api/v1/api-keys/ABCDEFGHIJKL', { headers: admin }), 400, 'invalid_key_id');
+    expectError(await t.raw('DELETE', '/api/v1/api-keys/abcdefghijkl', { headers: admin }), 404, 'api_key_not_found');
+  });
+
+  it('refuses cursors it did not issue (garbage, forged, truncated, tampered) with 400 invalid_cursor', async () => {
+    for (const id of ['cus_cur_1', 'cus_cur_2', 'cus_cur_3'])
+      expect((await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: id } })).status).toBe(201);
+    const page = await t.request('GET', '/api/v1/customers?limit=1');
+    const cursor: string = page.body.nextCursor;
+    expect(cursor).toEqual(expect.any(String));
+    expect((await t.request('GET', `/api/v1/customers?limit=1&cursor=${encodeURIComponent(cursor)}`)).status).toBe(200);
+    const forged = Buffer.from('cus_cur_2').toString('base64url');
+    const tampered = `${cursor.slice(0, 2)}${cursor[2] === 'A' ? 'B' : 'A'}${cursor.slice(3)}`;
+    for (const bad of ['A', '', forged, cursor.slice(0, -1), cursor.slice(1), tampered, `${cursor}x`, '%zz', 'x'.repeat(5000)]) {
+      const res = await t.raw('GET', `/api/v1/customers?cursor=${encodeURIComponent(bad)}`, { headers: admin });
+      expectError(res, 400, 'invalid_cursor');
+    }
   });
 });

@@ -1,4 +1,5 @@
 import { DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { startStack, type Stack, type StackOptions } from '../../local/stack';
 
@@ -16,6 +17,7 @@ export async function startTestStack(opts: StackOptions = {}): Promise<TestStack
 }
 
 export const ADMIN = 'local-admin-key';
+const rawAgent = new Agent({ keepAlive: true, maxSockets: 8 });
 
 export interface Res<T = any> {
   status: number;
@@ -48,6 +50,35 @@ export class TestStack {
     const res = await fetch(`${this.stack.url}${path}`, { method, headers, body });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+  }
+
+  /**
+   * Sends the request line exactly as given (fetch would resolve dot segments such as `%2e%2e`,
+   * and refuses a body on GET); the body may be any bytes.
+   */
+  raw(method: string, path: string, opts: { headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<Res<any> & { text: string }> {
+    const { hostname, port } = new URL(this.stack.url);
+    return new Promise((resolve, reject) => {
+      const req = httpRequest({ host: hostname, port, method, path, headers: opts.headers, agent: rawAgent }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let body: unknown;
+          try {
+            body = text ? JSON.parse(text) : undefined;
+          } catch {
+            body = undefined;
+          }
+          const headers = new Headers();
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v);
+          resolve({ status: res.statusCode ?? 0, body, headers, text });
+        });
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(opts.body);
+    });
   }
 
   sendEvents(events: unknown, opts: { key?: string; idempotencyKey?: string; contentType?: string } = {}) {

@@ -20,16 +20,12 @@ export class DynamoCustomers implements CustomerRepository {
   async put(customer: Customer): Promise<void> {
     await this.db.send(new PutItemCommand({ TableName: this.table, Item: marshall(customer, opts) }));
   }
-  async list(limit: number, cursor?: string): Promise<{ items: Customer[]; cursor?: string }> {
+  async list(limit: number, after?: string): Promise<{ items: Customer[]; lastId?: string }> {
     const out = await this.db.send(
-      new ScanCommand({
-        TableName: this.table,
-        Limit: limit,
-        ExclusiveStartKey: cursor ? marshall({ id: Buffer.from(cursor, 'base64url').toString('utf8') }) : undefined,
-      }),
+      new ScanCommand({ TableName: this.table, Limit: limit, ExclusiveStartKey: after === undefined ? undefined : marshall({ id: after }) }),
     );
-    const next = out.LastEvaluatedKey ? Buffer.from(String(unmarshall(out.LastEvaluatedKey).id)).toString('base64url') : undefined;
-    return { items: (out.Items ?? []).map((i) => unmarshall(i) as Customer), cursor: next };
+    const lastId = out.LastEvaluatedKey ? String(unmarshall(out.LastEvaluatedKey).id) : undefined;
+    return { items: (out.Items ?? []).map((i) => unmarshall(i) as Customer), lastId };
   }
   async allIds(): Promise<string[]> {
     const ids: string[] = [];
