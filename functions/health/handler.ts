@@ -5,7 +5,7 @@ import { config } from '../../lib/platform/config';
 import { httpHandler } from '../../lib/platform/http';
 
 /** GET /health: 200 when every table and queue answers, 503 otherwise. */
-export const handler = httpHandler(async () => {
+export const handler = httpHandler({ public: true }, async () => {
   const c = config();
   const checks = await Promise.allSettled([
     ...[c.USAGE_TABLE, c.DEDUPE_TABLE, c.CUSTOMERS_TABLE, c.API_KEYS_TABLE, c.INVOICES_TABLE, c.ALERTS_TABLE].map((t) =>

@@ -4,7 +4,7 @@ import { httpHandler } from '../../lib/platform/http';
 import { MetricUnit, metrics } from '../../lib/platform/observability';
 
 /** POST /api/v1/events: validate every CloudEvent, queue them all, answer 202 (SPEC 3.2). */
-export const handler = httpHandler(async (req) => {
+export const handler = httpHandler({ scope: 'ingest' }, async (req) => {
   const c = container();
   try {
     const result = await ingestEvents(

@@ -3,7 +3,7 @@ import { container } from '../../lib/platform/container';
 import { httpHandler } from '../../lib/platform/http';
 
 /** GET /api/v1/customers/{id}/usage?period=YYYY-MM (SPEC 6). */
-export const handler = httpHandler(async (req) => {
+export const handler = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => {
   const c = container();
   return { status: 200, body: await readUsage(c, await req.principal(), req.param('id'), req.query('period')) };
 });

@@ -3,23 +3,33 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { ZodType } from 'zod';
 import { authenticate } from '../app/auth';
-import type { Principal } from '../domain/apikey';
-import { DomainError, ValidationError, type ErrorDetail } from '../domain/errors';
+import { authorize, requireUnbound, type Principal, type Scope } from '../domain/apikey';
+import { DomainError, UnauthorizedError, ValidationError, type ErrorDetail } from '../domain/errors';
+import { parseJson } from '../domain/json';
 import { container } from './container';
 import { logger } from './observability';
 
 export interface HttpRequest {
   event: APIGatewayProxyEventV2;
   requestId: string;
-  body: string;
+  /** The body as text; read only after the caller has been authorized. */
+  readonly body: string;
   header(name: string): string | undefined;
+  /** A path parameter, percent-decoded (malformed encoding is a 400 naming it). */
   param(name: string): string;
   query(name: string): string | undefined;
-  /** Authenticates the bearer key (401 when missing/unknown). */
+  /** The authorized caller (route access checked already); 401 on a public route. */
   principal(): Promise<Principal>;
   /** Parses the JSON body with a schema; problems become a 400 naming each field. */
   json<T>(schema: ZodType<T>): T;
 }
+
+/**
+ * Who may call a route, checked before the body or the path is looked at (401, then 403):
+ * `scope` (admin also excludes keys bound to a customer) and, for routes about one customer, the
+ * path parameter naming it, which a bound key must match.
+ */
+export type RouteAccess = { public: true } | { scope: Scope; customerParam?: string };
 
 export interface HttpResponse {
   status: number;
@@ -71,47 +81,63 @@ export function decodePathParameter(name: string, raw: string): string {
   }
 }
 
-function request(event: APIGatewayProxyEventV2, requestId: string): HttpRequest {
+function request(event: APIGatewayProxyEventV2, requestId: string, principal: Principal | undefined): HttpRequest {
   const headers = Object.fromEntries(Object.entries(event.headers ?? {}).map(([k, v]) => [k.toLowerCase(), v]));
-  const body = event.body === undefined ? '' : event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
-  let principal: Promise<Principal> | undefined;
+  let body: string | undefined;
+  const readBody = () => (body ??= decodeBody(event));
   return {
     event,
     requestId,
-    body,
+    get body() {
+      return readBody();
+    },
     header: (name) => headers[name.toLowerCase()],
     param: (name) => decodePathParameter(name, event.pathParameters?.[name] ?? ''),
     query: (name) => event.queryStringParameters?.[name],
-    principal: () => {
-      const c = container();
-      return (principal ??= authenticate(
-        { apiKeys: c.apiKeys, localAdminKey: c.config.isLocal ? c.config.LOCAL_ADMIN_KEY : undefined },
-        headers.authorization,
-      ));
+    principal: async () => {
+      if (!principal) throw new UnauthorizedError();
+      return principal;
     },
     json<T>(schema: ZodType<T>): T {
-      let parsed: unknown;
-      try {
-        parsed = body === '' ? undefined : JSON.parse(body);
-      } catch {
-        throw new ValidationError('malformed_json', 'the request body is not valid JSON');
-      }
-      const result = schema.safeParse(parsed);
+      const text = readBody();
+      const result = schema.safeParse(text === '' ? undefined : parseJson(text));
       if (!result.success) throw new ValidationError('invalid_body', 'the request body is invalid', zodDetails(result.error.issues));
       return result.data;
     },
   };
 }
 
-/** Middy composition for every HTTP function: Lambda context in the logs, one error mapping, JSON out. */
-export function httpHandler(fn: (req: HttpRequest) => Promise<HttpResponse>) {
+function decodeBody(event: APIGatewayProxyEventV2): string {
+  if (event.body === undefined) return '';
+  return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+}
+
+/** 401 for no usable key, 403 for the wrong scope or customer: before the body is read. */
+async function authorizeRoute(access: RouteAccess, event: APIGatewayProxyEventV2): Promise<Principal | undefined> {
+  if ('public' in access) return undefined;
+  const c = container();
+  const authorization = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
+  const principal = await authenticate({ apiKeys: c.apiKeys, localAdminKey: c.config.isLocal ? c.config.LOCAL_ADMIN_KEY : undefined }, authorization);
+  authorize(principal, access.scope);
+  if (access.scope === 'admin') requireUnbound(principal);
+  if (access.customerParam !== undefined) {
+    authorize(principal, access.scope, decodePathParameter(access.customerParam, event.pathParameters?.[access.customerParam] ?? ''));
+  }
+  return principal;
+}
+
+/**
+ * Middy composition for every HTTP function: Lambda context in the logs, the route's access checked
+ * first, one error mapping, JSON out.
+ */
+export function httpHandler(access: RouteAccess, fn: (req: HttpRequest) => Promise<HttpResponse>) {
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler(async (event, context) => {
       const requestId = event.requestContext?.requestId ?? context?.awsRequestId ?? 'local';
       let res: HttpResponse;
       try {
-        res = await fn(request(event, requestId));
+        res = await fn(request(event, requestId, await authorizeRoute(access, event)));
       } catch (err) {
         res = toHttpError(err, requestId);
       }

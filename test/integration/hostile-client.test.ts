@@ -187,3 +187,36 @@ describe('paths and queries a client can garble', () => {
     }
   });
 });
+
+describe('scope and customer binding come before the body', () => {
+  const keys: Record<string, string> = {};
+  beforeAll(async () => {
+    for (const [name, body] of Object.entries({
+      read: { name: 'reader', scopes: ['read'] },
+      ingest: { name: 'ingester', scopes: ['ingest'] },
+      bound: { name: 'bound admin', scopes: ['admin'], customerId: 'cus_bound' },
+    })) {
+      const res = await t.request('POST', '/api/v1/api-keys', { body });
+      keys[name] = res.body.key;
+    }
+  });
+  const invalidBody = { raw: '{"not": "the schema"', headers: { 'content-type': 'application/json' } };
+
+  it.each([
+    ['PUT', '/api/v1/customers/cus_bound', 'read', 'insufficient_scope'],
+    ['PUT', '/api/v1/customers/cus_bound', 'bound', 'customer_forbidden'],
+    ['POST', '/api/v1/api-keys', 'ingest', 'insufficient_scope'],
+    ['POST', '/api/v1/api-keys', 'bound', 'customer_forbidden'],
+    ['POST', '/api/v1/invoice-runs', 'read', 'insufficient_scope'],
+    ['POST', '/api/v1/invoice-runs', 'bound', 'customer_forbidden'],
+    ['POST', '/api/v1/events', 'read', 'insufficient_scope'],
+  ])('%s %s with a %s key and a malformed body is 403 %s, not 400', async (method, path, key, code) => {
+    const res = await t.request(method, path, { ...invalidBody, key: keys[key] });
+    expectError(res, 403, code);
+  });
+
+  it('answers 401 before looking at the body or the path', async () => {
+    expectError(await t.request('PUT', '/api/v1/customers/%zz', { ...invalidBody, key: null }), 401, 'unauthorized');
+    expectError(await t.request('POST', '/api/v1/events', { ...invalidBody, key: 'nope' }), 401, 'unauthorized');
+  });
+});
