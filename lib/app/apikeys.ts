@@ -1,14 +1,14 @@
 import { z } from 'zod';
 import { KEY_ID_PATTERN, SCOPES, authorize, generateApiKey, hashSecret, requireUnbound, type ApiKeyRecord, type Principal } from '../domain/apikey';
 import { NotFoundError, ValidationError } from '../domain/errors';
-import { SUBJECT_PATTERN } from '../domain/events';
+import { SUBJECT_PATTERN, SUBJECT_RULE } from '../domain/events';
 import type { ApiKeyRepository, Clock } from './ports';
 
 export const apiKeyInput = z
   .object({
     name: z.string().trim().min(1).max(128),
     scopes: z.array(z.enum(SCOPES)).min(1),
-    customerId: z.string().regex(SUBJECT_PATTERN, 'must be 1..128 characters of [A-Za-z0-9._:-]').optional(),
+    customerId: z.string().regex(SUBJECT_PATTERN, SUBJECT_RULE).optional(),
   })
   .strict();
 export type ApiKeyInput = z.infer<typeof apiKeyInput>;

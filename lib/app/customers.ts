@@ -3,7 +3,7 @@ import { authorize, requireUnbound, type Principal } from '../domain/apikey';
 import { decimalString, type CatalogIndex } from '../domain/catalog';
 import type { CursorCodec } from '../domain/cursor';
 import { NotFoundError, ValidationError } from '../domain/errors';
-import { SUBJECT_PATTERN } from '../domain/events';
+import { SUBJECT_PATTERN, SUBJECT_RULE } from '../domain/events';
 import { Period } from '../domain/period';
 import { schedulePlan } from '../domain/plan-schedule';
 import { currencyMinorDigits, dec, isOnMinorUnit } from '../domain/money';
@@ -38,9 +38,8 @@ function invalid(field: string, code: string, message: string): ValidationError 
 
 export function checkCustomerId(id: string): void {
   if (!SUBJECT_PATTERN.test(id)) {
-    throw new ValidationError('invalid_customer_id', 'customer id must be 1..128 characters of [A-Za-z0-9._:-]', [
-      { field: 'id', code: 'invalid_customer_id', message: 'customer id must be 1..128 characters of [A-Za-z0-9._:-]' },
-    ]);
+    const message = `customer id ${SUBJECT_RULE}`;
+    throw new ValidationError('invalid_customer_id', message, [{ field: 'id', code: 'invalid_customer_id', message }]);
   }
 }
 

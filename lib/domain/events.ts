@@ -19,7 +19,12 @@ export interface MeteredEvent {
   readings: Record<string, string>;
 }
 
-export const SUBJECT_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+/**
+ * Customer ids travel in URL paths (`/customers/{id}/usage`): 1..128 of [A-Za-z0-9._:-], but not
+ * "." or "..", which a path normalizes away, so such a customer could never be read back.
+ */
+export const SUBJECT_PATTERN = /^(?!\.{1,2}$)[A-Za-z0-9._:-]{1,128}$/;
+export const SUBJECT_RULE = 'must be 1..128 characters of [A-Za-z0-9._:-], and not "." or ".."';
 export const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
 
 export interface ValidationContext {
@@ -120,7 +125,7 @@ export function validateEvent(raw: unknown, index: number, ctx: ValidationContex
     else if (hasLoneSurrogate(v)) add(field, 'invalid_unicode', `${field} ${LONE_SURROGATE}`);
   }
   if (typeof e.subject !== 'string' || !SUBJECT_PATTERN.test(e.subject)) {
-    add('subject', e.subject === undefined ? 'missing_field' : 'invalid_field', 'subject (the customer id) must be 1..128 characters of [A-Za-z0-9._:-]');
+    add('subject', e.subject === undefined ? 'missing_field' : 'invalid_field', `subject (the customer id) ${SUBJECT_RULE}`);
   }
   if (e.datacontenttype !== undefined && e.datacontenttype !== 'application/json') {
     add('datacontenttype', 'invalid_field', 'datacontenttype must be "application/json" when present');

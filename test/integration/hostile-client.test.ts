@@ -220,3 +220,16 @@ describe('scope and customer binding come before the body', () => {
     expectError(await t.request('POST', '/api/v1/events', { ...invalidBody, key: 'nope' }), 401, 'unauthorized');
   });
 });
+
+describe('customer ids a URL path cannot carry', () => {
+  it('refuses subjects "." and ".." at ingest (they could never be read back)', async () => {
+    const res = await t.sendEvents([cloudEvent({ subject: '.' }), cloudEvent({ subject: '..' }), cloudEvent({ subject: '...' })]);
+    expectError(res, 400, 'invalid_events');
+    expect(res.body.error.details.map((d: { index: number; field: string }) => `${d.index}:${d.field}`)).toEqual(['0:subject', '1:subject']);
+    expect(res.body.error.details[0].message).toMatch(/"\." or "\.\."/);
+  });
+
+  it('refuses to bind a key to customer ".."', async () => {
+    expectError(await t.request('POST', '/api/v1/api-keys', { body: { name: 'dots', scopes: ['read'], customerId: '..' } }), 400, 'invalid_body');
+  });
+});

@@ -48,6 +48,8 @@ describe('validateEvent', () => {
     [{ source: undefined }, 'source:missing_field'],
     [{ subject: 'a/b' }, 'subject:invalid_field'],
     [{ subject: 'x'.repeat(129) }, 'subject:invalid_field'],
+    [{ subject: '.' }, 'subject:invalid_field'],
+    [{ subject: '..' }, 'subject:invalid_field'],
     [{ type: 'nope' }, 'type:unknown_type'],
     [{ type: 42 }, 'type:invalid_field'],
     [{ time: undefined }, 'time:missing_field'],
