@@ -42,20 +42,48 @@ function readBody(req: IncomingMessage): Promise<Buffer | 'too_large'> {
 }
 
 const TEXTUAL = /^(application\/([a-z0-9.+-]*json|x-www-form-urlencoded|xml)|text\/)/i;
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
-export function toEvent(req: IncomingMessage, body: Buffer, route: LocalRoute, params: Record<string, string>): APIGatewayProxyEventV2 {
-  const url = new URL(req.url ?? '/', 'http://localhost');
+/**
+ * The request target as API Gateway sees it: the path exactly as sent (no dot-segment resolution,
+ * no decoding: `/customers/%2e%2e/usage` is the customer "%2e%2e"), and the query string.
+ */
+export function splitTarget(target: string): { path: string; query: string } {
+  const origin = /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*/i.exec(target);
+  const rest = origin ? target.slice(origin[0].length) || '/' : target;
+  const q = rest.indexOf('?');
+  return { path: q < 0 ? rest : rest.slice(0, q), query: q < 0 ? '' : rest.slice(q + 1).replace(/#.*$/, '') };
+}
+
+/** A text body is passed as text only when it is valid UTF-8; anything else goes base64, like binary. */
+function isUtf8(body: Buffer): boolean {
+  try {
+    utf8.decode(body);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function toEvent(
+  req: IncomingMessage,
+  body: Buffer,
+  route: LocalRoute,
+  params: Record<string, string>,
+  target: { path: string; query: string },
+  requestId: string,
+): APIGatewayProxyEventV2 {
   const headers: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (v !== undefined) headers[k.toLowerCase()] = Array.isArray(v) ? v.join(',') : v;
   const query: Record<string, string> = {};
-  for (const [k, v] of url.searchParams) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
-  const textual = body.length === 0 || TEXTUAL.test(headers['content-type'] ?? 'application/json');
+  for (const [k, v] of new URLSearchParams(target.query)) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
+  const textual = body.length === 0 || (TEXTUAL.test(headers['content-type'] ?? 'application/json') && isUtf8(body));
   const now = Date.now();
   return {
     version: '2.0',
     routeKey: `${route.method} ${route.path}`,
-    rawPath: url.pathname,
-    rawQueryString: url.search.slice(1),
+    rawPath: target.path,
+    rawQueryString: target.query,
     headers,
     queryStringParameters: Object.keys(query).length ? query : undefined,
     pathParameters: Object.keys(params).length ? params : undefined,
@@ -68,12 +96,12 @@ export function toEvent(req: IncomingMessage, body: Buffer, route: LocalRoute, p
       domainPrefix: 'localhost',
       http: {
         method: route.method,
-        path: url.pathname,
+        path: target.path,
         protocol: `HTTP/${req.httpVersion}`,
         sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
         userAgent: headers['user-agent'] ?? '',
       },
-      requestId: randomUUID(),
+      requestId,
       routeKey: `${route.method} ${route.path}`,
       stage: '$default',
       time: new Date(now).toUTCString(),
@@ -97,33 +125,36 @@ export function startHttpServer(routes: LocalRoute[], port: number, host = '127.
     inFlight.add(done);
   });
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const requestId = randomUUID();
     const send = (status: number, body: string, headers: Record<string, string> = { 'content-type': 'application/json' }) => {
-      res.writeHead(status, headers);
+      res.writeHead(status, { 'x-request-id': requestId, ...headers });
       res.end(body);
     };
+    // Answers the gateway gives itself still use the one error envelope (code, message, details, requestId).
+    const fail = (status: number, code: string, message: string) => send(status, JSON.stringify({ error: { code, message, details: [], requestId } }));
     // A request on a kept-alive connection after stop() began: like a Lambda being torn down.
     if (stopping) {
       res.shouldKeepAlive = false;
-      return send(503, JSON.stringify({ error: { code: 'unavailable', message: 'the local stack is stopping', details: [] } }));
+      return fail(503, 'unavailable', 'the local stack is stopping');
     }
     try {
-      const url = new URL(req.url ?? '/', 'http://localhost');
-      const candidates = compiled.filter((c) => c.regex.test(url.pathname));
+      const target = splitTarget(req.url ?? '/');
+      const candidates = compiled.filter((c) => c.regex.test(target.path));
       const match = candidates.find((c) => c.route.method === req.method);
       if (!match) {
-        // HTTP APIs answer unknown routes with 404 {"message":"Not Found"}; we keep our error shape.
-        const code = candidates.length ? 'method_not_allowed' : 'not_found';
-        return send(candidates.length ? 405 : 404, JSON.stringify({ error: { code, message: `no route for ${req.method} ${url.pathname}`, details: [] } }));
+        req.resume();
+        // HTTP APIs answer unknown routes with 404 {"message":"Not Found"}; we keep the envelope.
+        if (candidates.length) return fail(405, 'method_not_allowed', `${req.method} is not allowed on this path`);
+        return fail(404, 'not_found', `no route for ${req.method} ${target.path.slice(0, 200)}`);
       }
       const body = await readBody(req);
-      if (body === 'too_large')
-        return send(413, JSON.stringify({ error: { code: 'payload_too_large', message: 'the request body exceeds 10 MB', details: [] } }));
-      const values = match.regex.exec(url.pathname)!.slice(1);
+      if (body === 'too_large') return fail(413, 'payload_too_large', 'the request body exceeds 10 MB');
+      const values = match.regex.exec(target.path)!.slice(1);
       const params = Object.fromEntries(match.names.map((n, i) => [n, values[i]!]));
-      const event = toEvent(req, body, match.route, params);
+      const event = toEvent(req, body, match.route, params, target, requestId);
       const deadline = Date.now() + match.route.timeoutMs;
       const context = {
-        awsRequestId: event.requestContext.requestId,
+        awsRequestId: requestId,
         functionName: 'local',
         getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
       };
@@ -133,7 +164,7 @@ export function startHttpServer(routes: LocalRoute[], port: number, host = '127.
     } catch (err) {
       // Lambda would answer 500 "Internal Server Error" when a handler crashes.
       console.error('handler crashed', err);
-      send(500, JSON.stringify({ error: { code: 'internal_error', message: 'Internal Server Error', details: [] } }));
+      fail(500, 'internal_error', 'an internal error occurred; quote the requestId when reporting it');
     }
   };
   // Longer than clients keep idle connections (API Gateway keeps them for minutes); with Node's

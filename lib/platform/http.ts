@@ -107,9 +107,20 @@ function request(event: APIGatewayProxyEventV2, requestId: string, principal: Pr
   };
 }
 
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Bodies are UTF-8. Guessing would be worse than refusing: replacing bad bytes with U+FFFD would
+ * make two different event ids equal, and one of the two events would be dropped as a duplicate.
+ */
 function decodeBody(event: APIGatewayProxyEventV2): string {
   if (event.body === undefined) return '';
-  return event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body;
+  if (!event.isBase64Encoded) return event.body;
+  try {
+    return utf8.decode(Buffer.from(event.body, 'base64'));
+  } catch {
+    throw new ValidationError('invalid_encoding', 'the request body is not valid UTF-8');
+  }
 }
 
 /** 401 for no usable key, 403 for the wrong scope or customer: before the body is read. */

@@ -233,3 +233,34 @@ describe('customer ids a URL path cannot carry', () => {
     expectError(await t.request('POST', '/api/v1/api-keys', { body: { name: 'dots', scopes: ['read'], customerId: '..' } }), 400, 'invalid_body');
   });
 });
+
+describe('the HTTP API itself (router-level answers, paths taken literally like API Gateway)', () => {
+  it.each(['%2e', '%2E%2e', '.', '..'])('refuses customer id %s on PUT and GET with 400 invalid_customer_id', async (segment) => {
+    const headers = { ...admin, 'content-type': 'application/json' };
+    expectError(await t.raw('PUT', `/api/v1/customers/${segment}`, { headers, body: '{"name":"dots"}' }), 400, 'invalid_customer_id');
+    expectError(await t.raw('GET', `/api/v1/customers/${segment}`, { headers }), 400, 'invalid_customer_id');
+    expectError(await t.raw('GET', `/api/v1/customers/${segment}/usage`, { headers }), 400, 'invalid_customer_id');
+  });
+
+  it.each([
+    ['GET', '/api/v1/nothing-here', 404, 'not_found'],
+    ['DELETE', '/api/v1/events', 405, 'method_not_allowed'],
+    ['GET', '/api/v1/customers/a/b/c/d', 404, 'not_found'],
+  ])('%s %s is %i %s in the error envelope with a request id', async (method, path, status, code) => {
+    expectError(await t.raw(method, path, { headers: admin }), status, code);
+  });
+
+  it('answers a body over 10 MB with 413 in the envelope with a request id', async () => {
+    const res = await t.raw('POST', '/api/v1/events', {
+      headers: { ...admin, 'content-type': 'application/json' },
+      body: Buffer.alloc(10 * 1024 * 1024 + 1, 32),
+    });
+    expectError(res, 413, 'payload_too_large');
+  });
+
+  it('refuses a body that is not UTF-8 instead of guessing its characters', async () => {
+    const event = Buffer.from(JSON.stringify(cloudEvent({ subject: 'cus_latin1', id: 'caf\u00e9' })), 'latin1');
+    const res = await t.raw('POST', '/api/v1/events', { headers: { ...admin, 'content-type': 'application/cloudevents+json' }, body: event });
+    expectError(res, 400, 'invalid_encoding');
+  });
+});

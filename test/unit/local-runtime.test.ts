@@ -2,6 +2,7 @@ import type { SQSRecord } from 'aws-lambda';
 import { loadDeployment, rateMs } from '../../local/deployment';
 import { succeeded } from '../../local/poller';
 import { MAX_BATCH_BYTES, toBatches } from '../../lib/app/ingest';
+import { splitTarget } from '../../local/http-server';
 import { asciiJson } from '../../lib/domain/json';
 import type { MeteredEvent } from '../../lib/domain/events';
 
@@ -90,5 +91,17 @@ describe('ingest batching', () => {
     const events = [mk(1, 'b', '2026-11'), mk(2, 'a', '2026-11'), mk(3, 'b', '2026-10'), mk(4, 'a', '2026-11')];
     const [batch] = toBatches(events, 'now', () => 'b0');
     expect(batch!.events.map((e) => e.id)).toEqual(['2', '4', '3', '1']);
+  });
+});
+
+describe('local HTTP API request targets', () => {
+  it.each([
+    ['/api/v1/customers/%2e%2e/usage?period=2026-11', '/api/v1/customers/%2e%2e/usage', 'period=2026-11'],
+    ['/api/v1/customers/../usage', '/api/v1/customers/../usage', ''],
+    ['/a/./b?x=1#frag', '/a/./b', 'x=1'],
+    ['http://localhost:3000/api/v1/customers/%2E?cursor=a.b', '/api/v1/customers/%2E', 'cursor=a.b'],
+    ['http://localhost:3000', '/', ''],
+  ])('takes %s literally, as API Gateway does', (target, path, query) => {
+    expect(splitTarget(target)).toEqual({ path, query });
   });
 });
