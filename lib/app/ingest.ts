@@ -11,7 +11,7 @@ import {
   type ErrorDetail,
 } from '../domain/errors';
 import { validateEvent, type MeteredEvent } from '../domain/events';
-import { asciiJson } from '../domain/json';
+import { asciiJson, parseJson } from '../domain/json';
 import type { Clock, IdempotencyStore, UsageBatch, UsageQueue } from './ports';
 
 export const MAX_EVENTS_PER_REQUEST = 1000;
@@ -58,12 +58,7 @@ export function parseEnvelope(contentType: string | undefined, body: string): un
   if (Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES) {
     throw new PayloadTooLargeError('payload_too_large', `the request body exceeds ${MAX_BODY_BYTES} bytes (1 MiB)`);
   }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(body);
-  } catch {
-    throw new ValidationError('malformed_json', 'the request body is not valid JSON');
-  }
+  const parsed = parseJson(body);
   if (type === 'application/cloudevents+json' && Array.isArray(parsed)) {
     throw new ValidationError('invalid_body', 'application/cloudevents+json carries one event; send arrays as application/cloudevents-batch+json');
   }

@@ -1,5 +1,6 @@
 import type { CatalogIndex, Meter } from './catalog';
 import type { ErrorDetail } from './errors';
+import { InexactNumber, isJsonObject } from './json';
 import { Period } from './period';
 import { isNegative, parseReading } from './quantity';
 
@@ -64,8 +65,8 @@ export function parseEventTime(text: string): { instant: Date; normalized: strin
 export function readPath(data: unknown, path: string): unknown {
   let current: unknown = data;
   for (const key of path.slice(2).split('.')) {
-    if (current === null || typeof current !== 'object' || Array.isArray(current)) return undefined;
-    current = (current as Record<string, unknown>)[key];
+    if (!isJsonObject(current) || !Object.hasOwn(current, key)) return undefined;
+    current = current[key];
   }
   return current;
 }
@@ -91,6 +92,10 @@ function reading(meter: Meter, data: unknown): { ok: true; value: string } | { o
   const raw = readPath(data, path);
   if (meter.aggregation === 'UNIQUE_COUNT') {
     if (typeof raw === 'number' && Number.isFinite(raw)) return { ok: true, value: String(raw) };
+    if (raw instanceof InexactNumber) {
+      const message = `${field}: ${raw.text.slice(0, 64)} has more digits than a JSON number (a double) carries exactly; send it as a string`;
+      return { ok: false, error: { field, code: 'inexact_number', message } };
+    }
     if (isString(raw, 1, 256) && hasLoneSurrogate(raw)) return { ok: false, error: { field, code: 'invalid_unicode', message: `${field} ${LONE_SURROGATE}` } };
     if (isString(raw, 1, 256)) return { ok: true, value: raw };
     return {
@@ -114,7 +119,7 @@ function reading(meter: Meter, data: unknown): { ok: true; value: string } | { o
 export function validateEvent(raw: unknown, index: number, ctx: ValidationContext): EventValidation {
   const errors: ErrorDetail[] = [];
   const add = (field: string, code: string, message: string) => errors.push({ index, field, code, message });
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+  if (!isJsonObject(raw)) {
     return { ok: false, errors: [{ index, code: 'invalid_event', message: 'each event must be a JSON object' }] };
   }
   const e = raw as Record<string, unknown>;
@@ -130,7 +135,7 @@ export function validateEvent(raw: unknown, index: number, ctx: ValidationContex
   if (e.datacontenttype !== undefined && e.datacontenttype !== 'application/json') {
     add('datacontenttype', 'invalid_field', 'datacontenttype must be "application/json" when present');
   }
-  if (e.data !== undefined && (e.data === null || typeof e.data !== 'object' || Array.isArray(e.data))) {
+  if (e.data !== undefined && !isJsonObject(e.data)) {
     add('data', 'invalid_field', 'data must be a JSON object');
   }
 

@@ -1,3 +1,4 @@
+import { InexactNumber } from './json';
 import { Money } from './money';
 
 /**
@@ -18,10 +19,23 @@ const NUMERIC_STRING = /^-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
 export type QuantityParse = { ok: true; value: string } | { ok: false; code: string; message: string };
 
-/** Reads an event's value (a number or numeric string) as an exact decimal; JSON numbers keep their shortest round-trip text. */
+/**
+ * Reads an event's value (a number or numeric string) as an exact decimal. A JSON number counts
+ * as the shortest text of its double, which is its own text whenever the double carries it
+ * exactly; one it cannot carry (InexactNumber) is refused rather than rounded.
+ */
 export function parseReading(raw: unknown): QuantityParse {
   let d: Quantity;
-  if (typeof raw === 'number') {
+  if (raw instanceof InexactNumber) {
+    // Within the limits, the only problem is the transport: the same text as a JSON string is exact.
+    const checked = withinLimits(new Q(raw.text));
+    if (!checked.ok) return checked;
+    return {
+      ok: false,
+      code: 'inexact_number',
+      message: `${raw.text} has more digits than a JSON number (a double) carries exactly; send it as a string ("${checked.value}")`,
+    };
+  } else if (typeof raw === 'number') {
     if (!Number.isFinite(raw)) return { ok: false, code: 'invalid_value', message: 'value must be a finite number' };
     d = new Q(String(raw));
   } else if (typeof raw === 'string' && NUMERIC_STRING.test(raw.trim())) {
@@ -31,6 +45,10 @@ export function parseReading(raw: unknown): QuantityParse {
   } else {
     return { ok: false, code: 'invalid_value', message: 'value must be a finite number or a numeric string' };
   }
+  return withinLimits(d);
+}
+
+function withinLimits(d: Quantity): QuantityParse {
   if (d.abs().gte(LIMIT)) return { ok: false, code: 'invalid_value', message: 'value must be smaller than 10^15 in magnitude' };
   if (d.decimalPlaces() > MAX_DECIMALS) {
     return { ok: false, code: 'invalid_value', message: `value may have at most ${MAX_DECIMALS} decimal places` };

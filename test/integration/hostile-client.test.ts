@@ -264,3 +264,32 @@ describe('the HTTP API itself (router-level answers, paths taken literally like 
     expectError(res, 400, 'invalid_encoding');
   });
 });
+
+describe('JSON numbers a double cannot carry', () => {
+  it('refuses a JSON number that would be rounded, and counts the same value sent as a string exactly', async () => {
+    const c = 'cus_exact';
+    const raw = (value: string) => `[${JSON.stringify(cloudEvent({ subject: c, data: { value: 0 } })).replace('"value":0', `"value":${value}`)}]`;
+    for (const value of ['123456789.123456789012', '999999999999999.999999999999', '1234567.123456789012']) {
+      const res = await t.request('POST', '/api/v1/events', { raw: raw(value), headers: { 'content-type': 'application/cloudevents-batch+json' } });
+      expectError(res, 400, 'invalid_events');
+      expect(res.body.error.details).toEqual([expect.objectContaining({ index: 0, field: 'data.value', code: 'inexact_number' })]);
+      expect(res.body.error.details[0].message).toMatch(/send it as a string/);
+    }
+    for (const value of ['0.1', '1e-12', '1.50', '12345.678']) {
+      expect((await t.request('POST', '/api/v1/events', { raw: raw(value), headers: { 'content-type': 'application/cloudevents-batch+json' } })).status).toBe(
+        202,
+      );
+    }
+    const strings = ['123456789.123456789012', '999999999999999.999999999999'];
+    expect((await t.sendEvents(strings.map((value) => cloudEvent({ subject: c, data: { value } })))).status).toBe(202);
+    await t.drain();
+    // 0.1 + 0.000000000001 + 1.5 + 12345.678 + 123456789.123456789012 + 999999999999999.999999999999
+    expect((await t.usage(c)).values.api_calls).toBe('1000000123469136.401456789012');
+  });
+
+  it('refuses an object with the same key twice (which value would count?)', async () => {
+    const body = JSON.stringify(cloudEvent({ subject: 'cus_dupkey' })).replace('"data":{"value":1}', '"data":{"value":1,"value":1000}');
+    const res = await t.request('POST', '/api/v1/events', { raw: body, headers: { 'content-type': 'application/cloudevents+json' } });
+    expectError(res, 400, 'duplicate_key');
+  });
+});
