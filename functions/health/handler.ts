@@ -2,10 +2,10 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { dynamoClient, sqsClient } from '../../lib/platform/clients';
 import { config } from '../../lib/platform/config';
-import { httpHandler } from '../../lib/platform/http';
+import { RETRY_AFTER_SECONDS, errorBody, httpHandler } from '../../lib/platform/http';
 
 /** GET /health: 200 when every table and queue answers, 503 otherwise. */
-export const handler = httpHandler({ public: true }, async () => {
+export const handler = httpHandler({ public: true }, async (req) => {
   const c = config();
   const checks = await Promise.allSettled([
     ...[c.USAGE_TABLE, c.DEDUPE_TABLE, c.CUSTOMERS_TABLE, c.API_KEYS_TABLE, c.INVOICES_TABLE, c.ALERTS_TABLE].map((t) =>
@@ -14,5 +14,9 @@ export const handler = httpHandler({ public: true }, async () => {
     ...[c.USAGE_QUEUE_URL, c.INVOICE_QUEUE_URL].map((q) => sqsClient().send(new GetQueueAttributesCommand({ QueueUrl: q, AttributeNames: ['QueueArn'] }))),
   ]);
   const ok = checks.every((r) => r.status === 'fulfilled');
-  return { status: ok ? 200 : 503, body: ok ? { status: 'ok' } : { error: { code: 'unavailable', message: 'a dependency is not ready', details: [] } } };
+  return {
+    status: ok ? 200 : 503,
+    body: ok ? { status: 'ok' } : errorBody('unavailable', 'a dependency is not ready', req.requestId),
+    headers: ok ? undefined : { 'retry-after': String(RETRY_AFTER_SECONDS) },
+  };
 });

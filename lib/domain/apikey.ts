@@ -56,8 +56,12 @@ export function secretMatches(secret: string, record: Pick<ApiKeyRecord, 'secret
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/**
+ * RFC 9110/6750: `Bearer` (any case), then SP or HTAB only, then a token68. JavaScript's \s would
+ * also take a no-break space or any other Unicode space as a separator.
+ */
 export function bearerToken(authorization: string | undefined): string | undefined {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
+  const m = /^Bearer[ \t]+([A-Za-z0-9\-._~+/]+=*)[ \t]*$/i.exec(authorization ?? '');
   return m?.[1];
 }
 

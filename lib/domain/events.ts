@@ -39,11 +39,20 @@ export type EventValidation = { ok: true; event: MeteredEvent } | { ok: false; e
 
 const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?([Zz]|([+-])(\d{2}):(\d{2}))$/;
 
-/** Parses an RFC 3339 timestamp into its instant (ms) and a normalized, sortable UTC text. */
+/**
+ * Parses an RFC 3339 timestamp into its instant (ms) and a normalized, sortable UTC text.
+ *
+ * A leap second (second 60, which RFC 3339 allows where UTC has one: 23:59:60 UTC, whatever the
+ * offset it is written in) has no place in a count of milliseconds. It becomes the last instant of
+ * its minute, 23:59:59.999999999 UTC: the same day and billing period as the leap second itself,
+ * after every other time of that minute.
+ */
 export function parseEventTime(text: string): { instant: Date; normalized: string } | undefined {
   const m = RFC3339.exec(text);
   if (!m) return undefined;
-  const [year, month, day, hour, minute, second] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
+  const [year, month, day, hour, minute, written] = [1, 2, 3, 4, 5, 6].map((i) => Number(m[i]));
+  const leap = written === 60;
+  const second = leap ? 59 : written;
   if (month! < 1 || month! > 12 || hour! > 23 || minute! > 59 || second! > 59) return undefined;
   const daysInMonth = new Date(Date.UTC(year!, month!, 0)).getUTCDate();
   if (day! < 1 || day! > daysInMonth) return undefined;
@@ -53,10 +62,11 @@ export function parseEventTime(text: string): { instant: Date; normalized: strin
     if (Number(m[10]) > 23 || Number(m[11]) > 59) return undefined;
     ms -= (m[9] === '+' ? 1 : -1) * offsetMin * 60_000;
   }
-  const fraction = (m[7] ?? '.').slice(1).padEnd(9, '0');
+  const fraction = leap ? '999999999' : (m[7] ?? '.').slice(1).padEnd(9, '0');
   ms += Number(fraction.slice(0, 3));
   const instant = new Date(ms);
   if (Number.isNaN(instant.getTime()) || instant.getUTCFullYear() < 1970 || instant.getUTCFullYear() > 9999) return undefined;
+  if (leap && instant.toISOString().slice(11, 19) !== '23:59:59') return undefined;
   const normalized = `${instant.toISOString().slice(0, 19)}.${fraction}Z`;
   return { instant, normalized };
 }

@@ -293,3 +293,17 @@ describe('JSON numbers a double cannot carry', () => {
     expectError(res, 400, 'duplicate_key');
   });
 });
+
+describe('minor edges', () => {
+  it('accepts an event at a leap second (23:59:60 UTC) and counts it in the month it happened', async () => {
+    const c = 'cus_leap';
+    const day = new Date(Date.now() - 2 * 86_400_000).toISOString().slice(0, 10);
+    expect((await t.sendEvents([cloudEvent({ subject: c, time: `${day}T23:59:60Z`, data: { value: 3 } })])).status).toBe(202);
+    await t.drain();
+    expect((await t.usage(c, day.slice(0, 7))).values.api_calls).toBe('3');
+  });
+
+  it.each(['Bearer\u00a0', 'Bearer \u00a0', '\u00a0Bearer ', 'Bearer\u0085'])('answers 401 when %j separates the scheme and the key', async (prefix) => {
+    expectError(await t.raw('GET', '/api/v1/customers/cus_x/usage', { headers: { authorization: `${prefix}${ADMIN}` } }), 401, 'unauthorized');
+  });
+});

@@ -1,6 +1,6 @@
 import { authenticate } from '../../lib/app/auth';
 import type { ApiKeyRepository } from '../../lib/app/ports';
-import { authorize, generateApiKey, hashSecret, parseApiKey, type ApiKeyRecord } from '../../lib/domain/apikey';
+import { authorize, bearerToken, generateApiKey, hashSecret, parseApiKey, type ApiKeyRecord } from '../../lib/domain/apikey';
 import { ForbiddenError, UnauthorizedError, ValidationError, NotFoundError } from '../../lib/domain/errors';
 import { toHttpError } from '../../lib/platform/http';
 
@@ -30,6 +30,23 @@ describe('API keys', () => {
     await expect(authenticate({ apiKeys: repo([{ ...record, revokedAt: 'x' }]) }, `Bearer ${k.plain}`)).rejects.toBeInstanceOf(UnauthorizedError);
     await expect(authenticate({ apiKeys: repo([record]) }, `Basic ${k.plain}`)).rejects.toBeInstanceOf(UnauthorizedError);
     await expect(authenticate({ apiKeys: repo([record]) }, undefined)).rejects.toBeInstanceOf(UnauthorizedError);
+  });
+
+  it.each([
+    ['Bearer abc', 'abc'],
+    ['bearer \t abc \t', 'abc'],
+    ['BEARER abc', 'abc'],
+    ['Bearer\u00a0abc', undefined],
+    ['Bearer \u00a0abc', undefined],
+    ['Bearer abc\u00a0', undefined],
+    ['Bearer\u2003abc', undefined],
+    ['Bearer \u3000abc', undefined],
+    ['Bearer\nabc', undefined],
+    ['Bearer abc def', undefined],
+    ['Bearer', undefined],
+    ['Bearerabc', undefined],
+  ])('reads the token of %j as %j: only SP and HTAB separate "Bearer" and the token', (header, token) => {
+    expect(bearerToken(header)).toBe(token);
   });
 
   it('accepts the local admin key only when configured (stage local)', async () => {

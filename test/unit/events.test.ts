@@ -104,6 +104,23 @@ describe('parseEventTime', () => {
   });
 });
 
+describe('parseEventTime: leap seconds (RFC 3339 allows second 60)', () => {
+  it.each([
+    ['2026-12-31T23:59:60Z', '2026-12-31T23:59:59.999999999Z'],
+    ['2026-12-31T23:59:60.5Z', '2026-12-31T23:59:59.999999999Z'],
+    ['2027-01-01T00:59:60+01:00', '2026-12-31T23:59:59.999999999Z'],
+    ['2026-06-30T18:59:60-05:00', '2026-06-30T23:59:59.999999999Z'],
+  ])('accepts %s as the last instant of its minute, %s, in the same period', (text, normalized) => {
+    const t = parseEventTime(text);
+    expect(t?.normalized).toBe(normalized);
+    expect(t?.instant.toISOString()).toBe(`${normalized.slice(0, 19)}.999Z`);
+  });
+
+  it.each(['2026-12-31T23:58:60Z', '2026-12-31T22:59:60Z', '2027-01-01T00:59:60Z', '2026-12-31T23:59:61Z'])('refuses %s (not 23:59:60 UTC)', (text) => {
+    expect(parseEventTime(text)).toBeUndefined();
+  });
+});
+
 describe('Period (UTC months, half-open)', () => {
   it.each([
     ['2026-11-30T23:59:59.999Z', '2026-11'],
