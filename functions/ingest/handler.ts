@@ -3,13 +3,19 @@ import { container } from '../../lib/platform/container';
 import { httpHandler } from '../../lib/platform/http';
 import { MetricUnit, metrics } from '../../lib/platform/observability';
 
-/** POST /api/v1/events: validate every CloudEvent, queue them all, answer 202 (SPEC 3.2). */
+/** POST /api/v1/events: CloudEvents in structured, batched or binary (ce-* headers) mode; validate all, queue all, 202. */
 export const handler = httpHandler({ scope: 'ingest' }, async (req) => {
   const c = container();
   try {
     const result = await ingestEvents(
       { catalog: c.catalog, queue: c.usageQueue, idempotency: c.idempotency, clock: c.clock, maxEventAgeMs: c.config.maxEventAgeMs },
-      { principal: await req.principal(), contentType: req.header('content-type'), body: req.body, idempotencyKey: req.header('idempotency-key') },
+      {
+        principal: await req.principal(),
+        contentType: req.header('content-type'),
+        body: req.body,
+        idempotencyKey: req.header('idempotency-key'),
+        ceHeaders: req.headersStartingWith('ce-'),
+      },
     );
     if (!result.replayed) metrics.addMetric('EventsAccepted', MetricUnit.Count, result.body.accepted);
     return { status: result.status, body: result.body, headers: result.replayed ? { 'idempotent-replayed': 'true' } : undefined };

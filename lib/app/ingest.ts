@@ -32,6 +32,8 @@ export interface IngestRequest {
   contentType: string | undefined;
   body: string;
   idempotencyKey?: string;
+  /** The request's `ce-*` headers, names in lower case: CloudEvents binary content mode when `ce-specversion` is one. */
+  ceHeaders?: Record<string, string>;
 }
 
 export interface IngestResult {
@@ -52,12 +54,60 @@ function mediaType(header: string | undefined): IngestContentType {
   return found;
 }
 
-/** Parses the body into raw events per SPEC 3.2: the content type says whether one or many. */
-export function parseEnvelope(contentType: string | undefined, body: string): unknown[] {
-  const type = mediaType(contentType);
+/**
+ * CloudEvents binary content mode: the attributes travel as `ce-*` headers, the event's data is
+ * the body (`Content-Type: application/json`). Only the attributes the product reads are taken;
+ * others (ce-dataschema, extensions) are ignored as they are in structured mode.
+ */
+const BINARY_ATTRIBUTES = ['specversion', 'id', 'source', 'type', 'subject', 'time'] as const;
+const headerOf = (attribute: string) => `ce-${attribute}`;
+
+function isBinaryMode(type: IngestContentType, ceHeaders: Record<string, string> | undefined): ceHeaders is Record<string, string> {
+  return type === 'application/json' && ceHeaders?.['ce-specversion'] !== undefined;
+}
+
+/**
+ * Header values are percent-encoded UTF-8 (CloudEvents HTTP binding 3.1.3.2): a `%` not followed
+ * by two hex digits of valid UTF-8, or a raw character outside printable ASCII, is refused rather
+ * than guessed at, since it would become part of an event's identity.
+ */
+function binaryEvent(ceHeaders: Record<string, string>, data: unknown): unknown {
+  const event: Record<string, unknown> = { data };
+  const errors: ErrorDetail[] = [];
+  for (const attribute of BINARY_ATTRIBUTES) {
+    const header = headerOf(attribute);
+    const value = ceHeaders[header];
+    if (value === undefined) continue;
+    try {
+      if (!/^[\x20-\x7e]*$/.test(value)) throw new URIError('raw non-ASCII');
+      event[attribute] = decodeURIComponent(value);
+    } catch {
+      const message = `${header} must be printable ASCII with other characters percent-encoded as UTF-8 (a literal "%" is %25)`;
+      errors.push({ index: 0, field: header, code: 'invalid_header_encoding', message });
+    }
+  }
+  if (errors.length > 0) throw new ValidationError('invalid_events', 'the event is invalid; nothing was accepted', errors);
+  return event;
+}
+
+/** In binary mode a problem is named by its header: `ce-id`, not `id`. */
+function namedByHeader(d: ErrorDetail): ErrorDetail {
+  const attribute = BINARY_ATTRIBUTES.find((a) => a === d.field);
+  if (!attribute) return d;
+  return { ...d, field: headerOf(attribute), message: d.message.replace(new RegExp(`^${attribute}\\b`), headerOf(attribute)) };
+}
+
+function checkBodySize(body: string): void {
   if (Buffer.byteLength(body, 'utf8') > MAX_BODY_BYTES) {
     throw new PayloadTooLargeError('payload_too_large', `the request body exceeds ${MAX_BODY_BYTES} bytes (1 MiB)`);
   }
+}
+
+/** Parses the body into raw events per SPEC 3.2: the content type says whether one or many. */
+export function parseEnvelope(contentType: string | undefined, body: string, ceHeaders?: Record<string, string>): unknown[] {
+  const type = mediaType(contentType);
+  checkBodySize(body);
+  if (isBinaryMode(type, ceHeaders)) return [binaryEvent(ceHeaders, body.trim() === '' ? undefined : parseJson(body))];
   const parsed = parseJson(body);
   if (type === 'application/cloudevents+json' && Array.isArray(parsed)) {
     throw new ValidationError('invalid_body', 'application/cloudevents+json carries one event; send arrays as application/cloudevents-batch+json');
@@ -73,8 +123,13 @@ export function parseEnvelope(contentType: string | undefined, body: string): un
   return events;
 }
 
-/** Validates every event; the whole request fails if any one does (all-or-nothing). */
-export function validateAll(raw: unknown[], deps: Pick<IngestDeps, 'catalog' | 'clock' | 'maxEventAgeMs'>, principal: Principal): MeteredEvent[] {
+/** Validates every event; the whole request fails if any one does (all-or-nothing). `name` renames a problem's field. */
+export function validateAll(
+  raw: unknown[],
+  deps: Pick<IngestDeps, 'catalog' | 'clock' | 'maxEventAgeMs'>,
+  principal: Principal,
+  name: (detail: ErrorDetail) => ErrorDetail = (d) => d,
+): MeteredEvent[] {
   const ctx = { catalog: deps.catalog, now: deps.clock.now(), maxAgeMs: deps.maxEventAgeMs };
   const errors: ErrorDetail[] = [];
   const events: MeteredEvent[] = [];
@@ -85,13 +140,13 @@ export function validateAll(raw: unknown[], deps: Pick<IngestDeps, 'catalog' | '
   });
   if (errors.length > 0) {
     const n = new Set(errors.map((e) => e.index)).size;
-    throw new ValidationError('invalid_events', `${n} of ${raw.length} events are invalid; nothing was accepted`, errors);
+    throw new ValidationError('invalid_events', `${n} of ${raw.length} events are invalid; nothing was accepted`, errors.map(name));
   }
   if (principal.customerId !== undefined) {
     const foreign = events.findIndex((e) => e.customerId !== principal.customerId);
     if (foreign >= 0) {
       throw new ForbiddenError('customer_forbidden', `this API key may only send events for "${principal.customerId}"`, [
-        { index: foreign, field: 'subject', code: 'customer_forbidden', message: `subject "${events[foreign]!.customerId}" is not the key's customer` },
+        name({ index: foreign, field: 'subject', code: 'customer_forbidden', message: `subject "${events[foreign]!.customerId}" is not the key's customer` }),
       ]);
     }
   }
@@ -130,8 +185,8 @@ export function toBatches(events: MeteredEvent[], receivedAt: string, batchId: (
 
 export async function ingestEvents(deps: IngestDeps, req: IngestRequest): Promise<IngestResult> {
   authorize(req.principal, 'ingest');
-  const raw = parseEnvelope(req.contentType, req.body);
-  const events = validateAll(raw, deps, req.principal);
+  const binary = isBinaryMode(mediaType(req.contentType), req.ceHeaders);
+  const events = validateAll(parseEnvelope(req.contentType, req.body, req.ceHeaders), deps, req.principal, binary ? namedByHeader : undefined);
   const result = { status: 202, body: { accepted: events.length } };
 
   let batchId: (n: number) => string = () => randomUUID();
@@ -139,7 +194,9 @@ export async function ingestEvents(deps: IngestDeps, req: IngestRequest): Promis
     if (!/^[\x21-\x7e]{1,255}$/.test(req.idempotencyKey)) {
       throw new ValidationError('invalid_idempotency_key', 'Idempotency-Key must be 1..255 visible ASCII characters');
     }
-    const requestHash = createHash('sha256').update(mediaType(req.contentType)).update('\n').update(req.body).digest('hex');
+    // In binary mode the event's identity is in the headers: they are part of "the same request".
+    const attributes = binary ? BINARY_ATTRIBUTES.map((a) => `${headerOf(a)}:${req.ceHeaders![headerOf(a)] ?? ''}\n`).join('') : '';
+    const requestHash = createHash('sha256').update(mediaType(req.contentType)).update('\n').update(attributes).update(req.body).digest('hex');
     const existing = await deps.idempotency.begin(req.principal.keyId, req.idempotencyKey, requestHash);
     if (existing && existing.requestHash !== requestHash) {
       throw new ConflictError('idempotency_key_reused', 'this Idempotency-Key was already used with a different request body');

@@ -15,6 +15,8 @@ export interface HttpRequest {
   /** The body as text; read only after the caller has been authorized. */
   readonly body: string;
   header(name: string): string | undefined;
+  /** Every header whose name starts with `prefix` (names in lower case). */
+  headersStartingWith(prefix: string): Record<string, string>;
   /** A path parameter, percent-decoded (malformed encoding is a 400 naming it). */
   param(name: string): string;
   query(name: string): string | undefined;
@@ -92,6 +94,8 @@ function request(event: APIGatewayProxyEventV2, requestId: string, principal: Pr
       return readBody();
     },
     header: (name) => headers[name.toLowerCase()],
+    headersStartingWith: (prefix) =>
+      Object.fromEntries(Object.entries(headers).filter((e): e is [string, string] => e[0].startsWith(prefix) && e[1] !== undefined)),
     param: (name) => decodePathParameter(name, event.pathParameters?.[name] ?? ''),
     query: (name) => event.queryStringParameters?.[name],
     principal: async () => {

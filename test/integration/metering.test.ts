@@ -1,6 +1,7 @@
 import type { SQSEvent } from 'aws-lambda';
+import { CloudEvent, HTTP } from 'cloudevents';
 import { loadHandler } from '../../local/deployment';
-import { cloudEvent, startTestStack, type TestStack } from '../support/stack';
+import { ADMIN, cloudEvent, startTestStack, type TestStack } from '../support/stack';
 
 /**
  * End to end on the real emulators: HTTP ingest -> SQS (fauxqs) -> aggregator via the local event
@@ -213,5 +214,81 @@ describe('exactly once', () => {
     const results = await Promise.all([handler({ Records: [record('a')] }), handler({ Records: [record('b')] }), handler({ Records: [record('c')] })]);
     expect(results.map((r) => r.batchItemFailures)).toEqual([[], [], []]);
     expect((await t.usage(c)).values.active_users).toBe('10');
+  });
+});
+
+describe('CloudEvents HTTP content modes, with the official cloudevents SDK as the client', () => {
+  const post = (message: { headers: Record<string, unknown>; body: unknown }, extra: Record<string, string> = {}) =>
+    t.raw('POST', '/api/v1/events', {
+      headers: { ...(message.headers as Record<string, string>), authorization: `Bearer ${ADMIN}`, ...extra },
+      body: message.body === undefined ? undefined : String(message.body),
+    });
+  const sdkEvent = (c: string, over: Record<string, unknown> = {}) =>
+    new CloudEvent({
+      id: `sdk-${c}-${Math.random().toString(36).slice(2)}`,
+      source: 'sdk-client',
+      type: 'api_calls',
+      subject: c,
+      time: ago(30_000),
+      datacontenttype: 'application/json',
+      data: { value: 2.5 },
+      ...over,
+    });
+
+  it('counts an event sent in binary mode (ce-* headers, data as the body) and one in structured mode', async () => {
+    const c = 'cus_sdk_modes';
+    const binary = HTTP.binary(sdkEvent(c));
+    expect(binary.headers).toMatchObject({ 'ce-id': expect.any(String), 'ce-specversion': '1.0', 'content-type': 'application/json' });
+    expect((await post(binary)).status).toBe(202);
+    expect((await post(HTTP.structured(sdkEvent(c, { data: { value: 4 } })))).status).toBe(202);
+    await t.drain();
+    const u = await t.usage(c);
+    expect(u.values.api_calls).toBe('6.5');
+    expect(u.values.api_requests).toBe('2');
+  });
+
+  it('de-duplicates the same event across modes and replays a binary request by Idempotency-Key', async () => {
+    const c = 'cus_sdk_dedupe';
+    const event = sdkEvent(c, { id: 'caf\u00e9-1' });
+    const binary = HTTP.binary(event);
+    // Header values are percent-encoded UTF-8 (CloudEvents HTTP binding 3.1.3.2).
+    binary.headers['ce-id'] = 'caf%C3%A9-1';
+    expect((await post(binary, { 'idempotency-key': 'bin-1' })).status).toBe(202);
+    const replay = await post(binary, { 'idempotency-key': 'bin-1' });
+    expect(replay.status).toBe(202);
+    expect(replay.headers.get('idempotent-replayed')).toBe('true');
+    const otherEvent = HTTP.binary(sdkEvent(c));
+    const conflict = await post(otherEvent, { 'idempotency-key': 'bin-1' });
+    expect(conflict.status).toBe(409);
+    expect((await post(HTTP.structured(event))).status).toBe(202);
+    await t.drain();
+    const u = await t.usage(c);
+    expect(u.values.api_calls).toBe('2.5');
+    expect(u.duplicatesDropped).toBe(1);
+  });
+
+  it('validates binary events like structured ones, naming the headers', async () => {
+    const binary = HTTP.binary(sdkEvent('cus_sdk_bad', { type: 'api_callz', subject: 'bad subject', data: { value: -1 } }));
+    binary.headers['ce-time'] = 'yesterday';
+    delete binary.headers['ce-source'];
+    const res = await post(binary);
+    expect(res.status).toBe(400);
+    expect(res.body.error.code).toBe('invalid_events');
+    const got = (res.body.error.details as { field: string; code: string; message: string }[]).map((d) => `${d.field}:${d.code}`);
+    expect(got).toEqual(expect.arrayContaining(['ce-source:missing_field', 'ce-subject:invalid_field', 'ce-time:invalid_time', 'ce-type:unknown_type']));
+    expect(res.body.error.details.find((d: { field: string }) => d.field === 'ce-subject').message).toMatch(/^ce-subject/);
+
+    const value = HTTP.binary(sdkEvent('cus_sdk_bad', { data: { value: -1 } }));
+    expect((await post(value)).body.error.details).toEqual([expect.objectContaining({ field: 'data.value', code: 'negative_value' })]);
+
+    const badEncoding = HTTP.binary(sdkEvent('cus_sdk_bad'));
+    badEncoding.headers['ce-id'] = '100%';
+    const encoded = await post(badEncoding);
+    expect(encoded.status).toBe(400);
+    expect(encoded.body.error.details).toEqual([expect.objectContaining({ field: 'ce-id', code: 'invalid_header_encoding' })]);
+
+    const textBody = HTTP.binary(sdkEvent('cus_sdk_bad'));
+    expect((await post(textBody, { 'content-type': 'text/plain' })).status).toBe(415);
+    expect(await t.queueDepth(t.usageQueueUrl)).toBe(0);
   });
 });
