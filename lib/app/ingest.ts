@@ -103,7 +103,7 @@ function checkBodySize(body: string): void {
   }
 }
 
-/** Parses the body into raw events per SPEC 3.2: the content type says whether one or many. */
+/** Parses the body into raw events: the content type (and ce-* headers) say whether one or many. */
 export function parseEnvelope(contentType: string | undefined, body: string, ceHeaders?: Record<string, string>): unknown[] {
   const type = mediaType(contentType);
   checkBodySize(body);

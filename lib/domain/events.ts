@@ -125,7 +125,7 @@ function reading(meter: Meter, data: unknown): { ok: true; value: string } | { o
   return { ok: true, value: q.value };
 }
 
-/** Validates one CloudEvent against SPEC 3.1/3.2; every problem is reported, not just the first. */
+/** Validates one CloudEvent (the event rules in the README); every problem is reported, not just the first. */
 export function validateEvent(raw: unknown, index: number, ctx: ValidationContext): EventValidation {
   const errors: ErrorDetail[] = [];
   const add = (field: string, code: string, message: string) => errors.push({ index, field, code, message });
