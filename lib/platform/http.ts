@@ -27,7 +27,7 @@ export interface HttpRequest {
 }
 
 /**
- * Who may call a route, checked before the body or the path is looked at (401, then 403):
+ * Who may call a route, checked before the body or the query is read (401, then 403):
  * `scope` (admin also excludes keys bound to a customer) and, for routes about one customer, the
  * path parameter naming it, which a bound key must match.
  */
