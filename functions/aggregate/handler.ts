@@ -1,9 +1,9 @@
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { countBatch } from '../../lib/app/aggregate';
 import { evaluateTouched } from '../../lib/app/alerts';
 import type { UsageBatch } from '../../lib/app/ports';
 import { container } from '../../lib/platform/container';
+import { sqsHandler } from '../../lib/platform/lambda';
 import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
 
 const batchSchema = z.object({
@@ -27,37 +27,20 @@ const batchSchema = z.object({
  * SQS usage queue -> exactly-once counters, then alerts. Each message is counted on its own; a failed message is
  * reported in batchItemFailures so SQS redelivers only it, and after maxReceiveCount it goes to the DLQ.
  */
-export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
+export const handler = sqsHandler({ parallel: true }, async (record) => {
   const c = container();
-  const failures: { itemIdentifier: string }[] = [];
-  await Promise.all(
-    event.Records.map(async (record: SQSRecord) => {
-      try {
-        const batch = batchSchema.parse(JSON.parse(record.body)) as UsageBatch;
-        const out = await countBatch({ ledger: c.ledger, catalog: c.catalog }, batch);
-        metrics.addMetric('EventsCounted', MetricUnit.Count, out.counted);
-        metrics.addMetric('DuplicatesDropped', MetricUnit.Count, out.duplicates);
-        metrics.addMetric('ProcessingLag', MetricUnit.Milliseconds, Math.max(0, c.clock.now().getTime() - Date.parse(batch.receivedAt)));
-        await Promise.all([...new Set(out.touched.map((t) => t.period))].map((p) => c.epoch.note(p)));
-        // Alerts are part of the message: if evaluating fails, SQS redelivers the message, the
-        // counting finds itself done, and the evaluation runs again (level-triggered, claimed once).
-        const alerts = await evaluateTouched(c, out.touched);
-        metrics.addMetric('AlertsSent', MetricUnit.Count, alerts.sent);
-        for (const u of alerts.unpriced) {
-          logger.error('alerts skipped: the period cannot be priced as the catalog stands', u);
-          metrics.addMetric('AlertsUnpriced', MetricUnit.Count, 1);
-        }
-      } catch (err) {
-        logger.error('usage message failed; SQS will redeliver it', {
-          messageId: record.messageId,
-          receiveCount: record.attributes?.ApproximateReceiveCount,
-          error: err as Error,
-        });
-        metrics.addMetric('MessagesFailed', MetricUnit.Count, 1);
-        failures.push({ itemIdentifier: record.messageId });
-      }
-    }),
-  );
-  metrics.publishStoredMetrics();
-  return { batchItemFailures: failures };
-};
+  const batch = batchSchema.parse(JSON.parse(record.body)) as UsageBatch;
+  const out = await countBatch({ ledger: c.ledger, catalog: c.catalog }, batch);
+  metrics.addMetric('EventsCounted', MetricUnit.Count, out.counted);
+  metrics.addMetric('DuplicatesDropped', MetricUnit.Count, out.duplicates);
+  metrics.addMetric('ProcessingLag', MetricUnit.Milliseconds, Math.max(0, c.clock.now().getTime() - Date.parse(batch.receivedAt)));
+  await Promise.all([...new Set(out.touched.map((t) => t.period))].map((p) => c.epoch.note(p)));
+  // Alerts are part of the message: if evaluating fails, SQS redelivers the message, the
+  // counting finds itself done, and the evaluation runs again (level-triggered, claimed once).
+  const alerts = await evaluateTouched(c, out.touched);
+  metrics.addMetric('AlertsSent', MetricUnit.Count, alerts.sent);
+  for (const u of alerts.unpriced) {
+    logger.error('alerts skipped: the period cannot be priced as the catalog stands', u);
+    metrics.addMetric('AlertsUnpriced', MetricUnit.Count, 1);
+  }
+});

@@ -22,7 +22,5 @@ export const handler = httpHandler({ scope: 'ingest' }, async (req) => {
   } catch (err) {
     metrics.addMetric('RequestsRejected', MetricUnit.Count, 1);
     throw err;
-  } finally {
-    metrics.publishStoredMetrics();
   }
 });

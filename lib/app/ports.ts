@@ -1,4 +1,5 @@
 import type { AggregationPlan } from '../domain/aggregation';
+import type { ArchiveGroup, ArchivedEvent } from '../domain/archive';
 import type { ApiKeyRecord } from '../domain/apikey';
 import type { MeteredEvent } from '../domain/events';
 import type { InvoiceLine } from '../domain/invoice';
@@ -36,6 +37,15 @@ export interface UsageLedger {
   read(customerId: string, period: string): Promise<{ values: Record<string, string>; duplicatesDropped: number }>;
   /** Every customer with a counter in the period (the invoice run's list). */
   customersWithUsage(period: string): Promise<string[]>;
+}
+
+/** The event archive (docs/exactly-once.md): what was counted, as evidence, one object per message group. */
+export interface EventArchive {
+  /** Writes a group's object; the same group always gives the same bytes at the same key. */
+  put(group: ArchiveGroup): Promise<void>;
+  /** Object keys of a customer's period in key order, after `startAfter`. */
+  list(customerId: string, period: string, startAfter?: string, limit?: number): Promise<{ keys: string[]; next?: string }>;
+  read(key: string): Promise<ArchivedEvent[]>;
 }
 
 export interface Customer {
@@ -183,6 +193,8 @@ export interface InvoiceRunRepository {
   setFannedOut(period: string, fannedOut: boolean): Promise<void>;
   /** Adds a customer to the run once: 'added' when it was not a member yet, else its member status. */
   addMember(period: string, customerId: string): Promise<RunMemberStatus | 'added'>;
+  /** A failed member is being tried again: back to pending, so the run is not completed while it runs. */
+  reopen(period: string, customerId: string): Promise<void>;
   /** Moves a pending (or failed) member to its final status; a final status never changes. `error` says why it failed. */
   finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string): Promise<void>;
 }

@@ -9,8 +9,8 @@ export interface ErrorDetail {
   message: string;
 }
 
+/** A failure the caller can act on: a code, a sentence, and per-field details. It knows no transport. */
 export abstract class DomainError extends Error {
-  abstract readonly status: number;
   constructor(
     readonly code: string,
     message: string,
@@ -21,31 +21,20 @@ export abstract class DomainError extends Error {
   }
 }
 
-export class ValidationError extends DomainError {
-  readonly status = 400;
-}
+/** The input is malformed or breaks a rule. */
+export class ValidationError extends DomainError {}
+/** No usable credentials. */
 export class UnauthorizedError extends DomainError {
-  readonly status = 401;
   constructor(message = 'a valid API key is required: send "Authorization: Bearer <key>"') {
     super('unauthorized', message);
   }
 }
-export class ForbiddenError extends DomainError {
-  readonly status = 403;
-}
-export class NotFoundError extends DomainError {
-  readonly status = 404;
-}
-export class ConflictError extends DomainError {
-  readonly status = 409;
-}
-export class PayloadTooLargeError extends DomainError {
-  readonly status = 413;
-}
-export class UnsupportedMediaTypeError extends DomainError {
-  readonly status = 415;
-}
+/** Credentials, but not for this. */
+export class ForbiddenError extends DomainError {}
+export class NotFoundError extends DomainError {}
+/** The request conflicts with the state of things (a rule about time, order or uniqueness). */
+export class ConflictError extends DomainError {}
+export class PayloadTooLargeError extends DomainError {}
+export class UnsupportedMediaTypeError extends DomainError {}
 /** A dependency is briefly unavailable; the caller may retry the same request safely. */
-export class UnavailableError extends DomainError {
-  readonly status = 503;
-}
+export class UnavailableError extends DomainError {}

@@ -60,6 +60,9 @@ export function config(): Config {
   const c = parsed.data;
   // The local admin key and cursor secret must never work on AWS, even on a stage someone named "local".
   const isLocal = c.STAGE === 'local' && c.DYNAMODB_ENDPOINT !== undefined;
+  if (!isLocal && c.CURSOR_SECRET === undefined) {
+    throw new Error('invalid configuration: CURSOR_SECRET is required outside the local emulators (the stack sets it from its generated SigningSecret)');
+  }
   cached = {
     ...c,
     maxEventAgeMs: c.DEDUPE_WINDOW_DAYS * 86_400_000,

@@ -1,13 +1,27 @@
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { ZodType } from 'zod';
 import { authenticate } from '../app/auth';
 import { authorize, requireUnbound, type Principal, type Scope } from '../domain/apikey';
-import { DomainError, UnauthorizedError, ValidationError, type ErrorDetail } from '../domain/errors';
+import {
+  ConflictError,
+  DomainError,
+  ForbiddenError,
+  NotFoundError,
+  PayloadTooLargeError,
+  UnauthorizedError,
+  UnavailableError,
+  UnsupportedMediaTypeError,
+  ValidationError,
+  type ErrorDetail,
+} from '../domain/errors';
+import { isThrottling } from './aws-errors';
 import { parseJson } from '../domain/json';
 import { container } from './container';
-import { logger } from './observability';
+import { config } from './config';
+import { logger, metrics } from './observability';
 
 export interface HttpRequest {
   event: APIGatewayProxyEventV2;
@@ -46,14 +60,35 @@ export function errorBody(code: string, message: string, requestId: string, deta
   return { error: { code, message, details, requestId } };
 }
 
-/** The one place where errors become HTTP: domain errors keep their message, the rest are generic 500s. */
+/** Each kind of domain error and its status: the one mapping (the domain knows no HTTP). */
+const STATUS: [new (...args: never[]) => DomainError, number][] = [
+  [ValidationError, 400],
+  [UnauthorizedError, 401],
+  [ForbiddenError, 403],
+  [NotFoundError, 404],
+  [ConflictError, 409],
+  [PayloadTooLargeError, 413],
+  [UnsupportedMediaTypeError, 415],
+  [UnavailableError, 503],
+];
+
+export function httpStatus(err: DomainError): number {
+  return STATUS.find(([kind]) => err instanceof kind)?.[1] ?? 500;
+}
+
+/** The one place where errors become HTTP: domain errors keep their message, throttling is a 503, the rest are generic 500s. */
 export function toHttpError(err: unknown, requestId: string): HttpResponse {
+  if (isThrottling(err)) {
+    logger.warn('throttled', { requestId, error: err as Error });
+    err = new UnavailableError('service_busy', 'the service is busy; retry the same request shortly (it is safe to repeat)');
+  }
   if (err instanceof DomainError) {
-    const res: HttpResponse = { status: err.status, body: errorBody(err.code, err.message, requestId, err.details) };
-    if (err.status >= 500) {
+    const status = httpStatus(err);
+    const res: HttpResponse = { status, body: errorBody(err.code, err.message, requestId, err.details) };
+    if (status >= 500) {
       logger.error('request failed', { requestId, code: err.code, error: (err.cause ?? err) as Error });
       // A 503 means "try again shortly": the request is safe to repeat.
-      if (err.status === 503) res.headers = { 'retry-after': String(RETRY_AFTER_SECONDS) };
+      if (status === 503) res.headers = { 'retry-after': String(RETRY_AFTER_SECONDS) };
     }
     return res;
   }
@@ -146,8 +181,10 @@ async function authorizeRoute(access: RouteAccess, event: APIGatewayProxyEventV2
  * first, one error mapping, JSON out.
  */
 export function httpHandler(access: RouteAccess, fn: (req: HttpRequest) => Promise<HttpResponse>) {
+  config(); // a bad environment fails the function's init, not each request
   return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics))
     .handler(async (event, context) => {
       const requestId = event.requestContext?.requestId ?? context?.awsRequestId ?? 'local';
       let res: HttpResponse;

@@ -186,6 +186,10 @@ export class MemoryRuns implements InvoiceRunRepository {
     members.set(customerId, { status: 'pending' });
     return 'added';
   }
+  async reopen(period: string, customerId: string) {
+    const m = this.members.get(period)?.get(customerId);
+    if (m?.status === 'failed') m.status = 'pending';
+  }
   async finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string) {
     await step(this.chaos, 'runs.finish', () => {
       const m = this.members.get(period)?.get(customerId);

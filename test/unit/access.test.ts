@@ -1,7 +1,7 @@
 import { authenticate } from '../../lib/app/auth';
 import type { ApiKeyRepository } from '../../lib/app/ports';
 import { authorize, bearerToken, generateApiKey, hashSecret, parseApiKey, type ApiKeyRecord } from '../../lib/domain/apikey';
-import { ForbiddenError, UnauthorizedError, ValidationError, NotFoundError } from '../../lib/domain/errors';
+import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, UnavailableError, ValidationError } from '../../lib/domain/errors';
 import { toHttpError } from '../../lib/platform/http';
 
 describe('API keys', () => {
@@ -73,6 +73,30 @@ describe('error mapping (SPEC 10)', () => {
     expect(toHttpError(new UnauthorizedError(), 'r').status).toBe(401);
     expect(toHttpError(new ForbiddenError('f', 'm'), 'r').status).toBe(403);
     expect(toHttpError(new NotFoundError('n', 'm'), 'r').status).toBe(404);
+    expect(toHttpError(new ConflictError('c', 'm'), 'r').status).toBe(409);
+    expect(toHttpError(new UnavailableError('u', 'm'), 'r')).toMatchObject({ status: 503, headers: { 'retry-after': '2' } });
+  });
+
+  it('answers DynamoDB and SQS throttling with 503 and Retry-After: the same request is safe to repeat', () => {
+    const throttles = [
+      Object.assign(new Error('Rate exceeded'), { name: 'ProvisionedThroughputExceededException' }),
+      Object.assign(new Error('Rate exceeded'), { name: 'ThrottlingException' }),
+      Object.assign(new Error('Request throttled'), { name: 'RequestThrottled' }),
+      Object.assign(new Error('x'), { name: 'SomethingElse', $retryable: { throttling: true } }),
+      Object.assign(new Error('Transaction cancelled'), {
+        name: 'TransactionCanceledException',
+        CancellationReasons: [{ Code: 'None' }, { Code: 'ThrottlingError' }],
+      }),
+    ];
+    for (const err of throttles) {
+      const res = toHttpError(err, 'r');
+      expect(res).toMatchObject({ status: 503, headers: { 'retry-after': '2' }, body: { error: { code: 'service_busy', requestId: 'r' } } });
+      expect(JSON.stringify(res.body)).not.toContain('Rate exceeded');
+    }
+  });
+
+  it('keeps HTTP statuses out of the domain: a domain error carries a code, not a status', () => {
+    expect(Object.keys(new ConflictError('c', 'm'))).not.toContain('status');
   });
 
   it('never exposes internal messages in a 500', () => {
@@ -80,5 +104,25 @@ describe('error mapping (SPEC 10)', () => {
     expect(res.status).toBe(500);
     expect(JSON.stringify(res.body)).not.toContain('ECONNREFUSED');
     expect(res.body).toMatchObject({ error: { code: 'internal_error', requestId: 'req-9' } });
+  });
+});
+
+describe('configuration at cold start', () => {
+  it('fails a function at init, not per request, when its environment is malformed', () => {
+    const saved = { ...process.env };
+    try {
+      Object.assign(process.env, { USAGE_TABLE: 'u', DEDUPE_TABLE: 'd', CUSTOMERS_TABLE: 'c', API_KEYS_TABLE: 'k', INVOICES_TABLE: 'i', ALERTS_TABLE: 'a' });
+      Object.assign(process.env, { ALERTS_TOPIC_ARN: 't', INVOICE_QUEUE_URL: 'http://q', USAGE_QUEUE_URL: 'not a url', STAGE: 'prod' });
+      jest.isolateModules(() => {
+        expect(() => require('../../functions/usage/handler')).toThrow(/invalid configuration: USAGE_QUEUE_URL/);
+      });
+      process.env.USAGE_QUEUE_URL = 'http://q';
+      jest.isolateModules(() => {
+        // Outside the emulators the cursor secret must come from the stack.
+        expect(() => require('../../functions/aggregate/handler')).toThrow(/CURSOR_SECRET is required/);
+      });
+    } finally {
+      process.env = saved;
+    }
   });
 });

@@ -143,8 +143,8 @@ describe('invoicing scenarios', () => {
   it('refuses a run for a period older than the late-event window or before the first usage, unless forced', async () => {
     const w = world(new Date('2026-11-26T12:00:00Z'));
     await w.put('cus_new', { name: 'New', planId: 'pro', stripeCustomerId: 'cus_s4' });
-    await expect(startInvoiceRunByHand(w.deps, admin, { period: '2000-01' })).rejects.toMatchObject({ code: 'period_too_old', status: 409 });
-    await expect(startInvoiceRunByHand(w.deps, admin, { period: '2026-10' })).rejects.toMatchObject({ code: 'period_before_first_usage', status: 409 });
+    await expect(startInvoiceRunByHand(w.deps, admin, { period: '2000-01' })).rejects.toMatchObject({ code: 'period_too_old' });
+    await expect(startInvoiceRunByHand(w.deps, admin, { period: '2026-10' })).rejects.toMatchObject({ code: 'period_before_first_usage' });
     // Forced, it runs, and still bills no fees to a customer created after the period.
     await startInvoiceRunByHand(w.deps, admin, { period: '2000-01', force: true });
     await w.drain();
@@ -161,7 +161,7 @@ describe('invoicing scenarios', () => {
 
   it('refuses a budget finer than the currency or of zero', async () => {
     const w = world(new Date(oct.start.getTime() + DAY));
-    await expect(w.put('cus_b', { name: 'B', budget: { amount: '0.004' } })).rejects.toMatchObject({ code: 'invalid_budget', status: 400 });
+    await expect(w.put('cus_b', { name: 'B', budget: { amount: '0.004' } })).rejects.toMatchObject({ code: 'invalid_budget' });
     await expect(w.put('cus_b', { name: 'B', budget: { amount: '0' } })).rejects.toMatchObject({ code: 'invalid_budget' });
     await expect(w.put('cus_b', { name: 'B', planId: 'jp', budget: { amount: '500.5' } })).rejects.toMatchObject({ code: 'invalid_budget' });
   });
@@ -171,7 +171,7 @@ describe('invoicing scenarios', () => {
     await w.put('cus_gone', { name: 'Gone', planId: 'pro', stripeCustomerId: 'cus_s5' });
     w.deps.ledger.set('cus_gone', '2026-10', { seats: '3' });
     Object.assign(w.deps, { catalog: new CatalogIndex(parseCatalog({ ...catalogJson, plans: catalogJson.plans.filter((p) => p.id !== 'pro') })) });
-    await expect(readUsage(w.deps, admin, 'cus_gone', '2026-10')).rejects.toMatchObject({ code: 'plan_not_found', status: 409 });
+    await expect(readUsage(w.deps, admin, 'cus_gone', '2026-10')).rejects.toMatchObject({ code: 'plan_not_found' });
     await expect(previewInvoice(w.deps, admin, 'cus_gone', '2026-10')).rejects.toMatchObject({ code: 'plan_not_found' });
     await w.run(oct);
     expect(await invoiceCustomer(w.deps, { customerId: 'cus_gone', period: '2026-10' })).toMatchObject({

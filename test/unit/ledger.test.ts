@@ -1,11 +1,5 @@
-import {
-  ConditionalCheckFailedException,
-  DynamoDBClient,
-  PutItemCommand,
-  TransactionCanceledException,
-  TransactWriteItemsCommand,
-  UpdateItemCommand,
-} from '@aws-sdk/client-dynamodb';
+import { ConditionalCheckFailedException, DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createHash } from 'node:crypto';
 import { DynamoUsageLedger } from '../../lib/adapters/dynamo/ledger';
@@ -14,7 +8,7 @@ import type { AggregationPlan } from '../../lib/domain/aggregation';
 import type { MeteredEvent } from '../../lib/domain/events';
 
 /** The ledger's unusual paths, which the emulator cannot produce on demand: conflicts, throttles. */
-const db = mockClient(DynamoDBClient);
+const db = mockClient(DynamoDBDocumentClient);
 const capacity = new CapacityMeter();
 const ledger = new DynamoUsageLedger(
   new DynamoDBClient({ region: 'us-east-1' }),
@@ -39,48 +33,48 @@ beforeEach(() => {
 });
 
 it("claims an event it owns and reports another batch's claim as a duplicate", async () => {
-  db.on(PutItemCommand)
+  db.on(PutCommand)
     .resolvesOnce({})
     .rejectsOnce(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
   expect(await ledger.claim('b1', [event('1'), event('2')])).toEqual(['owned', 'duplicate']);
-  const put = db.commandCalls(PutItemCommand)[0]!.args[0].input;
+  const put = db.commandCalls(PutCommand)[0]!.args[0].input;
   expect(put.ConditionExpression).toBe('attribute_not_exists(pk) OR claimedBy = :batch');
-  expect(put.Item!.expiresAt).toEqual({ N: String(Date.parse('2026-11-23T00:00:00Z') / 1000 + 100) });
+  expect(put.Item!.expiresAt).toBe(Date.parse('2026-11-23T00:00:00Z') / 1000 + 100);
   expect(capacity.pricedUnits).toBe(2); // the failed condition is billed too
 });
 
 it('applies additive counters with the applied marker first, as exact decimal strings', async () => {
-  db.on(TransactWriteItemsCommand).resolves({});
+  db.on(TransactWriteCommand).resolves({});
   await ledger.apply('b1', plan());
-  const items = db.commandCalls(TransactWriteItemsCommand)[0]!.args[0].input.TransactItems!;
-  expect(items[0]!.Put).toMatchObject({ TableName: 'D', Item: { pk: { S: 'ap|b1|0' } }, ConditionExpression: 'attribute_not_exists(pk)' });
-  expect(items[1]!.Update!.ExpressionAttributeValues![':d']).toEqual({ N: '2.5' });
+  const items = db.commandCalls(TransactWriteCommand)[0]!.args[0].input.TransactItems!;
+  expect(items[0]!.Put).toMatchObject({ TableName: 'D', Item: { pk: 'ap|b1|0' }, ConditionExpression: 'attribute_not_exists(pk)' });
+  expect(String(items[1]!.Update!.ExpressionAttributeValues![':d'])).toBe('2.5');
   expect(capacity.pricedUnits).toBe(4);
 });
 
 it('treats a marker that exists already as "applied by an earlier delivery"', async () => {
-  db.on(TransactWriteItemsCommand).rejects(canceled('ConditionalCheckFailed', 'None'));
+  db.on(TransactWriteCommand).rejects(canceled('ConditionalCheckFailed', 'None'));
   await expect(ledger.apply('b1', plan())).resolves.toBeUndefined();
-  expect(db.commandCalls(TransactWriteItemsCommand)).toHaveLength(1);
+  expect(db.commandCalls(TransactWriteCommand)).toHaveLength(1);
 });
 
 it('retries a transaction that conflicted or was throttled, then succeeds', async () => {
-  db.on(TransactWriteItemsCommand)
+  db.on(TransactWriteCommand)
     .rejectsOnce(canceled('None', 'TransactionConflict'))
     .rejectsOnce(Object.assign(new Error('slow down'), { name: 'ProvisionedThroughputExceededException' }))
     .resolves({});
   await ledger.apply('b1', plan());
-  expect(db.commandCalls(TransactWriteItemsCommand)).toHaveLength(3);
+  expect(db.commandCalls(TransactWriteCommand)).toHaveLength(3);
 });
 
 it('gives up after repeated conflicts so that SQS redelivers the message', async () => {
-  db.on(TransactWriteItemsCommand).rejects(canceled('None', 'TransactionConflict'));
+  db.on(TransactWriteCommand).rejects(canceled('None', 'TransactionConflict'));
   await expect(ledger.apply('b1', plan())).rejects.toBeInstanceOf(TransactionCanceledException);
-  expect(db.commandCalls(TransactWriteItemsCommand)).toHaveLength(6);
+  expect(db.commandCalls(TransactWriteCommand)).toHaveLength(6);
 }, 20_000);
 
 it('splits more than 99 counters into transactions with their own markers', async () => {
-  db.on(TransactWriteItemsCommand).resolves({});
+  db.on(TransactWriteCommand).resolves({});
   const additive = Array.from({ length: 150 }, (_, i) => ({
     customerId: `c${String(i).padStart(3, '0')}`,
     period: '2026-11',
@@ -89,24 +83,24 @@ it('splits more than 99 counters into transactions with their own markers', asyn
     events: 1,
   }));
   await ledger.apply('b1', plan({ additive }));
-  const calls = db.commandCalls(TransactWriteItemsCommand).map((c) => c.args[0].input.TransactItems!);
+  const calls = db.commandCalls(TransactWriteCommand).map((c) => c.args[0].input.TransactItems!);
   expect(calls.map((items) => items.length)).toEqual([100, 52]);
-  expect(calls.map((items) => items[0]!.Put!.Item!.pk!.S)).toEqual(['ap|b1|0', 'ap|b1|1']);
+  expect(calls.map((items) => items[0]!.Put!.Item!.pk)).toEqual(['ap|b1|0', 'ap|b1|1']);
 });
 
 it('sets MAX only when greater, and a failed condition is not an error', async () => {
-  db.on(UpdateItemCommand).rejects(new ConditionalCheckFailedException({ message: 'smaller', $metadata: {} }));
+  db.on(UpdateCommand).rejects(new ConditionalCheckFailedException({ message: 'smaller', $metadata: {} }));
   await ledger.apply('b1', plan({ additive: [], max: [{ customerId: 'c', period: '2026-11', meter: 'storage_gb', value: '9.5' }] }));
-  const input = db.commandCalls(UpdateItemCommand)[0]!.args[0].input;
+  const input = db.commandCalls(UpdateCommand)[0]!.args[0].input;
   expect(input.ConditionExpression).toBe('attribute_not_exists(#value) OR #value < :cmp');
-  expect(input.ExpressionAttributeValues![':cmp']).toEqual({ N: '9.5' });
+  expect(String(input.ExpressionAttributeValues![':cmp'])).toBe('9.5');
 });
 
 describe('keys built from client input stay inside DynamoDB key limits', () => {
   const claimKeyOf = async (e: MeteredEvent) => {
-    db.on(PutItemCommand).resolves({});
+    db.on(PutCommand).resolves({});
     await ledger.claim('b1', [e]);
-    return db.commandCalls(PutItemCommand).at(-1)!.args[0].input.Item!.pk!.S!;
+    return db.commandCalls(PutCommand).at(-1)!.args[0].input.Item!.pk as string;
   };
   const withIdentity = (source: string, id: string): MeteredEvent => ({ ...event(id), source });
 
@@ -128,12 +122,12 @@ describe('keys built from client input stay inside DynamoDB key limits', () => {
   });
 
   it('never lets a UNIQUE_COUNT value that looks like a hash share the marker of a long value', async () => {
-    db.on(TransactWriteItemsCommand).resolves({});
+    db.on(TransactWriteCommand).resolves({});
     const long = 'u'.repeat(300);
     const lookalike = `sha256:${createHash('sha256').update(long).digest('hex')}`;
     const unique = [{ customerId: 'c', period: '2026-11', meter: 'active_users', values: [long, lookalike, 'short'] }];
     await ledger.apply('b1', plan({ additive: [], unique }));
-    const sks = db.commandCalls(TransactWriteItemsCommand).map((call) => call.args[0].input.TransactItems![0]!.Put!.Item!.sk!.S!);
+    const sks = db.commandCalls(TransactWriteCommand).map((call) => call.args[0].input.TransactItems![0]!.Put!.Item!.sk as string);
     expect(new Set(sks).size).toBe(3);
     expect(sks).toContain('u#active_users#short');
     for (const sk of sks) expect(Buffer.byteLength(sk)).toBeLessThanOrEqual(1024);

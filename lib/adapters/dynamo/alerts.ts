@@ -1,38 +1,35 @@
-import {
-  ConditionalCheckFailedException,
-  type DynamoDBClient,
-  PutItemCommand,
-  QueryCommand,
-  UpdateItemCommand,
-  type AttributeValue,
-} from '@aws-sdk/client-dynamodb';
-import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AlertRecord, AlertRepository } from '../../app/ports';
+import { isConditionalCheckFailure } from '../../platform/aws-errors';
+import { documents } from './documents';
 
 /**
  * Alerts table: pk = <customerId>|<period>, sk = alert key (e.g. "included#api_calls#80").
  * `pendingSince` exists only while an alert is unsent; the sparse `pending` index (pk = pendingShard)
  * is the outbox the sweeper reads.
  */
-const opts = { removeUndefinedValues: true };
-const key = (r: Pick<AlertRecord, 'customerId' | 'period' | 'key'>) => marshall({ pk: `${r.customerId}|${r.period}`, sk: r.key });
-const strip = (item: Record<string, AttributeValue>): AlertRecord => {
-  const { pk: _pk, sk: _sk, pendingShard: _s, pendingSince: _p, ...rest } = unmarshall(item);
-  return rest as AlertRecord;
+const key = (r: Pick<AlertRecord, 'customerId' | 'period' | 'key'>) => ({ pk: `${r.customerId}|${r.period}`, sk: r.key });
+const strip = (item: Record<string, unknown>): AlertRecord => {
+  const { pk: _pk, sk: _sk, pendingShard: _s, pendingSince: _p, ...rest } = item;
+  return rest as unknown as AlertRecord;
 };
 
 export class DynamoAlerts implements AlertRepository {
+  private readonly db: DynamoDBDocumentClient;
   constructor(
-    private readonly db: DynamoDBClient,
+    client: DynamoDBClient,
     private readonly table: string,
-  ) {}
+  ) {
+    this.db = documents(client);
+  }
 
   async list(customerId: string, period: string): Promise<AlertRecord[]> {
     const out = await this.db.send(
       new QueryCommand({
         TableName: this.table,
         KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: marshall({ ':pk': `${customerId}|${period}` }),
+        ExpressionAttributeValues: { ':pk': `${customerId}|${period}` },
         ConsistentRead: true,
       }),
     );
@@ -42,30 +39,27 @@ export class DynamoAlerts implements AlertRepository {
   async claim(record: AlertRecord): Promise<boolean> {
     try {
       await this.db.send(
-        new PutItemCommand({
+        new PutCommand({
           TableName: this.table,
-          Item: marshall(
-            { pk: `${record.customerId}|${record.period}`, sk: record.key, ...record, pendingShard: 'pending', pendingSince: record.claimedAt },
-            opts,
-          ),
+          Item: { pk: `${record.customerId}|${record.period}`, sk: record.key, ...record, pendingShard: 'pending', pendingSince: record.claimedAt },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
       return true;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
+      if (isConditionalCheckFailure(err)) return false;
       throw err;
     }
   }
 
   async markSent(record: AlertRecord, messageId: string, at: string): Promise<void> {
     await this.db.send(
-      new UpdateItemCommand({
+      new UpdateCommand({
         TableName: this.table,
         Key: key(record),
         UpdateExpression: 'SET #status = :sent, sentAt = :at, messageId = :id ADD attempts :one REMOVE pendingShard, pendingSince',
         ExpressionAttributeNames: { '#status': 'status' },
-        ExpressionAttributeValues: marshall({ ':sent': 'sent', ':at': at, ':id': messageId, ':one': 1 }),
+        ExpressionAttributeValues: { ':sent': 'sent', ':at': at, ':id': messageId, ':one': 1 },
       }),
     );
   }
@@ -73,17 +67,17 @@ export class DynamoAlerts implements AlertRepository {
   async markFailed(record: AlertRecord, error: string): Promise<void> {
     await this.db
       .send(
-        new UpdateItemCommand({
+        new UpdateCommand({
           TableName: this.table,
           Key: key(record),
           UpdateExpression: 'SET lastError = :e ADD attempts :one',
           ConditionExpression: '#status = :pending',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: marshall({ ':e': error.slice(0, 500), ':one': 1, ':pending': 'pending' }),
+          ExpressionAttributeValues: { ':e': error.slice(0, 500), ':one': 1, ':pending': 'pending' },
         }),
       )
       .catch((err: unknown) => {
-        if (!(err instanceof ConditionalCheckFailedException)) throw err;
+        if (!isConditionalCheckFailure(err)) throw err;
       });
   }
 
@@ -93,7 +87,7 @@ export class DynamoAlerts implements AlertRepository {
         TableName: this.table,
         IndexName: 'pending',
         KeyConditionExpression: 'pendingShard = :p AND pendingSince < :before',
-        ExpressionAttributeValues: marshall({ ':p': 'pending', ':before': before }),
+        ExpressionAttributeValues: { ':p': 'pending', ':before': before },
         Limit: limit,
       }),
     );

@@ -1,77 +1,80 @@
-import { ConditionalCheckFailedException, type DynamoDBClient, GetItemCommand, PutItemCommand, ScanCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
-import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { allItems } from './paging';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ApiKeyRecord } from '../../domain/apikey';
 import type { ApiKeyRepository, Customer, CustomerRepository, IdempotencyRecord, IdempotencyStore } from '../../app/ports';
-
-const opts = { removeUndefinedValues: true };
+import { isConditionalCheckFailure } from '../../platform/aws-errors';
+import { allItems, documents } from './documents';
 
 /** Customers keyed by id; listing is a paginated scan (admin only, small table). */
 export class DynamoCustomers implements CustomerRepository {
+  private readonly db: DynamoDBDocumentClient;
   constructor(
-    private readonly db: DynamoDBClient,
+    client: DynamoDBClient,
     private readonly table: string,
-  ) {}
+  ) {
+    this.db = documents(client);
+  }
 
   async get(id: string): Promise<Customer | undefined> {
-    const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: marshall({ id }), ConsistentRead: true }));
-    return out.Item ? (unmarshall(out.Item) as Customer) : undefined;
+    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { id }, ConsistentRead: true }));
+    return out.Item as Customer | undefined;
   }
   async put(customer: Customer): Promise<void> {
-    await this.db.send(new PutItemCommand({ TableName: this.table, Item: marshall(customer, opts) }));
+    await this.db.send(new PutCommand({ TableName: this.table, Item: customer }));
   }
   async list(limit: number, after?: string): Promise<{ items: Customer[]; lastId?: string }> {
     const out = await this.db.send(
-      new ScanCommand({ TableName: this.table, Limit: limit, ExclusiveStartKey: after === undefined ? undefined : marshall({ id: after }) }),
+      new ScanCommand({ TableName: this.table, Limit: limit, ExclusiveStartKey: after === undefined ? undefined : { id: after } }),
     );
-    const lastId = out.LastEvaluatedKey ? String(unmarshall(out.LastEvaluatedKey).id) : undefined;
-    return { items: (out.Items ?? []).map((i) => unmarshall(i) as Customer), lastId };
+    return { items: (out.Items ?? []) as Customer[], lastId: out.LastEvaluatedKey ? String(out.LastEvaluatedKey.id) : undefined };
   }
   async allIds(): Promise<string[]> {
     const ids: string[] = [];
-    for await (const item of allItems((start) =>
+    const items = allItems<{ id: string }>((start) =>
       this.db.send(new ScanCommand({ TableName: this.table, ProjectionExpression: 'id', ExclusiveStartKey: start })),
-    )) {
-      ids.push(String(unmarshall(item).id));
-    }
+    );
+    for await (const item of items) ids.push(String(item.id));
     return ids;
   }
 }
 
 export class DynamoApiKeys implements ApiKeyRepository {
+  private readonly db: DynamoDBDocumentClient;
   constructor(
-    private readonly db: DynamoDBClient,
+    client: DynamoDBClient,
     private readonly table: string,
-  ) {}
+  ) {
+    this.db = documents(client);
+  }
 
   async get(keyId: string): Promise<ApiKeyRecord | undefined> {
-    const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: marshall({ keyId }), ConsistentRead: true }));
-    return out.Item ? (unmarshall(out.Item) as ApiKeyRecord) : undefined;
+    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { keyId }, ConsistentRead: true }));
+    return out.Item as ApiKeyRecord | undefined;
   }
   async create(record: ApiKeyRecord): Promise<void> {
-    await this.db.send(new PutItemCommand({ TableName: this.table, Item: marshall(record, opts), ConditionExpression: 'attribute_not_exists(keyId)' }));
+    await this.db.send(new PutCommand({ TableName: this.table, Item: record, ConditionExpression: 'attribute_not_exists(keyId)' }));
   }
   async revoke(keyId: string, at: string): Promise<boolean> {
     try {
       await this.db.send(
-        new UpdateItemCommand({
+        new UpdateCommand({
           TableName: this.table,
-          Key: marshall({ keyId }),
+          Key: { keyId },
           UpdateExpression: 'SET revokedAt = if_not_exists(revokedAt, :at)',
           ConditionExpression: 'attribute_exists(keyId)',
-          ExpressionAttributeValues: marshall({ ':at': at }),
+          ExpressionAttributeValues: { ':at': at },
         }),
       );
       return true;
     } catch (err) {
-      if (err instanceof ConditionalCheckFailedException) return false;
+      if (isConditionalCheckFailure(err)) return false;
       throw err;
     }
   }
   async list(): Promise<ApiKeyRecord[]> {
     const items: ApiKeyRecord[] = [];
-    for await (const item of allItems((start) => this.db.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start })))) {
-      items.push(unmarshall(item) as ApiKeyRecord);
+    for await (const item of allItems<ApiKeyRecord>((start) => this.db.send(new ScanCommand({ TableName: this.table, ExclusiveStartKey: start })))) {
+      items.push(item);
     }
     return items;
   }
@@ -79,12 +82,15 @@ export class DynamoApiKeys implements ApiKeyRepository {
 
 /** Ingest Idempotency-Key records live in the dedupe table for 24 hours. */
 export class DynamoIdempotency implements IdempotencyStore {
+  private readonly db: DynamoDBDocumentClient;
   constructor(
-    private readonly db: DynamoDBClient,
+    client: DynamoDBClient,
     private readonly table: string,
     private readonly now: () => Date,
     private readonly ttlSeconds = 24 * 3600,
-  ) {}
+  ) {
+    this.db = documents(client);
+  }
 
   private pk(scope: string, key: string) {
     return `idem|${scope}|${key}`;
@@ -93,28 +99,28 @@ export class DynamoIdempotency implements IdempotencyStore {
     const pk = this.pk(scope, key);
     try {
       await this.db.send(
-        new PutItemCommand({
+        new PutCommand({
           TableName: this.table,
-          Item: marshall({ pk, requestHash, expiresAt: Math.floor(this.now().getTime() / 1000) + this.ttlSeconds }),
+          Item: { pk, requestHash, expiresAt: Math.floor(this.now().getTime() / 1000) + this.ttlSeconds },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );
       return undefined;
     } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
-      const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: marshall({ pk }), ConsistentRead: true }));
-      const item = unmarshall(out.Item!) as { requestHash: string; response?: string };
+      if (!isConditionalCheckFailure(err)) throw err;
+      const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk }, ConsistentRead: true }));
+      const item = out.Item as { requestHash: string; response?: string };
       return { scope, key, requestHash: item.requestHash, response: item.response ? JSON.parse(item.response) : undefined };
     }
   }
   async complete(scope: string, key: string, response: { status: number; body: unknown }): Promise<void> {
     await this.db.send(
-      new UpdateItemCommand({
+      new UpdateCommand({
         TableName: this.table,
-        Key: marshall({ pk: this.pk(scope, key) }),
+        Key: { pk: this.pk(scope, key) },
         UpdateExpression: 'SET #r = :r',
         ExpressionAttributeNames: { '#r': 'response' },
-        ExpressionAttributeValues: marshall({ ':r': JSON.stringify(response) }),
+        ExpressionAttributeValues: { ':r': JSON.stringify(response) },
       }),
     );
   }

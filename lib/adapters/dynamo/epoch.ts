@@ -1,5 +1,8 @@
-import { ConditionalCheckFailedException, type DynamoDBClient, GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { UsageEpoch } from '../../app/ports';
+import { isConditionalCheckFailure } from '../../platform/aws-errors';
+import { documents } from './documents';
 
 /**
  * The earliest period with usage or a customer: one item in the usage table (pk `#epoch`, which no
@@ -8,38 +11,39 @@ import type { UsageEpoch } from '../../app/ports';
  * minimum; each instance remembers what it wrote and skips later periods, so counting costs one
  * conditional write per instance and period, not one per message.
  */
+const KEY = { pk: '#epoch', sk: '#epoch' };
+
 export class DynamoUsageEpoch implements UsageEpoch {
+  private readonly db: DynamoDBDocumentClient;
   private noted: string | undefined;
 
   constructor(
-    private readonly db: DynamoDBClient,
+    client: DynamoDBClient,
     private readonly table: string,
-  ) {}
-
-  private key() {
-    return { pk: { S: '#epoch' }, sk: { S: '#epoch' } };
+  ) {
+    this.db = documents(client);
   }
 
   async note(period: string): Promise<void> {
     if (this.noted !== undefined && this.noted <= period) return;
     try {
       await this.db.send(
-        new UpdateItemCommand({
+        new UpdateCommand({
           TableName: this.table,
-          Key: this.key(),
+          Key: KEY,
           UpdateExpression: 'SET earliest = :p',
           ConditionExpression: 'attribute_not_exists(earliest) OR earliest > :p',
-          ExpressionAttributeValues: { ':p': { S: period } },
+          ExpressionAttributeValues: { ':p': period },
         }),
       );
     } catch (err) {
-      if (!(err instanceof ConditionalCheckFailedException)) throw err;
+      if (!isConditionalCheckFailure(err)) throw err;
     }
     this.noted = period;
   }
 
   async earliest(): Promise<string | undefined> {
-    const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: this.key(), ConsistentRead: true }));
-    return out.Item?.earliest?.S;
+    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: KEY, ConsistentRead: true }));
+    return out.Item?.earliest as string | undefined;
   }
 }

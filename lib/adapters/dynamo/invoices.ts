@@ -228,6 +228,23 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     }
   }
 
+  async reopen(period: string, customerId: string): Promise<void> {
+    try {
+      await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: memberKey(period, customerId),
+          UpdateExpression: 'SET #status = :pending',
+          ConditionExpression: '#status = :failed',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: marshall({ ':pending': 'pending', ':failed': 'failed' }),
+        }),
+      );
+    } catch (err) {
+      if (!conditionFailed(err)) throw err;
+    }
+  }
+
   async finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string): Promise<void> {
     try {
       // Final statuses stay final; "failed" may still become done or skipped when a re-run succeeds.

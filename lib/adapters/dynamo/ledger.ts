@@ -1,22 +1,16 @@
-import {
-  ConditionalCheckFailedException,
-  TransactionCanceledException,
-  type DynamoDBClient,
-  PutItemCommand,
-  QueryCommand,
-  TransactWriteItemsCommand,
-  UpdateItemCommand,
-  type AttributeValue,
-  type TransactWriteItem,
-} from '@aws-sdk/client-dynamodb';
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createHash } from 'node:crypto';
 import type { AggregationPlan, CounterRef } from '../../domain/aggregation';
 import type { MeteredEvent } from '../../domain/events';
 import { Q, canonical } from '../../domain/quantity';
 import type { ClaimOutcome, Clock, UsageLedger } from '../../app/ports';
+import { cancellationReasons, isConditionalCheckFailure, isThrottling } from '../../platform/aws-errors';
 import { mapLimit, retry } from '../../platform/concurrency';
 import { capacity as processCapacity, type CapacityMeter } from './capacity';
-import { allItems } from './paging';
+import { allItems, documents, exact } from './documents';
+
+type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>[number];
 
 /**
  * The exactly-once ledger on DynamoDB (docs/exactly-once.md).
@@ -45,8 +39,6 @@ export const DUPLICATES_SK = 'm#_duplicates';
 /** TransactWriteItems takes 100 items; one is the applied marker. */
 const COUNTERS_PER_TRANSACTION = 99;
 
-const S = (s: string): AttributeValue => ({ S: s });
-const N = (n: string): AttributeValue => ({ N: n });
 export const usagePk = (customerId: string, period: string) => `${customerId}|${period}`;
 /** DynamoDB refuses partition keys over 2,048 bytes and sort keys over 1,024 (UTF-8). */
 const MAX_PARTITION_KEY_BYTES = 2048;
@@ -74,39 +66,31 @@ export function uniqueSk(meter: string, value: string): string {
   return `u#${meter}#${readable ? value : `sha256:${sha256(value)}`}`;
 }
 
-function isConditionFailure(err: unknown): boolean {
-  return err instanceof ConditionalCheckFailedException || (err as { name?: string })?.name === 'ConditionalCheckFailedException';
-}
 /** The first item of our transactions is the marker; its condition failing means "already done". */
 function markerAlreadyThere(err: unknown): boolean {
-  if (!(err instanceof TransactionCanceledException) && (err as { name?: string })?.name !== 'TransactionCanceledException') return false;
-  const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];
-  return reasons[0]?.Code === 'ConditionalCheckFailed';
+  return cancellationReasons(err)?.[0] === 'ConditionalCheckFailed';
 }
 /** Conflicts and throttles inside a transaction are worth another go before SQS redelivers. */
 function retryableTransaction(err: unknown): boolean {
-  const name = (err as { name?: string })?.name;
-  if (name === 'TransactionConflictException' || name === 'ProvisionedThroughputExceededException' || name === 'ThrottlingException') return true;
-  if (name !== 'TransactionCanceledException') return false;
-  const reasons = (err as TransactionCanceledException).CancellationReasons ?? [];
-  return (
-    !markerAlreadyThere(err) &&
-    reasons.some((r) => r.Code === 'TransactionConflict' || r.Code === 'ThrottlingError' || r.Code === 'ProvisionedThroughputExceeded')
-  );
+  if ((err as { name?: string })?.name === 'TransactionConflictException') return true;
+  if (markerAlreadyThere(err)) return false;
+  return isThrottling(err) || (cancellationReasons(err) ?? []).includes('TransactionConflict');
 }
 
 export class DynamoUsageLedger implements UsageLedger {
   private readonly meter: CapacityMeter;
+  private readonly db: DynamoDBDocumentClient;
   constructor(
-    private readonly db: DynamoDBClient,
+    client: DynamoDBClient,
     private readonly tables: LedgerTables,
     private readonly opts: LedgerOptions,
   ) {
+    this.db = documents(client);
     this.meter = opts.capacity ?? processCapacity;
   }
 
-  private expiresAt(): AttributeValue {
-    return N(String(Math.floor(this.opts.clock.now().getTime() / 1000) + this.opts.markerTtlSeconds));
+  private expiresAt(): number {
+    return Math.floor(this.opts.clock.now().getTime() / 1000) + this.opts.markerTtlSeconds;
   }
 
   async claim(batchId: string, events: MeteredEvent[]): Promise<ClaimOutcome[]> {
@@ -114,11 +98,11 @@ export class DynamoUsageLedger implements UsageLedger {
     return mapLimit(events, this.opts.concurrency ?? 24, async (e) => {
       try {
         const out = await this.db.send(
-          new PutItemCommand({
+          new PutCommand({
             TableName: this.tables.dedupe,
-            Item: { pk: S(claimPk(e)), claimedBy: S(batchId), expiresAt },
+            Item: { pk: claimPk(e), claimedBy: batchId, expiresAt },
             ConditionExpression: 'attribute_not_exists(pk) OR claimedBy = :batch',
-            ExpressionAttributeValues: { ':batch': S(batchId) },
+            ExpressionAttributeValues: { ':batch': batchId },
             ReturnConsumedCapacity: 'TOTAL',
           }),
         );
@@ -126,7 +110,7 @@ export class DynamoUsageLedger implements UsageLedger {
         this.meter.price(1);
         return 'owned';
       } catch (err) {
-        if (isConditionFailure(err)) {
+        if (isConditionalCheckFailure(err)) {
           // A failed condition is still billed as the write it attempted.
           this.meter.price(1);
           return 'duplicate';
@@ -139,20 +123,20 @@ export class DynamoUsageLedger implements UsageLedger {
   async apply(batchId: string, plan: AggregationPlan): Promise<void> {
     await this.applyAdditive(batchId, plan);
     const concurrency = this.opts.concurrency ?? 24;
-    await mapLimit(plan.max, concurrency, (c) => this.setIfGreater(c, 'value', c.value, { value: N(c.value) }));
-    await mapLimit(plan.latest, concurrency, (c) => this.setIfGreater(c, 'ord', c.order, { value: N(c.value), ord: S(c.order) }));
+    await mapLimit(plan.max, concurrency, (c) => this.setIfGreater(c, 'value', exact(c.value), { value: exact(c.value) }));
+    await mapLimit(plan.latest, concurrency, (c) => this.setIfGreater(c, 'ord', c.order, { value: exact(c.value), ord: c.order }));
     const uniques = plan.unique.flatMap((c) => c.values.map((value) => ({ c, value })));
     await mapLimit(uniques, concurrency, ({ c, value }) => this.addUnique(c, value));
   }
 
-  private counterUpdate(ref: CounterRef, sk: string, delta: string): TransactWriteItem {
+  private counterUpdate(ref: CounterRef, sk: string, delta: string): TransactItem {
     return {
       Update: {
         TableName: this.tables.usage,
-        Key: { pk: S(usagePk(ref.customerId, ref.period)), sk: S(sk) },
+        Key: { pk: usagePk(ref.customerId, ref.period), sk },
         UpdateExpression: 'ADD #v :d SET customerId = :c, period = :p',
         ExpressionAttributeNames: { '#v': 'value' },
-        ExpressionAttributeValues: { ':d': N(delta), ':c': S(ref.customerId), ':p': S(ref.period) },
+        ExpressionAttributeValues: { ':d': exact(delta), ':c': ref.customerId, ':p': ref.period },
       },
     };
   }
@@ -165,10 +149,10 @@ export class DynamoUsageLedger implements UsageLedger {
     const expiresAt = this.expiresAt();
     for (let n = 0; n * COUNTERS_PER_TRANSACTION < updates.length; n++) {
       const chunk = updates.slice(n * COUNTERS_PER_TRANSACTION, (n + 1) * COUNTERS_PER_TRANSACTION);
-      const marker: TransactWriteItem = {
+      const marker: TransactItem = {
         Put: {
           TableName: this.tables.dedupe,
-          Item: { pk: S(`ap|${batchId}|${n}`), expiresAt },
+          Item: { pk: `ap|${batchId}|${n}`, expiresAt },
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       };
@@ -177,12 +161,12 @@ export class DynamoUsageLedger implements UsageLedger {
   }
 
   /** Runs a marker-first transaction; "marker already there" means a previous delivery applied it. */
-  private async transact(items: TransactWriteItem[]): Promise<void> {
+  private async transact(items: TransactItem[]): Promise<void> {
     try {
       await retry(
         async () => {
           this.meter.price(0, items.length);
-          const out = await this.db.send(new TransactWriteItemsCommand({ TransactItems: items, ReturnConsumedCapacity: 'TOTAL' }));
+          const out = await this.db.send(new TransactWriteCommand({ TransactItems: items, ReturnConsumedCapacity: 'TOTAL' }));
           this.meter.record(out.ConsumedCapacity);
         },
         { attempts: 6, baseMs: 50, retryable: retryableTransaction },
@@ -194,22 +178,22 @@ export class DynamoUsageLedger implements UsageLedger {
   }
 
   /** MAX and LATEST: "set if greater" is idempotent, so redelivery cannot change the outcome. */
-  private async setIfGreater(ref: CounterRef, attr: 'value' | 'ord', compareTo: string, values: Record<string, AttributeValue>): Promise<void> {
+  private async setIfGreater(ref: CounterRef, attr: 'value' | 'ord', compareTo: unknown, values: Record<string, unknown>): Promise<void> {
     const names: Record<string, string> = {};
     const sets: string[] = [];
-    const exprValues: Record<string, AttributeValue> = { ':c': S(ref.customerId), ':p': S(ref.period) };
+    const exprValues: Record<string, unknown> = { ':c': ref.customerId, ':p': ref.period };
     for (const [k, v] of Object.entries(values)) {
       names[`#${k}`] = k;
       exprValues[`:${k}`] = v;
       sets.push(`#${k} = :${k}`);
     }
     names[`#${attr}`] = attr;
-    exprValues[':cmp'] = attr === 'value' ? N(compareTo) : S(compareTo);
+    exprValues[':cmp'] = compareTo;
     try {
       const out = await this.db.send(
-        new UpdateItemCommand({
+        new UpdateCommand({
           TableName: this.tables.usage,
-          Key: { pk: S(usagePk(ref.customerId, ref.period)), sk: S(`m#${ref.meter}`) },
+          Key: { pk: usagePk(ref.customerId, ref.period), sk: `m#${ref.meter}` },
           UpdateExpression: `SET ${sets.join(', ')}, customerId = :c, period = :p`,
           ConditionExpression: `attribute_not_exists(#${attr}) OR #${attr} < :cmp`,
           ExpressionAttributeNames: names,
@@ -220,19 +204,19 @@ export class DynamoUsageLedger implements UsageLedger {
       this.meter.record(out.ConsumedCapacity);
       this.meter.price(1);
     } catch (err) {
-      if (!isConditionFailure(err)) throw err;
+      if (!isConditionalCheckFailure(err)) throw err;
       this.meter.price(1);
     }
   }
 
   /** UNIQUE_COUNT: the distinct-value marker and the +1 commit together, so each value counts once. */
   private async addUnique(ref: CounterRef, value: string): Promise<void> {
-    const pk = S(usagePk(ref.customerId, ref.period));
+    const pk = usagePk(ref.customerId, ref.period);
     await this.transact([
       {
         Put: {
           TableName: this.tables.usage,
-          Item: { pk, sk: S(uniqueSk(ref.meter, value)) },
+          Item: { pk, sk: uniqueSk(ref.meter, value) },
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
@@ -242,38 +226,38 @@ export class DynamoUsageLedger implements UsageLedger {
 
   async customersWithUsage(period: string): Promise<string[]> {
     const ids = new Set<string>();
-    const items = allItems((start) =>
+    const items = allItems<{ customerId: string }>((start) =>
       this.db.send(
         new QueryCommand({
           TableName: this.tables.usage,
           IndexName: 'byPeriod',
           KeyConditionExpression: 'period = :p',
-          ExpressionAttributeValues: { ':p': S(period) },
+          ExpressionAttributeValues: { ':p': period },
           ExclusiveStartKey: start,
         }),
       ),
     );
-    for await (const item of items) ids.add(item.customerId!.S!);
+    for await (const item of items) ids.add(item.customerId);
     return [...ids].sort();
   }
 
   async read(customerId: string, period: string): Promise<{ values: Record<string, string>; duplicatesDropped: number }> {
     const values: Record<string, string> = {};
     let duplicatesDropped = 0;
-    const items = allItems((start) =>
+    const items = allItems<{ sk: string; value?: number | string }>((start) =>
       this.db.send(
         new QueryCommand({
           TableName: this.tables.usage,
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :m)',
-          ExpressionAttributeValues: { ':pk': S(usagePk(customerId, period)), ':m': S('m#') },
+          ExpressionAttributeValues: { ':pk': usagePk(customerId, period), ':m': 'm#' },
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
       ),
     );
     for await (const item of items) {
-      const sk = item.sk!.S!;
-      const v = canonical(new Q(item.value?.N ?? '0'));
+      const sk = item.sk;
+      const v = canonical(new Q(String(item.value ?? '0')));
       if (sk === DUPLICATES_SK) duplicatesDropped = Number(v);
       else values[sk.slice(2)] = v;
     }

@@ -6,6 +6,7 @@ import {
   type InvoiceItemInput,
   type ProviderInvoice,
 } from '../../app/invoicing/stripe-port';
+import { retry } from '../../platform/concurrency';
 import { Pacer } from './pacer';
 
 /** The provider operations, as named in counters, `onCall` and errors. Each is one Stripe endpoint. */
@@ -457,12 +458,6 @@ export class StripeBilling implements BillingProvider {
     return new StripeProviderError(`Stripe ${op}: ${message}`, false, 'invalid_argument', { op, attempts: 0 });
   }
 
-  private backoffMs(attempt: number, retryAfterMs: number | undefined): number {
-    const cap = Math.min(this.maxDelayMs, this.baseDelayMs * 2 ** (attempt - 1));
-    const jitter = this.random() * cap;
-    return retryAfterMs === undefined ? jitter : Math.max(retryAfterMs, jitter);
-  }
-
   private notify(op: StripeOperation, attempt: number, outcome: StripeCallOutcome, info: StripeCallInfo): void {
     if (!this.opts.onCall) return;
     try {
@@ -478,50 +473,60 @@ export class StripeBilling implements BillingProvider {
     return endpoint ? endpoint.acquire(() => this.pacer.acquire()) : this.pacer.acquire();
   }
 
-  /** One paced, retried operation. */
+  /** One paced, retried operation (the shared backoff; Stripe's Retry-After is a floor). */
   private async call<T>(op: StripeOperation, send: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      const pacedMs = await this.pace(op);
-      this.calls[op]++;
-      if (attempt > 1) this.retries[op]++;
-      const started = Date.now();
-      try {
-        const result = await send();
-        this.notify(op, attempt, 'ok', { durationMs: Date.now() - started, pacedMs });
-        return result;
-      } catch (err) {
-        const c = classify(err);
-        const info: StripeCallInfo = {
-          durationMs: Date.now() - started,
-          pacedMs,
-          errorCode: c.code,
-          statusCode: c.statusCode,
-          requestId: c.requestId,
-          error: err,
-        };
-        if (c.retryable && attempt < this.maxAttempts) {
-          info.delayMs = this.backoffMs(attempt, c.retryAfterMs);
-          this.notify(op, attempt, 'retry', info);
-          await this.sleep(info.delayMs);
-          continue;
-        }
-        this.notify(op, attempt, 'failed', info);
-        this.failures[op]++;
-        const what = c.retryable ? `gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}` : 'failed';
-        const where = [c.statusCode !== undefined ? `status ${c.statusCode}` : undefined, c.requestId ? `request ${c.requestId}` : undefined]
-          .filter(Boolean)
-          .join(', ');
-        const error = new StripeProviderError(`Stripe ${op} ${what} (${c.code}${where ? `; ${where}` : ''}): ${c.message}`, c.retryable, c.code, {
-          op,
-          attempts: attempt,
-          statusCode: c.statusCode,
-          stripeCode: c.stripeCode,
-          stripeType: c.stripeType,
-          requestId: c.requestId,
-        });
-        error.cause = err;
-        throw error;
-      }
+    let last: { attempt: number; c: Classified; info: StripeCallInfo } | undefined;
+    try {
+      return await retry(
+        async (attempt) => {
+          const pacedMs = await this.pace(op);
+          this.calls[op]++;
+          if (attempt > 1) this.retries[op]++;
+          const started = Date.now();
+          try {
+            const result = await send();
+            this.notify(op, attempt, 'ok', { durationMs: Date.now() - started, pacedMs });
+            return result;
+          } catch (err) {
+            const c = classify(err);
+            last = {
+              attempt,
+              c,
+              info: { durationMs: Date.now() - started, pacedMs, errorCode: c.code, statusCode: c.statusCode, requestId: c.requestId, error: err },
+            };
+            throw err;
+          }
+        },
+        {
+          attempts: this.maxAttempts,
+          baseMs: this.baseDelayMs,
+          maxMs: this.maxDelayMs,
+          retryable: () => last?.c.retryable === true,
+          minDelayMs: () => last?.c.retryAfterMs,
+          onRetry: (_err, attempt, delayMs) => this.notify(op, attempt, 'retry', { ...last!.info, delayMs }),
+          sleep: this.sleep,
+          random: this.random,
+        },
+      );
+    } catch (err) {
+      if (last === undefined) throw err;
+      const { attempt, c, info } = last;
+      this.notify(op, attempt, 'failed', info);
+      this.failures[op]++;
+      const what = c.retryable ? `gave up after ${attempt} attempt${attempt === 1 ? '' : 's'}` : 'failed';
+      const where = [c.statusCode !== undefined ? `status ${c.statusCode}` : undefined, c.requestId ? `request ${c.requestId}` : undefined]
+        .filter(Boolean)
+        .join(', ');
+      const error = new StripeProviderError(`Stripe ${op} ${what} (${c.code}${where ? `; ${where}` : ''}): ${c.message}`, c.retryable, c.code, {
+        op,
+        attempts: attempt,
+        statusCode: c.statusCode,
+        stripeCode: c.stripeCode,
+        stripeType: c.stripeType,
+        requestId: c.requestId,
+      });
+      error.cause = err;
+      throw error;
     }
   }
 }

@@ -76,6 +76,12 @@ async function checkNewRun(deps: RunDeps, period: Period): Promise<void> {
 async function fanOut(deps: RunDeps, period: string, ids: string[], enqueue: (status: string) => boolean): Promise<number> {
   const statuses = await mapLimit(ids, 16, (customerId) => deps.runs.addMember(period, customerId));
   const jobs = ids.filter((_, i) => enqueue(statuses[i]!)).map((customerId) => ({ period, customerId }));
+  // A failed member tried again is pending again: the run is not completed until its job ends.
+  await mapLimit(
+    ids.filter((_, i) => statuses[i] === 'failed' && enqueue('failed')),
+    16,
+    (customerId) => deps.runs.reopen(period, customerId),
+  );
   await deps.invoiceJobs.enqueue(jobs);
   return jobs.length;
 }
