@@ -19,6 +19,7 @@ const POLLERS = Number(process.env.POLLERS ?? 4);
 async function main() {
   const stack = await startStack({ port: 0, visibilityTimeoutSeconds: 60, pollerConcurrency: POLLERS, env: { CATALOG_FILE: '' } });
   const { capacity } = require('../lib/adapters/dynamo/capacity') as typeof import('../lib/adapters/dynamo/capacity');
+  const { archiveWrites } = require('../lib/adapters/s3/archive') as typeof import('../lib/adapters/s3/archive');
   try {
     const unique = Math.round(EVENTS * (1 - DUP_RATE));
     const time = new Date(Date.now() - 60_000).toISOString();
@@ -40,6 +41,8 @@ async function main() {
     for (let i = 0; i < all.length; i += REQUEST_SIZE) requests.push(all.slice(i, i + REQUEST_SIZE));
 
     capacity.reset();
+    archiveWrites.puts = 0;
+    archiveWrites.events = 0;
     const t0 = performance.now();
     let next = 0;
     await Promise.all(
@@ -95,6 +98,18 @@ async function main() {
     console.log(
       `             ${capacity.reportedUnits} reported by DynamoDB Local (ReturnConsumedCapacity; it bills transactional items at 1, AWS at 2) -> ${per1000(capacity.reportedUnits)} per 1,000 events`,
     );
+    console.log(
+      `S3 archive:  ${archiveWrites.puts} PUTs for ${archiveWrites.events} archived events -> ${per1000(archiveWrites.puts)} PUTs per 1,000 events ($${((archiveWrites.puts / EVENTS) * 1e6 * 0.000005).toFixed(2)} per million events at $0.005 per 1,000 PUTs)`,
+    );
+    // Reconciliation: every counter of the period recomputed from the archive and compared.
+    const { container } = require('../lib/platform/container') as typeof import('../lib/platform/container');
+    const { reconcile } = require('../lib/app/audit') as typeof import('../lib/app/audit');
+    const tr = performance.now();
+    const rec = await reconcile(container(), { period: time.slice(0, 7) });
+    console.log(
+      `reconcile:   ${rec.events} archived events of ${rec.customers} customers in ${secs(performance.now() - tr)} s, ${rec.drifts.length} drifting counters`,
+    );
+    if (rec.drifts.length > 0 || rec.events !== unique) process.exitCode = 1;
     console.log(`memory:      rss ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB (this process: HTTP API + aggregator + pollers)`);
     if (!exact || totals.total !== unique || totals.duplicates !== EVENTS - unique) process.exitCode = 1;
   } finally {

@@ -1,6 +1,7 @@
 import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
+import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import type { CfnResource } from './deployment';
 
 /**
@@ -12,6 +13,7 @@ export interface Provisioned {
   tables: Record<string, string>;
   queues: Record<string, { url: string; arn: string }>;
   topics: Record<string, string>;
+  buckets: Record<string, string>;
 }
 
 export interface ProvisionOptions {
@@ -22,10 +24,10 @@ export interface ProvisionOptions {
 
 export async function provision(
   resources: Record<string, CfnResource>,
-  clients: { dynamo: DynamoDBClient; sqs: SQSClient; sns: SNSClient },
+  clients: { dynamo: DynamoDBClient; sqs: SQSClient; sns: SNSClient; s3: S3Client },
   opts: ProvisionOptions = {},
 ): Promise<Provisioned> {
-  const out: Provisioned = { tables: {}, queues: {}, topics: {} };
+  const out: Provisioned = { tables: {}, queues: {}, topics: {}, buckets: {} };
   for (const [id, r] of Object.entries(resources)) {
     if (r.Type !== 'AWS::DynamoDB::Table') continue;
     // DeletionPolicy and UpdateReplacePolicy are CloudFormation's, outside Properties: nothing to
@@ -72,6 +74,15 @@ export async function provision(
   for (const [id, r] of Object.entries(resources)) {
     if (r.Type !== 'AWS::SNS::Topic') continue;
     out.topics[id] = (await clients.sns.send(new CreateTopicCommand({ Name: id }))).TopicArn!;
+  }
+
+  // Buckets are named by their lower-cased logical id (S3 names are lower case); encryption,
+  // lifecycle and public-access settings are AWS's, an emulator has nothing to apply them to.
+  for (const [id, r] of Object.entries(resources)) {
+    if (r.Type !== 'AWS::S3::Bucket') continue;
+    const name = id.toLowerCase();
+    await clients.s3.send(new CreateBucketCommand({ Bucket: name }));
+    out.buckets[id] = name;
   }
   return out;
 }

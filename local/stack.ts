@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
@@ -43,6 +44,7 @@ export interface Stack {
   dynamo: DynamoDBClient;
   sqs: SQSClient;
   sns: SNSClient;
+  s3: S3Client;
   fauxqs: SqsSns;
   stripe: StripeFake;
   pollers: SqsPoller[];
@@ -58,7 +60,7 @@ function functionEnvironment(declared: Record<string, unknown>, resources: Provi
     if (typeof value === 'string') env[name] = value.replace('${sls:stage}', 'local');
     else if (value && typeof value === 'object' && 'Ref' in value) {
       const ref = String((value as { Ref: string }).Ref);
-      env[name] = resources.tables[ref] ?? resources.queues[ref]?.url ?? resources.topics[ref] ?? '';
+      env[name] = resources.tables[ref] ?? resources.queues[ref]?.url ?? resources.topics[ref] ?? resources.buckets[ref] ?? '';
       if (!env[name]) throw new Error(`serverless.yml environment ${name}: !Ref ${ref} is not a provisioned resource`);
     }
   }
@@ -79,9 +81,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const dynamo = new DynamoDBClient({ ...common, endpoint: dynamoLocal.endpoint });
     const sqs = new SQSClient({ ...common, endpoint: fauxqs.address, useQueueUrlAsEndpoint: false });
     const sns = new SNSClient({ ...common, endpoint: fauxqs.address });
+    const s3 = new S3Client({ ...common, endpoint: fauxqs.address, forcePathStyle: true });
     const resources = await provision(
       deployment.resources,
-      { dynamo, sqs, sns },
+      { dynamo, sqs, sns, s3 },
       { visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? 10, maxReceiveCount: opts.maxReceiveCount },
     );
 
@@ -94,6 +97,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       DYNAMODB_ENDPOINT: dynamoLocal.endpoint,
       SQS_ENDPOINT: fauxqs.address,
       SNS_ENDPOINT: fauxqs.address,
+      S3_ENDPOINT: fauxqs.address,
       // The real Stripe SDK, pointed at the fake.
       STRIPE_SECRET_KEY: 'sk_test_local',
       STRIPE_API_HOST: '127.0.0.1',
@@ -169,6 +173,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       dynamo,
       sqs,
       sns,
+      s3,
       fauxqs,
       stripe,
       pollers,

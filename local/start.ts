@@ -22,6 +22,7 @@ Usage metering is running (stage local).
   SQS/SNS fauxqs  ${stack.env.SQS_ENDPOINT}
   usage queue     ${stack.resources.queues.UsageQueue?.url}
   usage DLQ       ${stack.resources.queues.UsageDLQ?.url}
+  event archive   s3://${stack.env.ARCHIVE_BUCKET} on ${stack.env.S3_ENDPOINT}   (every counted event, gzipped NDJSON)
   Stripe (fake)   ${stack.stripe.url}   (GET /_fake/state shows what it was sent)
   alerts inbox    ${stack.alertsInbox.url}   (every alert is also printed below as it is sent)
   admin key       ${key}   (stage local only)
@@ -34,6 +35,10 @@ Try:
     -H 'Content-Type: application/cloudevents+json' \\
     -d '{"specversion":"1.0","id":"req_1","source":"curl","type":"api_calls","subject":"cus_42","time":"${now}","data":{"value":1500}}'
   curl -s ${stack.url}/api/v1/customers/cus_42/usage -H 'Authorization: Bearer ${key}'
+  curl -s ${stack.url}/api/v1/customers/cus_42/events -H 'Authorization: Bearer ${key}'
+  curl -s -X POST ${stack.url}/api/v1/events/void -H 'Authorization: Bearer ${key}' \
+    -H 'Content-Type: application/json' -d '{"source":"curl","id":"req_1","reason":"sent twice by mistake"}'
+  npm run cli -- reconcile --period ${now.slice(0, 7)}
 
 Ctrl-C stops everything.`);
 

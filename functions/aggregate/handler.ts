@@ -30,7 +30,7 @@ const batchSchema = z.object({
 export const handler = sqsHandler({ parallel: true }, async (record) => {
   const c = container();
   const batch = batchSchema.parse(JSON.parse(record.body)) as UsageBatch;
-  const out = await countBatch({ ledger: c.ledger, catalog: c.catalog }, batch);
+  const out = await countBatch({ ledger: c.ledger, catalog: c.catalog, archive: c.archive }, batch);
   metrics.addMetric('EventsCounted', MetricUnit.Count, out.counted);
   metrics.addMetric('DuplicatesDropped', MetricUnit.Count, out.duplicates);
   metrics.addMetric('ProcessingLag', MetricUnit.Milliseconds, Math.max(0, c.clock.now().getTime() - Date.parse(batch.receivedAt)));

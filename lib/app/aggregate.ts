@@ -1,6 +1,7 @@
 import { distinctEvents, planAggregation } from '../domain/aggregation';
+import { archiveGroups, groupIndex } from '../domain/archive';
 import type { CatalogIndex } from '../domain/catalog';
-import type { UsageBatch, UsageLedger } from './ports';
+import type { EventArchive, UsageBatch, UsageLedger } from './ports';
 
 export interface BatchOutcome {
   batchId: string;
@@ -13,17 +14,21 @@ export interface BatchOutcome {
 
 /**
  * Counts one queue message exactly once (docs/exactly-once.md):
- * 1. claim every distinct event for this batch (a conditional marker per (source, id));
- * 2. plan the counter changes from the events this batch owns;
- * 3. apply them under the batch's "applied" marker.
- * Any failure leaves the message to SQS: a redelivery re-claims its own markers and either finds
- * the plan applied or applies it now.
+ * 1. claim every distinct event for this batch (a conditional marker per (source, id), which also
+ *    records where the event is archived: customer, period and group);
+ * 2. archive the events this batch owns, one object per (customer, period) group, before any
+ *    counter moves, so that an archived object exists for everything counted;
+ * 3. plan the counter changes from the owned events and apply them under the batch's "applied" marker.
+ * Any failure leaves the message to SQS: a redelivery re-claims its own markers, rewrites the same
+ * archive objects (same content, same keys) and either finds the plan applied or applies it now.
  */
-export async function countBatch(deps: { ledger: UsageLedger; catalog: CatalogIndex }, batch: UsageBatch): Promise<BatchOutcome> {
+export async function countBatch(deps: { ledger: UsageLedger; catalog: CatalogIndex; archive: EventArchive }, batch: UsageBatch): Promise<BatchOutcome> {
   const { distinct, repeats } = distinctEvents(batch.events);
-  const outcomes = await deps.ledger.claim(batch.batchId, distinct);
+  const groups = groupIndex(batch.events);
+  const outcomes = await deps.ledger.claim(batch.batchId, distinct, (e) => groups.get(`${e.customerId}\u0001${e.period}`)!);
   const owned = distinct.filter((_, i) => outcomes[i] === 'owned');
   const duplicates = [...distinct.filter((_, i) => outcomes[i] === 'duplicate'), ...repeats];
+  await Promise.all(archiveGroups(batch.batchId, batch.events, owned).map((g) => deps.archive.put(g)));
   await deps.ledger.apply(batch.batchId, planAggregation(owned, duplicates, deps.catalog));
   const touched = new Map(owned.map((e) => [`${e.customerId}\u0001${e.period}`, { customerId: e.customerId, period: e.period }]));
   return { batchId: batch.batchId, events: batch.events.length, counted: owned.length, duplicates: duplicates.length, touched: [...touched.values()] };

@@ -29,8 +29,11 @@ export interface UsageQueue {
 export type ClaimOutcome = 'owned' | 'duplicate';
 
 export interface UsageLedger {
-  /** Claims each event for this batch: 'owned' if unclaimed or already claimed by this same batch. */
-  claim(batchId: string, events: MeteredEvent[]): Promise<ClaimOutcome[]>;
+  /**
+   * Claims each event for this batch: 'owned' if unclaimed or already claimed by this same batch.
+   * The claim remembers where the event lives: customer, period and archive group.
+   */
+  claim(batchId: string, events: MeteredEvent[], groupOf: (e: MeteredEvent) => number): Promise<ClaimOutcome[]>;
   /** Applies the plan exactly once for this batch, however often it is called. */
   apply(batchId: string, plan: AggregationPlan): Promise<void>;
   /** Counters of one customer and period: meter -> value, plus duplicates dropped. */
@@ -46,6 +49,50 @@ export interface EventArchive {
   /** Object keys of a customer's period in key order, after `startAfter`. */
   list(customerId: string, period: string, startAfter?: string, limit?: number): Promise<{ keys: string[]; next?: string }>;
   read(key: string): Promise<ArchivedEvent[]>;
+  /** Customers with archived events in the period. */
+  customers(period: string): Promise<string[]>;
+}
+
+/** Where a counted event lives, from its claim marker. */
+export interface LocatedEvent {
+  customerId: string;
+  period: string;
+  batchId: string;
+  group: number;
+  /** The event's message has been applied in full (counters moved): it can be voided. */
+  settled: boolean;
+}
+
+export interface VoidRecord {
+  source: string;
+  id: string;
+  reason: string;
+  voidedAt: string;
+  voidedBy: string;
+}
+
+/** A counter as stored: its value and, for LATEST meters, the order of the reading it holds. */
+export interface CounterState {
+  value: string;
+  order?: string;
+}
+
+/** What voids and reconciliation need of the counters, beside counting. */
+export interface AuditLedger {
+  locate(source: string, id: string): Promise<LocatedEvent | undefined>;
+  voids(customerId: string, period: string): Promise<VoidRecord[]>;
+  /**
+   * Records the void and subtracts the event's SUM/COUNT readings in one transaction, exactly once:
+   * false when the event was voided already (nothing changes then).
+   */
+  recordVoid(customerId: string, period: string, record: VoidRecord, subtract: { meter: string; value: string }[]): Promise<boolean>;
+  counter(customerId: string, period: string, meter: string): Promise<CounterState | undefined>;
+  /** Sets a counter to `next` (undefined: removes it) if it still holds `expected`; false when it moved meanwhile. */
+  setCounter(customerId: string, period: string, meter: string, expected: CounterState | undefined, next: CounterState | undefined): Promise<boolean>;
+  /** Makes a UNIQUE_COUNT meter's distinct-value markers exactly `values` (the counter is set separately). */
+  syncUnique(customerId: string, period: string, meter: string, values: Iterable<string>): Promise<void>;
+  /** Keeps who changed a counter by hand, when, from what to what. */
+  audit(customerId: string, period: string, entry: { meter: string; before: string; after: string; by: string; at: string; reason: string }): Promise<void>;
 }
 
 export interface Customer {

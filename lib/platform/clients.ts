@@ -1,4 +1,5 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import { config } from './config';
@@ -10,6 +11,7 @@ import { config } from './config';
 let dynamo: DynamoDBClient | undefined;
 let sqs: SQSClient | undefined;
 let sns: SNSClient | undefined;
+let s3: S3Client | undefined;
 
 const local = () => (config().isLocal ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {});
 
@@ -24,4 +26,9 @@ export function sqsClient(): SQSClient {
 export function snsClient(): SNSClient {
   const c = config();
   return (sns ??= new SNSClient({ region: c.AWS_REGION, endpoint: c.SNS_ENDPOINT, ...local() }));
+}
+export function s3Client(): S3Client {
+  const c = config();
+  // The emulator serves buckets by path (no wildcard DNS here); AWS by virtual host.
+  return (s3 ??= new S3Client({ region: c.AWS_REGION, endpoint: c.S3_ENDPOINT, forcePathStyle: c.S3_ENDPOINT !== undefined, ...local() }));
 }

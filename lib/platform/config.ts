@@ -32,6 +32,9 @@ const schema = z.object({
   DYNAMODB_ENDPOINT: z.string().url().optional(),
   SQS_ENDPOINT: z.string().url().optional(),
   SNS_ENDPOINT: z.string().url().optional(),
+  S3_ENDPOINT: z.string().url().optional(),
+  /** The event archive (resources/storage.yml). */
+  ARCHIVE_BUCKET: z.string().min(3),
   /** Signs list cursors (HMAC-SHA256); at least 32 characters. Locally a fixed development secret. */
   CURSOR_SECRET: z.string().min(32).optional(),
 });

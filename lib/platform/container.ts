@@ -6,13 +6,15 @@ import { DynamoInvoiceRuns, DynamoInvoices } from '../adapters/dynamo/invoices';
 import { DynamoUsageLedger } from '../adapters/dynamo/ledger';
 import { stripeBillingFromEnv } from '../adapters/stripe';
 import { StripeInvoiceSync } from '../adapters/stripe/invoice-sync';
+import { DynamoAuditLedger } from '../adapters/dynamo/audit';
 import { DynamoUsageEpoch } from '../adapters/dynamo/epoch';
+import { S3EventArchive } from '../adapters/s3/archive';
 import type { InvoiceSync } from '../app/invoicing/stripe-port';
 import { SqsJsonQueue } from '../adapters/sqs/json-queue';
 import { CursorCodec } from '../domain/cursor';
 import { systemClock, type Clock, type InvoiceJob, type UsageBatch } from '../app/ports';
 import { loadCatalog } from './catalog';
-import { dynamoClient, snsClient, sqsClient } from './clients';
+import { dynamoClient, s3Client, snsClient, sqsClient } from './clients';
 import { config } from './config';
 import { MetricUnit, metrics } from './observability';
 
@@ -36,6 +38,9 @@ function build(clock: Clock = systemClock) {
     graceMs: c.INVOICE_GRACE_MINUTES * 60_000,
     correctionWindowMs: c.maxEventAgeMs,
     epoch: new DynamoUsageEpoch(db, c.USAGE_TABLE),
+    archive: new S3EventArchive(s3Client(), c.ARCHIVE_BUCKET),
+    audit: new DynamoAuditLedger(db, { usage: c.USAGE_TABLE, dedupe: c.DEDUPE_TABLE }),
+    cursorSecret: c.cursorSecret,
     alerts: new DynamoAlerts(db, c.ALERTS_TABLE),
     publisher: new SnsAlertPublisher(snsClient(), c.ALERTS_TOPIC_ARN),
     subscriptions: new SnsAlertSubscriptions(snsClient(), c.ALERTS_TOPIC_ARN),

@@ -34,6 +34,8 @@ export interface HttpRequest {
   /** A path parameter, percent-decoded (malformed encoding is a 400 naming it). */
   param(name: string): string;
   query(name: string): string | undefined;
+  /** The named query parameters, validated with a schema; problems become a 400 naming each. */
+  queryAs<T>(schema: ZodType<T>, names: string[]): T;
   /** The authorized caller (route access checked already); 401 on a public route. */
   principal(): Promise<Principal>;
   /** Parses the JSON body with a schema; problems become a 400 naming each field. */
@@ -133,6 +135,12 @@ function request(event: APIGatewayProxyEventV2, requestId: string, principal: Pr
       Object.fromEntries(Object.entries(headers).filter((e): e is [string, string] => e[0].startsWith(prefix) && e[1] !== undefined)),
     param: (name) => decodePathParameter(name, event.pathParameters?.[name] ?? ''),
     query: (name) => event.queryStringParameters?.[name],
+    queryAs<T>(schema: ZodType<T>, names: string[]): T {
+      const raw = Object.fromEntries(names.map((n) => [n, event.queryStringParameters?.[n]]).filter(([, v]) => v !== undefined));
+      const result = schema.safeParse(raw);
+      if (!result.success) throw new ValidationError('invalid_query', 'the query string is invalid', zodDetails(result.error.issues));
+      return result.data;
+    },
     principal: async () => {
       if (!principal) throw new UnauthorizedError();
       return principal;

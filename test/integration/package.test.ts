@@ -89,6 +89,8 @@ it('routes every HTTP API path to a function', () => {
       'GET /api/v1/customers/{id}/invoices',
       'GET /api/v1/customers/{id}/alerts',
       'GET /api/v1/customers/{id}/invoices/upcoming',
+      'GET /api/v1/customers/{id}/events',
+      'POST /api/v1/events/void',
       'POST /api/v1/invoice-runs',
       'GET /api/v1/invoice-runs/{period}',
       'GET /health',
@@ -155,7 +157,7 @@ function resourceName(r: unknown): string {
   if (v['Fn::GetAtt']?.[1] === 'Arn') return v['Fn::GetAtt'][0];
   if (v.Ref) return v.Ref;
   if (v['Fn::Join']?.[0] === '/') return (v['Fn::Join'][1] as unknown[]).map(resourceName).join('/');
-  if (typeof v['Fn::Sub'] === 'string') return v['Fn::Sub'].replace(/\$\{(\w+)\}/g, '$1');
+  if (typeof v['Fn::Sub'] === 'string') return v['Fn::Sub'].replace(/\$\{(\w+)(\.Arn)?\}/g, '$1');
   return JSON.stringify(r);
 }
 
@@ -196,7 +198,8 @@ function grants(statements: Statement[]): Grants {
 
 /** `{ UsageTable: 'GetItem Query' }` -> `{ UsageTable: ['dynamodb:GetItem', 'dynamodb:Query'] }`. */
 function allow(row: Record<string, string>): Grants {
-  const service = (r: string) => (/Table(\/|$)/.test(r) ? 'dynamodb' : /(Queue|DLQ)$/.test(r) ? 'sqs' : /Topic(:\*)?$/.test(r) ? 'sns' : '?');
+  const service = (r: string) =>
+    /Table(\/|$)/.test(r) ? 'dynamodb' : /(Queue|DLQ)$/.test(r) ? 'sqs' : /Topic(:\*)?$/.test(r) ? 'sns' : /Bucket(\/|$)/.test(r) ? 's3' : '?';
   return Object.fromEntries(
     Object.entries(row)
       .sort(([a], [b]) => a.localeCompare(b))
@@ -223,6 +226,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
     CustomersTable: 'GetItem',
     AlertsTable: 'Query PutItem UpdateItem',
     AlertsTopic: 'Publish',
+    'ArchiveBucket/events/*': 'PutObject',
   },
   usage: { ...AUTHENTICATE, UsageTable: 'Query', CustomersTable: 'GetItem' },
   customersPut: {
@@ -255,6 +259,15 @@ const EXPECTED: Record<string, Record<string, string>> = {
     InvoicesTable: 'PutItem GetItem UpdateItem Query',
   },
   alertsList: { ...AUTHENTICATE, AlertsTable: 'Query' },
+  eventsList: { ...AUTHENTICATE, ArchiveBucket: 'ListBucket', 'ArchiveBucket/events/*': 'GetObject', UsageTable: 'Query' },
+  eventsVoid: {
+    ...AUTHENTICATE,
+    ArchiveBucket: 'ListBucket',
+    'ArchiveBucket/events/*': 'GetObject',
+    DedupeTable: 'GetItem',
+    UsageTable: 'GetItem Query PutItem UpdateItem DeleteItem',
+  },
+  reconciler: { ArchiveBucket: 'ListBucket', 'ArchiveBucket/events/*': 'GetObject', UsageTable: 'Query', 'UsageTable/index/byPeriod': 'Query' },
   alertSweeper: { 'AlertsTable/index/pending': 'Query', AlertsTable: 'UpdateItem', AlertsTopic: 'Publish' },
   health: {
     UsageTable: 'DescribeTable',
@@ -267,6 +280,25 @@ const EXPECTED: Record<string, Record<string, string>> = {
     InvoiceQueue: 'GetQueueAttributes',
   },
 };
+
+describe('the event archive', () => {
+  it('is encrypted, unversioned, private, moves to infrequent access after 90 days, and outlives the stack', () => {
+    const [, bucket] = ofType('AWS::S3::Bucket').find(([id]) => id === 'ArchiveBucket')!;
+    expect(bucket).toMatchObject({ DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
+    const p = bucket.Properties;
+    expect(p.BucketEncryption.ServerSideEncryptionConfiguration[0].ServerSideEncryptionByDefault.SSEAlgorithm).toBe('AES256');
+    expect(p.VersioningConfiguration).toEqual({ Status: 'Suspended' });
+    expect(p.LifecycleConfiguration.Rules[0].Transitions).toEqual([{ StorageClass: 'STANDARD_IA', TransitionInDays: 90 }]);
+    expect(p.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
+  });
+
+  it('is written only by the aggregator and read only by the listing, void and reconciler functions', () => {
+    const writers = Object.entries(roles()).filter(([, r]) => r.statements.some((s) => asList(s.Action).includes('s3:PutObject')));
+    expect(writers.map(([fn]) => fn)).toEqual(['aggregate']);
+    const readers = Object.entries(roles()).filter(([, r]) => r.statements.some((s) => asList(s.Action).includes('s3:GetObject')));
+    expect(readers.map(([fn]) => fn).sort()).toEqual(['eventsList', 'eventsVoid', 'reconciler']);
+  });
+});
 
 describe('least privilege', () => {
   it('gives every function a role of its own, and none the shared default role', () => {
@@ -296,9 +328,10 @@ describe('least privilege', () => {
       for (const s of statements.filter((x) => !asList(x.Action).every((a) => a.startsWith('logs:')))) {
         for (const r of asList(s.Resource)) {
           const name = resourceName(r);
-          // A stack resource, one of its named indexes, or the subscriptions of the alerts topic.
-          expect({ fn, name, ok: /^\w+(\/index\/\w+|:\*)?$/.test(name) && declared.has(name.split(/[/:]/)[0]!) }).toEqual({ fn, name, ok: true });
+          // A stack resource, one of its named indexes, the subscriptions of the alerts topic, or the archive's objects.
+          expect({ fn, name, ok: /^\w+(\/index\/\w+|:\*|\/events\/\*)?$/.test(name) && declared.has(name.split(/[/:]/)[0]!) }).toEqual({ fn, name, ok: true });
           if (name.endsWith(':*')) expect({ fn, name }).toEqual({ fn, name: 'AlertsTopic:*' });
+          if (name.endsWith('/events/*')) expect({ fn, name }).toEqual({ fn, name: 'ArchiveBucket/events/*' });
         }
       }
     }

@@ -96,17 +96,26 @@ it('prints curl examples that work as printed', () => {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l.startsWith('curl'));
-  expect(commands).toHaveLength(3);
-  const [put, post] = commands.map((c) => execFileSync('bash', ['-c', c], { encoding: 'utf8' }));
-  expect(JSON.parse(put!)).toMatchObject({ id: 'cus_42', planId: 'default' });
-  expect(JSON.parse(post!)).toEqual({ accepted: 1 });
+  expect(commands).toHaveLength(5);
+  const run = (c: string) => JSON.parse(execFileSync('bash', ['-c', c], { encoding: 'utf8' }));
+  const [put, post, usage, events, voidIt] = commands;
+  expect(run(put!)).toMatchObject({ id: 'cus_42', planId: 'default' });
+  expect(run(post!)).toEqual({ accepted: 1 });
   const deadline = Date.now() + 20_000;
-  let usage: any;
+  let read: any;
   do {
-    usage = JSON.parse(execFileSync('bash', ['-c', commands[2]!], { encoding: 'utf8' }));
-  } while (usage.meters.find((m: any) => m.meter === 'api_calls').value !== '1500' && Date.now() < deadline);
-  expect(usage.meters.find((m: any) => m.meter === 'api_calls').value).toBe('1500');
-});
+    read = run(usage!);
+  } while (read.meters.find((m: any) => m.meter === 'api_calls').value !== '1500' && Date.now() < deadline);
+  expect(read.meters.find((m: any) => m.meter === 'api_calls').value).toBe('1500');
+  expect(run(events!).events).toEqual([expect.objectContaining({ source: 'curl', id: 'req_1', readings: { api_calls: '1500' }, voided: false })]);
+  expect(run(voidIt!)).toMatchObject({ customerId: 'cus_42', voided: true, alreadyVoided: false });
+  expect(run(usage!).meters.find((m: any) => m.meter === 'api_calls').value).toBe('0');
+  const reconcile = block
+    .split('\n')
+    .map((l) => l.trim())
+    .find((l) => l.startsWith('npm run cli -- reconcile'))!;
+  expect(execFileSync('bash', ['-c', reconcile], { cwd: root, encoding: 'utf8' })).toContain('0 drifting counters');
+}, 60_000);
 
 it('creates an API key from the CLI that the running API accepts, and revokes it', async () => {
   const created = JSON.parse(

@@ -23,6 +23,8 @@ const ACCESS: Record<string, Access> = {
   'POST /api/v1/invoice-runs': { scope: 'admin' },
   'GET /api/v1/invoice-runs/{period}': { scope: 'admin' },
   'GET /api/v1/customers/{id}/alerts': { scope: 'read', customer: true },
+  'GET /api/v1/customers/{id}/events': { scope: 'read', customer: true },
+  'POST /api/v1/events/void': { scope: 'admin' },
   'GET /health': 'public',
 };
 

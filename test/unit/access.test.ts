@@ -111,7 +111,15 @@ describe('configuration at cold start', () => {
   it('fails a function at init, not per request, when its environment is malformed', () => {
     const saved = { ...process.env };
     try {
-      Object.assign(process.env, { USAGE_TABLE: 'u', DEDUPE_TABLE: 'd', CUSTOMERS_TABLE: 'c', API_KEYS_TABLE: 'k', INVOICES_TABLE: 'i', ALERTS_TABLE: 'a' });
+      Object.assign(process.env, {
+        USAGE_TABLE: 'u',
+        DEDUPE_TABLE: 'd',
+        CUSTOMERS_TABLE: 'c',
+        API_KEYS_TABLE: 'k',
+        INVOICES_TABLE: 'i',
+        ALERTS_TABLE: 'a',
+        ARCHIVE_BUCKET: 'archive',
+      });
       Object.assign(process.env, { ALERTS_TOPIC_ARN: 't', INVOICE_QUEUE_URL: 'http://q', USAGE_QUEUE_URL: 'not a url', STAGE: 'prod' });
       jest.isolateModules(() => {
         expect(() => require('../../functions/usage/handler')).toThrow(/invalid configuration: USAGE_QUEUE_URL/);

@@ -36,20 +36,25 @@ it("claims an event it owns and reports another batch's claim as a duplicate", a
   db.on(PutCommand)
     .resolvesOnce({})
     .rejectsOnce(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
-  expect(await ledger.claim('b1', [event('1'), event('2')])).toEqual(['owned', 'duplicate']);
+  expect(await ledger.claim('b1', [event('1'), event('2')], () => 0)).toEqual(['owned', 'duplicate']);
   const put = db.commandCalls(PutCommand)[0]!.args[0].input;
   expect(put.ConditionExpression).toBe('attribute_not_exists(pk) OR claimedBy = :batch');
+  // The marker remembers where the event lives, so a void can find it: customer, period, archive group.
+  expect(put.Item).toMatchObject({ claimedBy: 'b1', c: 'c', p: '2026-11', g: 0 });
   expect(put.Item!.expiresAt).toBe(Date.parse('2026-11-23T00:00:00Z') / 1000 + 100);
   expect(capacity.pricedUnits).toBe(2); // the failed condition is billed too
 });
 
 it('applies additive counters with the applied marker first, as exact decimal strings', async () => {
   db.on(TransactWriteCommand).resolves({});
+  db.on(PutCommand).resolves({});
   await ledger.apply('b1', plan());
   const items = db.commandCalls(TransactWriteCommand)[0]!.args[0].input.TransactItems!;
   expect(items[0]!.Put).toMatchObject({ TableName: 'D', Item: { pk: 'ap|b1|0' }, ConditionExpression: 'attribute_not_exists(pk)' });
   expect(String(items[1]!.Update!.ExpressionAttributeValues![':d'])).toBe('2.5');
-  expect(capacity.pricedUnits).toBe(4);
+  // Then the batch is marked settled (its events may be voided from now on): one more write.
+  expect(db.commandCalls(PutCommand).map((c) => c.args[0].input.Item!.pk)).toEqual(['ap|b1|settled']);
+  expect(capacity.pricedUnits).toBe(5);
 });
 
 it('treats a marker that exists already as "applied by an earlier delivery"', async () => {
@@ -99,7 +104,7 @@ it('sets MAX only when greater, and a failed condition is not an error', async (
 describe('keys built from client input stay inside DynamoDB key limits', () => {
   const claimKeyOf = async (e: MeteredEvent) => {
     db.on(PutCommand).resolves({});
-    await ledger.claim('b1', [e]);
+    await ledger.claim('b1', [e], () => 0);
     return db.commandCalls(PutCommand).at(-1)!.args[0].input.Item!.pk as string;
   };
   const withIdentity = (source: string, id: string): MeteredEvent => ({ ...event(id), source });

@@ -34,7 +34,7 @@ describe('deployment description', () => {
       expect.objectContaining({ queue: 'InvoiceQueue', batchSize: 1, reportBatchItemFailures: true }),
     ]);
     expect(d.resources.UsageQueue?.Properties?.RedrivePolicy).toBeDefined();
-    expect(d.schedules.map((s) => s.expression).sort()).toEqual(['${param:invoiceSchedule}', 'rate(1 minute)']);
+    expect(d.schedules.map((s) => s.expression).sort()).toEqual(['${param:invoiceSchedule}', 'rate(1 day)', 'rate(1 minute)']);
   });
 
   it('turns rate() schedules into timer periods and leaves cron ones alone', () => {

@@ -16,9 +16,11 @@ type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteComman
  * The exactly-once ledger on DynamoDB (docs/exactly-once.md).
  *
  * Dedupe table (pk):
- *   ev|<json [source,id]>   claim marker: claimedBy = batch id, expiresAt (TTL) beyond the window
+ *   ev|<json [source,id]>   claim marker: claimedBy = batch id, expiresAt (TTL) beyond the window,
+ *                           c/p/g = customer, period and archive group of the event
  *   ev|sha256:<hex>         the same, for an identity whose readable key would exceed 2,048 bytes
  *   ap|<batchId>|<n>        "applied" marker of the n-th additive transaction of a batch
+ *   ap|<batchId>|settled    the whole batch is applied (its events can be voided)
  * Usage table (pk = <customerId>|<period>, sk):
  *   m#<meter>               counter: value (N, exact decimal), order (LATEST), customerId, period
  *   m#_duplicates           duplicates dropped for the customer and period
@@ -40,6 +42,8 @@ export const DUPLICATES_SK = 'm#_duplicates';
 const COUNTERS_PER_TRANSACTION = 99;
 
 export const usagePk = (customerId: string, period: string) => `${customerId}|${period}`;
+/** Written when a batch has been applied in full. */
+export const settledPk = (batchId: string) => `ap|${batchId}|settled`;
 /** DynamoDB refuses partition keys over 2,048 bytes and sort keys over 1,024 (UTF-8). */
 const MAX_PARTITION_KEY_BYTES = 2048;
 const MAX_UNIQUE_VALUE_BYTES = 200;
@@ -93,14 +97,15 @@ export class DynamoUsageLedger implements UsageLedger {
     return Math.floor(this.opts.clock.now().getTime() / 1000) + this.opts.markerTtlSeconds;
   }
 
-  async claim(batchId: string, events: MeteredEvent[]): Promise<ClaimOutcome[]> {
+  async claim(batchId: string, events: MeteredEvent[], groupOf: (e: MeteredEvent) => number): Promise<ClaimOutcome[]> {
     const expiresAt = this.expiresAt();
     return mapLimit(events, this.opts.concurrency ?? 24, async (e) => {
       try {
         const out = await this.db.send(
           new PutCommand({
             TableName: this.tables.dedupe,
-            Item: { pk: claimPk(e), claimedBy: batchId, expiresAt },
+            // c, p, g: where the event lives (customer, period, archive group): a void finds it by them.
+            Item: { pk: claimPk(e), claimedBy: batchId, expiresAt, c: e.customerId, p: e.period, g: groupOf(e) },
             ConditionExpression: 'attribute_not_exists(pk) OR claimedBy = :batch',
             ExpressionAttributeValues: { ':batch': batchId },
             ReturnConsumedCapacity: 'TOTAL',
@@ -127,6 +132,10 @@ export class DynamoUsageLedger implements UsageLedger {
     await mapLimit(plan.latest, concurrency, (c) => this.setIfGreater(c, 'ord', c.order, { value: exact(c.value), ord: c.order }));
     const uniques = plan.unique.flatMap((c) => c.values.map((value) => ({ c, value })));
     await mapLimit(uniques, concurrency, ({ c, value }) => this.addUnique(c, value));
+    // Every counter of the batch has moved: its events may now be voided (a void before this
+    // point could be undone by the batch's own "set if greater" when SQS redelivers it).
+    await this.db.send(new PutCommand({ TableName: this.tables.dedupe, Item: { pk: settledPk(batchId), expiresAt: this.expiresAt() } }));
+    this.meter.price(1);
   }
 
   private counterUpdate(ref: CounterRef, sk: string, delta: string): TransactItem {

@@ -1,0 +1,177 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createHash } from 'node:crypto';
+import { eventKey } from '../../domain/aggregation';
+import type { AuditLedger, CounterState, LocatedEvent, VoidRecord } from '../../app/ports';
+import { cancellationReasons, isConditionalCheckFailure } from '../../platform/aws-errors';
+import { mapLimit } from '../../platform/concurrency';
+import { allItems, documents, exact } from './documents';
+import { claimPk, settledPk, uniqueSk, usagePk, type LedgerTables } from './ledger';
+
+/**
+ * Voids and hand repairs on the ledger's tables (docs/audit.md).
+ *
+ * Usage table (pk = <customerId>|<period>), beside the counters:
+ *   v#<sha256 of source,id>   a void: source, id, reason, voidedAt, voidedBy (written once)
+ *   a#<at>#<meter>            an audit entry of a repaired counter: before, after, by, reason
+ * None of them has a `period` attribute, so the byPeriod index (who has usage) never sees them.
+ */
+const voidSk = (source: string, id: string) => `v#${createHash('sha256').update(eventKey({ source, id }), 'utf8').digest('hex')}`;
+
+export class DynamoAuditLedger implements AuditLedger {
+  private readonly db: DynamoDBDocumentClient;
+  constructor(
+    client: DynamoDBClient,
+    private readonly tables: LedgerTables,
+  ) {
+    this.db = documents(client);
+  }
+
+  async locate(source: string, id: string): Promise<LocatedEvent | undefined> {
+    const out = await this.db.send(new GetCommand({ TableName: this.tables.dedupe, Key: { pk: claimPk({ source, id }) }, ConsistentRead: true }));
+    const m = out.Item as { claimedBy: string; c?: string; p?: string; g?: number } | undefined;
+    // A marker written before markers remembered their place cannot be found again.
+    if (!m || m.c === undefined || m.p === undefined || m.g === undefined) return undefined;
+    const settled = await this.db.send(new GetCommand({ TableName: this.tables.dedupe, Key: { pk: settledPk(m.claimedBy) }, ConsistentRead: true }));
+    return { customerId: m.c, period: m.p, batchId: m.claimedBy, group: Number(m.g), settled: settled.Item !== undefined };
+  }
+
+  async voids(customerId: string, period: string): Promise<VoidRecord[]> {
+    const records: VoidRecord[] = [];
+    const items = allItems<VoidRecord>((start) =>
+      this.db.send(
+        new QueryCommand({
+          TableName: this.tables.usage,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :v)',
+          ExpressionAttributeValues: { ':pk': usagePk(customerId, period), ':v': 'v#' },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      ),
+    );
+    for await (const v of items) records.push({ source: v.source, id: v.id, reason: v.reason, voidedAt: v.voidedAt, voidedBy: v.voidedBy });
+    return records;
+  }
+
+  async recordVoid(customerId: string, period: string, record: VoidRecord, subtract: { meter: string; value: string }[]): Promise<boolean> {
+    const pk = usagePk(customerId, period);
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tables.usage,
+                Item: { pk, sk: voidSk(record.source, record.id), ...record },
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+            ...subtract.map((s) => ({
+              Update: {
+                TableName: this.tables.usage,
+                Key: { pk, sk: `m#${s.meter}` },
+                UpdateExpression: 'ADD #v :d',
+                ExpressionAttributeNames: { '#v': 'value' },
+                ExpressionAttributeValues: { ':d': exact(s.value.startsWith('-') ? s.value.slice(1) : `-${s.value}`) },
+              },
+            })),
+          ],
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (cancellationReasons(err)?.[0] === 'ConditionalCheckFailed') return false;
+      throw err;
+    }
+  }
+
+  async counter(customerId: string, period: string, meter: string): Promise<CounterState | undefined> {
+    const out = await this.db.send(
+      new GetCommand({ TableName: this.tables.usage, Key: { pk: usagePk(customerId, period), sk: `m#${meter}` }, ConsistentRead: true }),
+    );
+    if (!out.Item || out.Item.value === undefined) return undefined;
+    return { value: String(out.Item.value), ...(out.Item.ord !== undefined ? { order: String(out.Item.ord) } : {}) };
+  }
+
+  async setCounter(customerId: string, period: string, meter: string, expected: CounterState | undefined, next: CounterState | undefined): Promise<boolean> {
+    const Key = { pk: usagePk(customerId, period), sk: `m#${meter}` };
+    // The counter must still hold what the caller read: same value, and for LATEST the same reading.
+    const condition =
+      expected === undefined
+        ? { ConditionExpression: 'attribute_not_exists(#v)', ExpressionAttributeNames: { '#v': 'value' }, ExpressionAttributeValues: undefined }
+        : {
+            ConditionExpression: expected.order === undefined ? '#v = :old AND attribute_not_exists(ord)' : '#v = :old AND ord = :oldOrd',
+            ExpressionAttributeNames: { '#v': 'value' },
+            ExpressionAttributeValues: { ':old': exact(expected.value), ...(expected.order === undefined ? {} : { ':oldOrd': expected.order }) },
+          };
+    try {
+      if (next === undefined) {
+        if (expected === undefined) return true;
+        await this.db.send(new DeleteCommand({ TableName: this.tables.usage, Key, ...condition }));
+      } else {
+        await this.db.send(
+          new UpdateCommand({
+            TableName: this.tables.usage,
+            Key,
+            UpdateExpression:
+              next.order === undefined
+                ? 'SET #v = :new, customerId = :c, period = :p REMOVE ord'
+                : 'SET #v = :new, ord = :newOrd, customerId = :c, period = :p',
+            ConditionExpression: condition.ConditionExpression,
+            ExpressionAttributeNames: condition.ExpressionAttributeNames,
+            ExpressionAttributeValues: {
+              ...condition.ExpressionAttributeValues,
+              ':new': exact(next.value),
+              ':c': customerId,
+              ':p': period,
+              ...(next.order === undefined ? {} : { ':newOrd': next.order }),
+            },
+          }),
+        );
+      }
+      return true;
+    } catch (err) {
+      if (isConditionalCheckFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  async syncUnique(customerId: string, period: string, meter: string, values: Iterable<string>): Promise<void> {
+    const pk = usagePk(customerId, period);
+    const wanted = new Set([...values].map((v) => uniqueSk(meter, v)));
+    const stored = new Set<string>();
+    const items = allItems<{ sk: string }>((start) =>
+      this.db.send(
+        new QueryCommand({
+          TableName: this.tables.usage,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :u)',
+          ExpressionAttributeValues: { ':pk': pk, ':u': `u#${meter}#` },
+          ProjectionExpression: 'sk',
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      ),
+    );
+    for await (const item of items) stored.add(item.sk);
+    await mapLimit(
+      [...wanted].filter((sk) => !stored.has(sk)),
+      16,
+      (sk) => this.db.send(new PutCommand({ TableName: this.tables.usage, Item: { pk, sk } })),
+    );
+    await mapLimit(
+      [...stored].filter((sk) => !wanted.has(sk)),
+      16,
+      (sk) => this.db.send(new DeleteCommand({ TableName: this.tables.usage, Key: { pk, sk } })),
+    );
+  }
+
+  async audit(
+    customerId: string,
+    period: string,
+    entry: { meter: string; before: string; after: string; by: string; at: string; reason: string },
+  ): Promise<void> {
+    await this.db.send(
+      new PutCommand({ TableName: this.tables.usage, Item: { pk: usagePk(customerId, period), sk: `a#${entry.at}#${entry.meter}`, ...entry } }),
+    );
+  }
+}

@@ -1,0 +1,284 @@
+import { z } from 'zod';
+import { compareUtf8, eventKey } from '../domain/aggregation';
+import { archiveKey, recount, type ArchivedEvent } from '../domain/archive';
+import type { CatalogIndex, Meter } from '../domain/catalog';
+import { CursorCodec } from '../domain/cursor';
+import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../domain/errors';
+import { Q } from '../domain/quantity';
+import type { Principal } from '../domain/apikey';
+import { mapLimit } from '../platform/concurrency';
+import { checkCustomerId } from './customers';
+import type { AuditLedger, Clock, EventArchive, UsageLedger, VoidRecord } from './ports';
+import { resolvePeriod } from './usage';
+
+/**
+ * Every cent traceable (docs/audit.md): the events behind a customer's counters, taking an event
+ * back (void), and proving that counters equal their events (reconciliation). The archive written
+ * by the aggregator is the evidence; voids are recorded beside the counters.
+ */
+export interface AuditDeps {
+  catalog: CatalogIndex;
+  archive: EventArchive;
+  audit: AuditLedger;
+  ledger: Pick<UsageLedger, 'read' | 'customersWithUsage'>;
+  clock: Clock;
+  /** Late events are accepted this long; a void is a late event with a minus sign, so the same window. */
+  correctionWindowMs: number;
+  cursorSecret: string | undefined;
+}
+
+/** The archive object keys of a customer's period, in key order. */
+async function archiveKeys(deps: Pick<AuditDeps, 'archive'>, customerId: string, period: string): Promise<string[]> {
+  const keys: string[] = [];
+  let after: string | undefined;
+  do {
+    const page = await deps.archive.list(customerId, period, after);
+    keys.push(...page.keys);
+    after = page.next;
+  } while (after !== undefined);
+  return keys;
+}
+
+/** Every archived event of a customer's period, object by object, and the keys it read. */
+export async function readArchive(deps: Pick<AuditDeps, 'archive'>, customerId: string, period: string) {
+  const keys = await archiveKeys(deps, customerId, period);
+  const objects = await mapLimit(keys, 8, (key) => deps.archive.read(key));
+  return { keys, events: objects.flat() };
+}
+
+const voidedBy = (voids: VoidRecord[]) => {
+  const set = new Set(voids.map((v) => eventKey(v)));
+  return (e: Pick<ArchivedEvent, 'source' | 'id'>) => set.has(eventKey(e));
+};
+
+// ---------------------------------------------------------------------------------------------
+// Listing
+
+export const listEventsQuery = z
+  .object({
+    period: z.string().optional(),
+    meter: z
+      .string()
+      .regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be a meter slug')
+      .optional(),
+    limit: z
+      .string()
+      .regex(/^\d{1,4}$/, 'must be an integer from 1 to 1000')
+      .transform(Number)
+      .refine((n) => n >= 1 && n <= 1000, 'must be an integer from 1 to 1000')
+      .optional(),
+    cursor: z.string().optional(),
+  })
+  .strict();
+
+/**
+ * GET /customers/{id}/events: the archived events of a period in a stable order (object key, then
+ * (source, id) within an object), with voided ones marked. The cursor is signed for this customer
+ * and period, so it can never be turned into a read of another customer's archive.
+ */
+export async function listEvents(deps: AuditDeps, customerId: string, query: z.infer<typeof listEventsQuery>) {
+  checkCustomerId(customerId);
+  const period = resolvePeriod(query.period, deps.clock);
+  if (query.meter !== undefined && !deps.catalog.meter(query.meter)) {
+    throw new ValidationError('unknown_meter', `meter "${query.meter}" is not in the catalog`, [
+      { field: 'meter', code: 'unknown_meter', message: 'not in the catalog' },
+    ]);
+  }
+  const limit = query.limit ?? 100;
+  const codec = new CursorCodec(deps.cursorSecret, `events\n${customerId}\n${period.key}`);
+  // Position: the last object fully read (or "") and how many events of the next one were read.
+  let [after, skip] = query.cursor === undefined ? ['', 0] : parsePosition(codec.decode(query.cursor, (p) => parsePosition(p) !== undefined));
+  const voids = new Map((await deps.audit.voids(customerId, period.key)).map((v) => [eventKey(v), v]));
+  const events: object[] = [];
+  let next: string | null = null;
+  listing: for (;;) {
+    const page = await deps.archive.list(customerId, period.key, after || undefined);
+    for (const key of page.keys) {
+      const lines = await deps.archive.read(key);
+      for (let i = skip; i < lines.length; i++) {
+        const e = lines[i]!;
+        if (query.meter !== undefined && !(query.meter in e.readings)) continue;
+        if (events.length === limit) {
+          next = codec.encode(JSON.stringify([after, i]));
+          break listing;
+        }
+        const v = voids.get(eventKey(e));
+        events.push({
+          source: e.source,
+          id: e.id,
+          type: e.type,
+          time: e.time,
+          readings: e.readings,
+          voided: v !== undefined,
+          ...(v ? { voidReason: v.reason, voidedAt: v.voidedAt } : {}),
+        });
+      }
+      after = key;
+      skip = 0;
+    }
+    if (page.next === undefined) break;
+  }
+  return { customerId, period: period.key, events, nextCursor: next };
+}
+
+function parsePosition(text: string): [string, number] {
+  const v = JSON.parse(text) as unknown;
+  if (!Array.isArray(v) || typeof v[0] !== 'string' || !Number.isSafeInteger(v[1]) || (v[1] as number) < 0) throw new SyntaxError('not a position');
+  return [v[0], v[1] as number];
+}
+
+// ---------------------------------------------------------------------------------------------
+// Void
+
+export const voidInput = z
+  .object({
+    source: z.string().min(1).max(256),
+    id: z.string().min(1).max(256),
+    reason: z.string().trim().min(1).max(500),
+  })
+  .strict();
+
+/**
+ * POST /events/void: the event stops counting, exactly once. SUM and COUNT readings are subtracted
+ * in the same transaction that records the void; MAX, LATEST and UNIQUE_COUNT meters are
+ * recomputed from the archive minus voided events. Voiding again changes nothing (and finishes a
+ * recomputation a crash may have cut short). A void of an already invoiced period lowers its
+ * counters, and the next invoice corrects it like any late event.
+ */
+export async function voidEvent(deps: AuditDeps, principal: Principal, input: z.infer<typeof voidInput>) {
+  const at = deps.clock.now();
+  const where = await deps.audit.locate(input.source, input.id);
+  if (!where) throw new NotFoundError('event_not_found', 'no counted event has this (source, id) within the de-duplication window');
+  if (!where.settled) throw new UnavailableError('event_not_settled', 'the event is still being counted; retry in a few seconds');
+  const archived = (await deps.archive.read(archiveKey(where.customerId, where.period, where.batchId, where.group))).find(
+    (e) => e.source === input.source && e.id === input.id,
+  );
+  if (!archived) throw new UnavailableError('event_not_settled', 'the event is still being archived; retry in a few seconds');
+  if (Date.parse(archived.time) < at.getTime() - deps.correctionWindowMs) {
+    const days = Math.round(deps.correctionWindowMs / 86_400_000);
+    throw new ConflictError('event_outside_window', `the event happened more than ${days} days ago: its period can no longer change`);
+  }
+  const meters = Object.keys(archived.readings)
+    .map((slug) => deps.catalog.meter(slug))
+    .filter((m): m is Meter => m !== undefined);
+  const additive = meters.filter((m) => m.aggregation === 'SUM' || m.aggregation === 'COUNT');
+  const record: VoidRecord = { source: input.source, id: input.id, reason: input.reason, voidedAt: at.toISOString(), voidedBy: principal.keyId };
+  const subtract = additive.map((m) => ({ meter: m.slug, value: archived.readings[m.slug]! })).filter((s) => !new Q(s.value).isZero());
+  const recorded = await deps.audit.recordVoid(where.customerId, where.period, record, subtract);
+  await recomputeMeters(
+    deps,
+    where.customerId,
+    where.period,
+    meters.filter((m) => !additive.includes(m)),
+  );
+  const stored = recorded ? record : (await deps.audit.voids(where.customerId, where.period)).find((v) => eventKey(v) === eventKey(input))!;
+  return {
+    customerId: where.customerId,
+    period: where.period,
+    source: input.source,
+    id: input.id,
+    voided: true,
+    alreadyVoided: !recorded,
+    reason: stored.reason,
+    voidedAt: stored.voidedAt,
+  };
+}
+
+/**
+ * Sets MAX, LATEST and UNIQUE_COUNT counters to what the archive (minus voids) says. Each counter
+ * is set only if it still holds what was read, and the archive is listed again afterwards: events
+ * are archived before they are counted, so an event counted meanwhile either moved a counter (the
+ * compare-and-set fails) or shows up in the second listing; either way the work is done again.
+ */
+export async function recomputeMeters(deps: Pick<AuditDeps, 'archive' | 'audit' | 'catalog'>, customerId: string, period: string, meters: Meter[]) {
+  if (meters.length === 0) return;
+  for (let attempt = 1; attempt <= 8; attempt++) {
+    const before = await Promise.all(meters.map((m) => deps.audit.counter(customerId, period, m.slug)));
+    const { keys, events } = await readArchive(deps, customerId, period);
+    const r = recount(deps.catalog, events, voidedBy(await deps.audit.voids(customerId, period)));
+    let moved = false;
+    for (const [i, m] of meters.entries()) {
+      if (m.aggregation === 'UNIQUE_COUNT') await deps.audit.syncUnique(customerId, period, m.slug, r.distinct.get(m.slug) ?? []);
+      const value = r.values[m.slug];
+      const next = value === undefined ? undefined : { value, ...(m.aggregation === 'LATEST' ? { order: r.latest[m.slug] } : {}) };
+      if (!(await deps.audit.setCounter(customerId, period, m.slug, before[i], next))) moved = true;
+    }
+    if (!moved && (await archiveKeys(deps, customerId, period)).length === keys.length) return;
+  }
+  throw new UnavailableError('counters_busy', 'the counters kept changing while they were recomputed; retry the same request');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reconciliation
+
+export interface DriftRow {
+  customerId: string;
+  meter: string;
+  counter: string;
+  archive: string;
+  /** archive - counter */
+  drift: string;
+  fixed?: boolean;
+}
+
+export interface ReconcileOptions {
+  period: string;
+  customerId?: string;
+  /** Write the archive's value over each drifting counter (compare-and-set) and keep an audit entry. */
+  fix?: { by: string };
+  onProgress?: (done: number, total: number) => void;
+}
+
+/** Recomputes every counter of a period from the archive (minus voids) and compares it with the store. */
+export async function reconcile(deps: AuditDeps, opts: ReconcileOptions) {
+  // Customers with a counter, and customers with archived events (a counter deleted by hand has no index entry).
+  const customers =
+    opts.customerId !== undefined
+      ? [opts.customerId]
+      : [...new Set([...(await deps.ledger.customersWithUsage(opts.period)), ...(await deps.archive.customers(opts.period))])].sort(compareUtf8);
+  const rows: DriftRow[] = [];
+  let events = 0;
+  let done = 0;
+  await mapLimit(customers, 8, async (customerId) => {
+    const [counters, archived, voids] = await Promise.all([
+      deps.ledger.read(customerId, opts.period),
+      readArchive(deps, customerId, opts.period),
+      deps.audit.voids(customerId, opts.period),
+    ]);
+    events += archived.events.length;
+    const r = recount(deps.catalog, archived.events, voidedBy(voids));
+    const slugs = [...new Set([...Object.keys(counters.values), ...Object.keys(r.values)])].filter((s) => deps.catalog.meter(s)).sort(compareUtf8);
+    for (const meter of slugs) {
+      const counter = counters.values[meter] ?? '0';
+      const archive = r.values[meter] ?? '0';
+      if (new Q(counter).eq(archive)) continue;
+      const row: DriftRow = { customerId, meter, counter, archive, drift: new Q(archive).minus(counter).toFixed() };
+      if (opts.fix) row.fixed = await repair(deps, customerId, opts.period, meter, r, opts.fix.by);
+      rows.push(row);
+    }
+    opts.onProgress?.(++done, customers.length);
+  });
+  rows.sort((a, b) => compareUtf8(`${a.customerId}\u0001${a.meter}`, `${b.customerId}\u0001${b.meter}`));
+  return { period: opts.period, customers: customers.length, events, drifts: rows };
+}
+
+async function repair(deps: AuditDeps, customerId: string, period: string, slug: string, r: ReturnType<typeof recount>, by: string): Promise<boolean> {
+  const meter = deps.catalog.meter(slug)!;
+  const before = await deps.audit.counter(customerId, period, slug);
+  const value = r.values[slug];
+  if (meter.aggregation === 'UNIQUE_COUNT') await deps.audit.syncUnique(customerId, period, slug, r.distinct.get(slug) ?? []);
+  const next = value === undefined ? undefined : { value, ...(meter.aggregation === 'LATEST' ? { order: r.latest[slug] } : {}) };
+  const fixed = await deps.audit.setCounter(customerId, period, slug, before, next);
+  if (fixed) {
+    const at = deps.clock.now().toISOString();
+    await deps.audit.audit(customerId, period, {
+      meter: slug,
+      before: before?.value ?? '0',
+      after: value ?? '0',
+      by,
+      at,
+      reason: 'reconcile --fix: set to the archive',
+    });
+  }
+  return fixed;
+}

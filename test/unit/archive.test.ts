@@ -1,0 +1,98 @@
+import { gzipSync } from 'node:zlib';
+import fixture from '../fixtures/catalog.json';
+import { archiveGroups, archiveKey, fromNdjson, recount, toNdjson, type ArchivedEvent } from '../../lib/domain/archive';
+import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
+import type { MeteredEvent } from '../../lib/domain/events';
+
+const catalog = new CatalogIndex(parseCatalog(fixture));
+const ev = (over: Partial<MeteredEvent>): MeteredEvent => ({
+  source: 's',
+  id: '1',
+  type: 'api_calls',
+  customerId: 'cus_a',
+  time: '2026-11-03T10:00:00.000000000Z',
+  period: '2026-11',
+  readings: { api_calls: '1', api_requests: '1' },
+  ...over,
+});
+const archived = (over: Partial<ArchivedEvent>): ArchivedEvent => ({
+  source: 's',
+  id: '1',
+  type: 't',
+  time: '2026-11-03T10:00:00.000000000Z',
+  subject: 'cus_a',
+  readings: {},
+  batchId: 'b',
+  ...over,
+});
+
+describe('archive objects', () => {
+  const all = [
+    ev({ id: '3', customerId: 'cus_b' }),
+    ev({ id: '2' }),
+    ev({ id: '1', period: '2026-10', time: '2026-10-31T23:00:00.000000000Z' }),
+    ev({ id: '1' }),
+    ev({ id: '9', customerId: 'cus_c' }),
+  ];
+
+  it('groups a message by (customer, period) in a fixed order, keyed by batch and group, events sorted', () => {
+    const owned = all.filter((e) => e.customerId !== 'cus_c'); // cus_c's event was a duplicate: not archived
+    const groups = archiveGroups('batch-1', all, owned);
+    expect(groups.map((g) => [g.key, g.events.map((e) => e.id)])).toEqual([
+      ['events/cus_a/2026-10/batch-1-0.ndjson.gz', ['1']],
+      ['events/cus_a/2026-11/batch-1-1.ndjson.gz', ['1', '2']],
+      ['events/cus_b/2026-11/batch-1-2.ndjson.gz', ['3']],
+    ]);
+    expect(archiveKey('cus_b', '2026-11', 'batch-1', 2)).toBe(groups[2]!.key);
+  });
+
+  it('writes the same bytes for the same message whatever the order of its events (a redelivery rewrites an identical object)', () => {
+    const a = archiveGroups('b', all, all).map((g) => gzipSync(toNdjson(g.events)));
+    const b = archiveGroups('b', [...all].reverse(), [...all].reverse()).map((g) => gzipSync(toNdjson(g.events)));
+    expect(b).toEqual(a);
+  });
+
+  it('reads back what it wrote', () => {
+    const [group] = archiveGroups(
+      'b',
+      [ev({ readings: { api_calls: '0.000000000001', api_requests: '1' } })],
+      [ev({ readings: { api_calls: '0.000000000001', api_requests: '1' } })],
+    );
+    expect(fromNdjson(toNdjson(group!.events))).toEqual(group!.events);
+  });
+});
+
+describe('recount: counters from archived events', () => {
+  const events = [
+    archived({ id: 'a', readings: { api_calls: '0.1', api_requests: '1' } }),
+    archived({ id: 'b', readings: { api_calls: '0.2', api_requests: '1' } }),
+    archived({ id: 'c', readings: { storage_gb: '50' } }),
+    archived({ id: 'd', readings: { storage_gb: '80' } }),
+    archived({ id: 'e', time: '2026-11-05T00:00:00.000000000Z', readings: { queue_depth: '7' } }),
+    archived({ id: 'f', time: '2026-11-04T00:00:00.000000000Z', readings: { queue_depth: '3' } }),
+    archived({ id: 'g', readings: { active_users: 'ann' } }),
+    archived({ id: 'h', readings: { active_users: 'ann' } }),
+    archived({ id: 'i', readings: { active_users: 'bob' } }),
+  ];
+
+  it('adds SUM and COUNT exactly, takes the MAX, the LATEST by event time, and the distinct count', () => {
+    expect(recount(catalog, events).values).toEqual({ api_calls: '0.3', api_requests: '2', storage_gb: '80', queue_depth: '7', active_users: '2' });
+  });
+
+  it('leaves voided events out', () => {
+    const voided = new Set(['b', 'd', 'e', 'i']);
+    expect(recount(catalog, events, (e) => voided.has(e.id)).values).toEqual({
+      api_calls: '0.1',
+      api_requests: '1',
+      storage_gb: '50',
+      queue_depth: '3',
+      active_users: '1',
+    });
+  });
+
+  it('breaks LATEST ties by (source, id) like the counters do', () => {
+    const tie = [archived({ id: 'x', readings: { queue_depth: '1' } }), archived({ id: 'y', readings: { queue_depth: '2' } })];
+    expect(recount(catalog, tie).values.queue_depth).toBe('2');
+    expect(recount(catalog, [...tie].reverse()).values.queue_depth).toBe('2');
+  });
+});
