@@ -111,6 +111,11 @@ export interface Customer {
   updatedAt: string;
 }
 
+/** One read of what an entitlement check needs: the customer and the period's counters of some meters. */
+export interface EntitlementReads {
+  read(customerId: string, period: string, meters: string[]): Promise<{ customer: Customer | undefined; counters: Record<string, string> }>;
+}
+
 export interface CustomerRepository {
   get(id: string): Promise<Customer | undefined>;
   put(customer: Customer): Promise<void>;

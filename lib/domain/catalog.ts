@@ -35,7 +35,11 @@ export type Meter = z.infer<typeof meterSchema>;
 const tierSchema = z.object({ upTo: decimalString.nullable(), unitPrice: decimalString, flatFee: decimalString.optional() }).strict();
 export type Tier = z.infer<typeof tierSchema>;
 
-const chargeBase = { meter: slug, included: decimalString.default('0') };
+/**
+ * `included`: the free allowance that alerts and "percent used" refer to. `limit`: a hard cap per
+ * period (entitlements answer hasAccess: false once usage reaches it); metering itself never stops.
+ */
+const chargeBase = { meter: slug, included: decimalString.default('0'), limit: decimalString.optional() };
 const tiered = { ...chargeBase, tiers: z.array(tierSchema).min(1) };
 export const chargeSchema = z.discriminatedUnion('model', [
   z.object({ model: z.literal('graduated'), ...tiered }).strict(),
@@ -101,6 +105,9 @@ function planIssues(p: Omit<Plan, 'alertThresholds'>): CatalogIssue[] {
       fixed([...at, 'packagePrice'], ch.packagePrice);
     }
     if (ch.model === 'flat') fixed([...at, 'amount'], ch.amount);
+    if (ch.limit !== undefined && new Money(ch.limit).lt(ch.included)) {
+      issues.push({ path: [...at, 'limit'], message: `must not be below included (${ch.included}): usage would be cut off inside the free allowance` });
+    }
   });
   return issues;
 }

@@ -8,6 +8,7 @@ import { stripeBillingFromEnv } from '../adapters/stripe';
 import { StripeInvoiceSync } from '../adapters/stripe/invoice-sync';
 import { DynamoAuditLedger } from '../adapters/dynamo/audit';
 import { DynamoUsageEpoch } from '../adapters/dynamo/epoch';
+import { DynamoEntitlementReads } from '../adapters/dynamo/entitlements';
 import { S3EventArchive } from '../adapters/s3/archive';
 import type { InvoiceSync } from '../app/invoicing/stripe-port';
 import { SqsJsonQueue } from '../adapters/sqs/json-queue';
@@ -41,6 +42,7 @@ function build(clock: Clock = systemClock) {
     archive: new S3EventArchive(s3Client(), c.ARCHIVE_BUCKET),
     audit: new DynamoAuditLedger(db, { usage: c.USAGE_TABLE, dedupe: c.DEDUPE_TABLE }),
     cursorSecret: c.cursorSecret,
+    entitlementReads: new DynamoEntitlementReads(db, { customers: c.CUSTOMERS_TABLE, usage: c.USAGE_TABLE }),
     alerts: new DynamoAlerts(db, c.ALERTS_TABLE),
     publisher: new SnsAlertPublisher(snsClient(), c.ALERTS_TOPIC_ARN),
     subscriptions: new SnsAlertSubscriptions(snsClient(), c.ALERTS_TOPIC_ARN),

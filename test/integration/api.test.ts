@@ -206,3 +206,38 @@ describe('health', () => {
     expect(await t.request('GET', '/health', { key: null })).toMatchObject({ status: 200, body: { status: 'ok' } });
   });
 });
+
+describe('entitlements', () => {
+  it('answers may-I for every meter and for one, with a hard stop once usage reaches the limit', async () => {
+    const id = 'cus_entitled';
+    expect((await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: 'Free tier', planId: 'free' } })).status).toBe(201);
+    expect((await t.sendEvents([cloudEvent({ subject: id, data: { value: 9999 } })])).status).toBe(202);
+    await t.drain();
+    const all = await t.request('GET', `/api/v1/customers/${id}/entitlements`);
+    expect(all.status).toBe(200);
+    expect(all.body).toMatchObject({ customerId: id, planId: 'free' });
+    expect(all.body.entitlements.find((e: any) => e.meter === 'api_calls')).toEqual({
+      meter: 'api_calls',
+      usage: '9999',
+      included: '10000',
+      limit: '10000',
+      remaining: '1',
+      hasAccess: true,
+    });
+    expect((await t.sendEvents([cloudEvent({ subject: id, data: { value: 1 } })])).status).toBe(202);
+    await t.drain();
+    const one = await t.request('GET', `/api/v1/customers/${id}/entitlements/api_calls`);
+    expect(one.body).toMatchObject({ customerId: id, meter: 'api_calls', usage: '10000', remaining: '0', hasAccess: false });
+    expect((await t.request('GET', `/api/v1/customers/${id}/entitlements/storage_gb`)).body).toMatchObject({ usage: '0', limit: '1', hasAccess: true });
+  });
+
+  it('grants a customer without a limit, 404s an unknown meter, and keeps other customers out', async () => {
+    const unknown = await t.request('GET', '/api/v1/customers/cus_never_created/entitlements/api_calls');
+    expect(unknown.body).toMatchObject({ planId: 'default', limit: null, remaining: null, hasAccess: true });
+    const meter = await t.request('GET', '/api/v1/customers/cus_entitled/entitlements/nope');
+    expect(meter.status).toBe(404);
+    expect(meter.body.error.code).toBe('meter_not_found');
+    const bound = (await t.request('POST', '/api/v1/api-keys', { body: { name: 'bound', scopes: ['read'], customerId: 'cus_other' } })).body.key;
+    expect((await t.request('GET', '/api/v1/customers/cus_entitled/entitlements', { key: bound })).status).toBe(403);
+  });
+});

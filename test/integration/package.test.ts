@@ -90,6 +90,8 @@ it('routes every HTTP API path to a function', () => {
       'GET /api/v1/customers/{id}/alerts',
       'GET /api/v1/customers/{id}/invoices/upcoming',
       'GET /api/v1/customers/{id}/events',
+      'GET /api/v1/customers/{id}/entitlements',
+      'GET /api/v1/customers/{id}/entitlements/{meter}',
       'POST /api/v1/events/void',
       'POST /api/v1/invoice-runs',
       'GET /api/v1/invoice-runs/{period}',
@@ -259,6 +261,8 @@ const EXPECTED: Record<string, Record<string, string>> = {
     InvoicesTable: 'PutItem GetItem UpdateItem Query',
   },
   alertsList: { ...AUTHENTICATE, AlertsTable: 'Query' },
+  entitlementsList: { ...AUTHENTICATE, CustomersTable: 'BatchGetItem', UsageTable: 'BatchGetItem' },
+  entitlementsOne: { ...AUTHENTICATE, CustomersTable: 'BatchGetItem', UsageTable: 'BatchGetItem' },
   eventsList: { ...AUTHENTICATE, ArchiveBucket: 'ListBucket', 'ArchiveBucket/events/*': 'GetObject', UsageTable: 'Query' },
   eventsVoid: {
     ...AUTHENTICATE,

@@ -24,12 +24,14 @@ const ACCESS: Record<string, Access> = {
   'GET /api/v1/invoice-runs/{period}': { scope: 'admin' },
   'GET /api/v1/customers/{id}/alerts': { scope: 'read', customer: true },
   'GET /api/v1/customers/{id}/events': { scope: 'read', customer: true },
+  'GET /api/v1/customers/{id}/entitlements': { scope: 'read', customer: true },
+  'GET /api/v1/customers/{id}/entitlements/{meter}': { scope: 'read', customer: true },
   'POST /api/v1/events/void': { scope: 'admin' },
   'GET /health': 'public',
 };
 
 const routes = loadDeployment().routes.map((r) => `${r.method} ${r.path}`);
-const PARAMS: Record<string, string> = { id: 'cus_matrix', period: '2026-01', keyId: 'abcdefghijkl' };
+const PARAMS: Record<string, string> = { id: 'cus_matrix', period: '2026-01', keyId: 'abcdefghijkl', meter: 'api_calls' };
 const MALFORMED = ['Bearer', 'Basic bG9jYWw6a2V5', 'Bearer\u00a0local-admin-key', 'Bearer a b', 'bearer  mk_short_secret', 'Token local-admin-key'];
 
 type Variant = 'no key' | 'malformed header' | 'unknown key' | 'revoked key' | 'wrong scope' | "other customer's bound key" | 'bound key on an admin route';

@@ -60,6 +60,12 @@ describe('catalog validation', () => {
     );
   });
 
+  it('refuses a limit below the included allowance', () => {
+    const c = clone();
+    c.plans[0].charges[0].limit = '9999';
+    expect(() => parseCatalog(c)).toThrow('plans.0.charges.0.limit: must not be below included (10000)');
+  });
+
   it('accepts unit prices finer than the minor unit (they are multiplied before rounding)', () => {
     const c = clone();
     c.plans[0].charges[0].tiers[1].unitPrice = '0.000123456789';

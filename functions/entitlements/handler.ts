@@ -1,0 +1,15 @@
+import { readEntitlements } from '../../lib/app/entitlements';
+import { container } from '../../lib/platform/container';
+import { httpHandler } from '../../lib/platform/http';
+
+/** GET /api/v1/customers/{id}/entitlements (read): every meter's usage, limit and access now. */
+export const list = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => ({
+  status: 200,
+  body: await readEntitlements(container(), req.param('id')),
+}));
+
+/** GET /api/v1/customers/{id}/entitlements/{meter} (read): one meter; 404 meter_not_found. */
+export const one = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => {
+  const out = await readEntitlements(container(), req.param('id'), req.param('meter'));
+  return { status: 200, body: { customerId: out.customerId, period: out.period, planId: out.planId, ...out.entitlements[0]! } };
+});
