@@ -75,6 +75,8 @@ export interface VoidRecord {
 export interface CounterState {
   value: string;
   order?: string;
+  /** The stored items of a sharded counter (value is their sum); absent for a single item. */
+  shards?: { sk: string; value: string }[];
 }
 
 /** What voids and reconciliation need of the counters, beside counting. */

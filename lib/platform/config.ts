@@ -27,6 +27,8 @@ const schema = z.object({
   /** The invoice queue's maxReceiveCount: the attempt that records a job as failed. */
   INVOICE_MAX_RECEIVES: z.coerce.number().int().min(1).default(3),
   DEDUPE_WINDOW_DAYS: z.coerce.number().int().min(35).max(365).default(35),
+  /** Shards per additive counter, for customers above ~100,000 events/s (docs/scaling.md). */
+  COUNTER_SHARDS: z.coerce.number().int().min(1).max(9).default(1),
   LOCAL_ADMIN_KEY: z.string().min(8).default('local-admin-key'),
   CATALOG_FILE: z.string().optional(),
   DYNAMODB_ENDPOINT: z.string().url().optional(),

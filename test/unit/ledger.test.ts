@@ -1,5 +1,5 @@
 import { ConditionalCheckFailedException, DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, PutCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createHash } from 'node:crypto';
 import { DynamoUsageLedger } from '../../lib/adapters/dynamo/ledger';
@@ -136,5 +136,39 @@ describe('keys built from client input stay inside DynamoDB key limits', () => {
     expect(new Set(sks).size).toBe(3);
     expect(sks).toContain('u#active_users#short');
     for (const sk of sks) expect(Buffer.byteLength(sk)).toBeLessThanOrEqual(1024);
+  });
+});
+
+describe('counter shards', () => {
+  it('puts a batch on one shard, always the same one, spread over all shards', () => {
+    const { shardSuffix } = require('../../lib/adapters/dynamo/ledger') as typeof import('../../lib/adapters/dynamo/ledger');
+    expect(shardSuffix('b1', 1)).toBe('');
+    expect(shardSuffix('b1', 4)).toBe(shardSuffix('b1', 4));
+    const seen = new Set(Array.from({ length: 200 }, (_, i) => shardSuffix(`batch-${i}`, 4)));
+    expect([...seen].sort()).toEqual(['', '#1', '#2', '#3']);
+  });
+
+  it('writes a batch additive updates to its shard and reads counters as the sum of their shards', async () => {
+    const sharded = new DynamoUsageLedger(
+      new DynamoDBClient({ region: 'us-east-1' }),
+      { usage: 'U', dedupe: 'D' },
+      { clock: { now: () => new Date() }, markerTtlSeconds: 100, shards: 4 },
+    );
+    const { shardSuffix } = require('../../lib/adapters/dynamo/ledger') as typeof import('../../lib/adapters/dynamo/ledger');
+    db.on(TransactWriteCommand).resolves({});
+    db.on(PutCommand).resolves({});
+    await sharded.apply('batch-7', plan());
+    const update = db.commandCalls(TransactWriteCommand)[0]!.args[0].input.TransactItems![1]!.Update!;
+    expect(update.Key).toEqual({ pk: 'c|2026-11', sk: `m#api_calls${shardSuffix('batch-7', 4)}` });
+    db.on(QueryCommand).resolves({
+      Items: [
+        { sk: 'm#api_calls', value: '1.5' },
+        { sk: 'm#api_calls#2', value: '0.25' },
+        { sk: 'm#api_calls_v2', value: 9 },
+        { sk: 'm#_duplicates', value: 2 },
+        { sk: 'm#_duplicates#3', value: 1 },
+      ],
+    });
+    expect(await sharded.read('c', '2026-11')).toEqual({ values: { api_calls: '1.75', api_calls_v2: '9' }, duplicatesDropped: 3 });
   });
 });

@@ -2,6 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createHash } from 'node:crypto';
 import { eventKey } from '../../domain/aggregation';
+import { Q } from '../../domain/quantity';
 import type { AuditLedger, CounterState, LocatedEvent, VoidRecord } from '../../app/ports';
 import { cancellationReasons, isConditionalCheckFailure } from '../../platform/aws-errors';
 import { mapLimit } from '../../platform/concurrency';
@@ -86,14 +87,26 @@ export class DynamoAuditLedger implements AuditLedger {
   }
 
   async counter(customerId: string, period: string, meter: string): Promise<CounterState | undefined> {
+    // The counter's item and its shards (`m#<meter>#<n>`): BETWEEN keeps other meters out
+    // (`m#api_calls_v2` sorts after `m#api_calls#~`).
     const out = await this.db.send(
-      new GetCommand({ TableName: this.tables.usage, Key: { pk: usagePk(customerId, period), sk: `m#${meter}` }, ConsistentRead: true }),
+      new QueryCommand({
+        TableName: this.tables.usage,
+        KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+        ExpressionAttributeValues: { ':pk': usagePk(customerId, period), ':from': `m#${meter}`, ':to': `m#${meter}#~` },
+        ConsistentRead: true,
+      }),
     );
-    if (!out.Item || out.Item.value === undefined) return undefined;
-    return { value: String(out.Item.value), ...(out.Item.ord !== undefined ? { order: String(out.Item.ord) } : {}) };
+    const items = (out.Items ?? []).filter((i) => i.value !== undefined);
+    if (items.length === 0) return undefined;
+    const shards = items.map((i) => ({ sk: String(i.sk), value: String(i.value) }));
+    const value = shards.reduce((sum, sh) => sum.plus(sh.value), new Q(0)).toFixed();
+    const base = items.find((i) => i.sk === `m#${meter}`);
+    return { value, ...(base?.ord !== undefined ? { order: String(base.ord) } : {}), ...(shards.length > 1 ? { shards } : {}) };
   }
 
   async setCounter(customerId: string, period: string, meter: string, expected: CounterState | undefined, next: CounterState | undefined): Promise<boolean> {
+    if (expected?.shards) return this.setSharded(customerId, period, meter, expected.shards, next);
     const Key = { pk: usagePk(customerId, period), sk: `m#${meter}` };
     // The counter must still hold what the caller read: same value, and for LATEST the same reading.
     const condition =
@@ -132,6 +145,61 @@ export class DynamoAuditLedger implements AuditLedger {
       return true;
     } catch (err) {
       if (isConditionalCheckFailure(err)) return false;
+      throw err;
+    }
+  }
+
+  /**
+   * A sharded (additive) counter is set as a whole: every shard must still hold what was read, the
+   * other shards keep their values and the base item takes the difference, in one transaction.
+   */
+  private async setSharded(
+    customerId: string,
+    period: string,
+    meter: string,
+    shards: { sk: string; value: string }[],
+    next: CounterState | undefined,
+  ): Promise<boolean> {
+    const pk = usagePk(customerId, period);
+    const base = `m#${meter}`;
+    const others = shards.filter((sh) => sh.sk !== base);
+    const rest = others.reduce((sum, sh) => sum.plus(sh.value), new Q(0));
+    const target = next === undefined ? new Q(0) : new Q(next.value);
+    const held = shards.find((sh) => sh.sk === base);
+    try {
+      await this.db.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            ...others.map((sh) => ({
+              ConditionCheck: {
+                TableName: this.tables.usage,
+                Key: { pk, sk: sh.sk },
+                ConditionExpression: '#v = :v',
+                ExpressionAttributeNames: { '#v': 'value' },
+                ExpressionAttributeValues: { ':v': exact(sh.value) },
+              },
+            })),
+            {
+              Update: {
+                TableName: this.tables.usage,
+                Key: { pk, sk: base },
+                UpdateExpression: 'SET #v = :new, customerId = :c, period = :p',
+                ConditionExpression: held === undefined ? 'attribute_not_exists(#v)' : '#v = :old',
+                ExpressionAttributeNames: { '#v': 'value' },
+                ExpressionAttributeValues: {
+                  ':new': exact(target.minus(rest).toFixed()),
+                  ':c': customerId,
+                  ':p': period,
+                  ...(held === undefined ? {} : { ':old': exact(held.value) }),
+                },
+              },
+            },
+          ],
+        }),
+      );
+      return true;
+    } catch (err) {
+      if ((cancellationReasons(err) ?? []).includes('ConditionalCheckFailed')) return false;
       throw err;
     }
   }

@@ -3,7 +3,7 @@ import { PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type Dyn
 import { createHash } from 'node:crypto';
 import type { AggregationPlan, CounterRef } from '../../domain/aggregation';
 import type { MeteredEvent } from '../../domain/events';
-import { Q, canonical } from '../../domain/quantity';
+import { Q, canonical, type Quantity } from '../../domain/quantity';
 import type { ClaimOutcome, Clock, UsageLedger } from '../../app/ports';
 import { cancellationReasons, isConditionalCheckFailure, isThrottling } from '../../platform/aws-errors';
 import { mapLimit, retry } from '../../platform/concurrency';
@@ -33,11 +33,27 @@ export interface LedgerTables {
 export interface LedgerOptions {
   clock: Clock;
   markerTtlSeconds: number;
+  /** Shards per additive counter (1: none). */
+  shards?: number;
   concurrency?: number;
   capacity?: CapacityMeter;
 }
 
 export const DUPLICATES_SK = 'm#_duplicates';
+
+/**
+ * Counter shards (docs/scaling.md "One hot customer"): additive updates of a batch go to shard
+ * `hash(batchId) mod shards` of each counter, item `m#<meter>` for shard 0 and `m#<meter>#<n>` for
+ * the others. The same batch always lands on the same shard, under the same applied marker, so a
+ * redelivery changes nothing; readers add the shards up. MAX and LATEST are never sharded.
+ */
+export function shardSuffix(batchId: string, shards: number): string {
+  if (shards <= 1) return '';
+  const n = createHash('sha256').update(batchId, 'utf8').digest().readUInt32BE(0) % shards;
+  return n === 0 ? '' : `#${n}`;
+}
+/** The meter (or `_duplicates`) a counter item belongs to: `m#api_calls#3` -> `api_calls`. */
+export const counterOf = (sk: string) => sk.slice(2).split('#')[0]!;
 /** TransactWriteItems takes 100 items; one is the applied marker. */
 const COUNTERS_PER_TRANSACTION = 99;
 
@@ -126,12 +142,13 @@ export class DynamoUsageLedger implements UsageLedger {
   }
 
   async apply(batchId: string, plan: AggregationPlan): Promise<void> {
-    await this.applyAdditive(batchId, plan);
+    const shard = shardSuffix(batchId, this.opts.shards ?? 1);
+    await this.applyAdditive(batchId, plan, shard);
     const concurrency = this.opts.concurrency ?? 24;
     await mapLimit(plan.max, concurrency, (c) => this.setIfGreater(c, 'value', exact(c.value), { value: exact(c.value) }));
     await mapLimit(plan.latest, concurrency, (c) => this.setIfGreater(c, 'ord', c.order, { value: exact(c.value), ord: c.order }));
     const uniques = plan.unique.flatMap((c) => c.values.map((value) => ({ c, value })));
-    await mapLimit(uniques, concurrency, ({ c, value }) => this.addUnique(c, value));
+    await mapLimit(uniques, concurrency, ({ c, value }) => this.addUnique(c, value, shard));
     // Every counter of the batch has moved: its events may now be voided (a void before this
     // point could be undone by the batch's own "set if greater" when SQS redelivers it).
     await this.db.send(new PutCommand({ TableName: this.tables.dedupe, Item: { pk: settledPk(batchId), expiresAt: this.expiresAt() } }));
@@ -150,10 +167,10 @@ export class DynamoUsageLedger implements UsageLedger {
     };
   }
 
-  private async applyAdditive(batchId: string, plan: AggregationPlan): Promise<void> {
+  private async applyAdditive(batchId: string, plan: AggregationPlan, shard: string): Promise<void> {
     const updates = [
-      ...plan.additive.map((c) => this.counterUpdate(c, `m#${c.meter}`, c.delta)),
-      ...plan.duplicates.map((d) => this.counterUpdate({ ...d, meter: '_duplicates' }, DUPLICATES_SK, String(d.count))),
+      ...plan.additive.map((c) => this.counterUpdate(c, `m#${c.meter}${shard}`, c.delta)),
+      ...plan.duplicates.map((d) => this.counterUpdate({ ...d, meter: '_duplicates' }, `${DUPLICATES_SK}${shard}`, String(d.count))),
     ];
     const expiresAt = this.expiresAt();
     for (let n = 0; n * COUNTERS_PER_TRANSACTION < updates.length; n++) {
@@ -219,7 +236,7 @@ export class DynamoUsageLedger implements UsageLedger {
   }
 
   /** UNIQUE_COUNT: the distinct-value marker and the +1 commit together, so each value counts once. */
-  private async addUnique(ref: CounterRef, value: string): Promise<void> {
+  private async addUnique(ref: CounterRef, value: string, shard: string): Promise<void> {
     const pk = usagePk(ref.customerId, ref.period);
     await this.transact([
       {
@@ -229,7 +246,7 @@ export class DynamoUsageLedger implements UsageLedger {
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
-      this.counterUpdate(ref, `m#${ref.meter}`, '1'),
+      this.counterUpdate(ref, `m#${ref.meter}${shard}`, '1'),
     ]);
   }
 
@@ -264,11 +281,14 @@ export class DynamoUsageLedger implements UsageLedger {
         }),
       ),
     );
+    const sums = new Map<string, Quantity>();
     for await (const item of items) {
-      const sk = item.sk;
-      const v = canonical(new Q(String(item.value ?? '0')));
-      if (sk === DUPLICATES_SK) duplicatesDropped = Number(v);
-      else values[sk.slice(2)] = v;
+      const counter = counterOf(item.sk);
+      sums.set(counter, (sums.get(counter) ?? new Q(0)).plus(String(item.value ?? '0')));
+    }
+    for (const [counter, sum] of sums) {
+      if (counter === '_duplicates') duplicatesDropped = sum.toNumber();
+      else values[counter] = canonical(sum);
     }
     return { values, duplicatesDropped };
   }
