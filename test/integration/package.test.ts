@@ -96,6 +96,7 @@ it('routes every HTTP API path to a function', () => {
       'POST /api/v1/invoice-runs',
       'GET /api/v1/invoice-runs/{period}',
       'GET /health',
+      'GET /api/v1/openapi.json',
       'POST /api/v1/api-keys',
       'POST /api/v1/events',
       'PUT /api/v1/customers/{id}',
@@ -273,6 +274,8 @@ const EXPECTED: Record<string, Record<string, string>> = {
   },
   reconciler: { ArchiveBucket: 'ListBucket', 'ArchiveBucket/events/*': 'GetObject', UsageTable: 'Query', 'UsageTable/index/byPeriod': 'Query' },
   alertSweeper: { 'AlertsTable/index/pending': 'Query', AlertsTable: 'UpdateItem', AlertsTopic: 'Publish' },
+  // Serves the OpenAPI document bundled into it: nothing beyond its log group.
+  openapi: {},
   health: {
     UsageTable: 'DescribeTable',
     DedupeTable: 'DescribeTable',

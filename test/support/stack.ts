@@ -2,6 +2,7 @@ import { DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, Rec
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { startStack, type Stack, type StackOptions } from '../../local/stack';
+import { contract } from './contract';
 
 /** Starts the real local stack (DynamoDB Local + fauxqs + handlers) for one test file. */
 export async function startTestStack(opts: StackOptions = {}): Promise<TestStack> {
@@ -25,6 +26,10 @@ export interface Res<T = any> {
   headers: Headers;
 }
 
+/**
+ * Every answer TestStack receives is checked against the OpenAPI document (./contract.ts): a request
+ * whose answer the document does not allow throws, naming the route, the status and the mismatch.
+ */
 export class TestStack {
   constructor(readonly stack: Stack) {}
 
@@ -49,7 +54,9 @@ export class TestStack {
     }
     const res = await fetch(`${this.stack.url}${path}`, { method, headers, body });
     const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+    const out = { status: res.status, body: text ? JSON.parse(text) : undefined, headers: res.headers };
+    contract().check({ method, target: path, ...out });
+    return out;
   }
 
   /**
@@ -74,7 +81,13 @@ export class TestStack {
           }
           const headers = new Headers();
           for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') headers.set(k, v);
-          resolve({ status: res.statusCode ?? 0, body, headers, text });
+          const out = { status: res.statusCode ?? 0, body, headers, text };
+          try {
+            contract().check({ method, target: path, ...out });
+            resolve(out);
+          } catch (err) {
+            reject(err);
+          }
         });
         res.on('error', reject);
       });

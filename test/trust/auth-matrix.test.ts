@@ -28,6 +28,7 @@ const ACCESS: Record<string, Access> = {
   'GET /api/v1/customers/{id}/entitlements/{meter}': { scope: 'read', customer: true },
   'POST /api/v1/events/void': { scope: 'admin' },
   'GET /health': 'public',
+  'GET /api/v1/openapi.json': 'public',
 };
 
 const routes = loadDeployment().routes.map((r) => `${r.method} ${r.path}`);

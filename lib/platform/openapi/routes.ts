@@ -1,0 +1,278 @@
+import { z } from 'zod';
+import { apiKeyInput } from '../../app/apikeys';
+import { listEventsQuery, voidInput } from '../../app/audit';
+import { customerInput } from '../../app/customers';
+import { MAX_EVENTS_PER_REQUEST } from '../../app/ingest';
+import { invoiceRunInput } from '../../app/invoicing/runs';
+import * as res from '../../app/responses';
+import { KEY_ID_PATTERN, type Scope } from '../../domain/apikey';
+import { cloudEventSchema } from '../../domain/events';
+
+/**
+ * The HTTP API as the OpenAPI document (docs/openapi.json) describes it: one entry per route of
+ * serverless.yml, keyed `METHOD path` exactly as there. A new route is one more entry here, then
+ * `npm run openapi`; test/unit/openapi.test.ts fails until every route has its entry.
+ *
+ * Request schemas are the ones the handlers parse with; response schemas are in
+ * lib/app/responses.ts. `errors` lists what the route itself can answer beyond what the document
+ * adds from the entry: 401 and 403 for routes with a scope, 400 `invalid_path_parameter` for path
+ * parameters, the 400s of `req.json` for a `body`, and 503 `service_busy` for every route that
+ * calls AWS (see document.ts).
+ */
+export type RouteAccess = { public: true } | { scope: Scope; customer?: true };
+export type ErrorStatus = 400 | 404 | 409 | 413 | 415 | 503;
+
+export interface RouteDoc {
+  operationId: string;
+  tag: string;
+  summary: string;
+  /** What the route does, from the README's API table. */
+  description: string;
+  /** Who may call it (the handler's `httpHandler` access); `customer`: a bound key only for its own customer. */
+  access: RouteAccess;
+  path?: z.ZodObject;
+  query?: z.ZodObject;
+  headers?: z.ZodObject;
+  /** Descriptions of path, query and header parameters whose schemas have none. */
+  parameters?: Record<string, string>;
+  /** A JSON body parsed by `req.json(schema)`, or (ingest) the body per media type. */
+  body?: z.ZodType | { description: string; content: Record<string, z.ZodType> };
+  responses: Record<number, { description: string; schema: z.ZodType; headers?: ('idempotent-replayed' | 'retry-after')[] }>;
+  /** The error codes of the route itself, by status. */
+  errors: Partial<Record<ErrorStatus, string[]>>;
+}
+
+const customerPath = z.object({ id: res.customerId });
+const periodQuery = z.object({ period: res.periodKey.optional() });
+const PERIOD_DEFAULT = { period: 'YYYY-MM; default: the current period.' };
+
+const eventBatch = z.array(cloudEventSchema).min(1).max(MAX_EVENTS_PER_REQUEST);
+const ingestHeaders = z.object({
+  'Idempotency-Key': z
+    .string()
+    .regex(/^[\x21-\x7e]{1,255}$/)
+    .optional()
+    .meta({
+      description:
+        'Optional, 1..255 visible ASCII characters, scoped to the API key for 24 hours: the same key with the same request replays the first answer (header `idempotent-replayed: true`); with another request it is a 409.',
+    }),
+  ...Object.fromEntries(
+    ['specversion', 'id', 'source', 'type', 'subject', 'time'].map((a) => [
+      `ce-${a}`,
+      z
+        .string()
+        .optional()
+        .meta({ description: `Binary content mode: the event's \`${a}\`, percent-encoded UTF-8 (a literal \`%\` is \`%25\`).` }),
+    ]),
+  ),
+});
+
+const CUSTOMER_ROUTE = 'A key bound to a customer reads only that customer.';
+
+export const API: Record<string, RouteDoc> = {
+  'POST /api/v1/events': {
+    operationId: 'ingestEvents',
+    tag: 'Events',
+    summary: 'Send usage events (CloudEvents)',
+    description:
+      'CloudEvents: `application/cloudevents+json` (one), `application/cloudevents-batch+json` (array), `application/json` (either), or binary mode: `Content-Type: application/json` with the attributes in `ce-*` headers and the event’s data as the body. At most 1,000 events and 1 MiB. All or nothing: one invalid event refuses the request, and every problem of every event is listed. Whatever is accepted is counted exactly once. A key bound to a customer sends only that customer’s events.',
+    access: { scope: 'ingest' },
+    headers: ingestHeaders,
+    body: {
+      description: 'One event, an array of events, or (binary mode) the data of one event.',
+      content: {
+        'application/cloudevents+json': cloudEventSchema,
+        'application/cloudevents-batch+json': eventBatch,
+        'application/json': z.union([cloudEventSchema, eventBatch, z.record(z.string(), z.unknown()).meta({ description: 'Binary mode: the event’s data.' })]),
+      },
+    },
+    responses: { 202: { description: 'Every event accepted; each counts exactly once.', schema: res.accepted, headers: ['idempotent-replayed'] } },
+    errors: {
+      400: ['malformed_json', 'duplicate_key', 'invalid_encoding', 'invalid_body', 'empty_batch', 'invalid_events', 'invalid_idempotency_key'],
+      409: ['idempotency_key_reused'],
+      413: ['payload_too_large', 'too_many_events'],
+      415: ['unsupported_media_type'],
+      503: ['enqueue_incomplete'],
+    },
+  },
+  'GET /api/v1/customers/{id}/usage': {
+    operationId: 'getUsage',
+    tag: 'Usage',
+    summary: 'Usage and its price so far',
+    description: `Per meter: value, included, percentUsed, amount and tier detail, projected value; \`subtotal\`, \`baseFee\`, \`budget\` (amount, percentUsed), \`projection.subtotal\`, \`duplicatesDropped\`. ${CUSTOMER_ROUTE}`,
+    access: { scope: 'read', customer: true },
+    path: customerPath,
+    query: periodQuery,
+    parameters: PERIOD_DEFAULT,
+    responses: { 200: { description: 'The period as it accrues.', schema: res.usage } },
+    errors: { 400: ['invalid_customer_id', 'invalid_period'], 409: ['plan_not_found'] },
+  },
+  'GET /api/v1/customers/{id}/invoices/upcoming': {
+    operationId: 'previewInvoice',
+    tag: 'Invoices',
+    summary: 'The invoice the period would produce now',
+    description: `In the shape of a real invoice, status \`upcoming\`; corrections in another currency are their own invoices (\`additionalInvoices\`). ${CUSTOMER_ROUTE}`,
+    access: { scope: 'read', customer: true },
+    path: customerPath,
+    query: periodQuery,
+    parameters: PERIOD_DEFAULT,
+    responses: { 200: { description: 'The upcoming invoice.', schema: res.upcomingInvoice } },
+    errors: { 400: ['invalid_customer_id', 'invalid_period'], 409: ['plan_not_found'] },
+  },
+  'GET /api/v1/customers/{id}/invoices': {
+    operationId: 'listInvoices',
+    tag: 'Invoices',
+    summary: 'Invoice records',
+    description: `Newest first: \`key\`, \`period\`, \`kind\` (\`period\` or \`correction\`), \`status\`, \`currency\`, lines (each with \`meter\` and the \`period\` it bills), total, Stripe ids, \`creditAppliedTo\`, \`lastError\`. ${CUSTOMER_ROUTE}`,
+    access: { scope: 'read', customer: true },
+    path: customerPath,
+    responses: { 200: { description: 'The customer’s invoices.', schema: res.invoiceList } },
+    errors: { 400: ['invalid_customer_id'] },
+  },
+  'POST /api/v1/invoice-runs': {
+    operationId: 'startInvoiceRun',
+    tag: 'Invoice runs',
+    summary: 'Start or resume the invoice run of a closed period',
+    description:
+      'Answers at once with the run’s progress; the run fans out in the background. 409 `period_not_closed` before the period’s end plus the grace period; for a run never started, 409 `period_too_old` (ended more than 35 days ago) or `period_before_first_usage`, unless `force`. Resuming a run that exists is always allowed.',
+    access: { scope: 'admin' },
+    body: invoiceRunInput,
+    responses: { 202: { description: 'The run, starting.', schema: res.invoiceRunStarted } },
+    errors: { 409: ['period_not_closed', 'period_too_old', 'period_before_first_usage'] },
+  },
+  'GET /api/v1/invoice-runs/{period}': {
+    operationId: 'getInvoiceRun',
+    tag: 'Invoice runs',
+    summary: 'Progress of an invoice run',
+    description: '`{total, done, skipped, failed, pending, status}`, counted from the run’s customers.',
+    access: { scope: 'admin' },
+    path: z.object({ period: res.periodKey }),
+    responses: { 200: { description: 'The run.', schema: res.invoiceRun } },
+    errors: { 400: ['invalid_period'], 404: ['invoice_run_not_found'] },
+  },
+  'GET /api/v1/customers/{id}/alerts': {
+    operationId: 'listAlerts',
+    tag: 'Alerts',
+    summary: 'Alerts claimed for a period',
+    description: `Kind, meter, threshold, value, limit, percent, subject, status (\`pending\`/\`sent\`), times. ${CUSTOMER_ROUTE}`,
+    access: { scope: 'read', customer: true },
+    path: customerPath,
+    query: periodQuery,
+    parameters: PERIOD_DEFAULT,
+    responses: { 200: { description: 'The alerts.', schema: res.alertList } },
+    errors: { 400: ['invalid_customer_id', 'invalid_period'] },
+  },
+  'PUT /api/v1/customers/{id}': {
+    operationId: 'putCustomer',
+    tag: 'Customers',
+    summary: 'Create or replace a customer',
+    description:
+      'Idempotent. Without `planId` the plan stays (a new customer gets `default`); a plan change applies from the next period. Setting, changing or removing `alertEmail` subscribes, moves or unsubscribes its alert e-mails. A budget is a positive amount on the currency’s minor unit.',
+    access: { scope: 'admin' },
+    path: customerPath,
+    body: customerInput,
+    responses: {
+      201: { description: 'Created.', schema: res.customer },
+      200: { description: 'Replaced.', schema: res.customer },
+    },
+    errors: { 400: ['invalid_customer_id', 'unknown_plan', 'invalid_budget'] },
+  },
+  'GET /api/v1/customers/{id}': {
+    operationId: 'getCustomer',
+    tag: 'Customers',
+    summary: 'One customer',
+    description: `One customer. ${CUSTOMER_ROUTE}`,
+    access: { scope: 'read', customer: true },
+    path: customerPath,
+    responses: { 200: { description: 'The customer.', schema: res.customer } },
+    errors: { 400: ['invalid_customer_id'], 404: ['customer_not_found'] },
+  },
+  'GET /api/v1/customers': {
+    operationId: 'listCustomers',
+    tag: 'Customers',
+    summary: 'List customers',
+    description: 'Paginated; `nextCursor` is opaque and signed: a cursor this API did not issue is a 400 `invalid_cursor`.',
+    access: { scope: 'admin' },
+    query: z.object({ limit: z.int().min(1).max(200).optional(), cursor: z.string().optional() }),
+    parameters: { limit: 'Customers per page, 1..200; default 50.', cursor: 'The `nextCursor` of the previous page.' },
+    responses: { 200: { description: 'A page of customers.', schema: res.customerList } },
+    errors: { 400: ['invalid_limit', 'invalid_cursor'] },
+  },
+  'POST /api/v1/api-keys': {
+    operationId: 'createApiKey',
+    tag: 'API keys',
+    summary: 'Create an API key',
+    description:
+      'The plain key is in this response only; only its hash is stored. `admin` implies `read` and `ingest`; a key with `customerId` may only touch that customer.',
+    access: { scope: 'admin' },
+    body: apiKeyInput,
+    responses: { 201: { description: 'The key, with its secret.', schema: res.createdApiKey } },
+    errors: {},
+  },
+  'GET /api/v1/api-keys': {
+    operationId: 'listApiKeys',
+    tag: 'API keys',
+    summary: 'List API keys',
+    description: 'Every key, revoked ones included; never a secret.',
+    access: { scope: 'admin' },
+    responses: { 200: { description: 'The keys.', schema: res.apiKeyList } },
+    errors: {},
+  },
+  'DELETE /api/v1/api-keys/{keyId}': {
+    operationId: 'revokeApiKey',
+    tag: 'API keys',
+    summary: 'Revoke an API key',
+    description: 'The key stops working at once; revoking again changes nothing.',
+    access: { scope: 'admin' },
+    path: z.object({ keyId: z.string().regex(KEY_ID_PATTERN) }),
+    parameters: { keyId: '12 characters of [a-z0-9], as key lists show it (else 400 `invalid_key_id`).' },
+    responses: { 200: { description: 'The revoked key.', schema: res.apiKey } },
+    errors: { 400: ['invalid_key_id'], 404: ['api_key_not_found'] },
+  },
+  'GET /api/v1/customers/{id}/events': {
+    operationId: 'listEvents',
+    tag: 'Events',
+    summary: 'The archived events behind the counters',
+    description: `Stable order, signed cursor, voided events marked (docs/audit.md). ${CUSTOMER_ROUTE}`,
+    access: { scope: 'read', customer: true },
+    path: customerPath,
+    query: listEventsQuery,
+    parameters: {
+      ...PERIOD_DEFAULT,
+      meter: 'Only events with a reading for this meter (400 `unknown_meter` for a slug not in the catalog).',
+      limit: 'Events per page, 1..1000; default 100.',
+      cursor: 'The `nextCursor` of the previous page, for this customer and period.',
+    },
+    responses: { 200: { description: 'A page of events.', schema: res.eventList } },
+    errors: { 400: ['invalid_customer_id', 'invalid_period', 'invalid_query', 'unknown_meter', 'invalid_cursor'] },
+  },
+  'POST /api/v1/events/void': {
+    operationId: 'voidEvent',
+    tag: 'Events',
+    summary: 'Take a counted event back',
+    description:
+      'The event stops counting, exactly once; a repeat is a 200 no-op that keeps the first reason. 404 `event_not_found` when no counted event has this identity in the de-duplication window; 409 `event_outside_window` when it happened more than 35 days ago; 503 `event_not_settled` while it is still being counted (docs/audit.md).',
+    access: { scope: 'admin' },
+    body: voidInput,
+    responses: { 200: { description: 'Voided (or voided already).', schema: res.voided } },
+    errors: { 404: ['event_not_found'], 409: ['event_outside_window'], 503: ['event_not_settled', 'counters_busy'] },
+  },
+  'GET /health': {
+    operationId: 'health',
+    tag: 'Operations',
+    summary: 'Health',
+    description: '200 when every table and queue answers, else 503.',
+    access: { public: true },
+    responses: { 200: { description: 'Every table and queue answers.', schema: res.health } },
+    errors: { 503: ['unavailable'] },
+  },
+  'GET /api/v1/openapi.json': {
+    operationId: 'getOpenApiDocument',
+    tag: 'Operations',
+    summary: 'This document',
+    description: 'The OpenAPI 3.1 document of this API, as committed in docs/openapi.json.',
+    access: { public: true },
+    responses: { 200: { description: 'The document.', schema: res.openApiDocument } },
+    errors: {},
+  },
+};
