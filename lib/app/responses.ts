@@ -365,6 +365,24 @@ export const apiKeyList = z.object({ apiKeys: z.array(apiKey) }).meta({ id: 'Api
 // ---------------------------------------------------------------------------------------------
 // Operations
 
+const entitlementFields = {
+  meter: z.string(),
+  usage: quantity,
+  included: quantity,
+  limit: quantity.nullable().meta({ description: 'The hard cap per period, or null when the meter has none.' }),
+  remaining: quantity.nullable().meta({ description: 'limit - usage, never below 0; null without a limit.' }),
+  hasAccess: z.boolean().meta({ description: 'False once usage reaches the limit.' }),
+};
+export const entitlement = z.object(entitlementFields).strict().meta({ id: 'Entitlement' });
+export const entitlementList = z
+  .object({ customerId, period: periodKey, planId: z.string(), entitlements: z.array(entitlement) })
+  .strict()
+  .meta({ id: 'EntitlementList' });
+export const meterEntitlement = z
+  .object({ customerId, period: periodKey, planId: z.string(), ...entitlementFields })
+  .strict()
+  .meta({ id: 'MeterEntitlement' });
+
 export const health = z.object({ status: z.literal('ok') }).meta({ id: 'Health' });
 
 export const openApiDocument = z

@@ -268,6 +268,40 @@ const CASES: Case[] = [
     send: () => at(new Date(now.getTime() + 36 * 86_400_000), () => send('POST', '/api/v1/events/void', { source: 'test', id: 'c-old', reason: 'late' })),
   },
 
+  {
+    route: 'GET /api/v1/customers/{id}/entitlements',
+    status: 200,
+    why: 'every meter',
+    send: () => get(`/api/v1/customers/${C}/entitlements`),
+    holds: (b) => expect(b.entitlements.length).toBeGreaterThan(0),
+  },
+  { route: 'GET /api/v1/customers/{id}/entitlements', status: 400, why: 'a customer id with a space', send: () => get('/api/v1/customers/a%20b/entitlements') },
+  {
+    route: 'GET /api/v1/customers/{id}/entitlements',
+    status: 409,
+    why: 'a plan gone from the catalog',
+    send: () => get('/api/v1/customers/cus_retired_plan/entitlements'),
+  },
+  { route: 'GET /api/v1/customers/{id}/entitlements/{meter}', status: 200, why: 'one meter', send: () => get(`/api/v1/customers/${C}/entitlements/api_calls`) },
+  {
+    route: 'GET /api/v1/customers/{id}/entitlements/{meter}',
+    status: 400,
+    why: 'bad percent-encoding',
+    send: () => get(`/api/v1/customers/${C}/entitlements/%zz`),
+  },
+  {
+    route: 'GET /api/v1/customers/{id}/entitlements/{meter}',
+    status: 404,
+    why: 'an unknown meter',
+    send: () => get(`/api/v1/customers/${C}/entitlements/nope`),
+  },
+  {
+    route: 'GET /api/v1/customers/{id}/entitlements/{meter}',
+    status: 409,
+    why: 'a plan gone from the catalog',
+    send: () => get('/api/v1/customers/cus_retired_plan/entitlements/api_calls'),
+  },
+
   { route: 'GET /health', status: 200, why: 'every table and queue answers', send: () => t.request('GET', '/health', { key: null }) },
   { route: 'GET /api/v1/openapi.json', status: 200, why: 'the document', send: () => t.request('GET', '/api/v1/openapi.json', { key: null }) },
 ];
