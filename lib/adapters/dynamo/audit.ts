@@ -6,14 +6,14 @@ import type { AuditLedger, CounterState, LocatedEvent, VoidRecord } from '../../
 import { cancellationReasons, isConditionalCheckFailure } from '../../platform/aws-errors';
 import { mapLimit } from '../../platform/concurrency';
 import { allItems, documents, exact } from './documents';
-import { claimPk, settledPk, uniqueSk, usagePk, type LedgerTables } from './ledger';
+import { claimPk, counterSk, dailySk, settledPk, uniqueSk, usagePk, type LedgerTables } from './ledger';
 
 /**
  * Voids and hand repairs on the ledger's tables (docs/audit.md).
  *
  * Usage table (pk = <customerId>|<period>), beside the counters:
  *   v#<sha256 of source,id>   a void: source, id, reason, voidedAt, voidedBy (written once)
- *   a#<at>#<meter>            an audit entry of a repaired counter: before, after, by, reason
+ *   a#<at>#<meter>[#<day>]    an audit entry of a repaired counter (of a day): before, after, by, reason
  * None of them has a `period` attribute, so the byPeriod index (who has usage) never sees them.
  */
 const voidSk = (source: string, id: string) => `v#${createHash('sha256').update(eventKey({ source, id }), 'utf8').digest('hex')}`;
@@ -53,8 +53,9 @@ export class DynamoAuditLedger implements AuditLedger {
     return records;
   }
 
-  async recordVoid(customerId: string, period: string, record: VoidRecord, subtract: { meter: string; value: string }[]): Promise<boolean> {
+  async recordVoid(customerId: string, period: string, record: VoidRecord, subtract: { meter: string; value: string }[], day: string): Promise<boolean> {
     const pk = usagePk(customerId, period);
+    const minus = (value: string) => exact(value.startsWith('-') ? value.slice(1) : `-${value}`);
     try {
       await this.db.send(
         new TransactWriteCommand({
@@ -66,15 +67,18 @@ export class DynamoAuditLedger implements AuditLedger {
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },
-            ...subtract.map((s) => ({
-              Update: {
-                TableName: this.tables.usage,
-                Key: { pk, sk: `m#${s.meter}` },
-                UpdateExpression: 'ADD #v :d',
-                ExpressionAttributeNames: { '#v': 'value' },
-                ExpressionAttributeValues: { ':d': exact(s.value.startsWith('-') ? s.value.slice(1) : `-${s.value}`) },
-              },
-            })),
+            // The event leaves its period and its day together, under the void record's condition.
+            ...subtract.flatMap((s) =>
+              [counterSk(s.meter), dailySk(s.meter, day)].map((sk) => ({
+                Update: {
+                  TableName: this.tables.usage,
+                  Key: { pk, sk },
+                  UpdateExpression: 'ADD #v :d',
+                  ExpressionAttributeNames: { '#v': 'value' },
+                  ExpressionAttributeValues: { ':d': minus(s.value) },
+                },
+              })),
+            ),
           ],
         }),
       );
@@ -85,16 +89,25 @@ export class DynamoAuditLedger implements AuditLedger {
     }
   }
 
-  async counter(customerId: string, period: string, meter: string): Promise<CounterState | undefined> {
-    const out = await this.db.send(
-      new GetCommand({ TableName: this.tables.usage, Key: { pk: usagePk(customerId, period), sk: `m#${meter}` }, ConsistentRead: true }),
-    );
+  async counter(customerId: string, period: string, meter: string, day?: string): Promise<CounterState | undefined> {
+    const sk = day === undefined ? counterSk(meter) : dailySk(meter, day);
+    const out = await this.db.send(new GetCommand({ TableName: this.tables.usage, Key: { pk: usagePk(customerId, period), sk }, ConsistentRead: true }));
     if (!out.Item || out.Item.value === undefined) return undefined;
     return { value: String(out.Item.value), ...(out.Item.ord !== undefined ? { order: String(out.Item.ord) } : {}) };
   }
 
-  async setCounter(customerId: string, period: string, meter: string, expected: CounterState | undefined, next: CounterState | undefined): Promise<boolean> {
-    const Key = { pk: usagePk(customerId, period), sk: `m#${meter}` };
+  async setCounter(
+    customerId: string,
+    period: string,
+    meter: string,
+    expected: CounterState | undefined,
+    next: CounterState | undefined,
+    day?: string,
+  ): Promise<boolean> {
+    const Key = { pk: usagePk(customerId, period), sk: day === undefined ? counterSk(meter) : dailySk(meter, day) };
+    // Period counters name their customer and period for the byPeriod index; a day's counter does not.
+    const names = day === undefined ? ', customerId = :c, period = :p' : '';
+    const nameValues = day === undefined ? { ':c': customerId, ':p': period } : {};
     // The counter must still hold what the caller read: same value, and for LATEST the same reading.
     const condition =
       expected === undefined
@@ -113,17 +126,13 @@ export class DynamoAuditLedger implements AuditLedger {
           new UpdateCommand({
             TableName: this.tables.usage,
             Key,
-            UpdateExpression:
-              next.order === undefined
-                ? 'SET #v = :new, customerId = :c, period = :p REMOVE ord'
-                : 'SET #v = :new, ord = :newOrd, customerId = :c, period = :p',
+            UpdateExpression: next.order === undefined ? `SET #v = :new${names} REMOVE ord` : `SET #v = :new, ord = :newOrd${names}`,
             ConditionExpression: condition.ConditionExpression,
             ExpressionAttributeNames: condition.ExpressionAttributeNames,
             ExpressionAttributeValues: {
               ...condition.ExpressionAttributeValues,
               ':new': exact(next.value),
-              ':c': customerId,
-              ':p': period,
+              ...nameValues,
               ...(next.order === undefined ? {} : { ':newOrd': next.order }),
             },
           }),
@@ -168,10 +177,9 @@ export class DynamoAuditLedger implements AuditLedger {
   async audit(
     customerId: string,
     period: string,
-    entry: { meter: string; before: string; after: string; by: string; at: string; reason: string },
+    entry: { meter: string; day?: string; before: string; after: string; by: string; at: string; reason: string },
   ): Promise<void> {
-    await this.db.send(
-      new PutCommand({ TableName: this.tables.usage, Item: { pk: usagePk(customerId, period), sk: `a#${entry.at}#${entry.meter}`, ...entry } }),
-    );
+    const sk = `a#${entry.at}#${entry.meter}${entry.day === undefined ? '' : `#${entry.day}`}`;
+    await this.db.send(new PutCommand({ TableName: this.tables.usage, Item: { pk: usagePk(customerId, period), sk, ...entry } }));
   }
 }
