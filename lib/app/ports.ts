@@ -40,6 +40,8 @@ export interface UsageLedger {
   read(customerId: string, period: string): Promise<{ values: Record<string, string>; duplicatesDropped: number }>;
   /** The period's daily counters: meter -> UTC day (YYYY-MM-DD) -> value; days without a counter are absent. */
   readDaily(customerId: string, period: string): Promise<Record<string, Record<string, string>>>;
+  /** Which of `periods` the customer has a counter in (one small read each). */
+  periodsWithUsage(customerId: string, periods: string[]): Promise<string[]>;
   /** Every customer with a counter in the period (the invoice run's list). */
   customersWithUsage(period: string): Promise<string[]>;
 }

@@ -276,6 +276,22 @@ export class DynamoUsageLedger implements UsageLedger {
     return [...ids].sort();
   }
 
+  async periodsWithUsage(customerId: string, periods: string[]): Promise<string[]> {
+    const found = await mapLimit(periods, 12, async (period) => {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tables.usage,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :m)',
+          ExpressionAttributeValues: { ':pk': usagePk(customerId, period), ':m': 'm#' },
+          ProjectionExpression: 'sk',
+          Limit: 1,
+        }),
+      );
+      return (out.Items?.length ?? 0) > 0;
+    });
+    return periods.filter((_, i) => found[i]);
+  }
+
   async readDaily(customerId: string, period: string): Promise<Record<string, Record<string, string>>> {
     const series: Record<string, Record<string, string>> = {};
     const items = allItems<{ sk: string; value?: number | string }>((start) =>
