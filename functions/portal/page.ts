@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { PortalView, MeterSeries } from '../../lib/app/portal';
 import type { DailyPoint } from '../../lib/domain/daily';
-import { Html, html } from '../../lib/platform/html';
+import { Html, markup } from '../../lib/platform/html';
 import type { PageError, PageResponse } from '../../lib/platform/http';
 
 /**
@@ -35,6 +35,7 @@ svg{display:block;width:100%;height:auto}
 .chart .line{fill:none;stroke:var(--accent);stroke-width:2}
 .chart .point{fill:var(--accent)}.chart .none{fill:#fff;stroke:var(--muted);stroke-width:1.5}
 .chart text{font-size:12px;fill:var(--muted)}
+svg.budget{height:.75rem;margin:.25rem 0}
 .budget .track{fill:var(--line)}.budget .used{fill:var(--accent)}.budget .over{fill:var(--warn)}.budget .projected{stroke:var(--ink);stroke-width:1.5}
 table{width:100%;border-collapse:collapse;table-layout:fixed;margin:.5rem 0;font-size:.9rem}
 caption{text-align:left;font-weight:600;padding:.25rem 0}
@@ -71,30 +72,29 @@ export function grouped(raw: string): string {
   const m = /^(-?)(\d+)(\.\d+)?$/.exec(raw);
   return m ? `${m[1]}${m[2]!.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}${m[3] ?? ''}` : raw;
 }
-const num = (raw: string) => html`<data value="${raw}">${grouped(raw)}</data>`;
-const money = (raw: string, currency: string) => html`<data value="${raw}">${currency.toUpperCase()} ${grouped(raw)}</data>`;
-const percent = (raw: string | null) => (raw === null ? html`<span class="muted">no allowance</span>` : html`<data value="${raw}">${raw}%</data>`);
+const num = (raw: string) => markup`<data value="${raw}">${grouped(raw)}</data>`;
+const money = (raw: string, currency: string) => markup`<data value="${raw}">${currency.toUpperCase()} ${grouped(raw)}</data>`;
+const percent = (raw: string | null) => (raw === null ? markup`<span class="muted">no allowance</span>` : markup`<data value="${raw}">${raw}%</data>`);
 const when = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
 const monthName = (period: string) =>
   new Intl.DateTimeFormat('en', { month: 'long', year: 'numeric', timeZone: 'UTC' }).format(new Date(`${period}-01T00:00:00Z`));
 
 function shell(title: string, body: Html): string {
-  return html`<!doctype html>
-    <html lang="en">
-      <head>
-        <meta charset="utf-8" />
-        <meta name="viewport" content="width=device-width, initial-scale=1" />
-        <meta name="referrer" content="no-referrer" />
-        <title>${title}</title>
-        <style>
-          ${new Html(CSS)}
-        </style>
-      </head>
-      <body>
-        <a class="skip" href="#main">Skip to the usage</a>
-        <div class="wrap">${body}</div>
-      </body>
-    </html> `.text;
+  return markup`<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="utf-8" />
+    <meta name="viewport" content="width=device-width, initial-scale=1" />
+    <meta name="referrer" content="no-referrer" />
+    <title>${title}</title>
+    <style>${new Html(CSS)}</style>
+  </head>
+  <body>
+    <a class="skip" href="#main">Skip to the usage</a>
+    <div class="wrap">${body}</div>
+  </body>
+</html>
+`.text;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ function chart(s: MeterSeries, label: string, unit: string, id: string): Html {
     (best, p) => (p.value !== null && (!best || Number(p.value) > Number(best.value)) ? p : best),
     undefined,
   );
-  return html`<figure>
+  return markup`<figure>
       <svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="${id}-t ${id}-d">
         <title id="${id}-t">${label}, per day</title>
         <desc id="${id}-d">${n} days${peak ? `; highest ${describe(peak)}` : '; no readings'}</desc>
@@ -131,19 +131,12 @@ function chart(s: MeterSeries, label: string, unit: string, id: string): Html {
         <line class="axis" x1="${PAD.left}" y1="${y(0).toFixed(1)}" x2="${W - PAD.right}" y2="${y(0).toFixed(1)}" />
         <text x="${PAD.left - 6}" y="${PAD.top + 4}" text-anchor="end">${grouped(String(top))}</text>
         <text x="${PAD.left - 6}" y="${(y(0) + 4).toFixed(1)}" text-anchor="end">0</text>
-        ${n > 0 ? html`<text x="${PAD.left}" y="${H - 8}">${s.points[0]!.day.slice(5)}</text>` : ''}
-        ${n > 1 ? html`<text x="${W - PAD.right}" y="${H - 8}" text-anchor="end">${s.points[n - 1]!.day.slice(5)}</text>` : ''}
-        ${segments.filter((seg) => seg.length > 1).map((seg) => html`<polyline class="line" points="${seg.join(' ')}" />`)}
+        ${n > 0 ? markup`<text x="${PAD.left}" y="${H - 8}">${s.points[0]!.day.slice(5)}</text>` : ''}
+        ${n > 1 ? markup`<text x="${W - PAD.right}" y="${H - 8}" text-anchor="end">${s.points[n - 1]!.day.slice(5)}</text>` : ''}
+        ${segments.filter((seg) => seg.length > 1).map((seg) => markup`<polyline class="line" points="${seg.join(' ')}" />`)}
         ${s.points.map(
           (p, i) =>
-            html`<circle
-              class="${p.value === null ? 'point none' : 'point'}"
-              data-day="${p.day}"
-              cx="${x(i).toFixed(1)}"
-              cy="${y(Number(p.value ?? 0)).toFixed(1)}"
-              r="3.5"
-              ><title>${describe(p)}</title></circle
-            >`,
+            markup`<circle class="${p.value === null ? 'point none' : 'point'}" data-day="${p.day}" cx="${x(i).toFixed(1)}" cy="${y(Number(p.value ?? 0)).toFixed(1)}" r="3.5"><title>${describe(p)}</title></circle>`,
         )}
       </svg>
       <figcaption>${label} per UTC day${n > 0 ? `, ${s.points[0]!.day} to ${s.points[n - 1]!.day}` : ''}.</figcaption>
@@ -151,9 +144,7 @@ function chart(s: MeterSeries, label: string, unit: string, id: string): Html {
     <details>
       <summary>Daily values</summary>
       <table>
-        <caption class="vh">
-          ${label} per day
-        </caption>
+        <caption class="vh">${label} per day</caption>
         <thead>
           <tr>
             <th scope="col">Day (UTC)</th>
@@ -163,9 +154,9 @@ function chart(s: MeterSeries, label: string, unit: string, id: string): Html {
         <tbody>
           ${s.points.map(
             (p) =>
-              html`<tr>
+              markup`<tr>
                 <td>${p.day}</td>
-                <td class="n">${p.value === null ? html`<span class="muted">no reading</span>` : num(p.value)}</td>
+                <td class="n">${p.value === null ? markup`<span class="muted">no reading</span>` : num(p.value)}</td>
               </tr>`,
           )}
         </tbody>
@@ -176,7 +167,7 @@ function chart(s: MeterSeries, label: string, unit: string, id: string): Html {
 function budgetBar(percentUsed: string, projectedPercent: string): Html {
   const used = Math.min(100, Number(percentUsed));
   const projected = Math.min(100, Number(projectedPercent));
-  return html`<svg
+  return markup`<svg
     class="budget"
     viewBox="0 0 100 6"
     preserveAspectRatio="none"
@@ -196,7 +187,7 @@ type Meter = PortalView['usage']['meters'][number];
 
 function meterSection(m: Meter, series: MeterSeries | undefined, currency: string): Html {
   const reached = m.tiers.filter((t) => Number(t.quantity) > 0);
-  return html`<article class="meter" id="meter-${m.meter}" aria-labelledby="meter-${m.meter}-h">
+  return markup`<article class="meter" id="meter-${m.meter}" aria-labelledby="meter-${m.meter}-h">
     <h3 id="meter-${m.meter}-h">${m.displayName}</h3>
     <dl class="facts">
       <div>
@@ -223,14 +214,12 @@ function meterSection(m: Meter, series: MeterSeries | undefined, currency: strin
     ${
       series
         ? chart(series, m.displayName, m.unit, `chart-${m.meter}`)
-        : html`<p class="muted">Counted as distinct values over the whole period, so there is no daily series.</p>`
+        : markup`<p class="muted">Counted as distinct values over the whole period, so there is no daily series.</p>`
     }
     ${
       reached.length > 0
-        ? html`<table class="tiers">
-            <caption>
-              Tiers reached
-            </caption>
+        ? markup`<table class="tiers">
+            <caption>Tiers reached</caption>
             <thead>
               <tr>
                 <th scope="col">Tier</th>
@@ -242,7 +231,7 @@ function meterSection(m: Meter, series: MeterSeries | undefined, currency: strin
             <tbody>
               ${reached.map(
                 (t) =>
-                  html`<tr>
+                  markup`<tr>
                     <td>${grouped(t.from)} to ${t.upTo === null ? 'more' : grouped(t.upTo)}</td>
                     <td class="n">${num(t.quantity)}</td>
                     <td class="n">${num(t.unitPrice)}</td>
@@ -257,12 +246,12 @@ function meterSection(m: Meter, series: MeterSeries | undefined, currency: strin
 }
 
 function periodPicker(v: PortalView): Html {
-  return html`<form class="picker" method="get" action="portal">
+  return markup`<form class="picker" method="get" action="portal">
     <input type="hidden" name="token" value="${v.token}" />
     <label for="period">Period</label>
     <select id="period" name="period">
       ${v.periods.map(
-        (p) => html`<option value="${p}" ${p === v.usage.period ? new Html(' selected') : ''}>${monthName(p)}${p === v.current ? ' (current)' : ''}</option>`,
+        (p) => markup`<option value="${p}"${p === v.usage.period ? new Html(' selected') : ''}>${monthName(p)}${p === v.current ? ' (current)' : ''}</option>`,
       )}
     </select>
     <button type="submit">Show</button>
@@ -273,7 +262,7 @@ export function renderPortal(v: PortalView): PageResponse {
   const u = v.usage;
   const who = v.customerName ?? v.customerId;
   const csv = `portal/usage.csv?token=${encodeURIComponent(v.token)}&period=${u.period}`;
-  const body = html`<header>
+  const body = markup`<header>
       <h1>Usage of ${who}, ${monthName(u.period)}</h1>
       <p class="muted">
         Customer <code>${v.customerId}</code> · plan <code>${u.planId}</code> · ${u.periodStart.slice(0, 10)} to
@@ -302,12 +291,12 @@ export function renderPortal(v: PortalView): PageResponse {
           </div>
           <div>
             <dt>Budget</dt>
-            <dd data-field="budget">${u.budget ? money(u.budget.amount, u.currency) : html`<span class="muted">none set</span>`}</dd>
+            <dd data-field="budget">${u.budget ? money(u.budget.amount, u.currency) : markup`<span class="muted">none set</span>`}</dd>
           </div>
         </dl>
         ${
           u.budget
-            ? html`<p>
+            ? markup`<p>
                   Budget used: <strong data-field="budgetPercent">${num(u.budget.percentUsed)}%</strong>, projected
                   <span data-field="budgetProjected">${num(u.budget.projectedPercent)}%</span> at period end.
                 </p>
@@ -333,8 +322,8 @@ export function renderPortal(v: PortalView): PageResponse {
         <h2 id="alerts-h">Alerts in ${monthName(u.period)}</h2>
         ${
           v.alerts.length === 0
-            ? html`<p class="muted">No alerts in this period.</p>`
-            : html`<table id="alerts">
+            ? markup`<p class="muted">No alerts in this period.</p>`
+            : markup`<table id="alerts">
                 <thead>
                   <tr>
                     <th scope="col">When</th>
@@ -345,7 +334,7 @@ export function renderPortal(v: PortalView): PageResponse {
                 <tbody>
                   ${v.alerts.map(
                     (a) =>
-                      html`<tr>
+                      markup`<tr>
                         <td>${when(a.claimedAt)}</td>
                         <td>${a.subject}</td>
                         <td>${a.status}</td>
@@ -359,24 +348,22 @@ export function renderPortal(v: PortalView): PageResponse {
         <h2 id="invoices-h">Invoices</h2>
         ${
           v.invoices.length === 0
-            ? html`<p class="muted">No invoices yet.</p>`
+            ? markup`<p class="muted">No invoices yet.</p>`
             : v.invoices.map(
                 (i) =>
-                  html`<article class="invoice" aria-labelledby="invoice-${i.key}-h">
+                  markup`<article class="invoice" aria-labelledby="invoice-${i.key}-h">
                     <h3 id="invoice-${i.key}-h">
                       ${i.kind === 'correction' ? 'Corrections, ' : ''}${monthName(i.period)} <span class="status">${i.status.replace(/_/g, ' ')}</span>
                     </h3>
                     <p>
                       Total <strong>${money(i.total, i.currency)}</strong>${
                         i.hostedInvoiceUrl?.startsWith('https://')
-                          ? html` · <a href="${i.hostedInvoiceUrl}" rel="noopener noreferrer">View the invoice</a>`
+                          ? markup` · <a href="${i.hostedInvoiceUrl}" rel="noopener noreferrer">View the invoice</a>`
                           : ''
                       }
                     </p>
                     <table>
-                      <caption class="vh">
-                        Lines of the invoice for ${monthName(i.period)}
-                      </caption>
+                      <caption class="vh">Lines of the invoice for ${monthName(i.period)}</caption>
                       <thead>
                         <tr>
                           <th scope="col">Description</th>
@@ -387,7 +374,7 @@ export function renderPortal(v: PortalView): PageResponse {
                       <tbody>
                         ${i.lines.map(
                           (l) =>
-                            html`<tr>
+                            markup`<tr>
                               <td>${l.description}</td>
                               <td class="n">${num(l.quantity)}</td>
                               <td class="n">${money(l.amount, i.currency)}</td>
@@ -418,7 +405,7 @@ const EXPLAINED: Record<string, { title: string; hint: string }> = {
 export function renderError(e: PageError): PageResponse {
   const known = EXPLAINED[e.code] ?? (e.status < 500 ? { title: 'This page cannot be shown', hint: e.message } : undefined);
   const title = known?.title ?? 'Something went wrong';
-  const body = html`<main id="main">
+  const body = markup`<main id="main">
     <h1>${title}</h1>
     <p>${known ? e.message.charAt(0).toUpperCase() + e.message.slice(1) : 'We could not show this page just now. Try again in a moment.'}.</p>
     <p>${known?.hint ?? ''}</p>

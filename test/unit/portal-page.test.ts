@@ -168,7 +168,7 @@ it('draws one point per day, marks a day without a reading, and lists only the t
 
 it('is a page for people: language, viewport, labelled picker, table headers, no script, a policy that allows only its stylesheet', () => {
   expect(page.body).toMatch(/^<!doctype html>\n<html lang="en">/);
-  expect(page.body).toContain('<meta name="viewport" content="width=device-width, initial-scale=1">');
+  expect(page.body).toContain('<meta name="viewport" content="width=device-width, initial-scale=1" />');
   expect(page.body).toContain('<label for="period">Period</label>');
   expect(page.body).toContain('<option value="2026-11" selected>November 2026 (current)</option>');
   expect(page.body).not.toMatch(/<script|\son[a-z]+=|style="/i);
