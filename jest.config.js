@@ -3,6 +3,8 @@ module.exports = {
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
+  // The browser tests need Chromium: `npm run test:browser` (jest.browser.config.js).
+  testPathIgnorePatterns: ['/node_modules/', '<rootDir>/test/browser/'],
   transform: { '^.+\\.(t|j)sx?$': ['@swc/jest'] },
   // @middy/core ships ESM only; let swc turn it into CommonJS for jest.
   transformIgnorePatterns: ['node_modules/(?!(@middy)/)'],

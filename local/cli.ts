@@ -121,7 +121,27 @@ export function program(): Command {
       // Drift found (even when fixed now): exit 3, so a scheduled job notices.
       process.exitCode = out.drifts.length > 0 ? 3 : 0;
     });
+  cli
+    .command('portal-link')
+    .description("a signed link to a customer's usage page; prints the URL alone")
+    .requiredOption('--customer <id>', 'customer id')
+    .option('--ttl <seconds>', 'how long the link works: 60..86400 seconds (default 3600)', ttlSeconds)
+    .action(async (o: { customer: string; ttl?: number }) => {
+      loadEnvironment();
+      const { container } = await import('../lib/platform/container');
+      const { portalLink } = await import('../lib/app/portal');
+      const c = container();
+      // No request to take the API's address from: the deployment's (or the local stack's) PUBLIC_URL.
+      if (c.config.PUBLIC_URL === undefined) throw new Error('PUBLIC_URL is not set: the address customers open the page at');
+      console.log(portalLink(c, c.config.PUBLIC_URL, o.customer, o.ttl).url);
+    });
   return cli;
+}
+
+function ttlSeconds(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 60 || n > 86_400) throw new InvalidArgumentError(`ttl must be 60..86400 seconds; got "${value}"`);
+  return n;
 }
 
 function period(value: string): string {

@@ -88,8 +88,11 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       { visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? 10, maxReceiveCount: opts.maxReceiveCount },
     );
 
+    const port = opts.port === undefined ? 3000 : opts.port === 0 ? await freePort() : opts.port;
     const env: Record<string, string> = {
       ...functionEnvironment(deployment.environment, resources),
+      // Portal links (and the CLI that makes them) point at this stack's HTTP API.
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
       STAGE: 'local',
       AWS_REGION: LOCAL_REGION,
       AWS_ACCESS_KEY_ID: LOCAL_CREDENTIALS.accessKeyId,
@@ -117,7 +120,6 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       handler: loadHandler(r.fn.handler),
       timeoutMs: (r.fn.timeout ?? deployment.defaultTimeout) * 1000,
     }));
-    const port = opts.port === undefined ? 3000 : opts.port === 0 ? await freePort() : opts.port;
     started.http = await startHttpServer(routes, port);
 
     const pollers = deployment.queueTriggers.map((t) => {

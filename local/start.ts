@@ -36,6 +36,7 @@ Try:
     -d '{"specversion":"1.0","id":"req_1","source":"curl","type":"api_calls","subject":"cus_42","time":"${now}","data":{"value":1500}}'
   curl -s ${stack.url}/api/v1/customers/cus_42/usage -H 'Authorization: Bearer ${key}'
   curl -s ${stack.url}/api/v1/customers/cus_42/events -H 'Authorization: Bearer ${key}'
+  curl -s -X POST ${stack.url}/api/v1/customers/cus_42/portal-links -H 'Authorization: Bearer ${key}'   # open its url in a browser
   curl -s -X POST ${stack.url}/api/v1/events/void -H 'Authorization: Bearer ${key}' \
     -H 'Content-Type: application/json' -d '{"source":"curl","id":"req_1","reason":"sent twice by mistake"}'
   npm run cli -- reconcile --period ${now.slice(0, 7)}

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { compareUtf8, eventKey } from '../domain/aggregation';
+import { compareUtf8, eventDay, eventKey } from '../domain/aggregation';
 import { archiveKey, recount, type ArchivedEvent } from '../domain/archive';
 import type { CatalogIndex, Meter } from '../domain/catalog';
 import { CursorCodec } from '../domain/cursor';
@@ -8,7 +8,7 @@ import { Q } from '../domain/quantity';
 import type { Principal } from '../domain/apikey';
 import { mapLimit } from '../platform/concurrency';
 import { checkCustomerId } from './customers';
-import type { AuditLedger, Clock, EventArchive, UsageLedger, VoidRecord } from './ports';
+import type { AuditLedger, Clock, CounterState, EventArchive, UsageLedger, VoidRecord } from './ports';
 import { resolvePeriod } from './usage';
 
 /**
@@ -20,7 +20,7 @@ export interface AuditDeps {
   catalog: CatalogIndex;
   archive: EventArchive;
   audit: AuditLedger;
-  ledger: Pick<UsageLedger, 'read' | 'customersWithUsage'>;
+  ledger: Pick<UsageLedger, 'read' | 'readDaily' | 'customersWithUsage'>;
   clock: Clock;
   /** Late events are accepted this long; a void is a late event with a minus sign, so the same window. */
   correctionWindowMs: number;
@@ -164,12 +164,14 @@ export async function voidEvent(deps: AuditDeps, principal: Principal, input: z.
   const additive = meters.filter((m) => m.aggregation === 'SUM' || m.aggregation === 'COUNT');
   const record: VoidRecord = { source: input.source, id: input.id, reason: input.reason, voidedAt: at.toISOString(), voidedBy: principal.keyId };
   const subtract = additive.map((m) => ({ meter: m.slug, value: archived.readings[m.slug]! })).filter((s) => !new Q(s.value).isZero());
-  const recorded = await deps.audit.recordVoid(where.customerId, where.period, record, subtract);
+  const day = eventDay(archived);
+  const recorded = await deps.audit.recordVoid(where.customerId, where.period, record, subtract, day);
   await recomputeMeters(
     deps,
     where.customerId,
     where.period,
     meters.filter((m) => !additive.includes(m)),
+    day,
   );
   const stored = recorded ? record : (await deps.audit.voids(where.customerId, where.period)).find((v) => eventKey(v) === eventKey(input))!;
   return {
@@ -184,24 +186,39 @@ export async function voidEvent(deps: AuditDeps, principal: Principal, input: z.
   };
 }
 
+/** What a recount says one counter (of the period, or of `day`) must hold, in the form the store keeps it. */
+function recounted(r: ReturnType<typeof recount>, m: Meter, day?: string): CounterState | undefined {
+  const value = day === undefined ? r.values[m.slug] : r.days[m.slug]?.[day];
+  if (value === undefined) return undefined;
+  const order = day === undefined ? r.latest[m.slug] : r.latestDays[m.slug]?.[day];
+  return { value, ...(m.aggregation === 'LATEST' ? { order } : {}) };
+}
+
 /**
- * Sets MAX, LATEST and UNIQUE_COUNT counters to what the archive (minus voids) says. Each counter
- * is set only if it still holds what was read, and the archive is listed again afterwards: events
- * are archived before they are counted, so an event counted meanwhile either moved a counter (the
+ * Sets MAX, LATEST and UNIQUE_COUNT counters, and the MAX and LATEST counters of `day` (the voided
+ * event's day: no other day changes), to what the archive (minus voids) says. Each counter is set
+ * only if it still holds what was read, and the archive is listed again afterwards: events are
+ * archived before they are counted, so an event counted meanwhile either moved a counter (the
  * compare-and-set fails) or shows up in the second listing; either way the work is done again.
  */
-export async function recomputeMeters(deps: Pick<AuditDeps, 'archive' | 'audit' | 'catalog'>, customerId: string, period: string, meters: Meter[]) {
+export async function recomputeMeters(
+  deps: Pick<AuditDeps, 'archive' | 'audit' | 'catalog'>,
+  customerId: string,
+  period: string,
+  meters: Meter[],
+  day: string,
+) {
   if (meters.length === 0) return;
+  // UNIQUE_COUNT has no daily counter (docs/portal.md).
+  const counters = [...meters.map((m) => ({ m, day: undefined })), ...meters.filter((m) => m.aggregation !== 'UNIQUE_COUNT').map((m) => ({ m, day }))];
   for (let attempt = 1; attempt <= 8; attempt++) {
-    const before = await Promise.all(meters.map((m) => deps.audit.counter(customerId, period, m.slug)));
+    const before = await Promise.all(counters.map((c) => deps.audit.counter(customerId, period, c.m.slug, c.day)));
     const { keys, events } = await readArchive(deps, customerId, period);
     const r = recount(deps.catalog, events, voidedBy(await deps.audit.voids(customerId, period)));
     let moved = false;
-    for (const [i, m] of meters.entries()) {
-      if (m.aggregation === 'UNIQUE_COUNT') await deps.audit.syncUnique(customerId, period, m.slug, r.distinct.get(m.slug) ?? []);
-      const value = r.values[m.slug];
-      const next = value === undefined ? undefined : { value, ...(m.aggregation === 'LATEST' ? { order: r.latest[m.slug] } : {}) };
-      if (!(await deps.audit.setCounter(customerId, period, m.slug, before[i], next))) moved = true;
+    for (const [i, c] of counters.entries()) {
+      if (c.m.aggregation === 'UNIQUE_COUNT') await deps.audit.syncUnique(customerId, period, c.m.slug, r.distinct.get(c.m.slug) ?? []);
+      if (!(await deps.audit.setCounter(customerId, period, c.m.slug, before[i], recounted(r, c.m, c.day), c.day))) moved = true;
     }
     if (!moved && (await archiveKeys(deps, customerId, period)).length === keys.length) return;
   }
@@ -214,6 +231,8 @@ export async function recomputeMeters(deps: Pick<AuditDeps, 'archive' | 'audit' 
 export interface DriftRow {
   customerId: string;
   meter: string;
+  /** Set for a daily counter (the UTC day, YYYY-MM-DD); absent for the period's counter. */
+  day?: string;
   counter: string;
   archive: string;
   /** archive - counter */
@@ -240,41 +259,57 @@ export async function reconcile(deps: AuditDeps, opts: ReconcileOptions) {
   let events = 0;
   let done = 0;
   await mapLimit(customers, 8, async (customerId) => {
-    const [counters, archived, voids] = await Promise.all([
+    const [counters, days, archived, voids] = await Promise.all([
       deps.ledger.read(customerId, opts.period),
+      deps.ledger.readDaily(customerId, opts.period),
       readArchive(deps, customerId, opts.period),
       deps.audit.voids(customerId, opts.period),
     ]);
     events += archived.events.length;
     const r = recount(deps.catalog, archived.events, voidedBy(voids));
-    const slugs = [...new Set([...Object.keys(counters.values), ...Object.keys(r.values)])].filter((s) => deps.catalog.meter(s)).sort(compareUtf8);
-    for (const meter of slugs) {
-      const counter = counters.values[meter] ?? '0';
-      const archive = r.values[meter] ?? '0';
-      if (new Q(counter).eq(archive)) continue;
-      const row: DriftRow = { customerId, meter, counter, archive, drift: new Q(archive).minus(counter).toFixed() };
-      if (opts.fix) row.fixed = await repair(deps, customerId, opts.period, meter, r, opts.fix.by);
+    const known = (s: string) => deps.catalog.meter(s) !== undefined;
+    const compare = async (meter: string, counter: string, archive: string, day?: string) => {
+      if (new Q(counter).eq(archive)) return;
+      const row: DriftRow = { customerId, meter, ...(day === undefined ? {} : { day }), counter, archive, drift: new Q(archive).minus(counter).toFixed() };
+      if (opts.fix) row.fixed = await repair(deps, customerId, opts.period, deps.catalog.meter(meter)!, r, opts.fix.by, day);
       rows.push(row);
+    };
+    for (const meter of [...new Set([...Object.keys(counters.values), ...Object.keys(r.values)])].filter(known)) {
+      await compare(meter, counters.values[meter] ?? '0', r.values[meter] ?? '0');
+    }
+    // The daily counters come from the same archive read: one more query per customer.
+    for (const meter of [...new Set([...Object.keys(days), ...Object.keys(r.days)])].filter(known)) {
+      for (const day of new Set([...Object.keys(days[meter] ?? {}), ...Object.keys(r.days[meter] ?? {})])) {
+        await compare(meter, days[meter]?.[day] ?? '0', r.days[meter]?.[day] ?? '0', day);
+      }
     }
     opts.onProgress?.(++done, customers.length);
   });
-  rows.sort((a, b) => compareUtf8(`${a.customerId}\u0001${a.meter}`, `${b.customerId}\u0001${b.meter}`));
+  const rowKey = (d: DriftRow) => `${d.customerId}\u0001${d.meter}\u0001${d.day ?? ''}`;
+  rows.sort((a, b) => compareUtf8(rowKey(a), rowKey(b)));
   return { period: opts.period, customers: customers.length, events, drifts: rows };
 }
 
-async function repair(deps: AuditDeps, customerId: string, period: string, slug: string, r: ReturnType<typeof recount>, by: string): Promise<boolean> {
-  const meter = deps.catalog.meter(slug)!;
-  const before = await deps.audit.counter(customerId, period, slug);
-  const value = r.values[slug];
-  if (meter.aggregation === 'UNIQUE_COUNT') await deps.audit.syncUnique(customerId, period, slug, r.distinct.get(slug) ?? []);
-  const next = value === undefined ? undefined : { value, ...(meter.aggregation === 'LATEST' ? { order: r.latest[slug] } : {}) };
-  const fixed = await deps.audit.setCounter(customerId, period, slug, before, next);
+async function repair(
+  deps: AuditDeps,
+  customerId: string,
+  period: string,
+  meter: Meter,
+  r: ReturnType<typeof recount>,
+  by: string,
+  day?: string,
+): Promise<boolean> {
+  const before = await deps.audit.counter(customerId, period, meter.slug, day);
+  const next = recounted(r, meter, day);
+  if (meter.aggregation === 'UNIQUE_COUNT' && day === undefined) await deps.audit.syncUnique(customerId, period, meter.slug, r.distinct.get(meter.slug) ?? []);
+  const fixed = await deps.audit.setCounter(customerId, period, meter.slug, before, next, day);
   if (fixed) {
     const at = deps.clock.now().toISOString();
     await deps.audit.audit(customerId, period, {
-      meter: slug,
+      meter: meter.slug,
+      ...(day === undefined ? {} : { day }),
       before: before?.value ?? '0',
-      after: value ?? '0',
+      after: next?.value ?? '0',
       by,
       at,
       reason: 'reconcile --fix: set to the archive',

@@ -38,6 +38,10 @@ export interface UsageLedger {
   apply(batchId: string, plan: AggregationPlan): Promise<void>;
   /** Counters of one customer and period: meter -> value, plus duplicates dropped. */
   read(customerId: string, period: string): Promise<{ values: Record<string, string>; duplicatesDropped: number }>;
+  /** The period's daily counters: meter -> UTC day (YYYY-MM-DD) -> value; days without a counter are absent. */
+  readDaily(customerId: string, period: string): Promise<Record<string, Record<string, string>>>;
+  /** Which of `periods` the customer has a counter in (one small read each). */
+  periodsWithUsage(customerId: string, periods: string[]): Promise<string[]>;
   /** Every customer with a counter in the period (the invoice run's list). */
   customersWithUsage(period: string): Promise<string[]>;
 }
@@ -84,17 +88,30 @@ export interface AuditLedger {
   locate(source: string, id: string): Promise<LocatedEvent | undefined>;
   voids(customerId: string, period: string): Promise<VoidRecord[]>;
   /**
-   * Records the void and subtracts the event's SUM/COUNT readings in one transaction, exactly once:
-   * false when the event was voided already (nothing changes then).
+   * Records the void and subtracts the event's SUM/COUNT readings from their period counters and
+   * from their counters of `day` (the event's UTC day) in one transaction, exactly once: false when
+   * the event was voided already (nothing changes then).
    */
-  recordVoid(customerId: string, period: string, record: VoidRecord, subtract: { meter: string; value: string }[]): Promise<boolean>;
-  counter(customerId: string, period: string, meter: string): Promise<CounterState | undefined>;
-  /** Sets a counter to `next` (undefined: removes it) if it still holds `expected`; false when it moved meanwhile. */
-  setCounter(customerId: string, period: string, meter: string, expected: CounterState | undefined, next: CounterState | undefined): Promise<boolean>;
+  recordVoid(customerId: string, period: string, record: VoidRecord, subtract: { meter: string; value: string }[], day: string): Promise<boolean>;
+  /** A period counter, or with `day` that meter's counter of one UTC day. */
+  counter(customerId: string, period: string, meter: string, day?: string): Promise<CounterState | undefined>;
+  /** Sets a counter (of the period, or of `day`) to `next` (undefined: removes it) if it still holds `expected`; false when it moved meanwhile. */
+  setCounter(
+    customerId: string,
+    period: string,
+    meter: string,
+    expected: CounterState | undefined,
+    next: CounterState | undefined,
+    day?: string,
+  ): Promise<boolean>;
   /** Makes a UNIQUE_COUNT meter's distinct-value markers exactly `values` (the counter is set separately). */
   syncUnique(customerId: string, period: string, meter: string, values: Iterable<string>): Promise<void>;
   /** Keeps who changed a counter by hand, when, from what to what. */
-  audit(customerId: string, period: string, entry: { meter: string; before: string; after: string; by: string; at: string; reason: string }): Promise<void>;
+  audit(
+    customerId: string,
+    period: string,
+    entry: { meter: string; day?: string; before: string; after: string; by: string; at: string; reason: string },
+  ): Promise<void>;
 }
 
 export interface Customer {

@@ -383,6 +383,11 @@ export const meterEntitlement = z
   .strict()
   .meta({ id: 'MeterEntitlement' });
 
+export const portalLink = z
+  .object({ url: z.string().meta({ description: 'The usage page, `<base>/portal?token=...`.' }), expiresAt: timestamp })
+  .strict()
+  .meta({ id: 'PortalLink' });
+
 export const health = z.object({ status: z.literal('ok') }).meta({ id: 'Health' });
 
 export const openApiDocument = z

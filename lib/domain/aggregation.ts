@@ -9,6 +9,10 @@ import { Q, canonical, compareQuantities } from './quantity';
  *    "applied" marker in a transaction.
  *  - MAX and LATEST are idempotent by nature (a conditional "set if greater/later").
  *  - UNIQUE_COUNT keeps one marker per distinct value and counts the markers it creates.
+ * Beside each period counter, SUM/COUNT/MAX/LATEST keep a counter per UTC day of the event time
+ * (the usage page's chart), planned the same way and written under the same guards. UNIQUE_COUNT
+ * has no daily series: a distinct count per day would need a marker per value per day
+ * (docs/portal.md).
  */
 export interface CounterRef {
   customerId: string;
@@ -30,6 +34,13 @@ export interface LatestChange extends CounterRef {
 export interface UniqueChange extends CounterRef {
   values: string[];
 }
+/** A day's counter: `day` is the UTC date (YYYY-MM-DD) of the event time, inside the period. */
+export type Daily<T extends CounterRef> = T & { day: string };
+export interface DailyChanges {
+  additive: Daily<AdditiveChange>[];
+  max: Daily<MaxChange>[];
+  latest: Daily<LatestChange>[];
+}
 export interface DuplicateTally {
   customerId: string;
   period: string;
@@ -41,9 +52,12 @@ export interface AggregationPlan {
   latest: LatestChange[];
   unique: UniqueChange[];
   duplicates: DuplicateTally[];
+  daily: DailyChanges;
 }
 
-export const counterId = (c: CounterRef) => `${c.customerId}\u0001${c.period}\u0001${c.meter}`;
+export const counterId = (c: CounterRef & { day?: string }) => `${c.customerId}\u0001${c.period}\u0001${c.meter}${c.day === undefined ? '' : `\u0001${c.day}`}`;
+/** The UTC day of a normalized event time (`2026-11-23T18:00:00.000000000Z` -> `2026-11-23`). */
+export const eventDay = (e: Pick<MeteredEvent, 'time'>) => e.time.slice(0, 10);
 export const eventKey = (e: Pick<MeteredEvent, 'source' | 'id'>) => `${e.source}\u0001${e.id}`;
 export const latestOrder = (e: MeteredEvent) => `${e.time}\u0001${e.source}\u0001${e.id}`;
 
@@ -75,40 +89,65 @@ export class UnknownMeterError extends Error {
   }
 }
 
+type Sum<T> = T & { sum: InstanceType<typeof Q> };
+
+/** One reading into a SUM/COUNT counter. */
+function add<T extends AdditiveChange>(into: Map<string, Sum<T>>, ref: Omit<T, 'delta' | 'events'>, value: string): void {
+  const id = counterId(ref);
+  const cur = into.get(id) ?? ({ ...ref, delta: '0', events: 0, sum: new Q(0) } as Sum<T>);
+  cur.sum = cur.sum.plus(value);
+  cur.events += 1;
+  into.set(id, cur);
+}
+/** One reading into a MAX counter: the largest by decimal value. */
+function peak<T extends MaxChange>(into: Map<string, T>, change: T): void {
+  const id = counterId(change);
+  const cur = into.get(id);
+  if (!cur || compareQuantities(change.value, cur.value) > 0) into.set(id, change);
+}
+/** One reading into a LATEST counter: the latest by (time, source, id). */
+function later<T extends LatestChange>(into: Map<string, T>, change: T): void {
+  const id = counterId(change);
+  const cur = into.get(id);
+  if (!cur || compareUtf8(change.order, cur.order) > 0) into.set(id, change);
+}
+
 export function planAggregation(owned: MeteredEvent[], duplicates: MeteredEvent[], catalog: CatalogIndex): AggregationPlan {
-  const additive = new Map<string, AdditiveChange & { sum: InstanceType<typeof Q> }>();
+  const additive = new Map<string, Sum<AdditiveChange>>();
   const max = new Map<string, MaxChange>();
   const latest = new Map<string, LatestChange>();
   const unique = new Map<string, CounterRef & { set: Set<string> }>();
+  const daily = {
+    additive: new Map<string, Sum<Daily<AdditiveChange>>>(),
+    max: new Map<string, Daily<MaxChange>>(),
+    latest: new Map<string, Daily<LatestChange>>(),
+  };
 
   for (const e of owned) {
+    const day = eventDay(e);
     for (const [slug, value] of Object.entries(e.readings)) {
       const meter = catalog.meter(slug);
       if (!meter) throw new UnknownMeterError(slug);
       const ref: CounterRef = { customerId: e.customerId, period: e.period, meter: slug };
-      const id = counterId(ref);
       const kind: Aggregation = meter.aggregation;
       switch (kind) {
         case 'SUM':
-        case 'COUNT': {
-          const cur = additive.get(id) ?? { ...ref, delta: '0', events: 0, sum: new Q(0) };
-          cur.sum = cur.sum.plus(value);
-          cur.events += 1;
-          additive.set(id, cur);
+        case 'COUNT':
+          add(additive, ref, value);
+          add(daily.additive, { ...ref, day }, value);
           break;
-        }
-        case 'MAX': {
-          const cur = max.get(id);
-          if (!cur || compareQuantities(value, cur.value) > 0) max.set(id, { ...ref, value });
+        case 'MAX':
+          peak(max, { ...ref, value });
+          peak(daily.max, { ...ref, day, value });
           break;
-        }
         case 'LATEST': {
           const order = latestOrder(e);
-          const cur = latest.get(id);
-          if (!cur || compareUtf8(order, cur.order) > 0) latest.set(id, { ...ref, value, order });
+          later(latest, { ...ref, value, order });
+          later(daily.latest, { ...ref, day, value, order });
           break;
         }
         case 'UNIQUE_COUNT': {
+          const id = counterId(ref);
           const cur = unique.get(id) ?? { ...ref, set: new Set<string>() };
           cur.set.add(value);
           unique.set(id, cur);
@@ -132,11 +171,14 @@ export function planAggregation(owned: MeteredEvent[], duplicates: MeteredEvent[
 
   // Sorted output: a redelivered message must rebuild exactly the same transactions.
   const byId = <T extends CounterRef>(a: T, b: T) => compareUtf8(counterId(a), counterId(b));
+  const sums = <T extends AdditiveChange>(m: Map<string, Sum<T>>): T[] =>
+    [...m.values()].map(({ sum, ...c }) => ({ ...c, delta: canonical(sum) }) as unknown as T).sort(byId);
   return {
-    additive: [...additive.values()].map(({ sum, ...c }) => ({ ...c, delta: canonical(sum) })).sort(byId),
+    additive: sums(additive),
     max: [...max.values()].sort(byId),
     latest: [...latest.values()].sort(byId),
     unique: [...unique.values()].map(({ set, ...c }) => ({ ...c, values: [...set].sort(compareUtf8) })).sort(byId),
     duplicates: [...dupes.values()].sort((a, b) => compareUtf8(`${a.customerId}\u0001${a.period}`, `${b.customerId}\u0001${b.period}`)),
+    daily: { additive: sums(daily.additive), max: [...daily.max.values()].sort(byId), latest: [...daily.latest.values()].sort(byId) },
   };
 }

@@ -1,4 +1,4 @@
-import { compareUtf8, eventKey, latestOrder } from './aggregation';
+import { compareUtf8, eventDay, eventKey, latestOrder } from './aggregation';
 import type { CatalogIndex } from './catalog';
 import type { MeteredEvent } from './events';
 import { canonical, Q, type Quantity } from './quantity';
@@ -81,46 +81,78 @@ function sortedReadings(readings: Record<string, string>): Record<string, string
   return Object.fromEntries(Object.entries(readings).sort(([a], [b]) => compareUtf8(a, b)));
 }
 
-/**
- * A period's counters recomputed from its archived events, leaving out the voided ones: the value
- * each meter's counter must hold (SUM and COUNT add, MAX takes the largest, LATEST the reading with
- * the latest (time, source, id), UNIQUE_COUNT the number of distinct values). Meters without any
- * reading are absent.
- */
-export function recount(catalog: CatalogIndex, events: Iterable<ArchivedEvent>, voided: (e: Pick<ArchivedEvent, 'source' | 'id'>) => boolean = () => false) {
-  const sums = new Map<string, Quantity>();
-  const latest = new Map<string, { order: string; value: string }>();
-  const distinct = new Map<string, Set<string>>();
-  for (const e of events) {
-    if (voided(e)) continue;
-    for (const [slug, value] of Object.entries(e.readings)) {
-      const meter = catalog.meter(slug);
-      if (!meter) continue; // a meter removed from the catalog since: nothing counts it any more
-      switch (meter.aggregation) {
-        case 'SUM':
-        case 'COUNT':
-          sums.set(slug, (sums.get(slug) ?? new Q(0)).plus(value));
-          break;
-        case 'MAX': {
-          const cur = sums.get(slug);
-          if (cur === undefined || new Q(value).gt(cur)) sums.set(slug, new Q(value));
-          break;
-        }
-        case 'LATEST': {
-          const order = latestOrder({ ...e, customerId: e.subject, period: '', readings: e.readings });
-          const cur = latest.get(slug);
-          if (!cur || compareUtf8(order, cur.order) > 0) latest.set(slug, { order, value });
-          break;
-        }
-        case 'UNIQUE_COUNT':
-          distinct.set(slug, (distinct.get(slug) ?? new Set()).add(value));
-          break;
+/** MAX, SUM/COUNT and LATEST readings folded into one value per key (a meter, or a meter's day). */
+class Fold {
+  readonly sums = new Map<string, Quantity>();
+  readonly latest = new Map<string, { order: string; value: string }>();
+
+  add(key: string, aggregation: 'SUM' | 'COUNT' | 'MAX' | 'LATEST', value: string, order: string): void {
+    switch (aggregation) {
+      case 'SUM':
+      case 'COUNT':
+        this.sums.set(key, (this.sums.get(key) ?? new Q(0)).plus(value));
+        break;
+      case 'MAX': {
+        const cur = this.sums.get(key);
+        if (cur === undefined || new Q(value).gt(cur)) this.sums.set(key, new Q(value));
+        break;
+      }
+      case 'LATEST': {
+        const cur = this.latest.get(key);
+        if (!cur || compareUtf8(order, cur.order) > 0) this.latest.set(key, { order, value });
+        break;
       }
     }
   }
-  const values: Record<string, string> = {};
-  for (const [slug, v] of sums) values[slug] = canonical(v);
-  for (const [slug, v] of latest) values[slug] = v.value;
+
+  values(): Map<string, string> {
+    return new Map([...[...this.sums].map(([k, v]) => [k, canonical(v)] as const), ...[...this.latest].map(([k, v]) => [k, v.value] as const)]);
+  }
+}
+
+/**
+ * A period's counters recomputed from its archived events, leaving out the voided ones: the value
+ * each meter's counter must hold (SUM and COUNT add, MAX takes the largest, LATEST the reading with
+ * the latest (time, source, id), UNIQUE_COUNT the number of distinct values), and the same per UTC
+ * day of the event time for every meter but UNIQUE_COUNT (`days`: meter -> day -> value). Meters and
+ * days without any reading are absent.
+ */
+export function recount(catalog: CatalogIndex, events: Iterable<ArchivedEvent>, voided: (e: Pick<ArchivedEvent, 'source' | 'id'>) => boolean = () => false) {
+  const period = new Fold();
+  const daily = new Fold();
+  const distinct = new Map<string, Set<string>>();
+  for (const e of events) {
+    if (voided(e)) continue;
+    const day = eventDay(e);
+    const order = latestOrder({ ...e, customerId: e.subject, period: '', readings: e.readings });
+    for (const [slug, value] of Object.entries(e.readings)) {
+      const meter = catalog.meter(slug);
+      if (!meter) continue; // a meter removed from the catalog since: nothing counts it any more
+      if (meter.aggregation === 'UNIQUE_COUNT') {
+        distinct.set(slug, (distinct.get(slug) ?? new Set()).add(value));
+        continue;
+      }
+      period.add(slug, meter.aggregation, value, order);
+      daily.add(`${slug}\u0001${day}`, meter.aggregation, value, order);
+    }
+  }
+  const values: Record<string, string> = Object.fromEntries(period.values());
   for (const [slug, set] of distinct) values[slug] = String(set.size);
-  return { values, latest: Object.fromEntries([...latest].map(([slug, v]) => [slug, v.order])), distinct };
+  const days: Record<string, Record<string, string>> = {};
+  for (const [key, v] of daily.values()) {
+    const [slug, day] = key.split('\u0001') as [string, string];
+    (days[slug] ??= {})[day] = v;
+  }
+  return {
+    values,
+    latest: Object.fromEntries([...period.latest].map(([slug, v]) => [slug, v.order])),
+    distinct,
+    days,
+    /** LATEST meters: meter -> day -> the order of that day's latest reading. */
+    latestDays: [...daily.latest].reduce<Record<string, Record<string, string>>>((acc, [key, v]) => {
+      const [slug, day] = key.split('\u0001') as [string, string];
+      (acc[slug] ??= {})[day] = v.order;
+      return acc;
+    }, {}),
+  };
 }

@@ -25,8 +25,8 @@ export abstract class DomainError extends Error {
 export class ValidationError extends DomainError {}
 /** No usable credentials. */
 export class UnauthorizedError extends DomainError {
-  constructor(message = 'a valid API key is required: send "Authorization: Bearer <key>"') {
-    super('unauthorized', message);
+  constructor(message = 'a valid API key is required: send "Authorization: Bearer <key>"', code = 'unauthorized') {
+    super(code, message);
   }
 }
 /** Credentials, but not for this. */

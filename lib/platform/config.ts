@@ -37,8 +37,21 @@ const schema = z.object({
   S3_ENDPOINT: z.string().url().optional(),
   /** The event archive (resources/storage.yml). */
   ARCHIVE_BUCKET: z.string().min(3),
-  /** Signs list cursors (HMAC-SHA256); at least 32 characters. Locally a fixed development secret. */
+  /** Signs list cursors (HMAC-SHA256); at least 32 characters. Locally a fixed development secret. Portal links use a key derived from it. */
   CURSOR_SECRET: z.string().min(32).optional(),
+  /**
+   * Where customers open the usage page (`https://usage.example.com`): the base of portal links.
+   * Unset: the API's own address from the request (API Gateway's domain name).
+   */
+  PUBLIC_URL: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z
+      .string()
+      .url()
+      .regex(/^https?:\/\/[^/?#]+(\/[^?#]*)?$/, 'must be an http(s) URL without query or fragment')
+      .transform((u) => u.replace(/\/+$/, ''))
+      .optional(),
+  ),
 });
 export type Config = z.infer<typeof schema> & {
   /** Events older than this are rejected at ingest (SPEC 3.2 event_too_old). */

@@ -13,6 +13,7 @@ import { S3EventArchive } from '../adapters/s3/archive';
 import type { InvoiceSync } from '../app/invoicing/stripe-port';
 import { SqsJsonQueue } from '../adapters/sqs/json-queue';
 import { CursorCodec } from '../domain/cursor';
+import { PortalTokens } from '../domain/portal-token';
 import { systemClock, type Clock, type InvoiceJob, type UsageBatch } from '../app/ports';
 import { loadCatalog } from './catalog';
 import { dynamoClient, s3Client, snsClient, sqsClient } from './clients';
@@ -47,6 +48,7 @@ function build(clock: Clock = systemClock) {
     audit: new DynamoAuditLedger(db, { usage: c.USAGE_TABLE, dedupe: c.DEDUPE_TABLE }),
     cursorSecret: c.cursorSecret,
     entitlementReads: new DynamoEntitlementReads(db, { customers: c.CUSTOMERS_TABLE, usage: c.USAGE_TABLE }, c.COUNTER_SHARDS),
+    portalTokens: new PortalTokens(c.cursorSecret),
     alerts: new DynamoAlerts(db, c.ALERTS_TABLE),
     publisher: new SnsAlertPublisher(snsClient(), c.ALERTS_TOPIC_ARN),
     subscriptions: new SnsAlertSubscriptions(snsClient(), c.ALERTS_TOPIC_ARN),

@@ -208,3 +208,57 @@ export function httpHandler(access: RouteAccess, fn: (req: HttpRequest) => Promi
       };
     });
 }
+
+/**
+ * The address clients reach this API at, for links it hands out: PUBLIC_URL when configured (a
+ * custom domain, a CDN in front), else the request's domain name (API Gateway's `domainName`; the
+ * Host header on the local stack, served over plain HTTP).
+ */
+export function requestBaseUrl(event: APIGatewayProxyEventV2, opts: { publicUrl?: string; isLocal: boolean }): string {
+  if (opts.publicUrl !== undefined) return opts.publicUrl;
+  const host = event.requestContext?.domainName ?? '';
+  if (!/^[A-Za-z0-9.-]{1,253}(:\d{1,5})?$/.test(host)) {
+    throw new ValidationError('invalid_host', 'the request names no host a link could point at; configure PUBLIC_URL');
+  }
+  return `${opts.isLocal ? 'http' : 'https'}://${host}`;
+}
+
+export interface PageResponse {
+  status: number;
+  body: string;
+  headers: Record<string, string>;
+}
+
+/** What an error page is made from: the status and the error as the API would have answered it. */
+export interface PageError {
+  status: number;
+  code: string;
+  message: string;
+  requestId: string;
+}
+
+/**
+ * Middy composition for pages a person opens in a browser (the usage page and its CSV). They are
+ * public at the HTTP level: a signed token in the URL is their credential, checked by the page.
+ * Errors go through the same mapping as the API's (statuses, 5xx details never shown) but come
+ * back as `errorPage` renders them: a page, never JSON or a stack trace.
+ */
+export function pageHandler(fn: (req: HttpRequest) => Promise<PageResponse>, errorPage: (error: PageError) => PageResponse) {
+  config();
+  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics))
+    .handler(async (event, context) => {
+      const requestId = event.requestContext?.requestId ?? context?.awsRequestId ?? 'local';
+      let res: PageResponse;
+      try {
+        res = await fn(request(event, requestId, undefined));
+      } catch (err) {
+        const mapped = toHttpError(err, requestId);
+        const { code, message } = (mapped.body as ReturnType<typeof errorBody>).error;
+        const page = errorPage({ status: mapped.status, code, message, requestId });
+        res = { ...page, headers: { ...page.headers, ...mapped.headers } };
+      }
+      return { statusCode: res.status, headers: { ...res.headers, 'x-request-id': requestId }, body: res.body };
+    });
+}

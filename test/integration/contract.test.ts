@@ -302,6 +302,46 @@ const CASES: Case[] = [
     send: () => get('/api/v1/customers/cus_retired_plan/entitlements/api_calls'),
   },
 
+  {
+    route: 'POST /api/v1/customers/{id}/portal-links',
+    status: 201,
+    why: 'a link for the customer',
+    send: () => send('POST', `/api/v1/customers/${C}/portal-links`, { ttlSeconds: 600 }, keys.read),
+    holds: (b) => expect(b.url).toMatch(/\/portal\?token=/),
+  },
+  {
+    route: 'POST /api/v1/customers/{id}/portal-links',
+    status: 400,
+    why: 'a ttl of a second',
+    send: () => send('POST', `/api/v1/customers/${C}/portal-links`, { ttlSeconds: 1 }, keys.read),
+  },
+  ...(['/portal', '/portal/usage.csv'] as const).flatMap((page): Case[] => [
+    {
+      route: `GET ${page}`,
+      status: 200,
+      why: 'a valid link',
+      send: async () =>
+        t.request('GET', `${page}${new URL((await send('POST', `/api/v1/customers/${C}/portal-links`, {}, keys.read)).body.url).search}`, { key: null }),
+    },
+    {
+      route: `GET ${page}`,
+      status: 400,
+      why: 'a bad period',
+      send: async () =>
+        t.request('GET', `${page}${new URL((await send('POST', `/api/v1/customers/${C}/portal-links`, {}, keys.read)).body.url).search}&period=2026-13`, {
+          key: null,
+        }),
+    },
+    { route: `GET ${page}`, status: 401, why: 'a forged token', send: () => t.request('GET', `${page}?token=forged.token`, { key: null }) },
+  ]),
+  {
+    route: 'GET /portal',
+    status: 409,
+    why: 'a plan gone from the catalog',
+    send: async () =>
+      t.request('GET', `/portal${new URL((await send('POST', '/api/v1/customers/cus_retired_plan/portal-links', {})).body.url).search}`, { key: null }),
+  },
+
   { route: 'GET /health', status: 200, why: 'every table and queue answers', send: () => t.request('GET', '/health', { key: null }) },
   { route: 'GET /api/v1/openapi.json', status: 200, why: 'the document', send: () => t.request('GET', '/api/v1/openapi.json', { key: null }) },
 ];

@@ -100,6 +100,9 @@ it('routes every HTTP API path to a function', () => {
       'POST /api/v1/api-keys',
       'POST /api/v1/events',
       'PUT /api/v1/customers/{id}',
+      'POST /api/v1/customers/{id}/portal-links',
+      'GET /portal',
+      'GET /portal/usage.csv',
     ].sort(),
   );
   const fns = ofType('AWS::Lambda::Function');
@@ -276,6 +279,12 @@ const EXPECTED: Record<string, Record<string, string>> = {
   alertSweeper: { 'AlertsTable/index/pending': 'Query', AlertsTable: 'UpdateItem', AlertsTopic: 'Publish' },
   // Serves the OpenAPI document bundled into it: nothing beyond its log group.
   openapi: {},
+  // A link is signed with the deployment secret from the environment: nothing is read or stored.
+  portalLinks: { ...AUTHENTICATE },
+  // The page authenticates by its signed token (no API key read), then reads what the usage,
+  // alerts and invoices APIs read; the CSV only the daily counters.
+  portalPage: { UsageTable: 'Query', CustomersTable: 'GetItem', AlertsTable: 'Query', InvoicesTable: 'Query' },
+  portalCsv: { UsageTable: 'Query' },
   health: {
     UsageTable: 'DescribeTable',
     DedupeTable: 'DescribeTable',

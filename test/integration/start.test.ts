@@ -96,9 +96,9 @@ it('prints curl examples that work as printed', () => {
     .split('\n')
     .map((l) => l.trim())
     .filter((l) => l.startsWith('curl'));
-  expect(commands).toHaveLength(5);
+  expect(commands).toHaveLength(6);
   const run = (c: string) => JSON.parse(execFileSync('bash', ['-c', c], { encoding: 'utf8' }));
-  const [put, post, usage, events, voidIt] = commands;
+  const [put, post, usage, events, portal, voidIt] = commands;
   expect(run(put!)).toMatchObject({ id: 'cus_42', planId: 'default' });
   expect(run(post!)).toEqual({ accepted: 1 });
   const deadline = Date.now() + 20_000;
@@ -108,6 +108,14 @@ it('prints curl examples that work as printed', () => {
   } while (read.meters.find((m: any) => m.meter === 'api_calls').value !== '1500' && Date.now() < deadline);
   expect(read.meters.find((m: any) => m.meter === 'api_calls').value).toBe('1500');
   expect(run(events!).events).toEqual([expect.objectContaining({ source: 'curl', id: 'req_1', readings: { api_calls: '1500' }, voided: false })]);
+  // The link opens the usage page, which shows what the usage API returns.
+  const link = run(portal!);
+  expect(link.url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/portal\\?token=`));
+  const page = execFileSync('curl', ['-s', link.url], { encoding: 'utf8' });
+  expect(page).toContain('<html lang="en">');
+  for (const m of read.meters) expect(page).toContain(`id="meter-${m.meter}"`);
+  expect(page).toContain(`<dd data-field="value"><data value="${read.meters.find((m: any) => m.meter === 'api_calls').value}">1,500</data> calls</dd>`);
+  expect(page).toContain(`<dd data-field="subtotal"><data value="${read.subtotal}">`);
   expect(run(voidIt!)).toMatchObject({ customerId: 'cus_42', voided: true, alreadyVoided: false });
   expect(run(usage!).meters.find((m: any) => m.meter === 'api_calls').value).toBe('0');
   const reconcile = block
@@ -130,6 +138,17 @@ it('creates an API key from the CLI that the running API accepts, and revokes it
   const bad = spawnSync(tsx, ['local/cli.ts', 'keys', 'create', '--name', 'x', '--scopes', 'root'], { cwd: root, encoding: 'utf8' });
   expect(bad.status).not.toBe(0);
   expect(bad.stderr).toContain('scopes must be');
+}, 60_000);
+
+it('prints a portal link from the CLI that opens the usage page', async () => {
+  const url = execFileSync(tsx, ['local/cli.ts', 'portal-link', '--customer', 'cus_42', '--ttl', '600'], { cwd: root, encoding: 'utf8' }).trim();
+  expect(url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/portal\\?token=[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]{43}$`));
+  const res = await fetch(url);
+  expect(res.status).toBe(200);
+  expect(await res.text()).toContain('id="meter-api_calls"');
+  const bad = spawnSync(tsx, ['local/cli.ts', 'portal-link', '--customer', 'cus_42', '--ttl', '30'], { cwd: root, encoding: 'utf8' });
+  expect(bad.status).not.toBe(0);
+  expect(bad.stderr).toContain('ttl must be 60..86400 seconds');
 }, 60_000);
 
 it('previews and starts invoicing from the CLI', () => {

@@ -429,7 +429,9 @@ describe('billing against the reference model', () => {
     const started = Date.now();
     await fc.assert(
       fc.asyncProperty(historyArb, async (h) => check(h, await play(h))),
-      { numRuns: RUNS, seed: process.env.MODEL_SEED ? Number(process.env.MODEL_SEED) : undefined, verbose: 1 },
+      // npm test replays a fixed seed (reproducible in CI; its histories reach every hard case);
+      // npm run test:model draws new histories each time unless MODEL_SEED says otherwise.
+      { numRuns: RUNS, seed: process.env.MODEL_SEED ? Number(process.env.MODEL_SEED) : RUNS <= 200 ? 20261126 : undefined, verbose: 1 },
     );
     console.log(`${RUNS} histories in ${((Date.now() - started) / 1000).toFixed(1)} s; exercised ${JSON.stringify(seen)}`);
     // A generator that never reaches the hard cases proves nothing about them.

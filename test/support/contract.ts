@@ -107,6 +107,12 @@ export class Contract {
       if (header.required && !ex.headers.has(name)) return `${where} without the header ${name}, which docs/openapi.json requires`;
     }
     if (method === 'HEAD') return undefined;
+    const [mediaType] = Object.keys(response.content ?? {});
+    if (mediaType !== undefined && mediaType !== 'application/json') {
+      // A page (HTML, CSV): the right media type; its body is the document itself.
+      const given = ex.headers.get('content-type') ?? '';
+      return given.startsWith(mediaType) ? undefined : `${where} as ${given || 'no content type'}, not the ${mediaType} docs/openapi.json says`;
+    }
     const problem = this.checkBody(
       ex,
       this.validator('paths', template!, method.toLowerCase(), 'responses', String(ex.status), 'content', 'application/json', 'schema'),

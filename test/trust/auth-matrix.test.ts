@@ -27,8 +27,13 @@ const ACCESS: Record<string, Access> = {
   'GET /api/v1/customers/{id}/entitlements': { scope: 'read', customer: true },
   'GET /api/v1/customers/{id}/entitlements/{meter}': { scope: 'read', customer: true },
   'POST /api/v1/events/void': { scope: 'admin' },
+  'POST /api/v1/customers/{id}/portal-links': { scope: 'read', customer: true },
   'GET /health': 'public',
   'GET /api/v1/openapi.json': 'public',
+  // Public at the HTTP level: the signed token in the query is the credential (its checks:
+  // test/unit/portal-token.test.ts, test/integration/portal.test.ts).
+  'GET /portal': 'public',
+  'GET /portal/usage.csv': 'public',
 };
 
 const routes = loadDeployment().routes.map((r) => `${r.method} ${r.path}`);
@@ -106,7 +111,7 @@ const matrix = routes.flatMap((route, r) => {
 
 it('classifies every HTTP route of serverless.yml (and only those)', () => {
   expect([...routes].sort()).toEqual(Object.keys(ACCESS).sort());
-  // 13 protected routes: 7 cells for admin routes, 6 for read routes, 5 for ingest.
+  // 14 protected routes: 7 cells for admin routes, 6 for read routes, 5 for ingest.
   expect(matrix.length).toBeGreaterThanOrEqual(80);
 });
 
@@ -122,9 +127,28 @@ it.each(matrix)('$route, $variant: $status $code before the body is read', async
   expect(res.body.error).toEqual({ code, message: expect.any(String), details: expect.any(Array), requestId: res.headers.get('x-request-id') });
 });
 
+/** Public routes that take a credential of their own in the query: the portal's signed token. */
+const tokenQuery = (route: string) => (route.includes(' /portal') ? `?token=${portalToken}` : '');
+let portalToken: string;
+beforeAll(async () => {
+  const res = await t.request('POST', '/api/v1/customers/cus_matrix/portal-links');
+  portalToken = new URL(res.body.url).searchParams.get('token')!;
+});
+
 it.each(routes.filter((r) => ACCESS[r] === 'public'))('%s is public: any key, or none, gets the same answer', async (route) => {
-  for (const authorization of [undefined, 'Bearer nope', MALFORMED[2]!]) {
+  for (const authorization of [undefined, 'Bearer nope', MALFORMED[2]!, 'Bearer local-admin-key']) {
+    const res = await t.raw(route.split(' ')[0]!, path(route) + tokenQuery(route), { headers: authorization ? { authorization } : {} });
+    expect({ authorization, status: res.status }).toEqual({ authorization, status: 200 });
+  }
+});
+
+it.each(routes.filter((r) => ACCESS[r] === 'public' && tokenQuery(r) !== ''))('%s is not opened by an API key without its token: 401', async (route) => {
+  for (const authorization of [undefined, 'Bearer local-admin-key']) {
     const res = await t.raw(route.split(' ')[0]!, path(route), { headers: authorization ? { authorization } : {} });
-    expect(res.status).toBe(200);
+    expect({ authorization, status: res.status, type: res.headers.get('content-type') }).toEqual({
+      authorization,
+      status: 401,
+      type: 'text/html; charset=utf-8',
+    });
   }
 });

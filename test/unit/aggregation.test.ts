@@ -1,4 +1,4 @@
-import { distinctEvents, planAggregation, UnknownMeterError } from '../../lib/domain/aggregation';
+import { distinctEvents, latestOrder, planAggregation, UnknownMeterError } from '../../lib/domain/aggregation';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import type { MeteredEvent } from '../../lib/domain/events';
 import fixture from '../fixtures/catalog.json';
@@ -65,6 +65,57 @@ describe('planAggregation', () => {
   it('builds the same plan whatever the order of events (redeliveries rebuild identical transactions)', () => {
     const events = Array.from({ length: 30 }, (_, i) => e(String(i), { api_calls: String(i), active_users: `u${i % 4}` }, { customerId: `c${i % 3}` }));
     expect(planAggregation([...events].reverse(), [], catalog)).toEqual(planAggregation(events, [], catalog));
+  });
+
+  it('counts SUM and COUNT per UTC day of the event time too, beside the period counter', () => {
+    const plan = planAggregation(
+      [
+        e('1', { api_calls: '1.5', api_requests: '1' }, { time: '2026-11-02T23:59:59.999999999Z' }),
+        e('2', { api_calls: '2', api_requests: '1' }, { time: '2026-11-03T00:00:00.000000000Z' }),
+        e('3', { api_calls: '0.5', api_requests: '1' }, { time: '2026-11-03T12:00:00.000000000Z' }),
+      ],
+      [],
+      catalog,
+    );
+    expect(plan.additive).toEqual([
+      { customerId: 'c1', period: '2026-11', meter: 'api_calls', delta: '4', events: 3 },
+      { customerId: 'c1', period: '2026-11', meter: 'api_requests', delta: '3', events: 3 },
+    ]);
+    expect(plan.daily.additive).toEqual([
+      { customerId: 'c1', period: '2026-11', meter: 'api_calls', day: '2026-11-02', delta: '1.5', events: 1 },
+      { customerId: 'c1', period: '2026-11', meter: 'api_calls', day: '2026-11-03', delta: '2.5', events: 2 },
+      { customerId: 'c1', period: '2026-11', meter: 'api_requests', day: '2026-11-02', delta: '1', events: 1 },
+      { customerId: 'c1', period: '2026-11', meter: 'api_requests', day: '2026-11-03', delta: '2', events: 2 },
+    ]);
+  });
+
+  it('keeps the peak and the latest reading per day for MAX and LATEST', () => {
+    const plan = planAggregation(
+      [
+        e('1', { storage_gb: '9', queue_depth: '4' }, { time: '2026-11-02T08:00:00.000000000Z' }),
+        e('2', { storage_gb: '3', queue_depth: '6' }, { time: '2026-11-02T09:00:00.000000000Z' }),
+        e('3', { storage_gb: '5', queue_depth: '1' }, { time: '2026-11-03T01:00:00.000000000Z' }),
+      ],
+      [],
+      catalog,
+    );
+    expect(plan.max).toEqual([{ customerId: 'c1', period: '2026-11', meter: 'storage_gb', value: '9' }]);
+    expect(plan.daily.max).toEqual([
+      { customerId: 'c1', period: '2026-11', meter: 'storage_gb', day: '2026-11-02', value: '9' },
+      { customerId: 'c1', period: '2026-11', meter: 'storage_gb', day: '2026-11-03', value: '5' },
+    ]);
+    expect(plan.latest.map((c) => c.value)).toEqual(['1']);
+    expect(plan.daily.latest.map((c) => [c.day, c.value])).toEqual([
+      ['2026-11-02', '6'],
+      ['2026-11-03', '1'],
+    ]);
+    expect(plan.daily.latest[0]!.order).toBe(latestOrder({ ...e('2', {}), time: '2026-11-02T09:00:00.000000000Z' }));
+  });
+
+  it('keeps no daily series for UNIQUE_COUNT (a marker per value per day would cost more than the counting) nor for duplicates', () => {
+    const plan = planAggregation([e('1', { active_users: 'ann' })], [e('1', { api_calls: '1' })], catalog);
+    expect(plan.unique).toHaveLength(1);
+    expect(plan.daily).toEqual({ additive: [], max: [], latest: [] });
   });
 
   it('refuses a reading for a meter the catalog no longer has (the message is retried, not dropped)', () => {

@@ -79,6 +79,20 @@ describe('recount: counters from archived events', () => {
     expect(recount(catalog, events).values).toEqual({ api_calls: '0.3', api_requests: '2', storage_gb: '80', queue_depth: '7', active_users: '2' });
   });
 
+  it('recomputes every meter but UNIQUE_COUNT per UTC day of the event time', () => {
+    const late = archived({ id: 'j', time: '2026-11-04T23:59:59.999999999Z', readings: { api_calls: '5', api_requests: '1', storage_gb: '90' } });
+    const r = recount(catalog, [...events, late], (e) => e.id === 'a');
+    expect(r.days).toEqual({
+      api_calls: { '2026-11-03': '0.2', '2026-11-04': '5' },
+      api_requests: { '2026-11-03': '1', '2026-11-04': '1' },
+      storage_gb: { '2026-11-03': '80', '2026-11-04': '90' },
+      queue_depth: { '2026-11-04': '3', '2026-11-05': '7' },
+    });
+    expect(r.latestDays).toEqual({
+      queue_depth: { '2026-11-04': expect.stringContaining('2026-11-04T00:00:00'), '2026-11-05': expect.stringContaining('2026-11-05T00:00:00') },
+    });
+  });
+
   it('leaves voided events out', () => {
     const voided = new Set(['b', 'd', 'e', 'i']);
     expect(recount(catalog, events, (e) => voided.has(e.id)).values).toEqual({

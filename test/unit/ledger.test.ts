@@ -22,6 +22,7 @@ const plan = (over: Partial<AggregationPlan> = {}): AggregationPlan => ({
   latest: [],
   unique: [],
   duplicates: [],
+  daily: { additive: [], max: [], latest: [] },
   ...over,
 });
 const canceled = (...codes: string[]) =>
@@ -55,6 +56,55 @@ it('applies additive counters with the applied marker first, as exact decimal st
   // Then the batch is marked settled (its events may be voided from now on): one more write.
   expect(db.commandCalls(PutCommand).map((c) => c.args[0].input.Item!.pk)).toEqual(['ap|b1|settled']);
   expect(capacity.pricedUnits).toBe(5);
+});
+
+it("applies a day's counters in the same transaction, after the period counters and duplicates, kept out of the period index", async () => {
+  db.on(TransactWriteCommand).resolves({});
+  db.on(PutCommand).resolves({});
+  await ledger.apply(
+    'b1',
+    plan({
+      duplicates: [{ customerId: 'c', period: '2026-11', count: 2 }],
+      daily: {
+        additive: [{ customerId: 'c', period: '2026-11', meter: 'api_calls', day: '2026-11-03', delta: '2.5', events: 2 }],
+        max: [],
+        latest: [],
+      },
+    }),
+  );
+  const calls = db.commandCalls(TransactWriteCommand);
+  expect(calls).toHaveLength(1);
+  const items = calls[0]!.args[0].input.TransactItems!;
+  // Appended last: a message applied in part before daily counters existed rebuilds the same period transactions.
+  expect(items.map((i) => i.Put?.Item?.pk ?? i.Update!.Key!.sk)).toEqual(['ap|b1|0', 'm#api_calls', 'm#_duplicates', 'd#api_calls#2026-11-03']);
+  const day = items[3]!.Update!;
+  expect(day.Key).toEqual({ pk: 'c|2026-11', sk: 'd#api_calls#2026-11-03' });
+  expect(day.UpdateExpression).toBe('ADD #v :d');
+  expect(String(day.ExpressionAttributeValues![':d'])).toBe('2.5');
+  expect(capacity.pricedUnits).toBe(2 * 4 + 1);
+});
+
+it('sets MAX and LATEST of a day with the same "set if greater/later" as their period counters', async () => {
+  db.on(UpdateCommand).resolves({});
+  db.on(PutCommand).resolves({});
+  await ledger.apply(
+    'b1',
+    plan({
+      additive: [],
+      daily: {
+        additive: [],
+        max: [{ customerId: 'c', period: '2026-11', meter: 'storage_gb', day: '2026-11-03', value: '9.5' }],
+        latest: [{ customerId: 'c', period: '2026-11', meter: 'queue_depth', day: '2026-11-04', value: '3', order: 'o' }],
+      },
+    }),
+  );
+  const inputs = db.commandCalls(UpdateCommand).map((c) => c.args[0].input);
+  expect(inputs.map((i) => [i.Key!.sk, i.ConditionExpression])).toEqual([
+    ['d#storage_gb#2026-11-03', 'attribute_not_exists(#value) OR #value < :cmp'],
+    ['d#queue_depth#2026-11-04', 'attribute_not_exists(#ord) OR #ord < :cmp'],
+  ]);
+  for (const i of inputs) expect(i.UpdateExpression).not.toContain('period');
+  expect(capacity.pricedUnits).toBe(3);
 });
 
 it('treats a marker that exists already as "applied by an earlier delivery"', async () => {

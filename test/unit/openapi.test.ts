@@ -81,7 +81,8 @@ it('holds only valid JSON Schema 2020-12 that compiles in strict mode (no unknow
       const at = `${method.toUpperCase()} ${path}`;
       for (const p of op.parameters ?? []) schemas.push([`${at} parameter ${p.name}`, p.schema]);
       for (const [type, c] of Object.entries(op.requestBody?.content ?? {})) schemas.push([`${at} body ${type}`, (c as any).schema]);
-      for (const [status, r] of Object.entries(op.responses)) schemas.push([`${at} ${status}`, (r as any).content['application/json'].schema]);
+      for (const [status, r] of Object.entries(op.responses))
+        for (const [type, c] of Object.entries((r as any).content)) schemas.push([`${at} ${status} ${type}`, (c as any).schema]);
     }
   }
   const refsInDoc = (s: unknown) => JSON.parse(JSON.stringify(s).replace(/"#\/components\//g, '"urn:usage-metering:doc#/components/'));
@@ -92,11 +93,16 @@ it('holds only valid JSON Schema 2020-12 that compiles in strict mode (no unknow
   expect(schemas.length).toBeGreaterThan(100);
 });
 
-it('says which scope each operation needs, and lets only /health and the document itself be called without a key', () => {
+it('says which scope each operation needs, and lets only /health, the document itself and the usage page (its token is the credential) be called without a key', () => {
   const access = Object.entries(doc.paths as Record<string, Record<string, any>>).flatMap(([path, ops]) =>
     Object.entries(ops).map(([m, op]) => [`${m.toUpperCase()} ${path}`, op.security.map((s: Record<string, string[]>) => s.apiKey?.join()).join()]),
   );
-  expect(Object.fromEntries(access.filter(([, scope]) => scope === ''))).toEqual({ 'GET /health': '', 'GET /api/v1/openapi.json': '' });
+  expect(Object.fromEntries(access.filter(([, scope]) => scope === ''))).toEqual({
+    'GET /health': '',
+    'GET /api/v1/openapi.json': '',
+    'GET /portal': '',
+    'GET /portal/usage.csv': '',
+  });
   for (const [route, scope] of access)
     if (scope)
       expect({

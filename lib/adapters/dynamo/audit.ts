@@ -7,14 +7,14 @@ import type { AuditLedger, CounterState, LocatedEvent, VoidRecord } from '../../
 import { cancellationReasons, isConditionalCheckFailure } from '../../platform/aws-errors';
 import { mapLimit } from '../../platform/concurrency';
 import { allItems, documents, exact } from './documents';
-import { claimPk, settledPk, uniqueSk, usagePk, type LedgerTables } from './ledger';
+import { claimPk, counterSk, dailySk, settledPk, uniqueSk, usagePk, type LedgerTables } from './ledger';
 
 /**
  * Voids and hand repairs on the ledger's tables (docs/audit.md).
  *
  * Usage table (pk = <customerId>|<period>), beside the counters:
  *   v#<sha256 of source,id>   a void: source, id, reason, voidedAt, voidedBy (written once)
- *   a#<at>#<meter>            an audit entry of a repaired counter: before, after, by, reason
+ *   a#<at>#<meter>[#<day>]    an audit entry of a repaired counter (of a day): before, after, by, reason
  * None of them has a `period` attribute, so the byPeriod index (who has usage) never sees them.
  */
 const voidSk = (source: string, id: string) => `v#${createHash('sha256').update(eventKey({ source, id }), 'utf8').digest('hex')}`;
@@ -54,8 +54,9 @@ export class DynamoAuditLedger implements AuditLedger {
     return records;
   }
 
-  async recordVoid(customerId: string, period: string, record: VoidRecord, subtract: { meter: string; value: string }[]): Promise<boolean> {
+  async recordVoid(customerId: string, period: string, record: VoidRecord, subtract: { meter: string; value: string }[], day: string): Promise<boolean> {
     const pk = usagePk(customerId, period);
+    const minus = (value: string) => exact(value.startsWith('-') ? value.slice(1) : `-${value}`);
     try {
       await this.db.send(
         new TransactWriteCommand({
@@ -67,15 +68,18 @@ export class DynamoAuditLedger implements AuditLedger {
                 ConditionExpression: 'attribute_not_exists(pk)',
               },
             },
-            ...subtract.map((s) => ({
-              Update: {
-                TableName: this.tables.usage,
-                Key: { pk, sk: `m#${s.meter}` },
-                UpdateExpression: 'ADD #v :d',
-                ExpressionAttributeNames: { '#v': 'value' },
-                ExpressionAttributeValues: { ':d': exact(s.value.startsWith('-') ? s.value.slice(1) : `-${s.value}`) },
-              },
-            })),
+            // The event leaves its period and its day together, under the void record's condition.
+            ...subtract.flatMap((s) =>
+              [counterSk(s.meter), dailySk(s.meter, day)].map((sk) => ({
+                Update: {
+                  TableName: this.tables.usage,
+                  Key: { pk, sk },
+                  UpdateExpression: 'ADD #v :d',
+                  ExpressionAttributeNames: { '#v': 'value' },
+                  ExpressionAttributeValues: { ':d': minus(s.value) },
+                },
+              })),
+            ),
           ],
         }),
       );
@@ -86,14 +90,15 @@ export class DynamoAuditLedger implements AuditLedger {
     }
   }
 
-  async counter(customerId: string, period: string, meter: string): Promise<CounterState | undefined> {
-    // The counter's item and its shards (`m#<meter>#<n>`): BETWEEN keeps other meters out
-    // (`m#api_calls_v2` sorts after `m#api_calls#~`).
+  async counter(customerId: string, period: string, meter: string, day?: string): Promise<CounterState | undefined> {
+    const base = day === undefined ? counterSk(meter) : dailySk(meter, day);
+    // The counter's item and its shards (`<sk>#<n>`): BETWEEN keeps other counters out
+    // (`m#api_calls_v2` and the next day both sort after `<sk>#~`).
     const out = await this.db.send(
       new QueryCommand({
         TableName: this.tables.usage,
         KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
-        ExpressionAttributeValues: { ':pk': usagePk(customerId, period), ':from': `m#${meter}`, ':to': `m#${meter}#~` },
+        ExpressionAttributeValues: { ':pk': usagePk(customerId, period), ':from': base, ':to': `${base}#~` },
         ConsistentRead: true,
       }),
     );
@@ -101,13 +106,24 @@ export class DynamoAuditLedger implements AuditLedger {
     if (items.length === 0) return undefined;
     const shards = items.map((i) => ({ sk: String(i.sk), value: String(i.value) }));
     const value = shards.reduce((sum, sh) => sum.plus(sh.value), new Q(0)).toFixed();
-    const base = items.find((i) => i.sk === `m#${meter}`);
-    return { value, ...(base?.ord !== undefined ? { order: String(base.ord) } : {}), ...(shards.length > 1 ? { shards } : {}) };
+    const held = items.find((i) => i.sk === base);
+    return { value, ...(held?.ord !== undefined ? { order: String(held.ord) } : {}), ...(shards.length > 1 ? { shards } : {}) };
   }
 
-  async setCounter(customerId: string, period: string, meter: string, expected: CounterState | undefined, next: CounterState | undefined): Promise<boolean> {
-    if (expected?.shards) return this.setSharded(customerId, period, meter, expected.shards, next);
-    const Key = { pk: usagePk(customerId, period), sk: `m#${meter}` };
+  async setCounter(
+    customerId: string,
+    period: string,
+    meter: string,
+    expected: CounterState | undefined,
+    next: CounterState | undefined,
+    day?: string,
+  ): Promise<boolean> {
+    if (expected?.shards)
+      return this.setSharded(customerId, period, day === undefined ? counterSk(meter) : dailySk(meter, day), expected.shards, next, day === undefined);
+    const Key = { pk: usagePk(customerId, period), sk: day === undefined ? counterSk(meter) : dailySk(meter, day) };
+    // Period counters name their customer and period for the byPeriod index; a day's counter does not.
+    const names = day === undefined ? ', customerId = :c, period = :p' : '';
+    const nameValues = day === undefined ? { ':c': customerId, ':p': period } : {};
     // The counter must still hold what the caller read: same value, and for LATEST the same reading.
     const condition =
       expected === undefined
@@ -126,17 +142,13 @@ export class DynamoAuditLedger implements AuditLedger {
           new UpdateCommand({
             TableName: this.tables.usage,
             Key,
-            UpdateExpression:
-              next.order === undefined
-                ? 'SET #v = :new, customerId = :c, period = :p REMOVE ord'
-                : 'SET #v = :new, ord = :newOrd, customerId = :c, period = :p',
+            UpdateExpression: next.order === undefined ? `SET #v = :new${names} REMOVE ord` : `SET #v = :new, ord = :newOrd${names}`,
             ConditionExpression: condition.ConditionExpression,
             ExpressionAttributeNames: condition.ExpressionAttributeNames,
             ExpressionAttributeValues: {
               ...condition.ExpressionAttributeValues,
               ':new': exact(next.value),
-              ':c': customerId,
-              ':p': period,
+              ...nameValues,
               ...(next.order === undefined ? {} : { ':newOrd': next.order }),
             },
           }),
@@ -156,12 +168,12 @@ export class DynamoAuditLedger implements AuditLedger {
   private async setSharded(
     customerId: string,
     period: string,
-    meter: string,
+    base: string,
     shards: { sk: string; value: string }[],
     next: CounterState | undefined,
+    named: boolean,
   ): Promise<boolean> {
     const pk = usagePk(customerId, period);
-    const base = `m#${meter}`;
     const others = shards.filter((sh) => sh.sk !== base);
     const rest = others.reduce((sum, sh) => sum.plus(sh.value), new Q(0));
     const target = next === undefined ? new Q(0) : new Q(next.value);
@@ -183,13 +195,13 @@ export class DynamoAuditLedger implements AuditLedger {
               Update: {
                 TableName: this.tables.usage,
                 Key: { pk, sk: base },
-                UpdateExpression: 'SET #v = :new, customerId = :c, period = :p',
+                // Period counters name their customer and period for the byPeriod index; a day's does not.
+                UpdateExpression: named ? 'SET #v = :new, customerId = :c, period = :p' : 'SET #v = :new',
                 ConditionExpression: held === undefined ? 'attribute_not_exists(#v)' : '#v = :old',
                 ExpressionAttributeNames: { '#v': 'value' },
                 ExpressionAttributeValues: {
                   ':new': exact(target.minus(rest).toFixed()),
-                  ':c': customerId,
-                  ':p': period,
+                  ...(named ? { ':c': customerId, ':p': period } : {}),
                   ...(held === undefined ? {} : { ':old': exact(held.value) }),
                 },
               },
@@ -236,10 +248,9 @@ export class DynamoAuditLedger implements AuditLedger {
   async audit(
     customerId: string,
     period: string,
-    entry: { meter: string; before: string; after: string; by: string; at: string; reason: string },
+    entry: { meter: string; day?: string; before: string; after: string; by: string; at: string; reason: string },
   ): Promise<void> {
-    await this.db.send(
-      new PutCommand({ TableName: this.tables.usage, Item: { pk: usagePk(customerId, period), sk: `a#${entry.at}#${entry.meter}`, ...entry } }),
-    );
+    const sk = `a#${entry.at}#${entry.meter}${entry.day === undefined ? '' : `#${entry.day}`}`;
+    await this.db.send(new PutCommand({ TableName: this.tables.usage, Item: { pk: usagePk(customerId, period), sk, ...entry } }));
   }
 }

@@ -24,6 +24,8 @@ type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteComman
  * Usage table (pk = <customerId>|<period>, sk):
  *   m#<meter>               counter: value (N, exact decimal), order (LATEST), customerId, period
  *   m#_duplicates           duplicates dropped for the customer and period
+ *   d#<meter>#<YYYY-MM-DD>  the meter's counter for one UTC day (SUM, COUNT, MAX, LATEST): value,
+ *                           ord (LATEST); no customerId/period, so the byPeriod index never sees it
  *   u#<meter>#<value>       one marker per distinct value of a UNIQUE_COUNT meter (sha256:<hex> when long)
  */
 export interface LedgerTables {
@@ -43,9 +45,10 @@ export const DUPLICATES_SK = 'm#_duplicates';
 
 /**
  * Counter shards (docs/scaling.md "One hot customer"): additive updates of a batch go to shard
- * `hash(batchId) mod shards` of each counter, item `m#<meter>` for shard 0 and `m#<meter>#<n>` for
- * the others. The same batch always lands on the same shard, under the same applied marker, so a
- * redelivery changes nothing; readers add the shards up. MAX and LATEST are never sharded.
+ * `hash(batchId) mod shards` of each counter, item `<sk>` for shard 0 and `<sk>#<n>` for the others
+ * (period counters, the duplicates tally and day counters alike). The same batch always lands on
+ * the same shard, under the same applied marker, so a redelivery changes nothing; readers add the
+ * shards up. MAX and LATEST are never sharded.
  */
 export function shardSuffix(batchId: string, shards: number): string {
   if (shards <= 1) return '';
@@ -58,6 +61,9 @@ export const counterOf = (sk: string) => sk.slice(2).split('#')[0]!;
 const COUNTERS_PER_TRANSACTION = 99;
 
 export const usagePk = (customerId: string, period: string) => `${customerId}|${period}`;
+export const counterSk = (meter: string) => `m#${meter}`;
+/** A meter's counter of one UTC day; `begins_with(sk, "d#")` reads a period's daily series. */
+export const dailySk = (meter: string, day: string) => `d#${meter}#${day}`;
 /** Written when a batch has been applied in full. */
 export const settledPk = (batchId: string) => `ap|${batchId}|settled`;
 /** DynamoDB refuses partition keys over 2,048 bytes and sort keys over 1,024 (UTF-8). */
@@ -145,8 +151,11 @@ export class DynamoUsageLedger implements UsageLedger {
     const shard = shardSuffix(batchId, this.opts.shards ?? 1);
     await this.applyAdditive(batchId, plan, shard);
     const concurrency = this.opts.concurrency ?? 24;
-    await mapLimit(plan.max, concurrency, (c) => this.setIfGreater(c, 'value', exact(c.value), { value: exact(c.value) }));
-    await mapLimit(plan.latest, concurrency, (c) => this.setIfGreater(c, 'ord', c.order, { value: exact(c.value), ord: c.order }));
+    // A day's MAX and LATEST take the same idempotent "set if greater/later" as the period's.
+    const max = [...plan.max.map((c) => ({ c, sk: counterSk(c.meter) })), ...plan.daily.max.map((c) => ({ c, sk: dailySk(c.meter, c.day) }))];
+    const latest = [...plan.latest.map((c) => ({ c, sk: counterSk(c.meter) })), ...plan.daily.latest.map((c) => ({ c, sk: dailySk(c.meter, c.day) }))];
+    await mapLimit(max, concurrency, ({ c, sk }) => this.setIfGreater(c, sk, 'value', exact(c.value), { value: exact(c.value) }));
+    await mapLimit(latest, concurrency, ({ c, sk }) => this.setIfGreater(c, sk, 'ord', c.order, { value: exact(c.value), ord: c.order }));
     const uniques = plan.unique.flatMap((c) => c.values.map((value) => ({ c, value })));
     await mapLimit(uniques, concurrency, ({ c, value }) => this.addUnique(c, value, shard));
     // Every counter of the batch has moved: its events may now be voided (a void before this
@@ -167,10 +176,26 @@ export class DynamoUsageLedger implements UsageLedger {
     };
   }
 
+  /** A day's counter: the delta only (its period counter already lists the customer in the index). */
+  private dailyUpdate(ref: CounterRef & { day: string }, delta: string, shard: string): TransactItem {
+    return {
+      Update: {
+        TableName: this.tables.usage,
+        Key: { pk: usagePk(ref.customerId, ref.period), sk: `${dailySk(ref.meter, ref.day)}${shard}` },
+        UpdateExpression: 'ADD #v :d',
+        ExpressionAttributeNames: { '#v': 'value' },
+        ExpressionAttributeValues: { ':d': exact(delta) },
+      },
+    };
+  }
+
   private async applyAdditive(batchId: string, plan: AggregationPlan, shard: string): Promise<void> {
+    // Daily counters go last: transaction n of a message always starts with the same period
+    // counters, also for a message applied in part before daily counters existed.
     const updates = [
-      ...plan.additive.map((c) => this.counterUpdate(c, `m#${c.meter}${shard}`, c.delta)),
+      ...plan.additive.map((c) => this.counterUpdate(c, `${counterSk(c.meter)}${shard}`, c.delta)),
       ...plan.duplicates.map((d) => this.counterUpdate({ ...d, meter: '_duplicates' }, `${DUPLICATES_SK}${shard}`, String(d.count))),
+      ...plan.daily.additive.map((c) => this.dailyUpdate(c, c.delta, shard)),
     ];
     const expiresAt = this.expiresAt();
     for (let n = 0; n * COUNTERS_PER_TRANSACTION < updates.length; n++) {
@@ -204,14 +229,16 @@ export class DynamoUsageLedger implements UsageLedger {
   }
 
   /** MAX and LATEST: "set if greater" is idempotent, so redelivery cannot change the outcome. */
-  private async setIfGreater(ref: CounterRef, attr: 'value' | 'ord', compareTo: unknown, values: Record<string, unknown>): Promise<void> {
+  private async setIfGreater(ref: CounterRef, sk: string, attr: 'value' | 'ord', compareTo: unknown, values: Record<string, unknown>): Promise<void> {
     const names: Record<string, string> = {};
-    const sets: string[] = [];
-    const exprValues: Record<string, unknown> = { ':c': ref.customerId, ':p': ref.period };
+    // Period counters name their customer and period (the byPeriod index); a day's counter does not.
+    const period = sk.startsWith('m#');
+    const sets: string[] = period ? ['customerId = :c', 'period = :p'] : [];
+    const exprValues: Record<string, unknown> = period ? { ':c': ref.customerId, ':p': ref.period } : {};
     for (const [k, v] of Object.entries(values)) {
       names[`#${k}`] = k;
       exprValues[`:${k}`] = v;
-      sets.push(`#${k} = :${k}`);
+      sets.unshift(`#${k} = :${k}`);
     }
     names[`#${attr}`] = attr;
     exprValues[':cmp'] = compareTo;
@@ -219,8 +246,8 @@ export class DynamoUsageLedger implements UsageLedger {
       const out = await this.db.send(
         new UpdateCommand({
           TableName: this.tables.usage,
-          Key: { pk: usagePk(ref.customerId, ref.period), sk: `m#${ref.meter}` },
-          UpdateExpression: `SET ${sets.join(', ')}, customerId = :c, period = :p`,
+          Key: { pk: usagePk(ref.customerId, ref.period), sk },
+          UpdateExpression: `SET ${sets.join(', ')}`,
           ConditionExpression: `attribute_not_exists(#${attr}) OR #${attr} < :cmp`,
           ExpressionAttributeNames: names,
           ExpressionAttributeValues: exprValues,
@@ -246,7 +273,7 @@ export class DynamoUsageLedger implements UsageLedger {
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       },
-      this.counterUpdate(ref, `m#${ref.meter}${shard}`, '1'),
+      this.counterUpdate(ref, `${counterSk(ref.meter)}${shard}`, '1'),
     ]);
   }
 
@@ -265,6 +292,46 @@ export class DynamoUsageLedger implements UsageLedger {
     );
     for await (const item of items) ids.add(item.customerId);
     return [...ids].sort();
+  }
+
+  async periodsWithUsage(customerId: string, periods: string[]): Promise<string[]> {
+    const found = await mapLimit(periods, 12, async (period) => {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.tables.usage,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :m)',
+          ExpressionAttributeValues: { ':pk': usagePk(customerId, period), ':m': 'm#' },
+          ProjectionExpression: 'sk',
+          Limit: 1,
+        }),
+      );
+      return (out.Items?.length ?? 0) > 0;
+    });
+    return periods.filter((_, i) => found[i]);
+  }
+
+  async readDaily(customerId: string, period: string): Promise<Record<string, Record<string, string>>> {
+    const series: Record<string, Record<string, string>> = {};
+    const items = allItems<{ sk: string; value?: number | string }>((start) =>
+      this.db.send(
+        new QueryCommand({
+          TableName: this.tables.usage,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :d)',
+          ExpressionAttributeValues: { ':pk': usagePk(customerId, period), ':d': 'd#' },
+          ProjectionExpression: 'sk, #v',
+          ExpressionAttributeNames: { '#v': 'value' },
+          ConsistentRead: true,
+          ExclusiveStartKey: start,
+        }),
+      ),
+    );
+    for await (const item of items) {
+      // d#<meter>#<day>, or d#<meter>#<day>#<shard>: the shards of a day add up.
+      const [, meter, day] = item.sk.split('#') as [string, string, string];
+      const days = (series[meter] ??= {});
+      days[day] = canonical(new Q(days[day] ?? '0').plus(String(item.value ?? '0')));
+    }
+    return series;
   }
 
   async read(customerId: string, period: string): Promise<{ values: Record<string, string>; duplicatesDropped: number }> {

@@ -85,7 +85,10 @@ function parameters(route: RouteDoc, schemas: Schemas): Json[] {
 
 function requestBody(route: RouteDoc, schemas: Schemas): Json | undefined {
   if (!route.body) return undefined;
-  if (route.body instanceof z.ZodType) return { required: true, content: { 'application/json': { schema: schemas.convert(route.body, 'input') } } };
+  if (route.body instanceof z.ZodType) {
+    // A body the handler also accepts absent (e.g. an optional settings object) is not required.
+    return { required: !route.body.safeParse(undefined).success, content: { 'application/json': { schema: schemas.convert(route.body, 'input') } } };
+  }
   const content = Object.fromEntries(Object.entries(route.body.content).map(([type, schema]) => [type, { schema: schemas.convert(schema, 'input') }]));
   return { required: true, description: route.body.description, content };
 }
@@ -112,6 +115,20 @@ function responses(route: RouteDoc, schemas: Schemas): Json {
     ...Object.fromEntries(extra.map((h) => [h, ref('headers', h === 'retry-after' ? 'RetryAfter' : 'IdempotentReplayed')])),
   });
   const out: Json = {};
+  if (route.page) {
+    // A page: its body is the document itself, its errors are pages too (not the JSON envelope).
+    for (const [status, r] of Object.entries(route.responses)) {
+      out[status] = { description: r.description, headers: headers(r.headers), content: { [route.page.mediaType]: { schema: { type: 'string' } } } };
+    }
+    for (const [status, description] of Object.entries(route.page.errorPages)) {
+      out[status] = {
+        description: `${STATUS_TEXT[Number(status)] ?? ''} ${description}`.trim(),
+        headers: headers(),
+        content: { 'text/html': { schema: { type: 'string' } } },
+      };
+    }
+    return Object.fromEntries(Object.entries(out).sort(([a], [b]) => Number(a) - Number(b)));
+  }
   for (const [status, r] of Object.entries(route.responses)) {
     out[status] = { description: r.description, headers: headers(r.headers), content: { 'application/json': { schema: schemas.convert(r.schema, 'output') } } };
   }

@@ -4,6 +4,7 @@ import { listEventsQuery, voidInput } from '../../app/audit';
 import { customerInput } from '../../app/customers';
 import { MAX_EVENTS_PER_REQUEST } from '../../app/ingest';
 import { invoiceRunInput } from '../../app/invoicing/runs';
+import { portalLinkInput } from '../../app/portal';
 import * as res from '../../app/responses';
 import { KEY_ID_PATTERN, type Scope } from '../../domain/apikey';
 import { cloudEventSchema } from '../../domain/events';
@@ -40,6 +41,11 @@ export interface RouteDoc {
   responses: Record<number, { description: string; schema: z.ZodType; headers?: ('idempotent-replayed' | 'retry-after')[] }>;
   /** The error codes of the route itself, by status. */
   errors: Partial<Record<ErrorStatus, string[]>>;
+  /**
+   * A route that answers a document instead of JSON (the usage page, its CSV): the media type of
+   * its successes, and its error pages (HTML, not the JSON envelope) by status.
+   */
+  page?: { mediaType: string; errorPages: Partial<Record<400 | 401 | 404 | 409 | 503, string>> };
 }
 
 const customerPath = z.object({ id: res.customerId });
@@ -276,6 +282,42 @@ export const API: Record<string, RouteDoc> = {
     path: z.object({ id: res.customerId, meter: z.string().min(1).max(64) }),
     responses: { 200: { description: 'The meter.', schema: res.meterEntitlement } },
     errors: { 400: ['invalid_customer_id'], 404: ['meter_not_found'], 409: ['plan_not_found'] },
+  },
+  'POST /api/v1/customers/{id}/portal-links': {
+    operationId: 'createPortalLink',
+    tag: 'Usage page',
+    summary: "A link to the customer's usage page",
+    description: `A signed, customer-scoped link to the usage page (\`GET /portal?token=...\`), valid \`ttlSeconds\` (60..86400, default 3600); never an API key in a URL (docs/portal.md). ${CUSTOMER_ROUTE}`,
+    access: { scope: 'read', customer: true },
+    path: customerPath,
+    body: portalLinkInput,
+    responses: { 201: { description: 'The link and when it expires.', schema: res.portalLink } },
+    errors: { 400: ['invalid_customer_id'] },
+  },
+  'GET /portal': {
+    operationId: 'portalPage',
+    tag: 'Usage page',
+    summary: 'The usage page (HTML)',
+    description:
+      'Server-rendered: per meter the usage with a daily chart, included and percent used, tiers, amount; subtotal, projection, budget; alerts; past invoices; a CSV link. The signed token from a portal link is the credential; errors are HTML pages too (docs/portal.md).',
+    access: { public: true },
+    query: z.object({ token: z.string().optional(), period: z.string().optional() }),
+    parameters: { token: 'The token of a portal link.', ...PERIOD_DEFAULT },
+    responses: { 200: { description: 'The page.', schema: z.string() } },
+    errors: {},
+    page: { mediaType: 'text/html', errorPages: { 400: 'A bad period.', 401: 'A missing, forged or expired token.', 409: 'The plan left the catalog.' } },
+  },
+  'GET /portal/usage.csv': {
+    operationId: 'portalCsv',
+    tag: 'Usage page',
+    summary: "The usage page's daily series (CSV)",
+    description: 'date, meter, unit, aggregation, value per day of the period so far; the same token as the page; errors are HTML pages.',
+    access: { public: true },
+    query: z.object({ token: z.string().optional(), period: z.string().optional() }),
+    parameters: { token: 'The token of a portal link.', ...PERIOD_DEFAULT },
+    responses: { 200: { description: 'The CSV file.', schema: z.string() } },
+    errors: {},
+    page: { mediaType: 'text/csv', errorPages: { 400: 'A bad period.', 401: 'A missing, forged or expired token.' } },
   },
   'GET /health': {
     operationId: 'health',

@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { authorize, type Principal } from '../domain/apikey';
+import { dailySeries, daysSoFar, type DailyPoint } from '../domain/daily';
+import { Period } from '../domain/period';
+import { PORTAL_LINK_TTL, type PortalGrant, type PortalTokens } from '../domain/portal-token';
+import { listAlerts, type AlertDeps } from './alerts';
+import { checkCustomerId } from './customers';
+import { listInvoices } from './invoicing/views';
+import type { Clock, InvoiceRepository, UsageLedger } from './ports';
+import { readUsage, resolvePeriod } from './usage';
+
+/**
+ * What customers see (docs/portal.md): a link that opens their usage page without an API key, and
+ * the page's data. Every number comes from the same use cases the API answers with (readUsage,
+ * listAlerts, listInvoices); only the daily series is read here, from the daily counters.
+ */
+export interface LinkDeps {
+  portalTokens: PortalTokens;
+  clock: Clock;
+}
+
+export interface PortalDeps extends AlertDeps, LinkDeps {
+  ledger: Pick<UsageLedger, 'read' | 'readDaily' | 'periodsWithUsage'>;
+  invoices: Pick<InvoiceRepository, 'list'>;
+}
+
+/** POST /customers/{id}/portal-links: the body is optional. */
+export const portalLinkInput = z
+  .object({
+    ttlSeconds: z.number().int().min(PORTAL_LINK_TTL.minSeconds).max(PORTAL_LINK_TTL.maxSeconds).optional(),
+  })
+  .strict()
+  .optional();
+
+/**
+ * A link to a customer's usage page, valid `ttlSeconds`: `<baseUrl>/portal?token=...`. Exported for
+ * whoever hands links out (the API below, the CLI, alert e-mails); `baseUrl` is where customers reach
+ * the API (PUBLIC_URL, or the request's domain).
+ */
+export function portalLink(deps: LinkDeps, baseUrl: string, customerId: string, ttlSeconds: number = PORTAL_LINK_TTL.defaultSeconds) {
+  checkCustomerId(customerId);
+  const expiresAt = new Date(Math.floor(deps.clock.now().getTime() / 1000) * 1000 + ttlSeconds * 1000);
+  const token = deps.portalTokens.issue(customerId, expiresAt);
+  return { url: `${baseUrl.replace(/\/+$/, '')}/portal?token=${token}`, expiresAt: expiresAt.toISOString() };
+}
+
+export function createPortalLink(deps: LinkDeps, principal: Principal, customerId: string, input: z.infer<typeof portalLinkInput>, baseUrl: string) {
+  authorize(principal, 'read', customerId);
+  return portalLink(deps, baseUrl, customerId, input?.ttlSeconds);
+}
+
+/** The token stands for a read key bound to its customer: the use cases below check it as they would one. */
+const principalOf = (grant: PortalGrant): Principal => ({ keyId: 'portal-link', scopes: ['read'], customerId: grant.customerId });
+
+/** How far back the period picker looks for usage not yet invoiced (invoiced periods are listed by their invoices). */
+const PICKER_MONTHS = 12;
+
+export interface MeterSeries {
+  meter: string;
+  points: DailyPoint[];
+}
+
+/** GET /portal?token=&period=: the token first (401), then the period (400), then everything the page shows. */
+export async function readPortal(deps: PortalDeps, token: string | undefined, periodText: string | undefined) {
+  const now = deps.clock.now();
+  const grant = deps.portalTokens.verify(token, now);
+  const principal = principalOf(grant);
+  const period = resolvePeriod(periodText, deps.clock);
+  const current = Period.containing(now);
+  const recent: string[] = [];
+  for (let p = current, i = 0; i < PICKER_MONTHS; i++, p = p.previous()) recent.push(p.key);
+  const [usage, daily, alerts, invoices, customer, withUsage] = await Promise.all([
+    readUsage(deps, principal, grant.customerId, period.key),
+    deps.ledger.readDaily(grant.customerId, period.key),
+    listAlerts(deps, principal, grant.customerId, period.key),
+    listInvoices(deps, principal, grant.customerId),
+    deps.customers.get(grant.customerId),
+    deps.ledger.periodsWithUsage(grant.customerId, recent),
+  ]);
+  const days = daysSoFar(period, now);
+  const series: MeterSeries[] = usage.meters.flatMap((m) =>
+    m.aggregation === 'UNIQUE_COUNT' ? [] : [{ meter: m.meter, points: dailySeries(m.aggregation, days, daily[m.meter] ?? {}) }],
+  );
+  const periods = [...new Set([current.key, period.key, ...withUsage, ...invoices.invoices.map((i) => i.period)])].sort().reverse();
+  return {
+    customerId: grant.customerId,
+    customerName: customer?.name ?? null,
+    token: token!,
+    expiresAt: grant.expiresAt.toISOString(),
+    current: current.key,
+    periods,
+    usage,
+    series,
+    alerts: alerts.alerts,
+    invoices: invoices.invoices,
+  };
+}
+export type PortalView = Awaited<ReturnType<typeof readPortal>>;
+
+/** GET /portal/usage.csv?token=&period=: the daily series of every meter that has one, as rows. */
+export async function readDailyUsage(
+  deps: Pick<PortalDeps, 'portalTokens' | 'clock' | 'ledger' | 'catalog'>,
+  token: string | undefined,
+  periodText: string | undefined,
+) {
+  const now = deps.clock.now();
+  const grant = deps.portalTokens.verify(token, now);
+  const period = resolvePeriod(periodText, deps.clock);
+  const daily = await deps.ledger.readDaily(grant.customerId, period.key);
+  const days = daysSoFar(period, now);
+  const rows = deps.catalog
+    .meters()
+    .flatMap((m) => (m.aggregation === 'UNIQUE_COUNT' ? [] : dailySeries(m.aggregation, days, daily[m.slug] ?? {}).map((p) => ({ ...p, meter: m }))));
+  return { customerId: grant.customerId, period: period.key, rows };
+}
