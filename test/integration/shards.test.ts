@@ -50,6 +50,21 @@ it('spreads a hot customer over shards and still counts every event exactly once
   expect(usage.duplicatesDropped).toBe(100);
   const entitled = await t.request('GET', `/api/v1/customers/${c}/entitlements/api_calls`);
   expect(entitled.body).toMatchObject({ usage: '1000' });
+  // Day counters are sharded the same way and add up too.
+  const { container } = require('../../lib/platform/container') as typeof import('../../lib/platform/container');
+  const daily = await container().ledger.readDaily(c, period.key);
+  expect(daily.api_calls).toEqual({ [recent().slice(0, 10)]: '1000' });
+  expect(
+    (
+      await dynamo.send(
+        new QueryCommand({
+          TableName: 'UsageTable',
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :d)',
+          ExpressionAttributeValues: { ':pk': { S: `${c}|${period.key}` }, ':d': { S: 'd#api_calls#' } },
+        }),
+      )
+    ).Items!.length,
+  ).toBeGreaterThan(1);
 });
 
 it('voids, reconciles and repairs a sharded counter as a whole', async () => {
