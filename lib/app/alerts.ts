@@ -8,7 +8,7 @@ import type { AlertPublisher, AlertRecord, AlertRepository } from './ports';
 import { estimate, resolvePeriod, type UsageDeps } from './usage';
 
 /**
- * Alerts (SPEC 7). After the aggregator's writes, each (customer, period) it touched is evaluated
+ * Alerts. After the aggregator's writes, each (customer, period) it touched is evaluated
  * level-triggered: every threshold currently reached is a candidate. A conditional write claims
  * each (customer, period, kind, meter, threshold) once, however many aggregators evaluate at the
  * same moment; the claim is an outbox row: it is published, then marked sent. A publish that

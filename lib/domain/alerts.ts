@@ -4,7 +4,7 @@ import type { BudgetUse } from './invoicing';
 import { dec, formatMoney, formatQuantity, percentOf, toPlain } from './money';
 
 /**
- * Usage and budget alerts (SPEC 7): which thresholds a customer's period has reached, and what the
+ * Usage and budget alerts: which thresholds a customer's period has reached, and what the
  * alert says. Pure: no I/O, no clock; every quantity and amount is an exact decimal.
  *
  * Evaluation is LEVEL-triggered: `evaluateAlerts` returns every threshold reached right now, not

@@ -56,7 +56,7 @@ export function container(): Container {
 let sync: InvoiceSync | undefined;
 /** Stripe, only where it is used (the invoice worker): other functions need no Stripe key. */
 export function invoiceSync(): InvoiceSync {
-  // SPEC 11: Stripe calls and retries as metrics (published with the worker's other metrics).
+  // Stripe calls and retries as metrics (published with the worker's other metrics).
   return (sync ??= new StripeInvoiceSync(
     stripeBillingFromEnv(process.env, {
       onCall: (_op, _attempt, outcome) => {

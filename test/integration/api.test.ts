@@ -1,7 +1,7 @@
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { cloudEvent, startTestStack, type TestStack } from '../support/stack';
 
-/** The HTTP contract on the real local stack: bad input (SPEC 3.2, 10) and access control (SPEC 9). */
+/** The HTTP contract on the real local stack: bad input, the error envelope and access control. */
 let t: TestStack;
 beforeAll(async () => {
   t = await startTestStack();

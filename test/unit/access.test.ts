@@ -64,7 +64,7 @@ describe('API keys', () => {
   });
 });
 
-describe('error mapping (SPEC 10)', () => {
+describe('error mapping', () => {
   it('maps domain errors to their status with code, message and details', () => {
     expect(toHttpError(new ValidationError('bad', 'Bad thing', [{ index: 1, code: 'x', message: 'y' }]), 'r1')).toEqual({
       status: 400,
