@@ -1,3 +1,4 @@
+import './node-support';
 import { Presets, SingleBar } from 'cli-progress';
 import Table from 'cli-table3';
 import { Command, InvalidArgumentError } from 'commander';
