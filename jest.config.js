@@ -1,3 +1,7 @@
+// Tests, and the stacks and CLIs they start, run without the AWS SDK's Node-version warning
+// (local/node-support.ts, docs/decisions.md).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',

@@ -1,30 +1,47 @@
+import './node-support';
 import { Presets, SingleBar } from 'cli-progress';
-import Table from 'cli-table3';
-import { Command, InvalidArgumentError } from 'commander';
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import type { z } from 'zod';
 import { SCOPES, type Principal, type Scope } from '../lib/domain/apikey';
-import { DomainError } from '../lib/domain/errors';
+import { NotFoundError } from '../lib/domain/errors';
+import { formatMoney, formatQuantity } from '../lib/domain/money';
 import { Period } from '../lib/domain/period';
-import { ROOT } from './deployment';
+import { planIdFor } from '../lib/domain/plan-schedule';
+import type { Container } from '../lib/platform/container';
+import { describeFailure, EXIT, EXIT_CODES_HELP, invalidInput, output, record, table, UsageError, type Cell } from './cli-output';
+import { readRunningStack } from './stack-file';
 
 /**
  * Operator CLI: `npm run cli -- <command>`. It runs the same use cases as the API, straight against
- * the tables: locally against the stack `npm start` runs (it reads .local/stack.json), on AWS with
- * the environment of the deployed functions (API_KEYS_TABLE, ... and AWS credentials).
+ * the tables: locally against the stack `npm start` runs (found through .local/stack.json), on AWS
+ * with the environment of the deployed functions (API_KEYS_TABLE, ... and AWS credentials). Tables
+ * for people, `--json` for scripts; exit codes in cli-output.ts and `--help`.
  */
-export const STACK_FILE = join(ROOT, '.local', 'stack.json');
 
-function loadEnvironment(): void {
+async function loadEnvironment(): Promise<void> {
   if (process.env.API_KEYS_TABLE) return;
-  if (!existsSync(STACK_FILE)) {
-    throw new Error('no stack found: run `npm start` first, or set API_KEYS_TABLE and the other function environment variables for a deployed stage');
-  }
-  Object.assign(process.env, JSON.parse(readFileSync(STACK_FILE, 'utf8')) as Record<string, string>);
+  Object.assign(process.env, await readRunningStack());
+}
+
+async function container(): Promise<Container> {
+  await loadEnvironment();
+  return (await import('../lib/platform/container')).container();
 }
 
 /** The CLI acts as an operator with every scope (it holds the table credentials anyway). */
 const operator: Principal = { keyId: 'cli', scopes: [...SCOPES] };
+
+interface Json {
+  json?: boolean;
+}
+const jsonOption = () => new Option('--json', 'print the result as JSON instead of a table');
+
+/** Validates input the way the API does: a ValidationError naming each field, not zod's issue list. */
+function parse<S extends z.ZodType>(schema: S, input: unknown): z.infer<S> {
+  const result = schema.safeParse(input);
+  if (!result.success) throw invalidInput(result.error.issues);
+  return result.data;
+}
 
 function scopes(value: string): Scope[] {
   const list = value.split(',').map((s) => s.trim());
@@ -33,71 +50,344 @@ function scopes(value: string): Scope[] {
   return list as Scope[];
 }
 
-async function withContainer<T>(fn: (c: import('../lib/platform/container').Container) => Promise<T>): Promise<void> {
-  loadEnvironment();
-  const { container } = await import('../lib/platform/container');
-  const out = await fn(container());
-  console.log(JSON.stringify(out, null, 2));
+function period(value: string): string {
+  if (!Period.isValidKey(value)) throw new InvalidArgumentError(`period must be YYYY-MM; got "${value}"`);
+  return value;
 }
 
-export function program(): Command {
-  const cli = new Command('usage-metering').description('operator commands for the usage metering service');
+const dash = (v: Cell) => (v === null || v === undefined || v === '' ? '-' : v);
+
+// ---------------------------------------------------------------------------------------------
+// keys
+
+type KeyView = { keyId: string; name: string; scopes: string[]; customerId: string | null; createdAt: string; revokedAt: string | null };
+const keyRow = (k: KeyView): Cell[] => [k.keyId, k.name, k.scopes.join(','), dash(k.customerId), k.createdAt, dash(k.revokedAt)];
+const KEY_HEAD = ['key id', 'name', 'scopes', 'customer', 'created', 'revoked'];
+
+function keysCommands(cli: Command): void {
   const keys = cli.command('keys').description('API keys (stored hashed; the plain key is shown once)');
   keys
     .command('create')
+    .description('create a key; its plain value is printed once')
     .requiredOption('--name <name>', 'what the key is for')
-    .requiredOption('--scopes <list>', `comma-separated: ${SCOPES.join(',')}`, scopes)
+    .requiredOption('--scopes <list>', `comma-separated: ${SCOPES.join(',')} (admin cannot be bound to a customer)`, scopes)
     .option('--customer <id>', 'bind the key to one customer')
-    .action((o: { name: string; scopes: Scope[]; customer?: string }) =>
-      withContainer(async (c) => {
-        const { apiKeyInput, createApiKey } = await import('../lib/app/apikeys');
-        return createApiKey(c, operator, apiKeyInput.parse({ name: o.name, scopes: o.scopes, customerId: o.customer }));
-      }),
-    );
-  keys.command('list').action(() => withContainer(async (c) => (await import('../lib/app/apikeys')).listApiKeys(c, operator)));
-  keys.command('revoke <keyId>').action((keyId: string) => withContainer(async (c) => (await import('../lib/app/apikeys')).revokeApiKey(c, operator, keyId)));
+    .addOption(jsonOption())
+    .action(async (o: { name: string; scopes: Scope[]; customer?: string } & Json) => {
+      const { apiKeyInput, createApiKey } = await import('../lib/app/apikeys');
+      const input = parse(apiKeyInput, { name: o.name, scopes: o.scopes, customerId: o.customer });
+      output(o.json, await createApiKey(await container(), operator, input), (k) =>
+        [table(KEY_HEAD, [keyRow(k)]), `key: ${k.key}`, 'Store it now: it is not shown again (only its hash is kept).'].join('\n'),
+      );
+    });
+  keys
+    .command('list')
+    .description('every key, revoked ones included (no secrets)')
+    .addOption(jsonOption())
+    .action(async (o: Json) => {
+      const { listApiKeys } = await import('../lib/app/apikeys');
+      output(o.json, await listApiKeys(await container(), operator), (r) => (r.apiKeys.length ? table(KEY_HEAD, r.apiKeys.map(keyRow)) : 'no API keys yet'));
+    });
+  keys
+    .command('revoke <keyId>')
+    .description('revoke a key: it stops working at once')
+    .addOption(jsonOption())
+    .action(async (keyId: string, o: Json) => {
+      const { revokeApiKey } = await import('../lib/app/apikeys');
+      output(o.json, await revokeApiKey(await container(), operator, keyId), (k) => `revoked ${k.keyId} (${k.name}) at ${k.revokedAt}`);
+    });
+}
 
+// ---------------------------------------------------------------------------------------------
+// customers
+
+type CustomerView = import('../lib/app/ports').Customer;
+
+function customerFields(c: CustomerView, now: Date): [string, Cell][] {
+  const current = Period.containing(now).key;
+  const inForce = planIdFor(c.plans, current) ?? 'default';
+  const plan = inForce === c.planId ? c.planId : `${inForce} now; ${c.planId} from ${Period.containing(now).next().key}`;
+  return [
+    ['id', c.id],
+    ['name', c.name],
+    ['plan', plan],
+    ['stripe customer', dash(c.stripeCustomerId)],
+    ['alert email', dash(c.alertEmail)],
+    ['budget', dash(c.budget?.amount)],
+    ['created', c.createdAt],
+    ['updated', c.updatedAt],
+  ];
+}
+
+function customersCommands(cli: Command): void {
+  const customers = cli.command('customers').description('customers: plan, Stripe customer, alert e-mail, budget');
+  customers
+    .command('list')
+    .description('every customer')
+    .addOption(jsonOption())
+    .action(async (o: Json) => {
+      const c = await container();
+      const { listCustomers } = await import('../lib/app/customers');
+      const all: CustomerView[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await listCustomers(c, operator, '200', cursor);
+        all.push(...page.customers);
+        cursor = page.nextCursor ?? undefined;
+      } while (cursor);
+      output(o.json, { customers: all }, (r) =>
+        r.customers.length
+          ? table(
+              ['id', 'name', 'plan', 'stripe customer', 'alert email', 'budget'],
+              r.customers.map((x) => [x.id, x.name, x.planId, dash(x.stripeCustomerId), dash(x.alertEmail), dash(x.budget?.amount)]),
+              [5],
+            )
+          : 'no customers yet',
+      );
+    });
+  customers
+    .command('get <id>')
+    .description('one customer')
+    .addOption(jsonOption())
+    .action(async (id: string, o: Json) => {
+      const c = await container();
+      const { getCustomer } = await import('../lib/app/customers');
+      output(o.json, await getCustomer(c, operator, id), (x) => record(customerFields(x, c.clock.now())));
+    });
+  customers
+    .command('put <id>')
+    .description('create a customer, or change the fields given (the others stay as they are)')
+    .option('--name <name>', 'display name (required for a new customer)')
+    .option('--plan <planId>', 'catalog plan; a change applies from the next period')
+    .option('--stripe-customer <id>', 'the Stripe customer (cus_...) invoices go to')
+    .option('--no-stripe-customer', 'unlink the Stripe customer (invoices are then recorded, not sent)')
+    .option('--alert-email <address>', 'where alerts are e-mailed (an SNS subscription filtered to this customer)')
+    .option('--no-alert-email', 'stop e-mailing alerts')
+    .option('--budget <amount>', "monthly budget in the plan's currency, e.g. 500.00")
+    .option('--no-budget', 'remove the budget')
+    .addOption(jsonOption())
+    .action(
+      async (id: string, o: { name?: string; plan?: string; stripeCustomer?: string | false; alertEmail?: string | false; budget?: string | false } & Json) => {
+        const c = await container();
+        const { customerInput, getCustomer, putCustomer } = await import('../lib/app/customers');
+        const existing = await getCustomer(c, operator, id).catch((err: unknown) => {
+          if (err instanceof NotFoundError) return undefined;
+          throw err;
+        });
+        if (!existing && !o.name) throw new UsageError(`${id} is a new customer: give it a name with --name "..."`);
+        // commander sets a --no-x flag's value to false and leaves it undefined when neither form is given.
+        const pick = <T>(given: T | false | undefined, kept: T | undefined) => (given === false ? undefined : (given ?? kept));
+        const input = parse(customerInput, {
+          name: o.name ?? existing?.name,
+          ...(o.plan !== undefined ? { planId: o.plan } : {}),
+          stripeCustomerId: pick(o.stripeCustomer, existing?.stripeCustomerId),
+          alertEmail: pick(o.alertEmail, existing?.alertEmail),
+          budget: o.budget === false ? undefined : o.budget !== undefined ? { amount: o.budget } : existing?.budget,
+        });
+        const out = await putCustomer(c, operator, id, input);
+        output(o.json, out, (r) => [`${r.created ? 'created' : 'updated'} ${r.customer.id}`, record(customerFields(r.customer, c.clock.now()))].join('\n'));
+      },
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// usage
+
+function usageCommand(cli: Command): void {
+  cli
+    .command('usage')
+    .description("a customer's period so far: per meter the value, what the plan includes, % used and the amount; subtotal, projection, budget")
+    .requiredOption('--customer <id>', 'customer id')
+    .option('--period <YYYY-MM>', 'default: the current period', period)
+    .addOption(jsonOption())
+    .action(async (o: { customer: string; period?: string } & Json) => {
+      const { readUsage } = await import('../lib/app/usage');
+      output(o.json, await readUsage(await container(), operator, o.customer, o.period), (u) => {
+        const money = (m: string) => formatMoney(m, u.currency);
+        const meters = table(
+          ['meter', 'value', 'included', '% used', 'amount'],
+          u.meters.map((m) => [
+            m.displayName,
+            `${formatQuantity(m.value)} ${m.unit}`,
+            m.included === '0' ? '-' : formatQuantity(m.included),
+            m.percentUsed ?? '-',
+            money(m.amount),
+          ]),
+          [1, 2, 3, 4],
+        );
+        const budget = u.budget
+          ? `${money(u.budget.amount)}: ${u.budget.percentUsed}% used, ${u.budget.projectedPercent}% projected`
+          : 'none (customers put --budget sets one)';
+        return [
+          `${u.customerId}, ${u.period} (plan ${u.planId}, ${u.currency.toUpperCase()}), as of ${u.asOf}`,
+          meters,
+          record([
+            ['base fee', money(u.baseFee)],
+            ['subtotal so far', money(u.subtotal)],
+            ['projected at period end', money(u.projection.subtotal)],
+            ['budget', budget],
+            ['duplicates dropped', formatQuantity(String(u.duplicatesDropped))],
+          ]),
+        ].join('\n');
+      });
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// invoices
+
+type RunView = { period: string; status: string; total: number; done: number; skipped: number; failed: number; pending: number };
+const runRecord = (r: RunView) =>
+  record([
+    ['period', r.period],
+    ['status', r.status],
+    ['customers', r.total],
+    ['done', r.done],
+    ['skipped (nothing to bill)', r.skipped],
+    ['failed', r.failed],
+    ['pending', r.pending],
+  ]);
+
+/** Polls the run until it completes, with a progress bar on a terminal (stderr, so --json stays clean). */
+async function waitForRun(c: Container, periodKey: string, json: boolean | undefined): Promise<RunView> {
+  const { getInvoiceRun } = await import('../lib/app/invoicing/runs');
+  const bar =
+    json || !process.stderr.isTTY
+      ? undefined
+      : new SingleBar(
+          {
+            format: `invoicing ${periodKey} {bar} {value}/{total} | done {done} skipped {skipped} failed {failed} pending {pending} | {rate}/s | ETA {eta_formatted}`,
+            stream: process.stderr,
+            hideCursor: true,
+            etaBuffer: 20,
+          },
+          Presets.shades_classic,
+        );
+  const started = Date.now();
+  let first: number | undefined;
+  let run: RunView;
+  for (;;) {
+    run = await getInvoiceRun(c, operator, periodKey);
+    const finished = run.done + run.skipped + run.failed;
+    first ??= finished;
+    const seconds = (Date.now() - started) / 1000;
+    const payload = {
+      done: run.done,
+      skipped: run.skipped,
+      failed: run.failed,
+      pending: run.pending,
+      rate: seconds > 0 ? ((finished - first) / seconds).toFixed(1) : '0.0',
+    };
+    if (bar) {
+      if (!bar.isActive) bar.start(Math.max(run.total, 1), finished, payload);
+      bar.setTotal(Math.max(run.total, 1));
+      bar.update(finished, payload);
+    }
+    if (run.status === 'completed') break;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  bar?.stop();
+  return run;
+}
+
+function invoicesCommands(cli: Command): void {
   const invoices = cli.command('invoices').description('monthly invoicing');
   invoices
     .command('run')
     .description('start (or resume) the invoice run of a closed period; the invoice workers do the rest')
     .requiredOption('--period <YYYY-MM>', 'the period to invoice', period)
     .option('--force', 'start a new run of a period older than the late-event window or before the first usage')
-    .action((o: { period: string; force?: boolean }) =>
-      withContainer(async (c) => (await import('../lib/app/invoicing/runs')).startInvoiceRunByHand(c, operator, { period: o.period, force: o.force })),
-    );
+    .option('--wait', 'follow the run with a progress bar until every customer is done')
+    .addOption(jsonOption())
+    .action(async (o: { period: string; force?: boolean; wait?: boolean } & Json) => {
+      const c = await container();
+      const { startInvoiceRunByHand } = await import('../lib/app/invoicing/runs');
+      const started = await startInvoiceRunByHand(c, operator, { period: o.period, force: o.force });
+      if (!o.wait) {
+        output(
+          o.json,
+          started,
+          (r) => `invoice run ${r.period}: ${r.status}; follow it with \`invoices status --period ${r.period}\` (or run again with --wait)`,
+        );
+        return;
+      }
+      const run = await waitForRun(c, o.period, o.json);
+      output(o.json, run, (r) =>
+        [
+          `invoice run ${r.period}: ${r.status}`,
+          runRecord(r),
+          ...(r.failed > 0 ? [`${r.failed} failed: see \`invoices list --customer <id>\` (lastError); running the period again retries them`] : []),
+        ].join('\n'),
+      );
+    });
   invoices
     .command('status')
+    .description("an invoice run's progress")
     .requiredOption('--period <YYYY-MM>', 'the run', period)
-    .action((o: { period: string }) => withContainer(async (c) => (await import('../lib/app/invoicing/runs')).getInvoiceRun(c, operator, o.period)));
+    .addOption(jsonOption())
+    .action(async (o: { period: string } & Json) => {
+      const { getInvoiceRun } = await import('../lib/app/invoicing/runs');
+      output(o.json, await getInvoiceRun(await container(), operator, o.period), runRecord);
+    });
   invoices
     .command('preview')
     .description("the invoice a customer's period would produce now")
     .requiredOption('--customer <id>', 'customer id')
     .option('--period <YYYY-MM>', 'default: the current period', period)
-    .action((o: { customer: string; period?: string }) =>
-      withContainer(async (c) => (await import('../lib/app/invoicing/views')).previewInvoice(c, operator, o.customer, o.period)),
-    );
+    .addOption(jsonOption())
+    .action(async (o: { customer: string; period?: string } & Json) => {
+      const { previewInvoice } = await import('../lib/app/invoicing/views');
+      output(o.json, await previewInvoice(await container(), operator, o.customer, o.period), (p) => {
+        const money = (m: string) => formatMoney(m, p.currency);
+        const lines = p.lines.length
+          ? table(
+              ['line', 'quantity', 'unit price', 'amount'],
+              p.lines.map((l) => [l.description, formatQuantity(l.quantity), money(l.unitAmount), money(l.amount)]),
+              [1, 2, 3],
+            )
+          : 'no charges so far';
+        const more = p.additionalInvoices.length ? [`plus ${p.additionalInvoices.length} correction invoice(s) in another currency (--json shows them)`] : [];
+        return [`upcoming invoice, ${p.customerId}, ${p.period} (plan ${p.planId}), as of ${p.asOf}`, lines, `total ${money(p.total)}`, ...more].join('\n');
+      });
+    });
   invoices
     .command('list')
+    .description("a customer's invoices, newest first")
     .requiredOption('--customer <id>', 'customer id')
-    .action((o: { customer: string }) => withContainer(async (c) => (await import('../lib/app/invoicing/views')).listInvoices(c, operator, o.customer)));
+    .addOption(jsonOption())
+    .action(async (o: { customer: string } & Json) => {
+      const { listInvoices } = await import('../lib/app/invoicing/views');
+      output(o.json, await listInvoices(await container(), operator, o.customer), (r) =>
+        r.invoices.length
+          ? table(
+              ['period', 'kind', 'status', 'total', 'stripe invoice', 'last error'],
+              r.invoices.map((i) => [i.period, i.kind, i.status, formatMoney(i.total, i.currency), dash(i.stripeInvoiceId), dash(i.lastError)]),
+              [3],
+            )
+          : `no invoices for ${r.customerId} yet`,
+      );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// reconcile
+
+function reconcileCommand(cli: Command): void {
   cli
     .command('reconcile')
     .description("recompute a period's counters from the event archive (minus voids) and compare them with the store; exit 3 on drift")
     .requiredOption('--period <YYYY-MM>', 'the period', period)
     .option('--customer <id>', 'only this customer')
     .option('--fix', "write the archive's value over each drifting counter (compare-and-set) and keep an audit entry")
-    .option('--json', 'print JSON instead of a table')
-    .action(async (o: { period: string; customer?: string; fix?: boolean; json?: boolean }) => {
-      loadEnvironment();
-      const { container } = await import('../lib/platform/container');
+    .addOption(jsonOption())
+    .action(async (o: { period: string; customer?: string; fix?: boolean } & Json) => {
+      const c = await container();
       const { reconcile } = await import('../lib/app/audit');
       const bar = o.json
         ? undefined
         : new SingleBar({ format: 'reconciling {bar} {value}/{total} customers', clearOnComplete: true, stream: process.stderr }, Presets.shades_classic);
       let started = false;
-      const out = await reconcile(container(), {
+      const out = await reconcile(c, {
         period: o.period,
         customerId: o.customer,
         fix: o.fix ? { by: `cli:${process.env.USER ?? 'operator'}` } : undefined,
@@ -108,34 +398,38 @@ export function program(): Command {
         },
       });
       bar?.stop();
-      if (o.json) console.log(JSON.stringify(out, null, 2));
-      else {
-        const table = new Table({ head: ['customer', 'meter', 'counter', 'archive', 'drift', ...(o.fix ? ['fixed'] : [])] });
-        for (const d of out.drifts)
-          table.push([d.customerId, d.meter, d.counter, d.archive, d.drift, ...(o.fix ? [d.fixed ? 'yes' : 'no (it moved; run again)'] : [])]);
-        console.log(
-          `${o.period}: ${out.customers} customers, ${out.events} archived events, ${out.drifts.length} drifting counter${out.drifts.length === 1 ? '' : 's'}`,
-        );
-        if (out.drifts.length > 0) console.log(table.toString());
-      }
+      output(o.json, out, (r) => {
+        const head = `${o.period}: ${r.customers} customers, ${r.events} archived events, ${r.drifts.length} drifting counter${r.drifts.length === 1 ? '' : 's'}`;
+        if (r.drifts.length === 0) return head;
+        const rows = r.drifts.map((d) => [
+          d.customerId,
+          d.meter,
+          dash(d.day),
+          d.counter,
+          d.archive,
+          d.drift,
+          ...(o.fix ? [d.fixed ? 'yes' : 'no (it moved; run again)'] : []),
+        ]);
+        return [head, table(['customer', 'meter', 'day', 'counter', 'archive', 'drift', ...(o.fix ? ['fixed'] : [])], rows, [3, 4, 5])].join('\n');
+      });
       // Drift found (even when fixed now): exit 3, so a scheduled job notices.
-      process.exitCode = out.drifts.length > 0 ? 3 : 0;
+      process.exitCode = out.drifts.length > 0 ? EXIT.drift : EXIT.ok;
     });
+}
+
+function portalLinkCommand(cli: Command): void {
   cli
     .command('portal-link')
     .description("a signed link to a customer's usage page; prints the URL alone")
     .requiredOption('--customer <id>', 'customer id')
     .option('--ttl <seconds>', 'how long the link works: 60..86400 seconds (default 3600)', ttlSeconds)
     .action(async (o: { customer: string; ttl?: number }) => {
-      loadEnvironment();
-      const { container } = await import('../lib/platform/container');
+      const c = await container();
       const { portalLink } = await import('../lib/app/portal');
-      const c = container();
       // No request to take the API's address from: the deployment's (or the local stack's) PUBLIC_URL.
       if (c.config.PUBLIC_URL === undefined) throw new Error('PUBLIC_URL is not set: the address customers open the page at');
       console.log(portalLink(c, c.config.PUBLIC_URL, o.customer, o.ttl).url);
     });
-  return cli;
 }
 
 function ttlSeconds(value: string): number {
@@ -144,16 +438,28 @@ function ttlSeconds(value: string): number {
   return n;
 }
 
-function period(value: string): string {
-  if (!Period.isValidKey(value)) throw new InvalidArgumentError(`period must be YYYY-MM; got "${value}"`);
-  return value;
+export function program(): Command {
+  const cli = new Command('usage-metering')
+    .description('operator commands for the usage metering service (npm run cli -- <command> --help for each)')
+    .addHelpText('after', EXIT_CODES_HELP)
+    .showHelpAfterError('(add --help for usage)')
+    // Commands added below inherit both: usage errors come back to the catch below as exit code 1.
+    .exitOverride();
+  keysCommands(cli);
+  customersCommands(cli);
+  usageCommand(cli);
+  invoicesCommands(cli);
+  reconcileCommand(cli);
+  portalLinkCommand(cli);
+  return cli;
 }
 
 if (require.main === module) {
   program()
     .parseAsync(process.argv)
     .catch((err: unknown) => {
-      console.error(err instanceof DomainError ? `${err.code}: ${err.message}` : err instanceof Error ? err.message : err);
-      process.exit(2);
+      const { lines, exitCode } = describeFailure(err);
+      for (const line of lines) console.error(line);
+      process.exitCode = exitCode;
     });
 }

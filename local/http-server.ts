@@ -170,6 +170,9 @@ export function startHttpServer(routes: LocalRoute[], port: number, host = '127.
   // Longer than clients keep idle connections (API Gateway keeps them for minutes); with Node's
   // 5 s default a client could reuse a socket the server is just closing ("other side closed").
   server.keepAliveTimeout = 65_000;
+  // headersTimeout (60 s by default) above keepAliveTimeout too, the usual advice for kept-alive
+  // connections: a fetch in start.test.ts once met "other side closed" after about a minute idle.
+  server.headersTimeout = 66_000;
   const stop = () =>
     (stopping ??= (async () => {
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -20,6 +20,8 @@ export interface ProvisionOptions {
   /** Locally a failed message should come back in seconds, not the deployed 180 s. */
   visibilityTimeoutSeconds?: number;
   maxReceiveCount?: number;
+  /** Tables kept from an earlier run (DynamoDB Local on disk) are used as they are. */
+  keepExistingTables?: boolean;
 }
 
 export async function provision(
@@ -41,7 +43,13 @@ export async function provision(
     } = r.Properties as Record<string, unknown> & {
       TimeToLiveSpecification?: { AttributeName: string; Enabled: boolean };
     };
-    await clients.dynamo.send(new CreateTableCommand({ ...(props as Omit<CreateTableCommandInput, 'TableName'>), TableName: id }));
+    try {
+      await clients.dynamo.send(new CreateTableCommand({ ...(props as Omit<CreateTableCommandInput, 'TableName'>), TableName: id }));
+    } catch (err) {
+      if (!(opts.keepExistingTables && (err as { name?: string }).name === 'ResourceInUseException')) throw err;
+      out.tables[id] = id;
+      continue;
+    }
     if (TimeToLiveSpecification) {
       await clients.dynamo.send(new UpdateTimeToLiveCommand({ TableName: id, TimeToLiveSpecification }));
     }

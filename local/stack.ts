@@ -1,3 +1,4 @@
+import './node-support';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -35,6 +36,14 @@ export interface StackOptions {
    */
   schedules?: boolean;
   scheduleScale?: number;
+  /** Keep DynamoDB Local's data in this directory (absolute) across restarts; in memory when absent. */
+  dataDir?: string;
+}
+
+/** What the stack's functions did since it started, counted in-process from their metrics. */
+export interface StackActivity {
+  eventsCounted: number;
+  alertsSent: number;
 }
 
 export interface Stack {
@@ -50,6 +59,7 @@ export interface Stack {
   pollers: SqsPoller[];
   /** A local queue subscribed to the alerts topic without a filter: every alert lands here. */
   alertsInbox: { url: string; arn: string };
+  activity: StackActivity;
   stop(): Promise<void>;
 }
 
@@ -69,10 +79,10 @@ function functionEnvironment(declared: Record<string, unknown>, resources: Provi
 
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const deployment = loadDeployment();
-  const started: { dynamoLocal?: DynamoLocal; fauxqs?: SqsSns; stripe?: StripeFake; http?: LocalHttpServer } = {};
+  const started: { dynamoLocal?: DynamoLocal; fauxqs?: SqsSns; stripe?: StripeFake; http?: LocalHttpServer; untap?: () => void } = {};
   try {
     const [dynamoLocal, fauxqs, stripe] = await Promise.all([
-      startDynamoLocal(),
+      startDynamoLocal({ dataDir: opts.dataDir }),
       startSqsSns(),
       startStripeFake({ port: 0, rateLimitPerSecond: opts.stripeRateLimit }),
     ]);
@@ -85,7 +95,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const resources = await provision(
       deployment.resources,
       { dynamo, sqs, sns, s3 },
-      { visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? 10, maxReceiveCount: opts.maxReceiveCount },
+      { visibilityTimeoutSeconds: opts.visibilityTimeoutSeconds ?? 10, maxReceiveCount: opts.maxReceiveCount, keepExistingTables: opts.dataDir !== undefined },
     );
 
     const port = opts.port === undefined ? 3000 : opts.port === 0 ? await freePort() : opts.port;
@@ -113,6 +123,14 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     };
     // Handlers read their configuration from the environment, as on Lambda.
     Object.assign(process.env, env);
+    const activity: StackActivity = { eventsCounted: 0, alertsSent: 0 };
+    // Loaded only now: the logger reads its level from the environment just set.
+    const { tapMetrics } = require('../lib/platform/observability') as typeof import('../lib/platform/observability');
+    const untap = tapMetrics((name, value) => {
+      if (name === 'EventsCounted') activity.eventsCounted += value;
+      else if (name === 'AlertsSent') activity.alertsSent += value;
+    });
+    started.untap = untap;
 
     const routes: LocalRoute[] = deployment.routes.map((r) => ({
       method: r.method,
@@ -180,6 +198,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       stripe,
       pollers,
       alertsInbox: { url: inboxUrl, arn: inboxArn },
+      activity,
       // Work first, emulators last: nothing may still call DynamoDB Local, fauxqs or the Stripe
       // fake once they stop, or it fails with ECONNREFUSED. So: no new scheduled runs, requests or
       // receives; wait for what is in flight (a running invocation ends as it would on Lambda);
@@ -194,6 +213,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
               while (scheduledRuns.size > 0) await Promise.all(scheduledRuns);
             })(),
           ]);
+          untap();
           dynamo.destroy();
           sqs.destroy();
           sns.destroy();
@@ -201,6 +221,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         })()),
     };
   } catch (err) {
+    started.untap?.();
     await started.http?.stop();
     await started.stripe?.stop();
     await started.fauxqs?.stop();

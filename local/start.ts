@@ -1,24 +1,103 @@
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
-import { STACK_FILE } from './cli';
-import { startStack } from './stack';
+import './node-support';
+import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { Command } from 'commander';
+import { join, resolve } from 'node:path';
+import { ROOT } from './deployment';
+import { portIsFree } from './emulators';
+import { startStack, type Stack } from './stack';
+import { removeStackFile, writeStackFile } from './stack-file';
+import { StatusLine } from './status-line';
 
-/** `npm start`: the whole system on emulators, ready for curl, until Ctrl-C. */
-async function main() {
-  const port = Number(process.env.PORT ?? 3000);
-  console.log('starting DynamoDB Local, fauxqs, the HTTP API and the SQS pollers...');
+/**
+ * `npm start`: the whole system on emulators, ready for curl, until Ctrl-C.
+ * `npm start -- --demo` also loads a realistic month (local/demo.ts); `--persist` (or
+ * LOCAL_PERSIST=1) keeps DynamoDB Local's data in .local/dynamodb across restarts.
+ */
+/** Where --persist keeps DynamoDB Local's data (LOCAL_DATA_DIR: elsewhere, e.g. one per test). */
+export const DATA_DIR = resolve(process.env.LOCAL_DATA_DIR || join(ROOT, '.local', 'dynamodb'));
+const DEFAULT_ADMIN_KEY = 'local-admin-key';
+
+export interface LocalOptions {
+  demo: boolean;
+  persist: boolean;
+}
+
+/** A problem with how the stack was asked to start: one line, no stack trace, exit code 1. */
+class StartError extends Error {}
+
+function portFromEnv(): number {
+  const text = process.env.PORT ?? '3000';
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port < 1 || port > 65_535) throw new StartError(`PORT must be a port number from 1 to 65535; got "${text}"`);
+  return port;
+}
+
+export async function runLocal(opts: LocalOptions): Promise<void> {
+  const port = portFromEnv();
+  const key = process.env.LOCAL_ADMIN_KEY || DEFAULT_ADMIN_KEY;
+  if (key.length < 8) throw new StartError('LOCAL_ADMIN_KEY must be at least 8 characters');
+  // Before anything starts: a taken port would otherwise fail only after the emulators are up.
+  if (!(await portIsFree(port))) {
+    throw new StartError(`port ${port} is already in use (another \`npm start\`?): stop what uses it, or start on another port: PORT=${port + 1} npm start`);
+  }
+  console.log(`starting DynamoDB Local${opts.persist ? ` (data kept in ${DATA_DIR})` : ''}, fauxqs, the HTTP API and the SQS pollers...`);
+  let status: StatusLine | undefined;
   // The alert sweeper's "every minute" runs every 6 s locally.
-  const stack = await startStack({ port, schedules: true, scheduleScale: 0.1, onPollerError: (err) => console.error('poller:', err) });
-  const key = stack.env.LOCAL_ADMIN_KEY ?? 'local-admin-key';
+  const stack = await startStack({
+    port,
+    schedules: true,
+    scheduleScale: 0.1,
+    dataDir: opts.persist ? DATA_DIR : undefined,
+    env: { LOCAL_ADMIN_KEY: key },
+    onPollerError: (err) => (status ? status.print(`poller: ${String(err)}`, process.stderr) : console.error('poller:', err)),
+  }).catch((err: unknown) => {
+    // Someone took the port between the check and the listen.
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new StartError(`port ${port} is already in use: start on another port: PORT=${port + 1} npm start`);
+    throw err;
+  });
   // The CLI (npm run cli) finds this running stack here.
-  mkdirSync(dirname(STACK_FILE), { recursive: true });
-  writeFileSync(STACK_FILE, JSON.stringify(stack.env, null, 2));
+  writeStackFile(stack.env, { LOCAL_API_URL: stack.url, LOCAL_STACK_PID: String(process.pid), LOCAL_STACK_STARTED_AT: new Date().toISOString() });
+  console.log(banner(stack, key, opts));
+
+  status = new StatusLine(process.stdout, liveStatus(stack));
+  const say = (line: string) => status!.print(line);
+  const printer = printAlerts(stack, say);
+  status.start();
+
+  let stopping = false;
+  const shutdown = async (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    status!.stop();
+    console.log(`\n${reason}: stopping...`);
+    removeStackFile();
+    // The printer and every function stop before the emulators they call (Stack.stop).
+    await printer.stop();
+    await stack.stop();
+    console.log('stopped.');
+    process.exit(0);
+  };
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGHUP', () => void shutdown('SIGHUP'));
+  // Whoever started us (npm, a shell, an IDE) was killed without passing a signal on: we are
+  // re-parented. Stop, rather than keep the port and the emulators for nobody.
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && void shutdown('parent process gone'), 1000).unref();
+
+  if (opts.demo) {
+    const { loadDemo } = await import('./demo');
+    await loadDemo({ url: stack.url, key, env: stack.env, say }).catch((err: unknown) => say(`demo: ${err instanceof Error ? err.message : String(err)}`));
+  }
+}
+
+function banner(stack: Stack, key: string, opts: LocalOptions): string {
   const now = new Date().toISOString();
-  console.log(`
+  return `
 Usage metering is running (stage local).
   HTTP API        ${stack.url}        (GET /health)
-  DynamoDB Local  ${stack.env.DYNAMODB_ENDPOINT}
+  DynamoDB Local  ${stack.env.DYNAMODB_ENDPOINT}   (${opts.persist ? `data kept in ${DATA_DIR}` : 'in memory: npm start -- --persist keeps it'})
   SQS/SNS fauxqs  ${stack.env.SQS_ENDPOINT}
   usage queue     ${stack.resources.queues.UsageQueue?.url}
   usage DLQ       ${stack.resources.queues.UsageDLQ?.url}
@@ -37,37 +116,39 @@ Try:
   curl -s ${stack.url}/api/v1/customers/cus_42/usage -H 'Authorization: Bearer ${key}'
   curl -s ${stack.url}/api/v1/customers/cus_42/events -H 'Authorization: Bearer ${key}'
   curl -s -X POST ${stack.url}/api/v1/customers/cus_42/portal-links -H 'Authorization: Bearer ${key}'   # open its url in a browser
-  curl -s -X POST ${stack.url}/api/v1/events/void -H 'Authorization: Bearer ${key}' \
+  curl -s -X POST ${stack.url}/api/v1/events/void -H 'Authorization: Bearer ${key}' \\
     -H 'Content-Type: application/json' -d '{"source":"curl","id":"req_1","reason":"sent twice by mistake"}'
+  npm run cli -- usage --customer cus_42
   npm run cli -- reconcile --period ${now.slice(0, 7)}
+${opts.demo ? '' : '  npm run demo        (a realistic month: customers on every plan, last month invoiced, alerts)\n'}
+Ctrl-C stops everything.`;
+}
 
-Ctrl-C stops everything.`);
-
-  const printer = printAlerts(stack);
-
-  let stopping = false;
-  const shutdown = async (reason: string) => {
-    if (stopping) return;
-    stopping = true;
-    console.log(`\n${reason}: stopping...`);
-    rmSync(STACK_FILE, { force: true });
-    // The printer and every function stop before the emulators they call (Stack.stop).
-    await printer.stop();
-    await stack.stop();
-    console.log('stopped.');
-    process.exit(0);
+/** The status line: events counted per second, the usage queue and its DLQ, alerts sent. Cheap: two queue reads, in-process counters. */
+function liveStatus(stack: Stack): () => Promise<string> {
+  let last = { at: Date.now(), counted: stack.activity.eventsCounted };
+  const depth = async (url: string | undefined) => {
+    if (!url) return 0;
+    const a = (
+      await stack.sqs.send(
+        new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
+      )
+    ).Attributes;
+    return Number(a?.ApproximateNumberOfMessages ?? 0) + Number(a?.ApproximateNumberOfMessagesNotVisible ?? 0);
   };
-  process.on('SIGINT', () => void shutdown('SIGINT'));
-  process.on('SIGTERM', () => void shutdown('SIGTERM'));
-  process.on('SIGHUP', () => void shutdown('SIGHUP'));
-  // Whoever started us (npm, a shell, an IDE) was killed without passing a signal on: we are
-  // re-parented. Stop, rather than keep the port and the emulators for nobody.
-  const parent = process.ppid;
-  setInterval(() => process.ppid !== parent && void shutdown('parent process gone'), 1000).unref();
+  return async () => {
+    const [queue, dlq] = await Promise.all([depth(stack.resources.queues.UsageQueue?.url), depth(stack.resources.queues.UsageDLQ?.url)]);
+    const now = Date.now();
+    const { eventsCounted, alertsSent } = stack.activity;
+    const rate = ((eventsCounted - last.counted) * 1000) / Math.max(1, now - last.at);
+    last = { at: now, counted: eventsCounted };
+    const n = (x: number) => x.toLocaleString('en-US');
+    return `live: ${rate.toFixed(1)} events/s counted (${n(eventsCounted)} in all) | usage queue ${n(queue)} | DLQ ${n(dlq)}${dlq > 0 ? ' (not counted until redriven)' : ''} | alerts sent ${n(alertsSent)}`;
+  };
 }
 
 /** Shows each alert the topic delivers to the local inbox queue: subject and customer. */
-function printAlerts(stack: Awaited<ReturnType<typeof startStack>>): { stop(): Promise<void> } {
+function printAlerts(stack: Stack, say: (line: string) => void): { stop(): Promise<void> } {
   let running = true;
   const loop = (async () => {
     while (running) {
@@ -75,11 +156,11 @@ function printAlerts(stack: Awaited<ReturnType<typeof startStack>>): { stop(): P
         const out = await stack.sqs.send(new ReceiveMessageCommand({ QueueUrl: stack.alertsInbox.url, MaxNumberOfMessages: 10, WaitTimeSeconds: 1 }));
         for (const m of out.Messages ?? []) {
           const envelope = JSON.parse(m.Body ?? '{}') as { Subject?: string; MessageAttributes?: Record<string, { Value: string }> };
-          console.log(`ALERT  ${envelope.Subject ?? '(no subject)'}  [customer ${envelope.MessageAttributes?.customerId?.Value ?? '?'}]`);
+          say(`ALERT  ${envelope.Subject ?? '(no subject)'}  [customer ${envelope.MessageAttributes?.customerId?.Value ?? '?'}]`);
           await stack.sqs.send(new DeleteMessageCommand({ QueueUrl: stack.alertsInbox.url, ReceiptHandle: m.ReceiptHandle! }));
         }
       } catch (err) {
-        console.error(`alerts inbox: ${err instanceof Error ? err.message : String(err)}`);
+        say(`alerts inbox: ${err instanceof Error ? err.message : String(err)}`);
         await new Promise((r) => setTimeout(r, 1000));
       }
     }
@@ -92,7 +173,25 @@ function printAlerts(stack: Awaited<ReturnType<typeof startStack>>): { stop(): P
   };
 }
 
-main().catch((err) => {
-  console.error(err instanceof Error ? err.message : err);
-  process.exit(1);
-});
+/** What `npm start -- <options>` accepts. */
+export function parseStartOptions(argv: string[], name = 'npm start --'): LocalOptions {
+  const cmd = new Command(name)
+    .description('the whole system on emulators (DynamoDB Local, fauxqs, a Stripe fake) on http://127.0.0.1:$PORT (default 3000)')
+    .option('--demo', 'load a realistic month: customers on every plan linked to Stripe, last month invoiced, an alert or two')
+    .option(
+      '--persist',
+      "keep DynamoDB Local's data in .local/dynamodb across restarts (also LOCAL_PERSIST=1); queues, the event archive and the Stripe fake stay in memory",
+    )
+    .addHelpText('after', '\nEnvironment: PORT (3000), LOCAL_ADMIN_KEY (local-admin-key), LOCAL_PERSIST=1 (as --persist).')
+    .allowExcessArguments(false)
+    .parse(argv);
+  const o = cmd.opts<{ demo?: boolean; persist?: boolean }>();
+  return { demo: o.demo === true, persist: o.persist === true || process.env.LOCAL_PERSIST === '1' };
+}
+
+if (require.main === module) {
+  runLocal(parseStartOptions(process.argv)).catch((err: unknown) => {
+    console.error(err instanceof StartError ? `error: ${err.message}` : `error: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  });
+}

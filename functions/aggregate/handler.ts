@@ -33,6 +33,15 @@ export const handler = sqsHandler({ parallel: true }, async (record) => {
   const out = await countBatch({ ledger: c.ledger, catalog: c.catalog, archive: c.archive }, batch);
   metrics.addMetric('EventsCounted', MetricUnit.Count, out.counted);
   metrics.addMetric('DuplicatesDropped', MetricUnit.Count, out.duplicates);
+  // The same counts by meter, for the dashboard: a dimension per meter slug (a handful), never per customer.
+  for (const m of out.byMeter) {
+    for (const [name, value] of [
+      ['EventsCounted', m.counted],
+      ['DuplicatesDropped', m.duplicates],
+    ] as const) {
+      if (value > 0) metrics.singleMetric().addDimension('meter', m.meter).addMetric(name, MetricUnit.Count, value);
+    }
+  }
   metrics.addMetric('ProcessingLag', MetricUnit.Milliseconds, Math.max(0, c.clock.now().getTime() - Date.parse(batch.receivedAt)));
   await Promise.all([...new Set(out.touched.map((t) => t.period))].map((p) => c.epoch.note(p)));
   // Alerts are part of the message: if evaluating fails, SQS redelivers the message, the

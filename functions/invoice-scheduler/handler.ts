@@ -5,7 +5,7 @@ import { container } from '../../lib/platform/container';
 import { logger } from '../../lib/platform/observability';
 
 /**
- * EventBridge monthly cron (SPEC 8.1): invoice the period that ended before the grace period.
+ * EventBridge monthly cron: invoice the period that ended before the grace period.
  * Re-running it (EventBridge retries, a manual re-invoke) only enqueues customers not yet done.
  */
 export const handler = async (event: ScheduledEvent) => {

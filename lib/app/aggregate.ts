@@ -1,6 +1,7 @@
 import { distinctEvents, planAggregation } from '../domain/aggregation';
 import { archiveGroups, groupIndex } from '../domain/archive';
 import type { CatalogIndex } from '../domain/catalog';
+import type { MeteredEvent } from '../domain/events';
 import type { EventArchive, UsageBatch, UsageLedger } from './ports';
 
 export interface BatchOutcome {
@@ -10,6 +11,24 @@ export interface BatchOutcome {
   duplicates: number;
   /** The (customer, period) pairs whose counters this batch owns changes to (alerts look at them). */
   touched: { customerId: string; period: string }[];
+  /** Per meter (by slug), events counted and dropped as duplicates: an event counts for each meter it has a reading for. */
+  byMeter: { meter: string; counted: number; duplicates: number }[];
+}
+
+function tallyByMeter(owned: MeteredEvent[], duplicates: MeteredEvent[]): BatchOutcome['byMeter'] {
+  const tally = new Map<string, { meter: string; counted: number; duplicates: number }>();
+  const add = (events: MeteredEvent[], field: 'counted' | 'duplicates') => {
+    for (const e of events) {
+      for (const meter of Object.keys(e.readings)) {
+        const t = tally.get(meter) ?? { meter, counted: 0, duplicates: 0 };
+        t[field] += 1;
+        tally.set(meter, t);
+      }
+    }
+  };
+  add(owned, 'counted');
+  add(duplicates, 'duplicates');
+  return [...tally.values()].sort((a, b) => (a.meter < b.meter ? -1 : a.meter > b.meter ? 1 : 0));
 }
 
 /**
@@ -31,5 +50,12 @@ export async function countBatch(deps: { ledger: UsageLedger; catalog: CatalogIn
   await Promise.all(archiveGroups(batch.batchId, batch.events, owned).map((g) => deps.archive.put(g)));
   await deps.ledger.apply(batch.batchId, planAggregation(owned, duplicates, deps.catalog));
   const touched = new Map(owned.map((e) => [`${e.customerId}\u0001${e.period}`, { customerId: e.customerId, period: e.period }]));
-  return { batchId: batch.batchId, events: batch.events.length, counted: owned.length, duplicates: duplicates.length, touched: [...touched.values()] };
+  return {
+    batchId: batch.batchId,
+    events: batch.events.length,
+    counted: owned.length,
+    duplicates: duplicates.length,
+    touched: [...touched.values()],
+    byMeter: tallyByMeter(owned, duplicates),
+  };
 }

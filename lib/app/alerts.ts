@@ -1,5 +1,5 @@
 import { authorize, type Principal } from '../domain/apikey';
-import { alertMessage, evaluateAlerts } from '../domain/alerts';
+import { alertMessage, evaluateAlerts, selectAlerts, type AlertCandidate, type AlertContext } from '../domain/alerts';
 import { PlanNotFoundError } from '../domain/invoicing';
 import { Period } from '../domain/period';
 import { mapLimit } from '../platform/concurrency';
@@ -8,10 +8,13 @@ import type { AlertPublisher, AlertRecord, AlertRepository } from './ports';
 import { estimate, resolvePeriod, type UsageDeps } from './usage';
 
 /**
- * Alerts (SPEC 7). After the aggregator's writes, each (customer, period) it touched is evaluated
- * level-triggered: every threshold currently reached is a candidate. A conditional write claims
- * each (customer, period, kind, meter, threshold) once, however many aggregators evaluate at the
- * same moment; the claim is an outbox row: it is published, then marked sent. A publish that
+ * Alerts. After the aggregator's writes, each (customer, period) it touched is evaluated
+ * level-triggered: every threshold currently reached is a candidate, and per kind and meter the
+ * highest new one is sent while the lower new ones are recorded as superseded (one message for a
+ * jump over 80, 90 and 100%). A period that has closed sends nothing: its late usage becomes a
+ * correction on the next invoice, not an alarm. A conditional write claims each (customer, period,
+ * kind, meter, threshold) once, however many aggregators evaluate at the same moment; the claim of
+ * an alert to send is an outbox row: it is published, then marked sent. A publish that
  * fails leaves the row pending and the sweeper (every minute) sends it later, so an alert is never
  * skipped. The one window for a repeat is a crash after SNS accepted the message and before the row
  * was marked sent: the sweeper then sends it again (SNS email has no de-duplication).
@@ -19,6 +22,8 @@ import { estimate, resolvePeriod, type UsageDeps } from './usage';
 export interface AlertDeps extends UsageDeps {
   alerts: AlertRepository;
   publisher: AlertPublisher;
+  /** The customer's usage page, linked from every message when given. */
+  usagePageUrl?: (customerId: string) => string | undefined;
 }
 
 async function send(deps: AlertDeps, record: AlertRecord): Promise<boolean> {
@@ -34,23 +39,28 @@ async function send(deps: AlertDeps, record: AlertRecord): Promise<boolean> {
 
 /** Evaluates one customer's period and sends what newly crossed; returns how many it sent. */
 export async function evaluateCustomerAlerts(deps: AlertDeps, customerId: string, periodKey: string): Promise<number> {
-  const { estimate: e, customer } = await estimate(deps, customerId, Period.parse(periodKey));
+  const period = Period.parse(periodKey);
+  // Closed: late events change the next invoice (a correction line); an alarm would come too late to act on.
+  if (deps.clock.now().getTime() >= period.end.getTime()) return 0;
+  const { estimate: e, customer } = await estimate(deps, customerId, period);
   const plan = e.terms.plan;
   const candidates = evaluateAlerts({ plan, values: Object.fromEntries(e.meters.map((m) => [m.meter, m.value])), budget: e.budget });
   if (candidates.length === 0) return 0;
-  const known = new Set((await deps.alerts.list(customerId, periodKey)).map((a) => a.key));
-  let sent = 0;
-  for (const c of candidates.filter((x) => !known.has(x.key))) {
+  const claimed = new Set((await deps.alerts.list(customerId, periodKey)).map((a) => a.key));
+  const { send: toSend, superseded } = selectAlerts(candidates, claimed);
+  const context: AlertContext = {
+    customerId,
+    customerName: customer?.name,
+    period: periodKey,
+    currency: plan.currency,
+    projected: e.budget?.projected ?? e.projectedSubtotal,
+    budget: e.budget?.amount,
+    usagePageUrl: deps.usagePageUrl?.(customerId),
+  };
+  const record = (c: AlertCandidate, extra: Partial<AlertContext>, status: AlertRecord['status'], supersededBy?: string): AlertRecord => {
     const meter = c.meter ? deps.catalog.meter(c.meter) : undefined;
-    const msg = alertMessage(c, {
-      customerId,
-      customerName: customer?.name,
-      period: periodKey,
-      currency: plan.currency,
-      meterDisplayName: meter?.displayName,
-      unit: meter?.unit,
-    });
-    const record: AlertRecord = {
+    const msg = alertMessage(c, { ...context, meterDisplayName: meter?.displayName, unit: meter?.unit, ...extra });
+    return {
       customerId,
       period: periodKey,
       key: c.key,
@@ -63,12 +73,23 @@ export async function evaluateCustomerAlerts(deps: AlertDeps, customerId: string
       subject: msg.subject,
       body: msg.body,
       attributes: msg.attributes,
-      status: 'pending',
+      status,
+      ...(supersededBy ? { supersededBy } : {}),
       claimedAt: deps.clock.now().toISOString(),
       attempts: 0,
     };
-    if (!(await deps.alerts.claim(record))) continue; // another aggregator claimed it first
-    if (await send(deps, record)) sent++;
+  };
+  // The lower thresholds first: should this invocation die here, the next evaluation still sends
+  // the highest (it is not claimed yet) and finds these recorded.
+  const passedBy = new Map<string, number[]>();
+  for (const s of superseded) {
+    if (await deps.alerts.claim(record(s.candidate, {}, 'superseded', s.by))) passedBy.set(s.by, [...(passedBy.get(s.by) ?? []), s.candidate.threshold]);
+  }
+  let sent = 0;
+  for (const c of toSend) {
+    const r = record(c, { alsoPassed: passedBy.get(c.key) }, 'pending');
+    if (!(await deps.alerts.claim(r))) continue; // another aggregator claimed it first
+    if (await send(deps, r)) sent++;
   }
   return sent;
 }
@@ -107,7 +128,7 @@ export async function listAlerts(deps: AlertDeps, principal: Principal, customer
   authorize(principal, 'read', customerId);
   checkCustomerId(customerId);
   const period = resolvePeriod(periodText, deps.clock);
-  const alerts = await deps.alerts.list(customerId, period.key);
+  const alerts = (await deps.alerts.list(customerId, period.key)).sort(byKindMeterThreshold);
   return {
     customerId,
     period: period.key,
@@ -120,8 +141,15 @@ export async function listAlerts(deps: AlertDeps, principal: Principal, customer
       percent: a.percent,
       subject: a.subject,
       status: a.status,
+      supersededBy: a.supersededBy ?? null,
       claimedAt: a.claimedAt,
       sentAt: a.sentAt ?? null,
     })),
   };
+}
+
+const KIND_ORDER: Record<string, number> = { included: 0, budget: 1, forecast: 2 };
+/** Kind, meter, then threshold as a number (the store's key order puts "100" before "80"). */
+function byKindMeterThreshold(a: AlertRecord, b: AlertRecord): number {
+  return (KIND_ORDER[a.kind] ?? 9) - (KIND_ORDER[b.kind] ?? 9) || (a.meter ?? '').localeCompare(b.meter ?? '') || a.threshold - b.threshold;
 }

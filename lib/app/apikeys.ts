@@ -26,6 +26,11 @@ const view = (r: ApiKeyRecord) => ({
 export async function createApiKey(deps: { apiKeys: ApiKeyRepository; clock: Clock }, principal: Principal, input: ApiKeyInput) {
   authorize(principal, 'admin');
   requireUnbound(principal);
+  if (input.customerId !== undefined && input.scopes.includes('admin')) {
+    // authorize() refuses admin endpoints to every bound key: such a key would hold a scope it can never use.
+    const message = `a key bound to a customer can never use an admin endpoint: leave out "admin" for a key of ${input.customerId}, or leave out customerId for an admin key`;
+    throw new ValidationError('admin_key_bound', message, [{ field: 'scopes', code: 'admin_key_bound', message }]);
+  }
   const { keyId, secret, plain } = generateApiKey();
   const record: ApiKeyRecord = {
     keyId,

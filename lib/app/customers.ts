@@ -54,7 +54,7 @@ export async function putCustomer(
   requireUnbound(principal);
   checkCustomerId(id);
   const existing = await deps.customers.get(id);
-  // SPEC 4: without planId the plan stays; an explicit change applies from the next period.
+  // Without planId the plan stays; an explicit change applies from the next period.
   const planId = input.planId ?? existing?.planId ?? 'default';
   const plan = deps.catalog.plan(planId);
   if (!plan) throw invalid('planId', 'unknown_plan', `plan "${planId}" is not in the catalog`);

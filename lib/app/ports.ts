@@ -290,7 +290,10 @@ export interface AlertRecord {
   subject: string;
   body: object;
   attributes: { customerId: string; kind: string; meter: string; threshold: string };
-  status: 'pending' | 'sent';
+  /** superseded: passed in the same update as a higher threshold of its kind and meter; never sent. */
+  status: 'pending' | 'sent' | 'superseded';
+  /** The key of the higher alert that was sent instead (superseded only). */
+  supersededBy?: string;
   claimedAt: string;
   sentAt?: string;
   messageId?: string;

@@ -303,7 +303,10 @@ export const alertList = z
           limit: decimal.meta({ description: 'The included units or the budget amount.' }),
           percent,
           subject: z.string(),
-          status: z.enum(['pending', 'sent']),
+          status: z.enum(['pending', 'sent', 'superseded']).meta({
+            description: '`superseded`: crossed in the same update as a higher threshold, which was sent instead; never sent.',
+          }),
+          supersededBy: z.string().nullable().meta({ description: 'The key of the alert sent instead (superseded alerts).' }),
           claimedAt: timestamp,
           sentAt: timestamp.nullable(),
         })

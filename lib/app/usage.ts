@@ -35,7 +35,7 @@ export async function estimate(deps: UsageDeps, customerId: string, period: Peri
 }
 
 /**
- * SPEC 6: per meter the value, allowance used and estimated amount with its tiers; the subtotal
+ * The usage page: per meter the value, allowance used and estimated amount with its tiers; the subtotal
  * as it would be invoiced now (base fee included, rounded per line); the budget used; and a
  * projection to the period end.
  */

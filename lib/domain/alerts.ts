@@ -4,13 +4,15 @@ import type { BudgetUse } from './invoicing';
 import { dec, formatMoney, formatQuantity, percentOf, toPlain } from './money';
 
 /**
- * Usage and budget alerts (SPEC 7): which thresholds a customer's period has reached, and what the
+ * Usage and budget alerts: which thresholds a customer's period has reached, and what the
  * alert says. Pure: no I/O, no clock; every quantity and amount is an exact decimal.
  *
  * Evaluation is LEVEL-triggered: `evaluateAlerts` returns every threshold reached right now, not
- * only the ones crossed since last time. The caller claims each candidate's `key` once per
- * (customer, period) (a conditional write) and sends only what it won, so evaluating again, from
- * any number of Lambdas at once, is safe, and a jump over several thresholds sends all of them.
+ * only the ones crossed since last time. `selectAlerts` then decides what is new: per kind and
+ * meter one message, for the highest threshold reached; the lower new ones are recorded as passed
+ * (superseded), never sent. The caller claims each key once per (customer, period) (a conditional
+ * write) and sends only what it won, so evaluating again, from any number of Lambdas at once, is
+ * safe, and a jump over 80, 90 and 100% sends one message, for 100%.
  *
  * Kinds:
  * - `included`: a charged meter's value >= T% of the charge's `included` units (thresholds from
@@ -90,6 +92,35 @@ export function evaluateAlerts(input: EvaluateAlertsInput): AlertCandidate[] {
   return candidates.sort(compareCandidates);
 }
 
+export interface AlertSelection {
+  /** One per kind and meter at most: the highest threshold reached, when it is new. */
+  send: AlertCandidate[];
+  /** New thresholds below a higher one reached (sent now or before): recorded as passed, never sent. */
+  superseded: { candidate: AlertCandidate; by: string }[];
+}
+
+/**
+ * Of the thresholds reached now (`evaluateAlerts`), which are new (not in `claimed`), and of those
+ * which one each kind and meter sends: the highest reached. A new threshold below a higher one,
+ * whether that one is new or was claimed before (a threshold added to the plan later), is only
+ * recorded as passed: a message about 80% after one about 100% would say less, and later.
+ */
+export function selectAlerts(candidates: readonly AlertCandidate[], claimed: ReadonlySet<string>): AlertSelection {
+  const groups = new Map<string, AlertCandidate[]>();
+  for (const c of [...candidates].sort(compareCandidates)) {
+    const group = `${c.kind}#${c.meter ?? '-'}`;
+    groups.set(group, [...(groups.get(group) ?? []), c]);
+  }
+  const send: AlertCandidate[] = [];
+  const superseded: AlertSelection['superseded'] = [];
+  for (const group of groups.values()) {
+    const top = group[group.length - 1]!;
+    if (!claimed.has(top.key)) send.push(top);
+    for (const c of group) if (c !== top && !claimed.has(c.key)) superseded.push({ candidate: c, by: top.key });
+  }
+  return { send, superseded };
+}
+
 /** value >= threshold% of limit, exactly (value × 100 >= threshold × limit: no division). */
 function reached(value: Decimal, limit: Decimal, threshold: number): boolean {
   return value.times(100).gte(limit.times(threshold));
@@ -126,6 +157,14 @@ export interface AlertContext {
   /** For `included` alerts: the meter's display name and unit from the catalog. */
   meterDisplayName?: string;
   unit?: string;
+  /** The projected period-end cost (rounded), what the customer is heading for. */
+  projected?: string;
+  /** The monthly budget amount, when the customer has one. */
+  budget?: string;
+  /** The customer's usage page; absent, the message points at the usage API instead. */
+  usagePageUrl?: string;
+  /** Lower thresholds of the same kind and meter passed in the same update (recorded, not sent). */
+  alsoPassed?: number[];
 }
 
 /** The JSON body of an alert message. */
@@ -139,7 +178,14 @@ export interface AlertBody {
   limit: string;
   percent: string;
   currency: string;
-  /** One human sentence saying what happened. */
+  /** The projected period-end cost, or null when unknown. */
+  projected: string | null;
+  /** The monthly budget, or null when the customer has none. */
+  budget: string | null;
+  usagePageUrl: string | null;
+  /** Lower thresholds passed in the same update (recorded as superseded, not sent on their own). */
+  alsoPassed: number[];
+  /** For people: what happened, where the period is heading, and where to look next. */
   message: string;
 }
 
@@ -169,23 +215,45 @@ export function alertMessage(candidate: AlertCandidate, ctx: AlertContext): Aler
   const money = (m: string) => formatMoney(m, ctx.currency);
   const customer = ctx.customerName && oneLine(ctx.customerName) ? `${who} (${ctx.customerId})` : ctx.customerId;
   const { kind, threshold, value, limit, percent } = candidate;
+  const alsoPassed = [...new Set(ctx.alsoPassed ?? [])].filter((t) => t < threshold).sort((a, b) => a - b);
+  const passed =
+    alsoPassed.length > 0 ? `; ${listOf(alsoPassed.map((t) => `${t}%`))} ${alsoPassed.length === 1 ? 'was' : 'were'} passed in the same update` : '';
+  const usagePageUrl = ctx.usagePageUrl !== undefined && /^https?:\/\/[^\s]+$/.test(ctx.usagePageUrl) ? ctx.usagePageUrl : null;
 
   let subject: string;
-  let message: string;
+  const sentences: string[] = [];
   switch (kind) {
     case 'included':
       subject = fitSubject([who, label], ([w, l]) => `${w}: ${l} at ${threshold}% of included usage (${ctx.period})`);
-      message = `${customer} has used ${qty(value)} of ${label} in ${ctx.period}: ${percent}% of the ${qty(limit)} included in the plan (alert threshold ${threshold}%).`;
+      sentences.push(
+        `${customer} has used ${qty(value)} of ${label} in ${ctx.period}: ${percent}% of the ${qty(limit)} included in the plan (alert threshold ${threshold}%${passed}).`,
+        "Usage beyond the included amount is billed at the plan's prices.",
+      );
       break;
     case 'budget':
       subject = fitSubject([who], ([w]) => `${w}: estimated cost at ${threshold}% of monthly budget (${ctx.period})`);
-      message = `The estimated cost of ${customer} for ${ctx.period} is ${money(value)}: ${percent}% of the monthly budget of ${money(limit)} (alert threshold ${threshold}%).`;
+      sentences.push(
+        `The estimated cost of ${customer} for ${ctx.period} is ${money(value)}: ${percent}% of the monthly budget of ${money(limit)} (alert threshold ${threshold}%${passed}).`,
+      );
       break;
     case 'forecast':
       subject = fitSubject([who], ([w]) => `${w}: forecast to exceed monthly budget (${ctx.period})`);
-      message = `The projected cost of ${customer} for ${ctx.period} is ${money(value)}, above the monthly budget of ${money(limit)} (${percent}% of it).`;
+      sentences.push(
+        `The projected cost of ${customer} for ${ctx.period} is ${money(value)}, above the monthly budget of ${money(limit)} (${percent}% of it).`,
+      );
       break;
   }
+  // Where the period is heading (the forecast alert says it already), then where to look.
+  if (kind !== 'forecast' && ctx.projected !== undefined) {
+    sentences.push(
+      `Projected cost for ${ctx.period}: ${money(ctx.projected)}${ctx.budget !== undefined ? `, against a monthly budget of ${money(ctx.budget)}` : ' (no monthly budget set)'}.`,
+    );
+  }
+  sentences.push(
+    usagePageUrl !== null
+      ? `See the usage page: ${usagePageUrl}`
+      : `See the usage: GET /api/v1/customers/${encodeURIComponent(ctx.customerId)}/usage?period=${ctx.period}`,
+  );
 
   return {
     subject,
@@ -199,10 +267,19 @@ export function alertMessage(candidate: AlertCandidate, ctx: AlertContext): Aler
       limit,
       percent,
       currency: ctx.currency.toLowerCase(),
-      message,
+      projected: ctx.projected ?? null,
+      budget: ctx.budget ?? null,
+      usagePageUrl,
+      alsoPassed,
+      message: sentences.join(' '),
     },
     attributes: { customerId: ctx.customerId, kind, meter: candidate.meter ?? '-', threshold: String(threshold) },
   };
+}
+
+/** "80%", "80% and 90%", "50%, 80% and 90%". */
+function listOf(items: string[]): string {
+  return items.length <= 1 ? (items[0] ?? '') : `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
 }
 
 /** Collapses line breaks, control characters and runs of white space into single spaces. */

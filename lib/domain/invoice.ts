@@ -20,7 +20,7 @@ import { priceCharge, type PriceResult, type TierDetail } from './pricing';
 /**
  * From period quantities to invoice lines.
  *
- * Rounding policy (SPEC 4): every line is computed exactly and rounded half-up to the currency's
+ * Rounding policy: every line is computed exactly and rounded half-up to the currency's
  * minor unit ONCE; the invoice total, a meter's amount on the usage page and a late correction are
  * all sums of rounded lines, so what the customer sees always adds up and matches Stripe to the
  * cent. Lines that round to zero carry no money and are not emitted (free tiers stay visible in the
@@ -69,7 +69,7 @@ export interface PriceUsageInput {
   usage: Record<string, string>;
   /**
    * Quantities already invoiced for this period. When given, the usage is a LATE update of an
-   * invoiced period and the draft holds only its correction lines (SPEC 3.5); `period` is then
+   * invoiced period and the draft holds only its correction lines; `period` is then
    * required to name the corrected period.
    */
   invoiced?: Record<string, string>;
@@ -155,7 +155,7 @@ export function priceMeter(plan: Plan, meter: string, quantity: string): MeterPr
 }
 
 /**
- * Correction lines for usage that arrived after its period was invoiced (SPEC 3.5). Per charged
+ * Correction lines for usage that arrived after its period was invoiced. Per charged
  * meter: (sum of its rounded lines at the quantity now) - (sum of its rounded lines at the quantity
  * invoiced), i.e. on the same line-rounding basis as the original invoice, so that invoiced lines
  * plus corrections always equal what the period would have been billed with all its usage, and

@@ -118,7 +118,7 @@ export interface EstimateInput {
   now: Date;
 }
 
-/** What the period costs so far and projected to its end (SPEC 6), and how much of the budget that is. */
+/** What the period costs so far and projected to its end, and how much of the budget that is. */
 export function estimatePeriod(input: EstimateInput): PeriodEstimate {
   const { catalog, customer, period, now } = input;
   const terms = termsFor(catalog, customer, period.key);

@@ -1,7 +1,7 @@
 import type { CatalogIndex, Plan } from './catalog';
 
 /**
- * A customer's plan over time. SPEC 4: a plan change takes effect from the next period, so the
+ * A customer's plan over time: a plan change takes effect from the next period, so the
  * current period is billed entirely on the plan it started with. Entries are sorted by `from`
  * (YYYY-MM); the first entry also covers usage recorded before the customer was created.
  */

@@ -17,7 +17,7 @@ const schema = z.object({
   ALERTS_TABLE: z.string().min(1),
   ALERTS_TOPIC_ARN: z.string().min(1),
   INVOICE_QUEUE_URL: z.string().url(),
-  /** Minutes after a period's end before it may be invoiced (SPEC 3.5). */
+  /** Minutes after a period's end before it may be invoiced (late events of its last minutes arrive first). */
   INVOICE_GRACE_MINUTES: z.coerce
     .number()
     .int()
@@ -54,7 +54,7 @@ const schema = z.object({
   ),
 });
 export type Config = z.infer<typeof schema> & {
-  /** Events older than this are rejected at ingest (SPEC 3.2 event_too_old). */
+  /** Events older than this are rejected at ingest (400 event_too_old). */
   maxEventAgeMs: number;
   /** Claim markers outlive the window by 5 days, so a duplicate inside the window always finds one. */
   markerTtlSeconds: number;

@@ -13,7 +13,8 @@ import { S3EventArchive } from '../adapters/s3/archive';
 import type { InvoiceSync } from '../app/invoicing/stripe-port';
 import { SqsJsonQueue } from '../adapters/sqs/json-queue';
 import { CursorCodec } from '../domain/cursor';
-import { PortalTokens } from '../domain/portal-token';
+import { PORTAL_LINK_TTL, PortalTokens } from '../domain/portal-token';
+import { portalLink } from '../app/portal';
 import { systemClock, type Clock, type InvoiceJob, type UsageBatch } from '../app/ports';
 import { loadCatalog } from './catalog';
 import { dynamoClient, s3Client, snsClient, sqsClient } from './clients';
@@ -23,6 +24,7 @@ import { MetricUnit, metrics } from './observability';
 /** The composition root: adapters wired to config, built lazily once per function instance. */
 function build(clock: Clock = systemClock) {
   const c = config();
+  const portalTokens = new PortalTokens(c.cursorSecret);
   const db = dynamoClient();
   return {
     config: c,
@@ -48,7 +50,15 @@ function build(clock: Clock = systemClock) {
     audit: new DynamoAuditLedger(db, { usage: c.USAGE_TABLE, dedupe: c.DEDUPE_TABLE }),
     cursorSecret: c.cursorSecret,
     entitlementReads: new DynamoEntitlementReads(db, { customers: c.CUSTOMERS_TABLE, usage: c.USAGE_TABLE }, c.COUNTER_SHARDS),
-    portalTokens: new PortalTokens(c.cursorSecret),
+    portalTokens,
+    /**
+     * Alert messages link the customer's usage page (valid 24 hours, the longest a link lives);
+     * without PUBLIC_URL (the API's address is only known to an HTTP request) they name the API path.
+     */
+    usagePageUrl:
+      c.PUBLIC_URL === undefined
+        ? undefined
+        : (customerId: string) => portalLink({ clock, portalTokens }, c.PUBLIC_URL!, customerId, PORTAL_LINK_TTL.maxSeconds).url,
     alerts: new DynamoAlerts(db, c.ALERTS_TABLE),
     publisher: new SnsAlertPublisher(snsClient(), c.ALERTS_TOPIC_ARN),
     subscriptions: new SnsAlertSubscriptions(snsClient(), c.ALERTS_TOPIC_ARN),
@@ -64,7 +74,7 @@ export function container(): Container {
 let sync: InvoiceSync | undefined;
 /** Stripe, only where it is used (the invoice worker): other functions need no Stripe key. */
 export function invoiceSync(): InvoiceSync {
-  // SPEC 11: Stripe calls and retries as metrics (published with the worker's other metrics).
+  // Stripe calls and retries as metrics (published with the worker's other metrics).
   return (sync ??= new StripeInvoiceSync(
     stripeBillingFromEnv(process.env, {
       onCall: (_op, _attempt, outcome) => {

@@ -1,7 +1,7 @@
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { cloudEvent, startTestStack, type TestStack } from '../support/stack';
 
-/** The HTTP contract on the real local stack: bad input (SPEC 3.2, 10) and access control (SPEC 9). */
+/** The HTTP contract on the real local stack: bad input, the error envelope and access control. */
 let t: TestStack;
 beforeAll(async () => {
   t = await startTestStack();
@@ -198,6 +198,9 @@ describe('API keys and access control', () => {
   it('rejects bad key requests with 400/404', async () => {
     await expectRejected(await t.request('POST', '/api/v1/api-keys', { body: { name: 'x', scopes: ['superuser'] } }), 400, 'invalid_body');
     await expectRejected(await t.request('DELETE', '/api/v1/api-keys/doesnotexist'), 404, 'api_key_not_found');
+    const bound = await t.request('POST', '/api/v1/api-keys', { body: { name: 'x', scopes: ['admin'], customerId: 'cus_42' } });
+    await expectRejected(bound, 400, 'admin_key_bound');
+    expect(bound.body.error.message).toMatch(/never use an admin endpoint/);
   });
 });
 

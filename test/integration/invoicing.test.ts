@@ -244,7 +244,7 @@ describe('failures while invoicing', () => {
   });
 });
 
-describe('late events (SPEC 3.5)', () => {
+describe('late events', () => {
   it('puts usage that arrives after the run on the next invoice as a correction line', async () => {
     const id = 'cus_late';
     const stripeId = (await customer(id, 'default'))!;
@@ -293,7 +293,7 @@ describe('invoice API input', () => {
   });
 });
 
-describe('usage with amounts (SPEC 6)', () => {
+describe('usage with amounts', () => {
   it('prices each meter with its tiers, adds up the subtotal, and reports budget and projection', async () => {
     const id = 'cus_amounts';
     await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: 'Amounts', budget: { amount: '500.00' } } });

@@ -109,25 +109,85 @@ it('routes every HTTP API path to a function', () => {
   for (const [, f] of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
 });
 
-it('declares the dashboard and the DLQ alarm over the emitted metrics', () => {
-  expect(ofType('AWS::CloudWatch::Dashboard')).toHaveLength(1);
+it('declares the DLQ alarms over the queues', () => {
   const alarm = resources.UsageDLQNotEmptyAlarm!.Properties;
   expect(alarm).toMatchObject({ MetricName: 'ApproximateNumberOfMessagesVisible', Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
   expect(resources.InvoiceDLQNotEmptyAlarm!.Type).toBe('AWS::CloudWatch::Alarm');
-  const body = JSON.stringify(resources.OpsDashboard!.Properties.DashboardBody);
-  for (const metric of [
-    'EventsAccepted',
-    'EventsCounted',
-    'DuplicatesDropped',
-    'ProcessingLag',
-    'MessagesFailed',
-    'InvoicesCreated',
-    'InvoicesFailed',
-    'StripeCalls',
-    'StripeRetries',
-    'AlertsSent',
-  ])
-    expect(body).toContain(metric);
+});
+
+describe('the operations dashboard', () => {
+  interface Widget {
+    type: string;
+    properties: { title?: string; markdown?: string; metrics?: (string | Record<string, string>)[][] };
+  }
+  let widgets: Widget[];
+  /** One widget's metrics: "Namespace/MetricName [dimension names]" for plain metrics, the expression for searches. */
+  const described = (w: Widget) => {
+    const out: string[] = [];
+    let previous: string[] = [];
+    for (const row of w.properties.metrics ?? []) {
+      const last = row[row.length - 1];
+      if (typeof last === 'object' && last.expression) {
+        out.push(last.expression);
+        continue;
+      }
+      // CloudWatch's shorthand: "." repeats the value above in the same position.
+      const cells = (row.filter((c) => typeof c === 'string') as string[]).map((c, i) => (c === '.' ? previous[i]! : c));
+      previous = cells;
+      const [namespace, name, ...dims] = cells;
+      out.push(`${namespace}/${name} [${dims.filter((_, i) => i % 2 === 0).join(',')}]`);
+    }
+    return out;
+  };
+  const byTitle = (title: RegExp) => {
+    const w = widgets.find((x) => title.test(x.properties.title ?? ''));
+    if (!w) throw new Error(`no widget titled ${title}: ${widgets.map((x) => x.properties.title).join(' | ')}`);
+    return described(w).join('\n');
+  };
+
+  beforeAll(() => {
+    expect(ofType('AWS::CloudWatch::Dashboard')).toHaveLength(1);
+    const sub = resources.OpsDashboard!.Properties.DashboardBody['Fn::Sub'] as string;
+    // CloudFormation substitutes ${AWS::Region} and the queue names; what is left must be JSON.
+    widgets = JSON.parse(sub.replace(/\$\{[^}]+\}/g, 'x')).widgets;
+  });
+
+  it('is valid JSON whose widgets all have a title and a place on the grid', () => {
+    for (const w of widgets) {
+      expect(w).toEqual(expect.objectContaining({ x: expect.any(Number), y: expect.any(Number), width: expect.any(Number), height: expect.any(Number) }));
+      expect(w.type === 'text' ? w.properties.markdown : w.properties.title).toEqual(expect.any(String));
+    }
+  });
+
+  it('shows events counted and duplicates dropped by meter (a search over the meter dimension), never by customer', () => {
+    expect(byTitle(/events counted by meter/i)).toMatch(/SEARCH\('\{UsageMetering,meter,service\} MetricName="EventsCounted"'/);
+    expect(byTitle(/duplicates dropped by meter/i)).toMatch(/SEARCH\('\{UsageMetering,meter,service\} MetricName="DuplicatesDropped"'/);
+    for (const w of widgets) for (const m of described(w)) expect(m).not.toMatch(/customer/i);
+  });
+
+  it.each([
+    [
+      /^events \(all meters\)/i,
+      ['UsageMetering/EventsAccepted [service]', 'UsageMetering/RequestsRejected [service]', 'UsageMetering/EventsCounted [service]'],
+    ],
+    [/processing lag/i, ['UsageMetering/ProcessingLag [service]']],
+    [/invoices/i, ['UsageMetering/InvoicesCreated [service]', 'UsageMetering/InvoicesWithoutStripe [service]', 'UsageMetering/InvoicesFailed [service]']],
+    [/^stripe calls/i, ['UsageMetering/StripeCalls [service]', 'UsageMetering/StripeRetries [service]']],
+    [/alerts/i, ['UsageMetering/AlertsSent [service]', 'UsageMetering/AlertsUnpriced [service]']],
+    [/dead-letter/i, ['AWS/SQS/ApproximateNumberOfMessagesVisible [QueueName]']],
+    [/drift/i, ['UsageMetering/CounterDrift [service]']],
+    [/voided/i, ['UsageMetering/EventsVoided [service]']],
+    [/failures/i, ['UsageMetering/MessagesFailed [service]']],
+  ])('has a widget %s with %j', (title, metrics) => {
+    const shown = byTitle(title);
+    for (const m of metrics) expect(shown).toContain(m);
+  });
+
+  it('shows the depth of both dead-letter queues', () => {
+    const body = resources.OpsDashboard!.Properties.DashboardBody['Fn::Sub'] as string;
+    expect(body).toContain('${UsageDLQ.QueueName}');
+    expect(body).toContain('${InvoiceDLQ.QueueName}');
+  });
 });
 
 describe('data protection', () => {

@@ -150,7 +150,9 @@ describe('SnsAlertPublisher', () => {
     const [env, ...rest] = await drain(q.url);
     expect(rest).toEqual([]);
     expect(env).toMatchObject({ Type: 'Notification', MessageId: id, TopicArn: t, Subject: 'Acme: API Calls at 90% of included usage (2026-11)' });
-    expect(JSON.parse(env!.Message)).toEqual({
+    // The body arrives exactly as the domain wrote it (test/unit/alerts.test.ts checks its wording).
+    expect(JSON.parse(env!.Message)).toEqual(msg.body);
+    expect(JSON.parse(env!.Message)).toMatchObject({
       customerId: 'cus_A',
       period: '2026-11',
       kind: 'included',
@@ -160,7 +162,9 @@ describe('SnsAlertPublisher', () => {
       limit: '10000',
       percent: '90.00',
       currency: 'usd',
-      message: 'Acme (cus_A) has used 9,000 calls of API Calls in 2026-11: 90.00% of the 10,000 calls included in the plan (alert threshold 90%).',
+      message: expect.stringMatching(
+        /^Acme \(cus_A\) has used 9,000 calls of API Calls in 2026-11: 90\.00% of the 10,000 calls included in the plan \(alert threshold 90%\)\. /,
+      ),
     });
     expect(env!.MessageAttributes).toEqual({
       customerId: { Type: 'String', Value: 'cus_A' },

@@ -1,6 +1,7 @@
 import { DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
+import { generateApiKey, hashSecret, type Scope } from '../../lib/domain/apikey';
 import { startStack, type Stack, type StackOptions } from '../../local/stack';
 import { contract } from './contract';
 
@@ -133,6 +134,17 @@ export class TestStack {
       quiet = idle ? quiet + 1 : 0;
       await new Promise((r) => setTimeout(r, 150));
     }
+  }
+
+  /**
+   * An API key written straight to the table, past the rules of key creation: a key made before a
+   * rule existed (a bound admin key, refused at creation since), to prove the checks at use still hold.
+   */
+  async storeKeyDirectly(record: { name: string; scopes: Scope[]; customerId?: string }): Promise<{ keyId: string; key: string }> {
+    const { container } = require('../../lib/platform/container') as typeof import('../../lib/platform/container');
+    const { keyId, secret, plain } = generateApiKey();
+    await container().apiKeys.create({ keyId, secretHash: hashSecret(secret), ...record, createdAt: new Date().toISOString() });
+    return { keyId, key: plain };
   }
 
   sendRawMessage(body: string) {

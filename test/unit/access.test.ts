@@ -1,3 +1,4 @@
+import { apiKeyInput, createApiKey } from '../../lib/app/apikeys';
 import { authenticate } from '../../lib/app/auth';
 import type { ApiKeyRepository } from '../../lib/app/ports';
 import { authorize, bearerToken, generateApiKey, hashSecret, parseApiKey, type ApiKeyRecord } from '../../lib/domain/apikey';
@@ -64,7 +65,38 @@ describe('API keys', () => {
   });
 });
 
-describe('error mapping (SPEC 10)', () => {
+describe('creating API keys', () => {
+  const admin = { keyId: 'op', scopes: ['admin' as const] };
+  const created: ApiKeyRecord[] = [];
+  const deps = {
+    apiKeys: { ...repo(created), create: async (r: ApiKeyRecord) => void created.push(r) },
+    clock: { now: () => new Date('2026-11-23T00:00:00Z') },
+  };
+  function repo(records: ApiKeyRecord[]): ApiKeyRepository {
+    return { get: async (id) => records.find((r) => r.keyId === id), create: async () => undefined, revoke: async () => true, list: async () => records };
+  }
+
+  it('refuses an admin key bound to a customer: it could never use an admin endpoint', async () => {
+    const refused = createApiKey(deps, admin, apiKeyInput.parse({ name: 'x', scopes: ['read', 'admin'], customerId: 'cus_42' }));
+    await expect(refused).rejects.toBeInstanceOf(ValidationError);
+    await expect(refused).rejects.toMatchObject({
+      code: 'admin_key_bound',
+      message: expect.stringMatching(/bound to a customer.*never use an admin endpoint/),
+      details: [expect.objectContaining({ field: 'scopes', code: 'admin_key_bound' })],
+    });
+    expect(created).toEqual([]);
+  });
+
+  it('creates bound keys without admin and admin keys without a customer', async () => {
+    await expect(createApiKey(deps, admin, apiKeyInput.parse({ name: 'r', scopes: ['read', 'ingest'], customerId: 'cus_42' }))).resolves.toMatchObject({
+      customerId: 'cus_42',
+    });
+    await expect(createApiKey(deps, admin, apiKeyInput.parse({ name: 'a', scopes: ['admin'] }))).resolves.toMatchObject({ customerId: null });
+    expect(created).toHaveLength(2);
+  });
+});
+
+describe('error mapping', () => {
   it('maps domain errors to their status with code, message and details', () => {
     expect(toHttpError(new ValidationError('bad', 'Bad thing', [{ index: 1, code: 'x', message: 'y' }]), 'r1')).toEqual({
       status: 400,

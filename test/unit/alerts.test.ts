@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { alertMessage, evaluateAlerts, MAX_SUBJECT_LENGTH, type AlertCandidate, type EvaluateAlertsInput } from '../../lib/domain/alerts';
+import { alertMessage, evaluateAlerts, MAX_SUBJECT_LENGTH, selectAlerts, type AlertCandidate, type EvaluateAlertsInput } from '../../lib/domain/alerts';
 import { planSchema, type Plan } from '../../lib/domain/catalog';
 import { budgetUse } from '../../lib/domain/invoicing';
 import { dec, roundToMinor } from '../../lib/domain/money';
@@ -277,6 +277,77 @@ describe('evaluateAlerts properties', () => {
   });
 });
 
+describe('selectAlerts: one message per kind and meter, for the highest threshold', () => {
+  const reached = (values: Record<string, string>, extra: Partial<Scenario> = {}) => evaluateAlerts(input({ values, ...extra }));
+  const summary = (sel: ReturnType<typeof selectAlerts>) => ({ send: keys(sel.send), superseded: sel.superseded.map((s) => `${s.candidate.key}<${s.by}`) });
+
+  it('sends the highest of several thresholds crossed at once and records the lower ones as passed', () => {
+    expect(summary(selectAlerts(reached({ api_calls: '10000' }), new Set()))).toEqual({
+      send: ['included#api_calls#100'],
+      superseded: ['included#api_calls#80<included#api_calls#100', 'included#api_calls#90<included#api_calls#100'],
+    });
+  });
+
+  it('decides per kind and meter: a jump in two meters and the budget sends one message each', () => {
+    const all = reached({ api_calls: '9500', storage_gb: '7' }, { budget: { amount: '100' }, subtotal: '85.00', projectedSubtotal: '140.00' });
+    expect(summary(selectAlerts(all, new Set()))).toEqual({
+      send: ['included#api_calls#90', 'included#storage_gb#100', 'budget#-#80', 'forecast#-#100'],
+      superseded: [
+        'included#api_calls#80<included#api_calls#90',
+        'included#storage_gb#80<included#storage_gb#100',
+        'included#storage_gb#90<included#storage_gb#100',
+        'budget#-#50<budget#-#80',
+      ],
+    });
+  });
+
+  it('sends a threshold crossed on its own, once: what is claimed already is neither sent nor superseded again', () => {
+    expect(summary(selectAlerts(reached({ api_calls: '9000' }), new Set(['included#api_calls#80'])))).toEqual({
+      send: ['included#api_calls#90'],
+      superseded: [],
+    });
+    expect(summary(selectAlerts(reached({ api_calls: '9000' }), new Set(['included#api_calls#80', 'included#api_calls#90'])))).toEqual({
+      send: [],
+      superseded: [],
+    });
+  });
+
+  it('never sends a threshold below one already claimed (a threshold added to the plan later is recorded as passed)', () => {
+    const p = plan({ alertThresholds: { included: [50, 80, 90, 100], budget: [] } });
+    const cs = evaluateAlerts(input({ plan: p, values: { api_calls: '9000' } }));
+    expect(summary(selectAlerts(cs, new Set(['included#api_calls#80', 'included#api_calls#90'])))).toEqual({
+      send: [],
+      superseded: ['included#api_calls#50<included#api_calls#90'],
+    });
+  });
+
+  it('is the same whatever the order of the candidates', () => {
+    const all = reached({ api_calls: '9500', storage_gb: '7' }, { budget: { amount: '100' }, subtotal: '85.00', projectedSubtotal: '140.00' });
+    expect(selectAlerts([...all].reverse(), new Set())).toEqual(selectAlerts(all, new Set()));
+  });
+
+  it('property: every new candidate is sent or superseded, once; at most one sent per kind and meter, and it is the highest reached', () => {
+    const values = fc.record({ api_calls: fc.integer({ min: 0, max: 20_000 }).map(String), storage_gb: fc.integer({ min: 0, max: 10 }).map(String) });
+    fc.assert(
+      fc.property(values, fc.integer({ min: 0, max: 200 }), fc.array(fc.boolean(), { minLength: 12, maxLength: 12 }), (v, spent, claimedMask) => {
+        const cs = reached(v, { budget: { amount: '100' }, subtotal: String(spent), projectedSubtotal: String(spent * 2) });
+        const claimed = new Set(cs.filter((_, i) => claimedMask[i]).map((c) => c.key));
+        const sel = selectAlerts(cs, claimed);
+        const decided = [...keys(sel.send), ...sel.superseded.map((s) => s.candidate.key)].sort();
+        expect(decided).toEqual(keys(cs.filter((c) => !claimed.has(c.key))).sort());
+        const groups = new Map<string, AlertCandidate[]>();
+        for (const c of cs) groups.set(`${c.kind}#${c.meter}`, [...(groups.get(`${c.kind}#${c.meter}`) ?? []), c]);
+        for (const c of sel.send) {
+          const top = Math.max(...groups.get(`${c.kind}#${c.meter}`)!.map((x) => x.threshold));
+          expect(c.threshold).toBe(top);
+        }
+        expect(new Set(sel.send.map((c) => `${c.kind}#${c.meter}`)).size).toBe(sel.send.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
 describe('alertMessage', () => {
   const period = '2026-11';
   const [included90] = evaluateAlerts(input({ plan: plan({ alertThresholds: { included: [90], budget: [] } }), values: { api_calls: '9000' } }));
@@ -286,7 +357,17 @@ describe('alertMessage', () => {
   const [forecast] = evaluateAlerts(input({ budget: { amount: '500' }, subtotal: '0', projectedSubtotal: '1234.5' }));
 
   it('formats an included-usage alert', () => {
-    const m = alertMessage(included90!, { customerId: 'cus_42', customerName: 'Acme', period, currency: 'usd', meterDisplayName: 'API Calls', unit: 'calls' });
+    const m = alertMessage(included90!, {
+      customerId: 'cus_42',
+      customerName: 'Acme',
+      period,
+      currency: 'usd',
+      meterDisplayName: 'API Calls',
+      unit: 'calls',
+      projected: '312.40',
+      budget: '500.00',
+      usagePageUrl: 'https://usage.example.com/p/cus_42',
+    });
     expect(m).toEqual({
       subject: 'Acme: API Calls at 90% of included usage (2026-11)',
       body: {
@@ -299,7 +380,15 @@ describe('alertMessage', () => {
         limit: '10000',
         percent: '90.00',
         currency: 'usd',
-        message: 'Acme (cus_42) has used 9,000 calls of API Calls in 2026-11: 90.00% of the 10,000 calls included in the plan (alert threshold 90%).',
+        projected: '312.40',
+        budget: '500.00',
+        usagePageUrl: 'https://usage.example.com/p/cus_42',
+        alsoPassed: [],
+        message:
+          'Acme (cus_42) has used 9,000 calls of API Calls in 2026-11: 90.00% of the 10,000 calls included in the plan (alert threshold 90%). ' +
+          "Usage beyond the included amount is billed at the plan's prices. " +
+          'Projected cost for 2026-11: $312.40, against a monthly budget of $500.00. ' +
+          'See the usage page: https://usage.example.com/p/cus_42',
       },
       attributes: { customerId: 'cus_42', kind: 'included', meter: 'api_calls', threshold: '90' },
     });
@@ -307,24 +396,62 @@ describe('alertMessage', () => {
   });
 
   it('formats a budget alert', () => {
-    const m = alertMessage(budget80!, { customerId: 'cus_42', customerName: 'Acme', period, currency: 'usd' });
+    const m = alertMessage(budget80!, { customerId: 'cus_42', customerName: 'Acme', period, currency: 'usd', projected: '655.10', budget: '500.00' });
     expect(m.subject).toBe('Acme: estimated cost at 80% of monthly budget (2026-11)');
     expect(m.body).toMatchObject({ kind: 'budget', meter: null, threshold: 80, value: '400.00', limit: '500.00', percent: '80.00', currency: 'usd' });
-    expect(m.body.message).toBe('The estimated cost of Acme (cus_42) for 2026-11 is $400.00: 80.00% of the monthly budget of $500.00 (alert threshold 80%).');
+    expect(m.body.message).toBe(
+      'The estimated cost of Acme (cus_42) for 2026-11 is $400.00: 80.00% of the monthly budget of $500.00 (alert threshold 80%). ' +
+        'Projected cost for 2026-11: $655.10, against a monthly budget of $500.00. ' +
+        'See the usage: GET /api/v1/customers/cus_42/usage?period=2026-11',
+    );
+    expect(m.body).toMatchObject({ usagePageUrl: null, projected: '655.10', budget: '500.00' });
     expect(m.attributes).toEqual({ customerId: 'cus_42', kind: 'budget', meter: '-', threshold: '80' });
   });
 
   it('formats a forecast alert', () => {
-    const m = alertMessage(forecast!, { customerId: 'cus_42', customerName: 'Acme', period, currency: 'usd' });
+    const m = alertMessage(forecast!, {
+      customerId: 'cus_42',
+      customerName: 'Acme',
+      period,
+      currency: 'usd',
+      usagePageUrl: 'https://usage.example.com/p/cus_42',
+    });
     expect(m.subject).toBe('Acme: forecast to exceed monthly budget (2026-11)');
-    expect(m.body.message).toBe('The projected cost of Acme (cus_42) for 2026-11 is $1,234.50, above the monthly budget of $500.00 (246.90% of it).');
+    expect(m.body.message).toBe(
+      'The projected cost of Acme (cus_42) for 2026-11 is $1,234.50, above the monthly budget of $500.00 (246.90% of it). ' +
+        'See the usage page: https://usage.example.com/p/cus_42',
+    );
     expect(m.attributes).toEqual({ customerId: 'cus_42', kind: 'forecast', meter: '-', threshold: '100' });
   });
 
   it('falls back to the customer id and the meter slug', () => {
     const m = alertMessage(included90!, { customerId: 'cus_42', period, currency: 'usd' });
     expect(m.subject).toBe('cus_42: api_calls at 90% of included usage (2026-11)');
-    expect(m.body.message).toBe('cus_42 has used 9,000 of api_calls in 2026-11: 90.00% of the 10,000 included in the plan (alert threshold 90%).');
+    expect(m.body.message).toBe(
+      'cus_42 has used 9,000 of api_calls in 2026-11: 90.00% of the 10,000 included in the plan (alert threshold 90%). ' +
+        "Usage beyond the included amount is billed at the plan's prices. " +
+        'See the usage: GET /api/v1/customers/cus_42/usage?period=2026-11',
+    );
+    expect(m.body).toMatchObject({ projected: null, budget: null, usagePageUrl: null });
+  });
+
+  it('says without a budget that there is none, and names the thresholds passed in the same update', () => {
+    const [, , at100] = evaluateAlerts(input({ values: { api_calls: '10000' } }));
+    const m = alertMessage(at100!, { customerId: 'cus_42', customerName: 'Acme', period, currency: 'usd', projected: '18.00', alsoPassed: [80, 90] });
+    expect(m.subject).toBe('Acme: api_calls at 100% of included usage (2026-11)');
+    expect(m.body.message).toBe(
+      'Acme (cus_42) has used 10,000 of api_calls in 2026-11: 100.00% of the 10,000 included in the plan (alert threshold 100%; 80% and 90% were passed in the same update). ' +
+        "Usage beyond the included amount is billed at the plan's prices. " +
+        'Projected cost for 2026-11: $18.00 (no monthly budget set). ' +
+        'See the usage: GET /api/v1/customers/cus_42/usage?period=2026-11',
+    );
+    expect(m.body.alsoPassed).toEqual([80, 90]);
+  });
+
+  it('keeps a link that is not a plain http(s) URL out of the message', () => {
+    const m = alertMessage(included90!, { customerId: 'cus_42', period, currency: 'usd', usagePageUrl: 'javascript:alert(1)' });
+    expect(m.body.usagePageUrl).toBeNull();
+    expect(m.body.message).not.toContain('javascript');
   });
 
   it('keeps subjects on one line and within the limit, shortening names but never the threshold or period', () => {

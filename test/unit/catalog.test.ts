@@ -78,3 +78,27 @@ describe('catalog validation', () => {
     expect(compareDecimalStrings('007', '7.0')).toBe(0);
   });
 });
+
+describe('npm run catalog:check', () => {
+  const { spawnSync } = require('node:child_process') as typeof import('node:child_process');
+  const { join } = require('node:path') as typeof import('node:path');
+  const { mkdtempSync, writeFileSync } = require('node:fs') as typeof import('node:fs');
+  const root = join(__dirname, '..', '..');
+  const check = (env: Record<string, string>, args: string[] = []) =>
+    spawnSync(process.execPath, ['--import', 'tsx', 'local/catalog-check.ts', ...args], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' });
+
+  it('checks the file CATALOG_FILE names (the catalog the functions would load), else the bundled one', () => {
+    const broken = clone();
+    broken.plans[0].charges[0].meter = 'nope';
+    const file = join(mkdtempSync(join(require('node:os').tmpdir(), 'catalog-')), 'broken.json');
+    writeFileSync(file, JSON.stringify(broken));
+    const bad = check({ CATALOG_FILE: file });
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain(`${file}: `);
+    expect(bad.stderr).toContain('plans.0.charges.0.meter');
+    const fixture = join(root, 'test', 'fixtures', 'catalog.json');
+    expect(check({ CATALOG_FILE: fixture })).toMatchObject({ status: 0, stdout: expect.stringContaining(`${fixture}: `) });
+    expect(check({ CATALOG_FILE: '' })).toMatchObject({ status: 0, stdout: expect.stringContaining(join('catalog', 'catalog.json')) });
+    expect(check({ CATALOG_FILE: file }, [fixture]).status).toBe(0); // an explicit argument wins
+  });
+});

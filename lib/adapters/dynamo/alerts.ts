@@ -7,7 +7,7 @@ import { documents } from './documents';
 /**
  * Alerts table: pk = <customerId>|<period>, sk = alert key (e.g. "included#api_calls#80").
  * `pendingSince` exists only while an alert is unsent; the sparse `pending` index (pk = pendingShard)
- * is the outbox the sweeper reads.
+ * is the outbox the sweeper reads. A superseded claim is never sent, so it never enters the outbox.
  */
 const key = (r: Pick<AlertRecord, 'customerId' | 'period' | 'key'>) => ({ pk: `${r.customerId}|${r.period}`, sk: r.key });
 const strip = (item: Record<string, unknown>): AlertRecord => {
@@ -41,7 +41,12 @@ export class DynamoAlerts implements AlertRepository {
       await this.db.send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk: `${record.customerId}|${record.period}`, sk: record.key, ...record, pendingShard: 'pending', pendingSince: record.claimedAt },
+          Item: {
+            pk: `${record.customerId}|${record.period}`,
+            sk: record.key,
+            ...record,
+            ...(record.status === 'pending' ? { pendingShard: 'pending', pendingSince: record.claimedAt } : {}),
+          },
           ConditionExpression: 'attribute_not_exists(pk)',
         }),
       );

@@ -1,7 +1,7 @@
 import { PublishCommand, type MessageAttributeValue, type SNSClient } from '@aws-sdk/client-sns';
 
 /**
- * Publishes alerts (SPEC 7) to the one alerts topic. Subscribers filter on the message attributes
+ * Publishes alerts to the one alerts topic. Subscribers filter on the message attributes
  * (`customerId`, `kind`, `meter`, `threshold`, all DataType String); email subscribers see the
  * subject line and the JSON body; SQS subscribers without raw delivery get the SNS envelope
  * (`Subject`, `Message` = the JSON body, `MessageAttributes`).

@@ -8,7 +8,7 @@ import {
 } from '@aws-sdk/client-sns';
 
 /**
- * Alert subscriptions on the alerts topic (SPEC 7).
+ * Alert subscriptions on the alerts topic.
  *
  * - A customer's `alertEmail` gets an `email` subscription whose FilterPolicy (scope
  *   MessageAttributes) is `{"customerId":["<id>"]}`, so it receives that customer's alerts only.

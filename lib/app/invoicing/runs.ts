@@ -8,7 +8,7 @@ import type { Clock, CustomerRepository, InvoiceJobQueue, InvoiceRun, InvoiceRun
 import { parsePeriodInput } from '../usage';
 
 /**
- * Invoice runs (SPEC 8.1): a run enqueues one job per customer of a closed period. Starting a run
+ * Invoice runs: a run enqueues one job per customer of a closed period. Starting a run
  * again only enqueues customers not yet done; starting a run also resumes the runs of the periods
  * it may still correct, so that late usage of a customer who was no member of them gets its own
  * period's invoice.
