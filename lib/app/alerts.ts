@@ -2,7 +2,7 @@ import { authorize, type Principal } from '../domain/apikey';
 import { alertMessage, evaluateAlerts, selectAlerts, type AlertCandidate, type AlertContext } from '../domain/alerts';
 import { PlanNotFoundError } from '../domain/invoicing';
 import { Period } from '../domain/period';
-import { mapLimit } from '../platform/concurrency';
+import { mapLimit, retry } from '../platform/concurrency';
 import { checkCustomerId } from './customers';
 import type { AlertPublisher, AlertRecord, AlertRepository } from './ports';
 import { estimate, resolvePeriod, type UsageDeps } from './usage';
@@ -27,14 +27,18 @@ export interface AlertDeps extends UsageDeps {
 }
 
 async function send(deps: AlertDeps, record: AlertRecord): Promise<boolean> {
+  let messageId: string;
   try {
-    const messageId = await deps.publisher.publish({ subject: record.subject, body: record.body, attributes: record.attributes });
-    await deps.alerts.markSent(record, messageId, deps.clock.now().toISOString());
-    return true;
+    messageId = await deps.publisher.publish({ subject: record.subject, body: record.body, attributes: record.attributes });
   } catch (err) {
     await deps.alerts.markFailed(record, err instanceof Error ? err.message : String(err));
     return false;
   }
+  // Published: from here on the row may only become "sent". Treating a failed write of that (a
+  // throttle) as a failed publish would leave it pending and the sweeper would send it again, so
+  // the write is retried (it is idempotent); only if it keeps failing is the message retried.
+  await retry(() => deps.alerts.markSent(record, messageId, deps.clock.now().toISOString()), { attempts: 8, baseMs: 100, maxMs: 3000, retryable: () => true });
+  return true;
 }
 
 /** Evaluates one customer's period and sends what newly crossed; returns how many it sent. */

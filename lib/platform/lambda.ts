@@ -32,7 +32,6 @@ export interface SqsHandlerOptions {
  * maxReceiveCount, moves it to the DLQ.
  */
 export function sqsHandler(options: SqsHandlerOptions, processRecord: (record: SQSRecord) => Promise<void>) {
-  const processor = new BatchProcessor(EventType.SQS);
   const handle = async (record: SQSRecord) => {
     try {
       await processRecord(record);
@@ -48,7 +47,9 @@ export function sqsHandler(options: SqsHandlerOptions, processRecord: (record: S
     }
   };
   return base<SQSEvent, SQSBatchResponse>().handler((event, context) =>
-    processPartialResponse(event, handle, processor, { context, processInParallel: options.parallel }),
+    // A processor per invocation: it keeps the batch's failures in its own state, and the local
+    // stack runs several invocations of one function at once in one process.
+    processPartialResponse(event, handle, new BatchProcessor(EventType.SQS), { context, processInParallel: options.parallel }),
   );
 }
 
