@@ -172,13 +172,15 @@ it('creates an API key from the CLI that the running API accepts, and revokes it
 }, 60_000);
 
 it('prints a portal link from the CLI that opens the usage page', async () => {
-  const url = execFileSync(tsx, ['local/cli.ts', 'portal-link', '--customer', 'cus_42', '--ttl', '600'], { cwd: root, encoding: 'utf8' }).trim();
+  const made = cli(['portal-link', '--customer', 'cus_42', '--ttl', '600']);
+  expect(made.status).toBe(0);
+  const url = made.stdout.trim();
   expect(url).toMatch(new RegExp(`^http://127\\.0\\.0\\.1:${port}/portal\\?token=[A-Za-z0-9_-]+\\.[A-Za-z0-9_-]{43}$`));
   const res = await fetch(url);
   expect(res.status).toBe(200);
   expect(await res.text()).toContain('id="meter-api_calls"');
-  const bad = spawnSync(tsx, ['local/cli.ts', 'portal-link', '--customer', 'cus_42', '--ttl', '30'], { cwd: root, encoding: 'utf8' });
-  expect(bad.status).not.toBe(0);
+  const bad = cli(['portal-link', '--customer', 'cus_42', '--ttl', '30']);
+  expect(bad.status).toBe(1);
   expect(bad.stderr).toContain('ttl must be 60..86400 seconds');
 }, 60_000);
 

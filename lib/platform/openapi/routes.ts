@@ -213,7 +213,7 @@ export const API: Record<string, RouteDoc> = {
     access: { scope: 'admin' },
     body: apiKeyInput,
     responses: { 201: { description: 'The key, with its secret.', schema: res.createdApiKey } },
-    errors: {},
+    errors: { 400: ['admin_key_bound'] },
   },
   'GET /api/v1/api-keys': {
     operationId: 'listApiKeys',
