@@ -5,7 +5,7 @@ import { cloudEvent, startTestStack, type TestStack } from '../support/stack';
 
 /**
  * The monthly run end to end on the emulators and the Stripe fake, through the real stripe SDK:
- * HTTP run -> invoice queue -> worker -> Stripe draft/items/finalize -> invoice records.
+ * HTTP run -> invoice queue -> worker -> Stripe draft/add_lines/finalize -> invoice records.
  */
 let t: TestStack;
 let stripe: Stripe;
@@ -75,6 +75,9 @@ const invoicesOf = async (id: string) => (await t.request('GET', `/api/v1/custom
 const stripeInvoicesOf = (stripeId: string) => t.stack.stripe.invoices().filter((i) => i.customer === stripeId);
 const stripeItemsOf = (invoiceId: string) => t.stack.stripe.invoiceItems().filter((i) => i.invoice === invoiceId);
 const cents = (amount: string) => Math.round(Number(amount) * 100);
+const ADD_LINES = /^\/v1\/invoices\/[^/]+\/add_lines$/;
+/** The add_lines requests for the customer's Stripe invoices (the line keys name the customer). */
+const addLinesOf = (id: string) => t.stack.stripe.requests.filter((r) => ADD_LINES.test(r.path) && r.idempotencyKey?.startsWith(`inv:${id}:`));
 
 describe('the monthly run', () => {
   let acme: string, pro: string;
@@ -211,7 +214,7 @@ describe('failures while invoicing', () => {
     await invoiceOne('cus_f_draft', [['api_calls', 50000]], () => crashWhenRecording('draft_created'));
   });
 
-  it('survives the worker dying between creating the items and finalizing', async () => {
+  it('survives the worker dying between adding the lines and finalizing: the next attempt finds them on the draft', async () => {
     await invoiceOne(
       'cus_f_items',
       [
@@ -220,9 +223,10 @@ describe('failures while invoicing', () => {
       ],
       () => crashWhenRecording('items_added'),
     );
+    expect(addLinesOf('cus_f_items').map((r) => r.status)).toEqual([200]);
   });
 
-  it('survives Stripe answering 500 and 429 on item creation', async () => {
+  it('survives Stripe answering 500 and 429 on adding the lines', async () => {
     await invoiceOne(
       'cus_f_500',
       [
@@ -230,10 +234,29 @@ describe('failures while invoicing', () => {
         ['storage_gb', 50],
       ],
       () => {
-        t.stack.stripe.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '500', times: 2 });
-        t.stack.stripe.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '429', times: 2 });
+        t.stack.stripe.injectFailure({ method: 'POST', path: ADD_LINES, mode: '500', times: 2 });
+        t.stack.stripe.injectFailure({ method: 'POST', path: ADD_LINES, mode: '429', times: 2 });
       },
     );
+    expect(addLinesOf('cus_f_500').map((r) => r.status)).toEqual([500, 500, 429, 429, 200]);
+  });
+
+  it('survives Stripe timing out after committing the lines', async () => {
+    await invoiceOne(
+      'cus_f_lines_timeout',
+      [
+        ['api_calls', 80000],
+        ['seats', 6],
+      ],
+      () => {
+        t.stack.stripe.injectFailure({ method: 'POST', path: ADD_LINES, mode: 'timeout_after_commit', holdMs: 3000 });
+      },
+    );
+    // The retry (same key) got Stripe's replay of the committed request, not a second set of lines.
+    expect(addLinesOf('cus_f_lines_timeout').map((r) => [r.status, r.replayed])).toEqual([
+      [null, false],
+      [200, true],
+    ]);
   });
 
   it('survives Stripe timing out after committing the finalize and the draft', async () => {

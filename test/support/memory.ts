@@ -1,4 +1,4 @@
-import type { BillingProvider, DraftInvoiceInput, InvoiceItemInput, ProviderInvoice } from '../../lib/app/invoicing/stripe-port';
+import type { AddLinesInput, BillingProvider, DraftInvoiceInput, ProviderInvoice } from '../../lib/app/invoicing/stripe-port';
 import { BillingProviderError } from '../../lib/app/invoicing/stripe-port';
 import type {
   Clock,
@@ -201,7 +201,7 @@ export class MemoryJobQueue implements InvoiceJobQueue {
   }
 }
 
-/** The provider as Stripe behaves for what the sync calls: idempotency keys, drafts, items, finalize. */
+/** The provider as Stripe behaves for what the sync calls: idempotency keys, drafts, add_lines, finalize. */
 export class MemoryStripe implements BillingProvider {
   readonly invoices = new Map<
     string,
@@ -239,13 +239,16 @@ export class MemoryStripe implements BillingProvider {
       return this.view(id);
     });
   }
-  addInvoiceItem(input: InvoiceItemInput) {
-    return this.call('addInvoiceItem', input.idempotencyKey, () => {
+  /** All or nothing, at most 250 items per invoice, like Stripe's add_lines. */
+  addInvoiceLines(input: AddLinesInput) {
+    return this.call('addInvoiceLines', input.idempotencyKey, () => {
       const inv = this.invoices.get(input.invoiceId)!;
       if (inv.status !== 'draft') throw new BillingProviderError(`invoice ${inv.id} is not a draft`, false, 'invoice_not_editable');
-      const id = `ii_${++this.seq}`;
-      this.items.push({ id, invoice: inv.id, amount: input.amountMinor, metadata: { ...input.metadata } });
-      return { id };
+      if (this.items.filter((i) => i.invoice === inv.id).length + input.lines.length > 250) {
+        throw new BillingProviderError(`invoice ${inv.id} would have more than 250 items`, false, 'invoice_too_many_items');
+      }
+      for (const line of input.lines) this.items.push({ id: `ii_${++this.seq}`, invoice: inv.id, amount: line.amountMinor, metadata: { ...line.metadata } });
+      return this.view(inv.id);
     });
   }
   finalizeInvoice(invoiceId: string, idempotencyKey: string) {
@@ -267,8 +270,8 @@ export class MemoryStripe implements BillingProvider {
       return found ? this.view(found.id) : undefined;
     });
   }
-  listInvoiceItems(invoiceId: string) {
-    return this.call('listInvoiceItems', undefined, () =>
+  listInvoiceLines(invoiceId: string) {
+    return this.call('listInvoiceLines', undefined, () =>
       this.items.filter((i) => i.invoice === invoiceId).map((i) => ({ id: i.id, amountMinor: i.amount, metadata: { ...i.metadata } })),
     );
   }

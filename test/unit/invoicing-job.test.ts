@@ -199,4 +199,29 @@ describe('invoicing scenarios', () => {
     expect(w.deps.runs.members.get('2026-10')!.get('cus_big')).toMatchObject({ status: 'failed' });
     expect(w.stripe.invoices.size).toBe(0);
   });
+
+  it('blocks an invoice of more than 250 lines before any Stripe call (Stripe takes 250 items per invoice), and sends one of 250', async () => {
+    // One meter priced in 300 one-unit tiers of 1.00: an invoice line per tier reached.
+    const tiers = Array.from({ length: 300 }, (_, i) => ({ upTo: i === 299 ? null : String(i + 1), unitPrice: '1.00' }));
+    const w = world(new Date(oct.start.getTime() + DAY));
+    Object.assign(w.deps, {
+      catalog: new CatalogIndex(
+        parseCatalog({ ...catalogJson, plans: [{ id: 'default', name: 'Tiers', currency: 'usd', charges: [{ meter: 'seats', model: 'graduated', tiers }] }] }),
+      ),
+    });
+    await w.put('cus_wide', { name: 'Wide', stripeCustomerId: 'cus_s7' });
+    await w.put('cus_250', { name: '250', stripeCustomerId: 'cus_s8' });
+    w.deps.ledger.set('cus_wide', '2026-10', { seats: '251' });
+    w.deps.ledger.set('cus_250', '2026-10', { seats: '250' });
+
+    await w.run(oct);
+
+    const byCustomer = Object.fromEntries(w.deps.invoices.all().map((r) => [r.customerId, r]));
+    expect(byCustomer.cus_wide!.lines).toHaveLength(251);
+    expect(byCustomer.cus_wide).toMatchObject({ status: 'blocked', blockedFrom: 'pending', lastError: expect.stringMatching(/^too_many_lines: /) });
+    expect(w.deps.runs.members.get('2026-10')!.get('cus_wide')).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/^too_many_lines/) });
+    expect(byCustomer.cus_250).toMatchObject({ status: 'finalized', total: '250.00' });
+    expect([...w.stripe.invoices.values()].map((i) => [i.customer, i.total])).toEqual([['cus_s8', 25000]]);
+    expect(w.stripe.items).toHaveLength(250);
+  });
 });
