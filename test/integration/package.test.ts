@@ -239,14 +239,9 @@ const EXPECTED: Record<string, Record<string, string>> = {
   apiKeysList: { ApiKeysTable: 'GetItem Scan' },
   invoicesList: { ...AUTHENTICATE, InvoicesTable: 'Query' },
   invoicesUpcoming: { ...AUTHENTICATE, CustomersTable: 'GetItem', UsageTable: 'Query', InvoicesTable: 'Query' },
-  invoiceRunsStart: { ...AUTHENTICATE, InvoicesTable: 'PutItem UpdateItem GetItem Query', UsageTable: 'GetItem', InvoiceQueue: 'SendMessage' },
+  invoiceRunsStart: { ...AUTHENTICATE, InvoicesTable: 'UpdateItem GetItem Query', UsageTable: 'GetItem', InvoiceQueue: 'SendMessage' },
   invoiceRunsProgress: { ...AUTHENTICATE, InvoicesTable: 'GetItem Query' },
-  invoiceScheduler: {
-    CustomersTable: 'Scan',
-    'UsageTable/index/byPeriod': 'Query',
-    InvoicesTable: 'PutItem GetItem UpdateItem Query',
-    InvoiceQueue: 'SendMessage',
-  },
+  invoiceScheduler: { InvoicesTable: 'UpdateItem', InvoiceQueue: 'SendMessage' },
   invoiceWorker: {
     InvoiceQueue: `${SQS_TRIGGER} SendMessage`,
     CustomersTable: 'Scan GetItem',
@@ -334,7 +329,7 @@ describe('least privilege', () => {
   });
 
   it('lets only the listings and the invoice-run fan-out scan a table', () => {
-    expect(withAction('dynamodb:Scan')).toEqual(['apiKeysList', 'customersList', 'invoiceScheduler', 'invoiceWorker']);
+    expect(withAction('dynamodb:Scan')).toEqual(['apiKeysList', 'customersList', 'invoiceWorker']);
   });
 
   it('gives no data rights to the default role that the per-function roles are copied from', () => {

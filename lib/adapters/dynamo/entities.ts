@@ -6,7 +6,7 @@ import type { ApiKeyRepository, Customer, CustomerRepository, IdempotencyRecord,
 
 const opts = { removeUndefinedValues: true };
 
-/** Customers keyed by id; listing is a paginated scan (admin only, small table). */
+/** Customers keyed by id; listing is a paginated scan (the admin listing, the invoice run's fan-out). */
 export class DynamoCustomers implements CustomerRepository {
   constructor(
     private readonly db: DynamoDBClient,
@@ -30,15 +30,6 @@ export class DynamoCustomers implements CustomerRepository {
     );
     const next = out.LastEvaluatedKey ? Buffer.from(String(unmarshall(out.LastEvaluatedKey).id)).toString('base64url') : undefined;
     return { items: (out.Items ?? []).map((i) => unmarshall(i) as Customer), cursor: next };
-  }
-  async allIds(): Promise<string[]> {
-    const ids: string[] = [];
-    for await (const item of allItems((start) =>
-      this.db.send(new ScanCommand({ TableName: this.table, ProjectionExpression: 'id', ExclusiveStartKey: start })),
-    )) {
-      ids.push(String(unmarshall(item).id));
-    }
-    return ids;
   }
 }
 

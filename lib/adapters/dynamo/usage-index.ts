@@ -1,0 +1,35 @@
+import { type AttributeValue, type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
+import type { IdPage, UsageIndex } from '../../app/ports';
+
+/**
+ * The customers with usage in a period, from the usage table's byPeriod index (keys only: one
+ * entry per counter, sorted by customer), a page at a time for the invoice run's fan-out. The
+ * cursor is the index's LastEvaluatedKey, opaque to the caller.
+ */
+export class DynamoUsageIndex implements UsageIndex {
+  constructor(
+    private readonly db: DynamoDBClient,
+    private readonly table: string,
+  ) {}
+
+  async customersWithUsage(period: string, page: { cursor?: string; limit: number }): Promise<IdPage> {
+    const ids = new Set<string>();
+    let start = page.cursor === undefined ? undefined : (JSON.parse(Buffer.from(page.cursor, 'base64url').toString('utf8')) as Record<string, AttributeValue>);
+    // A customer has one entry per meter it used: read on until the page holds `limit` customers.
+    do {
+      const out = await this.db.send(
+        new QueryCommand({
+          TableName: this.table,
+          IndexName: 'byPeriod',
+          KeyConditionExpression: 'period = :p',
+          ExpressionAttributeValues: { ':p': { S: period } },
+          ExclusiveStartKey: start,
+          Limit: page.limit,
+        }),
+      );
+      for (const item of out.Items ?? []) ids.add(item.customerId!.S!);
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined && ids.size < page.limit);
+    return { ids: [...ids], cursor: start === undefined ? undefined : Buffer.from(JSON.stringify(start)).toString('base64url') };
+  }
+}
