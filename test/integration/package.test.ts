@@ -142,6 +142,27 @@ describe('data protection', () => {
 });
 
 /**
+ * Every invoice-worker instance paces itself (lib/adapters/stripe/pacer.ts: starts spaced 1/rate
+ * apart, so at most ceil(rate) in any one second). Its reserved concurrency times those rates is
+ * what Stripe can see: 90% of the live limits on average, never more than the limits.
+ */
+it("paces the invoice worker's instances together to 90% of Stripe's live limits, and never over them", () => {
+  const STRIPE_LIVE = { global: 100, perEndpoint: 25 };
+  const [, worker] = ofType('AWS::Lambda::Function').find(([, r]) => String(r.Properties.FunctionName).endsWith('-invoiceWorker'))!;
+  const instances = worker.Properties.ReservedConcurrentExecutions as number;
+  const env = worker.Properties.Environment.Variables as Record<string, string>;
+  const rps = Number(env.STRIPE_MAX_RPS);
+  const endpointRps = Number(env.STRIPE_MAX_ENDPOINT_RPS);
+  expect(instances * rps).toBeCloseTo(0.9 * STRIPE_LIVE.global, 6);
+  expect(instances * endpointRps).toBeCloseTo(0.9 * STRIPE_LIVE.perEndpoint, 6);
+  expect(instances * Math.ceil(rps)).toBeLessThanOrEqual(STRIPE_LIVE.global);
+  expect(instances * Math.ceil(endpointRps)).toBeLessThanOrEqual(STRIPE_LIVE.perEndpoint);
+  // The queue never invokes more instances than are reserved (a throttled invocation would count as a receive).
+  const [, mapping] = ofType('AWS::Lambda::EventSourceMapping').find(([, r]) => r.Properties.EventSourceArn['Fn::GetAtt'][0] === 'InvoiceQueue')!;
+  expect(mapping.Properties.ScalingConfig).toEqual({ MaximumConcurrency: instances });
+});
+
+/**
  * Least privilege. Each function's role, read from the packaged template, as resource -> actions
  * with the template's references turned into names: `UsageTable`, `UsageTable/index/byPeriod`,
  * `AlertsTopic`, `AlertsTopic:*` (its subscriptions). Log permissions are checked on their own.
