@@ -144,17 +144,17 @@ describe('data protection', () => {
 /**
  * Every invoice-worker instance paces itself (lib/adapters/stripe/pacer.ts: starts spaced 1/rate
  * apart, so at most ceil(rate) in any one second). Its reserved concurrency times those rates is
- * what Stripe can see: 90% of the live limits on average, never more than the limits.
+ * what Stripe can see: 90 to 95% of the live limits on average, never more than the limits.
  */
-it("paces the invoice worker's instances together to 90% of Stripe's live limits, and never over them", () => {
+it("paces the invoice worker's instances together to just over 90% of Stripe's live limits, and never over them", () => {
   const STRIPE_LIVE = { global: 100, perEndpoint: 25 };
   const [, worker] = ofType('AWS::Lambda::Function').find(([, r]) => String(r.Properties.FunctionName).endsWith('-invoiceWorker'))!;
   const instances = worker.Properties.ReservedConcurrentExecutions as number;
   const env = worker.Properties.Environment.Variables as Record<string, string>;
   const rps = Number(env.STRIPE_MAX_RPS);
   const endpointRps = Number(env.STRIPE_MAX_ENDPOINT_RPS);
-  expect(instances * rps).toBeCloseTo(0.9 * STRIPE_LIVE.global, 6);
-  expect(instances * endpointRps).toBeCloseTo(0.9 * STRIPE_LIVE.perEndpoint, 6);
+  const share = { global: (instances * rps) / STRIPE_LIVE.global, perEndpoint: (instances * endpointRps) / STRIPE_LIVE.perEndpoint };
+  for (const [what, s] of Object.entries(share)) expect({ what, s, inRange: s >= 0.9 && s <= 0.95 }).toEqual({ what, s, inRange: true });
   expect(instances * Math.ceil(rps)).toBeLessThanOrEqual(STRIPE_LIVE.global);
   expect(instances * Math.ceil(endpointRps)).toBeLessThanOrEqual(STRIPE_LIVE.perEndpoint);
   // The queue never invokes more instances than are reserved (a throttled invocation would count as a receive).
