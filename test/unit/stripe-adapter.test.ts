@@ -692,6 +692,18 @@ describe('Pacer (virtual clock)', () => {
     expect(starts[199]?.at).toBe(199 * 40);
   });
 
+  it('keeps its rate when timers fire a millisecond late (node rounds and delays them), still at most rate + 1 per second', async () => {
+    const clock = virtualClock();
+    const late = (ms: number) => clock.sleep(Math.ceil(ms) + 1);
+    const pacer = new Pacer({ ratePerSecond: 23, now: clock.now, sleep: late });
+    const { starts, all } = startsOf(pacer, clock, 231);
+    await clock.advanceTo(231 * 46);
+    await Promise.all(all);
+    // 230 intervals of 43.48 ms: 10 s, not 230 x 45 ms = 10.35 s (a rate of 22.2/s instead of 23).
+    expect(starts[230]!.at).toBeLessThanOrEqual(10_002);
+    for (const s of starts) expect(starts.filter((o) => o.at >= s.at && o.at < s.at + 1000).length).toBeLessThanOrEqual(24);
+  });
+
   it('with a second wait in the turn, counts the interval from when that wait ends', async () => {
     const clock = virtualClock();
     const global = new Pacer({ ratePerSecond: 100, now: clock.now, sleep: clock.sleep });
