@@ -125,8 +125,8 @@ async function stripeRun(): Promise<void> {
     for (;;) {
       run = (await (await fetch(`${stack.url}/api/v1/invoice-runs/${period.key}`, { headers })).json()) as typeof run;
       if (run.status === 'completed') break;
-      // Progress counts every member; asking often would load DynamoDB Local more than the run.
-      await sleep(1000);
+      // Progress counts every member (a query of 2,000 items): four times a second is light enough.
+      await sleep(250);
     }
     const seconds = (performance.now() - t0) / 1000;
     const stats = stack.stripe.stats();

@@ -63,6 +63,8 @@ export interface RunDeps {
 export const DEFAULT_FAN_OUT_PAGE_SIZE = 1000;
 /** Members taken into a run at once by one step. */
 const TAKE_CONCURRENCY = 16;
+/** Customers of a page whose jobs are enqueued together. */
+const JOB_SLICE = 100;
 /** Looks at a position its sender has not recorded yet: after 50, 100, ... 1,600 ms (3.1 s in all). */
 const POSITION_WAITS_MS = [50, 100, 200, 400, 800, 1600];
 
@@ -151,23 +153,28 @@ export async function fanOutInvoiceRun(deps: RunDeps, job: Extract<InvoiceJob, {
   const page = at.pinned ?? (await deps.runs.pinFanOutPage(period.key, at.token, await readPage(deps, at, deps.fanOutPageSize ?? DEFAULT_FAN_OUT_PAGE_SIZE)));
   if (!page) return { period: period.key, stale: true };
   const take = { chain: at.chain, step: at.token };
-  const jobs = (await takeMembers(deps, period.key, page.ids, { ...take, again: ['pending', 'failed'] })).map((customerId) => ({
-    period: period.key,
-    customerId,
-  }));
   const usageOf = at.source.startsWith('usage:') ? at.source.slice('usage:'.length) : undefined;
-  if (usageOf !== undefined && usageOf !== period.key && (await deps.runs.exists(usageOf))) {
-    // Resume that earlier run: customers whose usage there came after its fan-out become members.
-    // A pending member is asked again only if a chain of this run took it (a restarted run whose
-    // earlier step died between adding it and enqueueing its job); the earlier run owns the rest.
-    const again = await takeMembers(deps, usageOf, page.ids, { ...take, again: ['pending'], againIfTakenBy: `${period.key}:` });
-    jobs.push(...again.map((customerId) => ({ period: usageOf, customerId })));
+  const resumes = usageOf !== undefined && usageOf !== period.key && (await deps.runs.exists(usageOf)) ? usageOf : undefined;
+  let enqueued = 0;
+  // A slice at a time, so that the first invoices start while the rest of the page is taken.
+  for (let i = 0; i < page.ids.length; i += JOB_SLICE) {
+    const ids = page.ids.slice(i, i + JOB_SLICE);
+    const own = await takeMembers(deps, period.key, ids, { ...take, again: ['pending', 'failed'] });
+    const jobs = own.map((customerId) => ({ period: period.key, customerId }));
+    if (resumes !== undefined) {
+      // Resume that earlier run: customers whose usage there came after its fan-out become members.
+      // A pending member is asked again only if a chain of this run took it (a restarted run whose
+      // earlier step died between adding it and enqueueing its job); the earlier run owns the rest.
+      const again = await takeMembers(deps, resumes, ids, { ...take, again: ['pending'], againIfTakenBy: `${period.key}:` });
+      jobs.push(...again.map((customerId) => ({ period: resumes, customerId })));
+    }
+    await deps.invoiceJobs.enqueue(jobs);
+    enqueued += jobs.length;
   }
-  await deps.invoiceJobs.enqueue(jobs);
 
   const sources = fanOutSources(period);
   const source = page.cursor !== undefined ? at.source : sources[sources.indexOf(at.source) + 1];
-  const outcome = { period: period.key, source: at.source, page: at.page, members: page.ids.length, enqueued: jobs.length };
+  const outcome = { period: period.key, source: at.source, page: at.page, members: page.ids.length, enqueued };
   if (source === undefined) {
     await deps.runs.endFanOut(period.key, at.token);
     return { ...outcome, fannedOut: true };
