@@ -194,7 +194,7 @@ export interface FanOutPosition {
   pinned?: IdPage;
 }
 
-/** How a fan-out step takes a customer into a run (see InvoiceRunRepository.takeMember). */
+/** How a fan-out step takes customers into a run (see InvoiceRunRepository.takeMembers). */
 export interface MemberTake {
   chain: string;
   step: string;
@@ -225,11 +225,11 @@ export interface InvoiceRunRepository {
   /** The last step: the run has fanned out. False if the position was not that step's any more. */
   endFanOut(period: string, token: string): Promise<boolean>;
   /**
-   * Takes a customer into the run for a fan-out step, at most once per chain: true when the step
-   * must enqueue the customer's job, i.e. the customer was no member yet, or was taken by this
-   * very step (a step done again after a crash), or `take.again` says so.
+   * Takes customers into the run for a fan-out step, each at most once per chain; returns those
+   * whose job the step must enqueue: customers that were no members yet, or were taken by this
+   * very step (a step done again after a crash), or that `take.again` lets be asked again.
    */
-  takeMember(period: string, customerId: string, take: MemberTake): Promise<boolean>;
+  takeMembers(period: string, customerIds: string[], take: MemberTake): Promise<string[]>;
   /** Moves a pending (or failed) member to its final status; a final status never changes. `error` says why it failed. */
   finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string): Promise<void>;
 }

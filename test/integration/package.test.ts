@@ -268,7 +268,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
     CustomersTable: 'Scan GetItem',
     UsageTable: 'Query',
     'UsageTable/index/byPeriod': 'Query',
-    InvoicesTable: 'PutItem GetItem UpdateItem Query',
+    InvoicesTable: 'PutItem GetItem BatchGetItem UpdateItem Query',
   },
   alertsList: { ...AUTHENTICATE, AlertsTable: 'Query' },
   alertSweeper: { 'AlertsTable/index/pending': 'Query', AlertsTable: 'UpdateItem', AlertsTopic: 'Publish' },

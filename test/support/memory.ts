@@ -232,7 +232,12 @@ export class MemoryRuns implements InvoiceRunRepository {
       delete run.fanOut;
     });
   }
-  async takeMember(period: string, customerId: string, take: MemberTake) {
+  async takeMembers(period: string, customerIds: string[], take: MemberTake) {
+    const enqueue: string[] = [];
+    for (const customerId of new Set(customerIds)) if (await this.takeMember(period, customerId, take)) enqueue.push(customerId);
+    return enqueue;
+  }
+  private async takeMember(period: string, customerId: string, take: MemberTake) {
     return step(this.chaos, 'runs.takeMember', () => {
       if (!this.members.has(period)) this.members.set(period, new Map());
       const members = this.members.get(period)!;

@@ -1,4 +1,5 @@
 import {
+  BatchGetItemCommand,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
@@ -9,6 +10,7 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { mapLimit, sleep } from '../../platform/concurrency';
 import { allItems } from './paging';
 import type {
   CreateInvoicesOutcome,
@@ -255,11 +257,46 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
   }
 
   /**
+   * A read of up to 100 members first: a customer that another step of this chain took (a customer
+   * is on several pages: the customers table, three periods of usage) needs no write. The others
+   * get one conditional write each, which decides (a read may be stale; the write is not).
+   */
+  async takeMembers(period: string, customerIds: string[], take: MemberTake): Promise<string[]> {
+    const unique = [...new Set(customerIds)];
+    const taken = new Set<string>();
+    for (let i = 0; i < unique.length; i += 100) {
+      let keys = unique.slice(i, i + 100).map((id) => memberKey(period, id));
+      for (let attempt = 1; keys.length > 0; attempt++) {
+        if (attempt > 1) await sleep(Math.min(1000, 25 * 2 ** attempt));
+        const out = await this.db.send(
+          new BatchGetItemCommand({
+            RequestItems: {
+              [this.table]: {
+                Keys: keys,
+                ProjectionExpression: 'sk, #chain, #step',
+                ExpressionAttributeNames: { '#chain': 'fanOutChain', '#step': 'fanOutStep' },
+              },
+            },
+          }),
+        );
+        for (const item of out.Responses?.[this.table] ?? []) {
+          const m = unmarshall(item) as { sk: string; fanOutChain?: string; fanOutStep?: string };
+          if (m.fanOutChain === take.chain && m.fanOutStep !== take.step) taken.add(m.sk.slice('cus#'.length));
+        }
+        keys = out.UnprocessedKeys?.[this.table]?.Keys ?? [];
+      }
+    }
+    const rest = unique.filter((id) => !taken.has(id));
+    const enqueue = await mapLimit(rest, 16, (id) => this.takeMember(period, id, take));
+    return rest.filter((_, i) => enqueue[i]);
+  }
+
+  /**
    * One conditional write: creates the member (pending) or marks it taken by this chain and step,
    * if it is new, was taken by this very step, or `take.again` lets it be asked again; the old
    * item tells whether a job is due.
    */
-  async takeMember(period: string, customerId: string, take: MemberTake): Promise<boolean> {
+  private async takeMember(period: string, customerId: string, take: MemberTake): Promise<boolean> {
     const again = take.again.map((_, i) => `:again${i}`);
     const values: Record<string, unknown> = { ':pending': 'pending', ':chain': take.chain, ':step': take.step };
     take.again.forEach((status, i) => (values[`:again${i}`] = status));

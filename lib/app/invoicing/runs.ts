@@ -4,7 +4,7 @@ import { authorize, requireUnbound, type Principal } from '../../domain/apikey';
 import { ConflictError, NotFoundError } from '../../domain/errors';
 import { CORRECTION_LOOKBACK } from '../../domain/invoicing';
 import { PERIOD_PATTERN, Period } from '../../domain/period';
-import { mapLimit, sleep } from '../../platform/concurrency';
+import { sleep } from '../../platform/concurrency';
 import type {
   Clock,
   CustomerRepository,
@@ -14,7 +14,6 @@ import type {
   InvoiceJobQueue,
   InvoiceRun,
   InvoiceRunRepository,
-  MemberTake,
   UsageEpoch,
   UsageIndex,
 } from '../ports';
@@ -61,8 +60,6 @@ export interface RunDeps {
 }
 
 export const DEFAULT_FAN_OUT_PAGE_SIZE = 1000;
-/** Members taken into a run at once by one step. */
-const TAKE_CONCURRENCY = 16;
 /** Customers of a page whose jobs are enqueued together. */
 const JOB_SLICE = 100;
 /** Looks at a position its sender has not recorded yet: after 50, 100, ... 1,600 ms (3.1 s in all). */
@@ -159,13 +156,13 @@ export async function fanOutInvoiceRun(deps: RunDeps, job: Extract<InvoiceJob, {
   // A slice at a time, so that the first invoices start while the rest of the page is taken.
   for (let i = 0; i < page.ids.length; i += JOB_SLICE) {
     const ids = page.ids.slice(i, i + JOB_SLICE);
-    const own = await takeMembers(deps, period.key, ids, { ...take, again: ['pending', 'failed'] });
+    const own = await deps.runs.takeMembers(period.key, ids, { ...take, again: ['pending', 'failed'] });
     const jobs = own.map((customerId) => ({ period: period.key, customerId }));
     if (resumes !== undefined) {
       // Resume that earlier run: customers whose usage there came after its fan-out become members.
       // A pending member is asked again only if a chain of this run took it (a restarted run whose
       // earlier step died between adding it and enqueueing its job); the earlier run owns the rest.
-      const again = await takeMembers(deps, resumes, ids, { ...take, again: ['pending'], againIfTakenBy: `${period.key}:` });
+      const again = await deps.runs.takeMembers(resumes, ids, { ...take, again: ['pending'], againIfTakenBy: `${period.key}:` });
       jobs.push(...again.map((customerId) => ({ period: resumes, customerId })));
     }
     await deps.invoiceJobs.enqueue(jobs);
@@ -207,13 +204,6 @@ async function readPage(deps: RunDeps, at: FanOutPosition, limit: number): Promi
     return { ids: page.items.map((c) => c.id), cursor: page.cursor };
   }
   return deps.usageIndex.customersWithUsage(at.source.slice('usage:'.length), { cursor: at.cursor, limit });
-}
-
-/** Takes the page's customers into a run; returns those whose job the step must enqueue. */
-async function takeMembers(deps: RunDeps, period: string, ids: string[], take: MemberTake): Promise<string[]> {
-  const unique = [...new Set(ids)];
-  const enqueue = await mapLimit(unique, TAKE_CONCURRENCY, (customerId) => deps.runs.takeMember(period, customerId, take));
-  return unique.filter((_, i) => enqueue[i]);
 }
 
 export const invoiceRunInput = z.object({ period: z.string().regex(PERIOD_PATTERN, 'must be YYYY-MM'), force: z.boolean().optional() }).strict();
