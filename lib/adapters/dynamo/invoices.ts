@@ -300,10 +300,14 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     const again = take.again.map((_, i) => `:again${i}`);
     const values: Record<string, unknown> = { ':pending': 'pending', ':chain': take.chain, ':step': take.step };
     take.again.forEach((status, i) => (values[`:again${i}`] = status));
-    let retake = `(attribute_not_exists(#chain) OR #chain <> :chain) AND #status IN (${again.join(', ')})`;
-    if (take.againIfTakenBy !== undefined) {
-      retake += ' AND begins_with(#chain, :takenBy)';
-      values[':takenBy'] = take.againIfTakenBy;
+    let condition = 'attribute_not_exists(pk) OR #step = :step';
+    if (again.length > 0) {
+      condition += ` OR ((attribute_not_exists(#chain) OR #chain <> :chain) AND #status IN (${again.join(', ')})`;
+      if (take.againIfTakenBy !== undefined) {
+        condition += ' AND begins_with(#chain, :takenBy)';
+        values[':takenBy'] = take.againIfTakenBy;
+      }
+      condition += ')';
     }
     try {
       const out = await this.db.send(
@@ -311,7 +315,7 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
           TableName: this.table,
           Key: memberKey(period, customerId),
           UpdateExpression: 'SET #status = if_not_exists(#status, :pending), #chain = :chain, #step = :step',
-          ConditionExpression: `attribute_not_exists(pk) OR #step = :step${take.again.length > 0 ? ` OR (${retake})` : ''}`,
+          ConditionExpression: condition,
           ExpressionAttributeNames: { '#status': 'status', '#chain': 'fanOutChain', '#step': 'fanOutStep' },
           ExpressionAttributeValues: marshall(values),
           ReturnValues: 'ALL_OLD',
