@@ -10,7 +10,7 @@ import { LOCAL_CREDENTIALS, LOCAL_REGION, freePort, startDynamoLocal, startSqsSn
 import { startHttpServer, type LocalHttpServer, type LocalRoute } from './http-server';
 import { SqsPoller, type PollerOptions } from './poller';
 import { provision, type Provisioned } from './provision';
-import { startStripeFake, type StripeFake } from './stripe-fake/server';
+import { startStripeFake, type RateLimitSetting, type StripeFake } from './stripe-fake/server';
 
 /**
  * The whole system on one machine: DynamoDB Local, fauxqs, the HTTP API and the SQS pollers, all
@@ -28,8 +28,12 @@ export interface StackOptions {
   /** Do not start the SQS pollers (tests that drive the aggregator by hand). */
   pollers?: boolean;
   onPollerError?: (err: unknown) => void;
-  /** Requests per second the Stripe fake allows (like Stripe's rate limit); unlimited by default. */
-  stripeRateLimit?: number;
+  /**
+   * The Stripe fake's rate limits (unlimited by default): `'live'` (100 requests/s overall and 25/s
+   * per endpoint, as Stripe in live mode), `'sandbox'` (25 and 25), `{ global, perEndpoint }`, or a
+   * number (overall).
+   */
+  stripeRateLimit?: RateLimitSetting;
   /**
    * Run `rate(...)` schedules (the alert sweeper) on a timer; `scheduleScale` shortens their period
    * (a local minute can be a few seconds). Off unless asked: tests invoke such functions themselves.
@@ -84,7 +88,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const [dynamoLocal, fauxqs, stripe] = await Promise.all([
       startDynamoLocal({ dataDir: opts.dataDir }),
       startSqsSns(),
-      startStripeFake({ port: 0, rateLimitPerSecond: opts.stripeRateLimit }),
+      startStripeFake({ port: 0, rateLimit: opts.stripeRateLimit }),
     ]);
     Object.assign(started, { dynamoLocal, fauxqs, stripe });
     const common = { region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS };

@@ -1,13 +1,17 @@
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
 import { invoiceCustomer, recordInvoiceFailure } from '../../lib/app/invoicing/job';
-import { startInvoiceRun } from '../../lib/app/invoicing/runs';
-import { PERIOD_PATTERN, Period } from '../../lib/domain/period';
+import { fanOutInvoiceRun } from '../../lib/app/invoicing/runs';
+import { PERIOD_PATTERN } from '../../lib/domain/period';
 import { container, invoiceSync } from '../../lib/platform/container';
 import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
 
 const period = z.string().regex(PERIOD_PATTERN);
-const jobSchema = z.union([z.object({ period, customerId: z.string().min(1).max(128) }), z.object({ period, action: z.literal('start_run') })]);
+const token = z.string().min(1).max(64).optional();
+const jobSchema = z.union([
+  z.object({ period, customerId: z.string().min(1).max(128) }),
+  z.object({ period, action: z.literal('start_run'), token, after: token }),
+]);
 
 /**
  * SQS invoice queue -> one customer's invoice. Failures go back to SQS (batchItemFailures); the
@@ -21,9 +25,9 @@ export const handler = async (event: SQSEvent): Promise<SQSBatchResponse> => {
     try {
       job = jobSchema.parse(JSON.parse(record.body));
       if ('action' in job) {
-        // The fan-out of a run started by hand: idempotent, so a redelivery only resumes it.
-        const run = await startInvoiceRun(c, Period.parse(job.period));
-        metrics.addMetric('InvoiceJobsEnqueued', MetricUnit.Count, run.enqueued);
+        // One page of a run's fan-out; a duplicate or a redelivery after it moved on stops.
+        const step = await fanOutInvoiceRun(c, job);
+        metrics.addMetric('InvoiceJobsEnqueued', MetricUnit.Count, step.stale ? 0 : step.enqueued);
         continue;
       }
       const out = await invoiceCustomer({ ...c, sync: invoiceSync() }, job);

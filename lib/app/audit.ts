@@ -8,7 +8,7 @@ import { Q } from '../domain/quantity';
 import type { Principal } from '../domain/apikey';
 import { mapLimit } from '../platform/concurrency';
 import { checkCustomerId } from './customers';
-import type { AuditLedger, Clock, CounterState, EventArchive, UsageLedger, VoidRecord } from './ports';
+import type { AuditLedger, Clock, CounterState, EventArchive, UsageIndex, UsageLedger, VoidRecord } from './ports';
 import { resolvePeriod } from './usage';
 
 /**
@@ -20,7 +20,8 @@ export interface AuditDeps {
   catalog: CatalogIndex;
   archive: EventArchive;
   audit: AuditLedger;
-  ledger: Pick<UsageLedger, 'read' | 'readDaily' | 'customersWithUsage'>;
+  ledger: Pick<UsageLedger, 'read' | 'readDaily'>;
+  usageIndex: UsageIndex;
   clock: Clock;
   /** Late events are accepted this long; a void is a late event with a minus sign, so the same window. */
   correctionWindowMs: number;
@@ -248,13 +249,24 @@ export interface ReconcileOptions {
   onProgress?: (done: number, total: number) => void;
 }
 
+async function customersWithUsage(deps: Pick<AuditDeps, 'usageIndex'>, period: string): Promise<string[]> {
+  const ids: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await deps.usageIndex.customersWithUsage(period, { cursor, limit: 1000 });
+    ids.push(...page.ids);
+    cursor = page.cursor;
+  } while (cursor !== undefined);
+  return ids;
+}
+
 /** Recomputes every counter of a period from the archive (minus voids) and compares it with the store. */
 export async function reconcile(deps: AuditDeps, opts: ReconcileOptions) {
   // Customers with a counter, and customers with archived events (a counter deleted by hand has no index entry).
   const customers =
     opts.customerId !== undefined
       ? [opts.customerId]
-      : [...new Set([...(await deps.ledger.customersWithUsage(opts.period)), ...(await deps.archive.customers(opts.period))])].sort(compareUtf8);
+      : [...new Set([...(await customersWithUsage(deps, opts.period)), ...(await deps.archive.customers(opts.period))])].sort(compareUtf8);
   const rows: DriftRow[] = [];
   let events = 0;
   let done = 0;

@@ -42,8 +42,6 @@ export interface UsageLedger {
   readDaily(customerId: string, period: string): Promise<Record<string, Record<string, string>>>;
   /** Which of `periods` the customer has a counter in (one small read each). */
   periodsWithUsage(customerId: string, periods: string[]): Promise<string[]>;
-  /** Every customer with a counter in the period (the invoice run's list). */
-  customersWithUsage(period: string): Promise<string[]>;
 }
 
 /** The event archive (docs/exactly-once.md): what was counted, as evidence, one object per message group. */
@@ -140,7 +138,6 @@ export interface CustomerRepository {
   put(customer: Customer): Promise<void>;
   /** Up to `limit` customers after the one with id `after`; `lastId` is where the next page starts. */
   list(limit: number, after?: string): Promise<{ items: Customer[]; lastId?: string }>;
-  allIds(): Promise<string[]>;
 }
 
 export interface ApiKeyRepository {
@@ -254,24 +251,90 @@ export interface InvoiceRun {
   fannedOut?: boolean;
 }
 
+/**
+ * Where a run's fan-out stands: the page that the one step message holding `token` reads next.
+ * Each step reads one page and hands the next to a new step with a new token; a step message whose
+ * token is not the position's (a duplicate, a redelivery after the position moved, a step of a
+ * chain that a new start replaced) stops.
+ */
+export interface FanOutPosition {
+  token: string;
+  /** The token of the step that sent this one (absent for a chain's first step). */
+  after?: string;
+  /** The chain: `<run period>:<token of its first step>`; members it takes carry it. */
+  chain: string;
+  /** `customers`, then `usage:<period>` for the period and the ones before it the run may correct. */
+  source: string;
+  /** Where the source continues; absent at its start. */
+  cursor?: string;
+  /** Pages read before this one in this chain. */
+  page: number;
+  /**
+   * The page as the step's first attempt read it: every later attempt takes the same customers
+   * (the table may have changed in between), so none that an attempt took is left without a job.
+   */
+  pinned?: IdPage;
+}
+
+/** How a fan-out step takes customers into a run (see InvoiceRunRepository.takeMembers). */
+export interface MemberTake {
+  chain: string;
+  step: string;
+  /** A member that exists gets another job if its status is one of these and no step of this chain took it yet ... */
+  again: RunMemberStatus[];
+  /** ... and, when given, only if the chain that took it last starts with this. */
+  againIfTakenBy?: string;
+}
+
 export interface InvoiceRunRepository {
   get(period: string): Promise<InvoiceRun | undefined>;
   /** Whether the period's run was ever started (one read, unlike `get`, which counts the members). */
   exists(period: string): Promise<boolean>;
-  /** Creates the run if it does not exist. */
-  ensure(period: string, now: string): Promise<void>;
-  /** False while a (re)started run is adding members; true once all are added and enqueued. */
-  setFannedOut(period: string, fannedOut: boolean): Promise<void>;
-  /** Adds a customer to the run once: 'added' when it was not a member yet, else its member status. */
-  addMember(period: string, customerId: string): Promise<RunMemberStatus | 'added'>;
-  /** A failed member is being tried again: back to pending, so the run is not completed while it runs. */
-  reopen(period: string, customerId: string): Promise<void>;
+  /**
+   * Creates the run if it does not exist and (re)starts its fan-out at `position`, not fanned out:
+   * a chain that was still under way finds its token replaced and stops.
+   */
+  beginFanOut(period: string, now: string, position: FanOutPosition): Promise<void>;
+  /** The fan-out position (one read); undefined once the run has fanned out. */
+  fanOutPosition(period: string): Promise<FanOutPosition | undefined>;
+  /**
+   * Pins the page the step holding `token` reads, unless an attempt of that step pinned one first;
+   * returns the pinned page, or undefined if the position is not that step's any more.
+   */
+  pinFanOutPage(period: string, token: string, page: IdPage): Promise<IdPage | undefined>;
+  /** Moves the position from the step holding `token` to `next`; false if it was not that step's any more. */
+  advanceFanOut(period: string, token: string, next: FanOutPosition): Promise<boolean>;
+  /** The last step: the run has fanned out. False if the position was not that step's any more. */
+  endFanOut(period: string, token: string): Promise<boolean>;
+  /**
+   * Takes customers into the run for a fan-out step, each at most once per chain; returns those
+   * whose job the step must enqueue: customers that were no members yet, or were taken by this
+   * very step (a step done again after a crash), or that `take.again` lets be asked again. A failed
+   * member taken again is pending again, so that the run is not completed while its job runs.
+   */
+  takeMembers(period: string, customerIds: string[], take: MemberTake): Promise<string[]>;
   /** Moves a pending (or failed) member to its final status; a final status never changes. `error` says why it failed. */
   finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string): Promise<void>;
 }
 
-/** One customer's invoice, or the fan-out of a run (`start_run`). */
-export type InvoiceJob = { period: string; customerId: string } | { period: string; action: 'start_run' };
+/** One page of customer ids and where the next one starts (absent: this was the last). */
+export interface IdPage {
+  ids: string[];
+  cursor?: string;
+}
+
+/** The customers with usage in a period (the usage table's byPeriod index), a page at a time. */
+export interface UsageIndex {
+  /** About `limit` distinct customers per page; a customer may appear on two consecutive pages. */
+  customersWithUsage(period: string, page: { cursor?: string; limit: number }): Promise<IdPage>;
+}
+
+/**
+ * One customer's invoice, or a step of a run's fan-out (`start_run`): `token` is the step's, `after`
+ * the token of the step that sent it. Without a token it starts the fan-out (messages sent before
+ * fan-outs were chains of steps).
+ */
+export type InvoiceJob = { period: string; customerId: string } | { period: string; action: 'start_run'; token?: string; after?: string };
 export interface InvoiceJobQueue {
   enqueue(jobs: InvoiceJob[]): Promise<void>;
 }

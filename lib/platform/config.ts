@@ -26,6 +26,12 @@ const schema = z.object({
     .default(60),
   /** The invoice queue's maxReceiveCount: the attempt that records a job as failed. */
   INVOICE_MAX_RECEIVES: z.coerce.number().int().min(1).default(3),
+  /**
+   * Customers per step of an invoice run's fan-out (one page of the customers scan or of a period's
+   * usage). At most 2,000: the page's ids are pinned on the run item (2,000 x 128 characters stays
+   * well under DynamoDB's 400 KB).
+   */
+  INVOICE_FAN_OUT_PAGE_SIZE: z.coerce.number().int().min(1).max(2000).default(1000),
   DEDUPE_WINDOW_DAYS: z.coerce.number().int().min(35).max(365).default(35),
   /** Shards per additive counter, for customers above ~100,000 events/s (docs/scaling.md). */
   COUNTER_SHARDS: z.coerce.number().int().min(1).max(9).default(1),

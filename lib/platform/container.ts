@@ -4,6 +4,7 @@ import { SnsAlertPublisher } from '../adapters/sns/alerts-topic';
 import { SnsAlertSubscriptions } from '../adapters/sns/subscriptions';
 import { DynamoInvoiceRuns, DynamoInvoices } from '../adapters/dynamo/invoices';
 import { DynamoUsageLedger } from '../adapters/dynamo/ledger';
+import { DynamoUsageIndex } from '../adapters/dynamo/usage-index';
 import { stripeBillingFromEnv } from '../adapters/stripe';
 import { StripeInvoiceSync } from '../adapters/stripe/invoice-sync';
 import { DynamoAuditLedger } from '../adapters/dynamo/audit';
@@ -43,6 +44,8 @@ function build(clock: Clock = systemClock) {
     invoices: new DynamoInvoices(db, c.INVOICES_TABLE),
     runs: new DynamoInvoiceRuns(db, c.INVOICES_TABLE),
     invoiceJobs: new SqsJsonQueue<InvoiceJob>(sqsClient(), c.INVOICE_QUEUE_URL),
+    usageIndex: new DynamoUsageIndex(db, c.USAGE_TABLE),
+    fanOutPageSize: c.INVOICE_FAN_OUT_PAGE_SIZE,
     graceMs: c.INVOICE_GRACE_MINUTES * 60_000,
     correctionWindowMs: c.maxEventAgeMs,
     epoch: new DynamoUsageEpoch(db, c.USAGE_TABLE),

@@ -1,11 +1,12 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import Stripe from 'stripe';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { Period } from '../../lib/domain/period';
 import { cloudEvent, startTestStack, type TestStack } from '../support/stack';
 
 /**
  * The monthly run end to end on the emulators and the Stripe fake, through the real stripe SDK:
- * HTTP run -> invoice queue -> worker -> Stripe draft/items/finalize -> invoice records.
+ * HTTP run -> invoice queue -> worker -> Stripe draft/add_lines/finalize -> invoice records.
  */
 let t: TestStack;
 let stripe: Stripe;
@@ -20,7 +21,7 @@ const inClosed = () => new Date(closed.end.getTime() - 60 * 60_000).toISOString(
 beforeAll(async () => {
   t = await startTestStack({
     visibilityTimeoutSeconds: 3,
-    env: { CATALOG_FILE: '', INVOICE_GRACE_MINUTES: '0', STRIPE_TIMEOUT_MS: '1500', STRIPE_MAX_ATTEMPTS: '4' },
+    env: { CATALOG_FILE: '', INVOICE_GRACE_MINUTES: '0', STRIPE_TIMEOUT_MS: '1500', STRIPE_MAX_ATTEMPTS: '4', INVOICE_FAN_OUT_PAGE_SIZE: '4' },
   });
   stripe = new Stripe('sk_test_local', { host: '127.0.0.1', port: t.stack.stripe.port, protocol: 'http' });
   dynamo = (require('../../lib/platform/clients') as typeof import('../../lib/platform/clients')).dynamoClient();
@@ -75,6 +76,9 @@ const invoicesOf = async (id: string) => (await t.request('GET', `/api/v1/custom
 const stripeInvoicesOf = (stripeId: string) => t.stack.stripe.invoices().filter((i) => i.customer === stripeId);
 const stripeItemsOf = (invoiceId: string) => t.stack.stripe.invoiceItems().filter((i) => i.invoice === invoiceId);
 const cents = (amount: string) => Math.round(Number(amount) * 100);
+const ADD_LINES = /^\/v1\/invoices\/[^/]+\/add_lines$/;
+/** The add_lines requests for the customer's Stripe invoices (the line keys name the customer). */
+const addLinesOf = (id: string) => t.stack.stripe.requests.filter((r) => ADD_LINES.test(r.path) && r.idempotencyKey?.startsWith(`inv:${id}:`));
 
 describe('the monthly run', () => {
   let acme: string, pro: string;
@@ -211,7 +215,7 @@ describe('failures while invoicing', () => {
     await invoiceOne('cus_f_draft', [['api_calls', 50000]], () => crashWhenRecording('draft_created'));
   });
 
-  it('survives the worker dying between creating the items and finalizing', async () => {
+  it('survives the worker dying between adding the lines and finalizing: the next attempt finds them on the draft', async () => {
     await invoiceOne(
       'cus_f_items',
       [
@@ -220,9 +224,10 @@ describe('failures while invoicing', () => {
       ],
       () => crashWhenRecording('items_added'),
     );
+    expect(addLinesOf('cus_f_items').map((r) => r.status)).toEqual([200]);
   });
 
-  it('survives Stripe answering 500 and 429 on item creation', async () => {
+  it('survives Stripe answering 500 and 429 on adding the lines', async () => {
     await invoiceOne(
       'cus_f_500',
       [
@@ -230,10 +235,29 @@ describe('failures while invoicing', () => {
         ['storage_gb', 50],
       ],
       () => {
-        t.stack.stripe.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '500', times: 2 });
-        t.stack.stripe.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '429', times: 2 });
+        t.stack.stripe.injectFailure({ method: 'POST', path: ADD_LINES, mode: '500', times: 2 });
+        t.stack.stripe.injectFailure({ method: 'POST', path: ADD_LINES, mode: '429', times: 2 });
       },
     );
+    expect(addLinesOf('cus_f_500').map((r) => r.status)).toEqual([500, 500, 429, 429, 200]);
+  });
+
+  it('survives Stripe timing out after committing the lines', async () => {
+    await invoiceOne(
+      'cus_f_lines_timeout',
+      [
+        ['api_calls', 80000],
+        ['seats', 6],
+      ],
+      () => {
+        t.stack.stripe.injectFailure({ method: 'POST', path: ADD_LINES, mode: 'timeout_after_commit', holdMs: 3000 });
+      },
+    );
+    // The retry (same key) got Stripe's replay of the committed request, not a second set of lines.
+    expect(addLinesOf('cus_f_lines_timeout').map((r) => [r.status, r.replayed])).toEqual([
+      [null, false],
+      [200, true],
+    ]);
   });
 
   it('survives Stripe timing out after committing the finalize and the draft', async () => {
@@ -242,6 +266,92 @@ describe('failures while invoicing', () => {
       t.stack.stripe.injectFailure({ method: 'POST', path: /^\/v1\/invoices$/, mode: 'timeout_after_commit', holdMs: 3000 });
     });
   });
+});
+
+describe('the fan-out, a page per step on the invoice queue', () => {
+  const sqs = () => (require('../../lib/platform/clients') as typeof import('../../lib/platform/clients')).sqsClient();
+  afterEach(() => {
+    sqs().middlewareStack.remove('duplicate');
+  });
+
+  /**
+   * Runs the period with `prefix`'s customers (and one with usage but no customer record), recording
+   * every move of the fan-out position; `die(n)` says whether the worker dies 'before' or 'after'
+   * recording the n-th move. Checks that the moves form one chain, every customer is a member once,
+   * and the run completes with every member invoiced.
+   */
+  async function fanOutWith(prefix: string, die: (n: number) => 'before' | 'after' | undefined) {
+    for (let i = 0; i < 9; i++) await customer(`${prefix}_${i}`, 'default', false);
+    await usage(`${prefix}_nobody`, [['api_calls', 30000]]);
+    await t.drain();
+    const moves: { token: string; after?: string; page: number }[] = [];
+    let begun: string | undefined;
+    let attempts = 0;
+    dynamo.middlewareStack.add(
+      (next, context) => async (args) => {
+        const input = (args as { input: { UpdateExpression?: string; ExpressionAttributeValues?: Record<string, any> } }).input;
+        if (context.commandName !== 'UpdateItemCommand' || !input.UpdateExpression?.includes('fanOut')) return next(args);
+        const values = unmarshall(input.ExpressionAttributeValues!);
+        if (input.UpdateExpression.includes(':position')) {
+          const out = await next(args);
+          begun = values[':position'].token;
+          return out;
+        }
+        if (input.UpdateExpression !== 'SET fanOut = :next') return next(args);
+        const when = die(++attempts);
+        if (when === 'before') throw Object.assign(new Error('injected: died before moving the position'), { name: 'InjectedCrash' });
+        const out = await next(args);
+        moves.push(values[':next']);
+        if (when === 'after') throw Object.assign(new Error('injected: died after moving the position'), { name: 'InjectedCrash' });
+        return out;
+      },
+      { step: 'initialize', name: 'fault' },
+    );
+
+    await t.request('POST', '/api/v1/invoice-runs', { body: { period: closed.key } });
+    const run = await waitForRun(closed.key, 90_000);
+
+    // One chain: each move continues the one before it, page after page.
+    expect(begun).toBeDefined();
+    moves.forEach((m, i) => expect({ i, after: m.after, page: m.page }).toEqual({ i, after: i === 0 ? begun : moves[i - 1]!.token, page: i + 1 }));
+    const members = (await t.stack.dynamo.send(
+      new QueryCommand({
+        TableName: t.stack.resources.tables.InvoicesTable,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :cus)',
+        ExpressionAttributeValues: { ':pk': { S: `run#${closed.key}` }, ':cus': { S: 'cus#' } },
+      }),
+    )) as unknown as { Items: { sk: { S: string }; status: { S: string } }[] };
+    const ids = members.Items.map((m) => m.sk.S.slice(4));
+    expect(new Set(ids).size).toBe(ids.length);
+    const mine = [...Array.from({ length: 9 }, (_, i) => `${prefix}_${i}`), `${prefix}_nobody`];
+    expect(ids).toEqual(expect.arrayContaining(mine));
+    expect(members.Items.filter((m) => m.status.S === 'pending')).toEqual([]);
+    expect(run).toMatchObject({ status: 'completed', total: ids.length, pending: 0 });
+    for (const id of mine) expect((await invoicesOf(id)).filter((i) => i.period === closed.key)).toHaveLength(1);
+    return { attempts, moves };
+  }
+
+  it('survives the worker dying before and after moving the position: one chain, every customer once, the run completes', async () => {
+    const { attempts } = await fanOutWith('cus_fan', (n) => (n === 2 ? 'before' : n === 4 ? 'after' : undefined));
+    expect(attempts).toBeGreaterThanOrEqual(5);
+  }, 120_000);
+
+  it('stays one chain when every step is sent twice', async () => {
+    let sent = 0;
+    sqs().middlewareStack.add(
+      (next) => async (args) => {
+        const input = (args as { input: { Entries?: { Id: string; MessageBody?: string }[] } }).input;
+        const steps = (input.Entries ?? []).filter((e) => e.MessageBody?.includes('"start_run"'));
+        sent += steps.length;
+        if (steps.length > 0) input.Entries = [...input.Entries!, ...steps.map((e) => ({ ...e, Id: `${e.Id}-again` }))];
+        return next(args);
+      },
+      { step: 'initialize', name: 'duplicate' },
+    );
+    const { moves } = await fanOutWith('cus_dup', () => undefined);
+    // Both copies of a step send a next step; only the one whose copy moved the position goes on.
+    expect(sent).toBeGreaterThan(moves.length + 1);
+  }, 120_000);
 });
 
 describe('late events', () => {

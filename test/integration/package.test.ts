@@ -210,6 +210,27 @@ describe('data protection', () => {
 });
 
 /**
+ * Every invoice-worker instance paces itself (lib/adapters/stripe/pacer.ts: starts spaced 1/rate
+ * apart, so at most ceil(rate) in any one second). Its reserved concurrency times those rates is
+ * what Stripe can see: 90 to 95% of the live limits on average, never more than the limits.
+ */
+it("paces the invoice worker's instances together to just over 90% of Stripe's live limits, and never over them", () => {
+  const STRIPE_LIVE = { global: 100, perEndpoint: 25 };
+  const [, worker] = ofType('AWS::Lambda::Function').find(([, r]) => String(r.Properties.FunctionName).endsWith('-invoiceWorker'))!;
+  const instances = worker.Properties.ReservedConcurrentExecutions as number;
+  const env = worker.Properties.Environment.Variables as Record<string, string>;
+  const rps = Number(env.STRIPE_MAX_RPS);
+  const endpointRps = Number(env.STRIPE_MAX_ENDPOINT_RPS);
+  const share = { global: (instances * rps) / STRIPE_LIVE.global, perEndpoint: (instances * endpointRps) / STRIPE_LIVE.perEndpoint };
+  for (const [what, s] of Object.entries(share)) expect({ what, s, inRange: s >= 0.9 && s <= 0.95 }).toEqual({ what, s, inRange: true });
+  expect(instances * Math.ceil(rps)).toBeLessThanOrEqual(STRIPE_LIVE.global);
+  expect(instances * Math.ceil(endpointRps)).toBeLessThanOrEqual(STRIPE_LIVE.perEndpoint);
+  // The queue never invokes more instances than are reserved (a throttled invocation would count as a receive).
+  const [, mapping] = ofType('AWS::Lambda::EventSourceMapping').find(([, r]) => r.Properties.EventSourceArn['Fn::GetAtt'][0] === 'InvoiceQueue')!;
+  expect(mapping.Properties.ScalingConfig).toEqual({ MaximumConcurrency: instances });
+});
+
+/**
  * Least privilege. Each function's role, read from the packaged template, as resource -> actions
  * with the template's references turned into names: `UsageTable`, `UsageTable/index/byPeriod`,
  * `AlertsTopic`, `AlertsTopic:*` (its subscriptions). Log permissions are checked on their own.
@@ -309,20 +330,15 @@ const EXPECTED: Record<string, Record<string, string>> = {
   apiKeysList: { ApiKeysTable: 'GetItem Scan' },
   invoicesList: { ...AUTHENTICATE, InvoicesTable: 'Query' },
   invoicesUpcoming: { ...AUTHENTICATE, CustomersTable: 'GetItem', UsageTable: 'Query', InvoicesTable: 'Query' },
-  invoiceRunsStart: { ...AUTHENTICATE, InvoicesTable: 'PutItem UpdateItem GetItem Query', UsageTable: 'GetItem', InvoiceQueue: 'SendMessage' },
+  invoiceRunsStart: { ...AUTHENTICATE, InvoicesTable: 'UpdateItem GetItem Query', UsageTable: 'GetItem', InvoiceQueue: 'SendMessage' },
   invoiceRunsProgress: { ...AUTHENTICATE, InvoicesTable: 'GetItem Query' },
-  invoiceScheduler: {
-    CustomersTable: 'Scan',
-    'UsageTable/index/byPeriod': 'Query',
-    InvoicesTable: 'PutItem GetItem UpdateItem Query',
-    InvoiceQueue: 'SendMessage',
-  },
+  invoiceScheduler: { InvoicesTable: 'UpdateItem', InvoiceQueue: 'SendMessage' },
   invoiceWorker: {
     InvoiceQueue: `${SQS_TRIGGER} SendMessage`,
     CustomersTable: 'Scan GetItem',
     UsageTable: 'Query',
     'UsageTable/index/byPeriod': 'Query',
-    InvoicesTable: 'PutItem GetItem UpdateItem Query',
+    InvoicesTable: 'PutItem GetItem BatchGetItem UpdateItem Query',
   },
   alertsList: { ...AUTHENTICATE, AlertsTable: 'Query' },
   entitlementsList: { ...AUTHENTICATE, CustomersTable: 'BatchGetItem', UsageTable: 'BatchGetItem' },
@@ -443,7 +459,7 @@ describe('least privilege', () => {
   });
 
   it('lets only the listings and the invoice-run fan-out scan a table', () => {
-    expect(withAction('dynamodb:Scan')).toEqual(['apiKeysList', 'customersList', 'invoiceScheduler', 'invoiceWorker']);
+    expect(withAction('dynamodb:Scan')).toEqual(['apiKeysList', 'customersList', 'invoiceWorker']);
   });
 
   it('gives no data rights to the default role that the per-function roles are copied from', () => {

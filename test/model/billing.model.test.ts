@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { putCustomer } from '../../lib/app/customers';
 import { invoiceCustomer } from '../../lib/app/invoicing/job';
-import { startInvoiceRun } from '../../lib/app/invoicing/runs';
+import { beginInvoiceRun, fanOutInvoiceRun } from '../../lib/app/invoicing/runs';
 import { StripeInvoiceSync } from '../../lib/adapters/stripe/invoice-sync';
 import type { InvoiceJob } from '../../lib/app/ports';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
@@ -170,6 +170,8 @@ const historyArb = fc.record({
   seed: fc.integer(),
   crashRate: fc.constantFrom(0, 0.02, 0.06),
   parallel: fc.integer({ min: 1, max: 3 }),
+  /** Customers per fan-out step: small, so that every run's fan-out is a chain of several steps. */
+  pageSize: fc.integer({ min: 1, max: 3 }),
 });
 type History = typeof historyArb extends fc.Arbitrary<infer H> ? H : never;
 
@@ -282,13 +284,14 @@ async function play(h: History) {
   const customers = new MemoryCustomers();
   const invoices = new MemoryInvoices(chaos);
   const runs = new MemoryRuns(chaos);
-  const queue = new MemoryJobQueue();
+  const queue = new MemoryJobQueue(chaos);
   const epoch = new MemoryEpoch();
   const stripe = new MemoryStripe(chaos);
   const deps = {
     catalog,
     clock,
     ledger,
+    usageIndex: ledger,
     customers,
     invoices,
     runs,
@@ -298,6 +301,8 @@ async function play(h: History) {
     graceMs: HOUR,
     correctionWindowMs: WINDOW,
     sync: new StripeInvoiceSync(stripe),
+    fanOutPageSize: h.pageSize,
+    sleep: () => new Promise<void>((r) => setImmediate(r)),
   };
   const events: ModelEvent[] = [];
   const requests = new Map<number, { at: number; plan: string }[]>();
@@ -315,8 +320,11 @@ async function play(h: History) {
         batch.map(async (job) => {
           if (random() < 0.05) queue.jobs.push(job); // SQS delivers it twice
           try {
-            if ('action' in job) await startInvoiceRun(deps, Period.parse(job.period));
-            else await invoiceCustomer(deps, job);
+            if ('action' in job) {
+              const step = await fanOutInvoiceRun(deps, job);
+              if (step.stale) seen.staleFanOutSteps++;
+              else if (step.page >= 2) seen.fanOutStepsPastSecondPage++;
+            } else await invoiceCustomer(deps, job);
           } catch {
             queue.jobs.push(job); // redelivered after the visibility timeout
           }
@@ -339,7 +347,12 @@ async function play(h: History) {
       ledger.set(`c${a.customer}`, a.period, modelUsage(events, a.customer, a.period));
       await epoch.note(a.period);
     } else {
-      await queue.enqueue([{ period: a.period.key, action: 'start_run' }]);
+      // Started like POST /invoice-runs does; a failed start is tried again by its caller.
+      for (let started = false; !started;)
+        started = await beginInvoiceRun(deps, a.period).then(
+          () => true,
+          () => false,
+        );
     }
     await work(Math.floor(random() * 4));
   }
@@ -354,7 +367,18 @@ async function play(h: History) {
 }
 
 /** What the histories exercised, so the test proves it reached every hard case. */
-const seen = { histories: 0, corrections: 0, twoPeriodCorrections: 0, credits: 0, currencySplits: 0, outOfOrderRuns: 0, stripeInvoices: 0, crashes: 0 };
+const seen = {
+  histories: 0,
+  corrections: 0,
+  twoPeriodCorrections: 0,
+  credits: 0,
+  currencySplits: 0,
+  outOfOrderRuns: 0,
+  stripeInvoices: 0,
+  crashes: 0,
+  fanOutStepsPastSecondPage: 0,
+  staleFanOutSteps: 0,
+};
 
 function check(h: History, out: Awaited<ReturnType<typeof play>>) {
   const { invoices, stripe, events, requests } = out;
@@ -409,7 +433,13 @@ function check(h: History, out: Awaited<ReturnType<typeof play>>) {
     const by = invoices.find((x) => x.customerId === r.customerId && x.key === r.creditAppliedTo)!;
     expect(by.lines.filter((l) => l.lineKey === `credit:${r.key}`).map((l) => l.amount)).toEqual([r.total]);
   }
-  // 3. Stripe: one invoice per record, its items add up to its total and to the record's, never negative.
+  // 3. Runs: every run fanned out, and every member's job finished.
+  for (const [period, run] of out.runs.runs) {
+    expect({ period, fannedOut: run.fannedOut }).toEqual({ period, fannedOut: true });
+    const pending = [...(out.runs.members.get(period) ?? [])].filter(([, m]) => m.status === 'pending').map(([id]) => id);
+    expect({ period, pending }).toEqual({ period, pending: [] });
+  }
+  // 4. Stripe: one invoice per record, its items add up to its total and to the record's, never negative.
   const finalized = invoices.filter((r) => r.status === 'finalized');
   const keys = [...stripe.invoices.values()].map((i) => i.metadata.invoice_key);
   expect(new Set(keys).size).toBe(keys.length);

@@ -1,10 +1,12 @@
-import type { BillingProvider, DraftInvoiceInput, InvoiceItemInput, ProviderInvoice } from '../../lib/app/invoicing/stripe-port';
+import type { AddLinesInput, BillingProvider, DraftInvoiceInput, ProviderInvoice } from '../../lib/app/invoicing/stripe-port';
 import { BillingProviderError } from '../../lib/app/invoicing/stripe-port';
 import type {
   Clock,
   CreateInvoicesOutcome,
   Customer,
   CustomerRepository,
+  FanOutPosition,
+  IdPage,
   InvoiceJob,
   InvoiceJobQueue,
   InvoiceRecord,
@@ -12,8 +14,10 @@ import type {
   InvoiceRun,
   InvoiceRunRepository,
   InvoiceStatus,
+  MemberTake,
   RunMemberStatus,
   UsageEpoch,
+  UsageIndex,
   UsageLedger,
 } from '../../lib/app/ports';
 
@@ -64,16 +68,27 @@ export class MemoryCustomers implements CustomerRepository {
   async put(c: Customer) {
     this.byId.set(c.id, clone(c));
   }
-  async list() {
-    return { items: [...this.byId.values()].map(clone) };
-  }
-  async allIds() {
-    return [...this.byId.keys()].sort();
+  /** Pages in id order; `lastId` is the last id of the page. */
+  async list(limit: number, after?: string) {
+    const { items, cursor } = page(
+      [...this.byId.values()].sort((a, b) => (a.id < b.id ? -1 : 1)),
+      (c) => c.id,
+      limit,
+      after,
+      clone,
+    );
+    return { items, lastId: cursor };
   }
 }
 
+function page<T, R>(rows: T[], id: (row: T) => string, limit: number, cursor: string | undefined, map: (row: T) => R) {
+  const from = cursor === undefined ? rows : rows.filter((r) => id(r) > cursor);
+  const items = from.slice(0, limit);
+  return { items: items.map(map), cursor: from.length > limit ? id(items[items.length - 1]!) : undefined };
+}
+
 /** Counters set by the test: customer -> period -> meter -> value. */
-export class MemoryLedger implements Pick<UsageLedger, 'read' | 'customersWithUsage'> {
+export class MemoryLedger implements Pick<UsageLedger, 'read'>, UsageIndex {
   readonly counters = new Map<string, Map<string, Record<string, string>>>();
   set(customerId: string, period: string, values: Record<string, string>) {
     if (!this.counters.has(customerId)) this.counters.set(customerId, new Map());
@@ -82,11 +97,19 @@ export class MemoryLedger implements Pick<UsageLedger, 'read' | 'customersWithUs
   async read(customerId: string, period: string) {
     return { values: { ...(this.counters.get(customerId)?.get(period) ?? {}) }, duplicatesDropped: 0 };
   }
-  async customersWithUsage(period: string) {
-    return [...this.counters.entries()]
+  async customersWithUsage(period: string, range: { cursor?: string; limit: number }): Promise<IdPage> {
+    const ids = [...this.counters.entries()]
       .filter(([, byPeriod]) => byPeriod.has(period))
       .map(([id]) => id)
       .sort();
+    const { items, cursor } = page(
+      ids,
+      (id) => id,
+      range.limit,
+      range.cursor,
+      (id) => id,
+    );
+    return { ids: items, cursor };
   }
 }
 
@@ -156,8 +179,8 @@ export class MemoryInvoices implements InvoiceRepository {
 }
 
 export class MemoryRuns implements InvoiceRunRepository {
-  readonly runs = new Map<string, { startedAt: string; fannedOut: boolean }>();
-  readonly members = new Map<string, Map<string, { status: RunMemberStatus; lastError?: string }>>();
+  readonly runs = new Map<string, { startedAt: string; fannedOut: boolean; fanOut?: FanOutPosition }>();
+  readonly members = new Map<string, Map<string, { status: RunMemberStatus; lastError?: string; chain?: string; step?: string }>>();
   constructor(private readonly chaos: Chaos = calm) {}
   async get(period: string): Promise<InvoiceRun | undefined> {
     const run = this.runs.get(period);
@@ -172,23 +195,66 @@ export class MemoryRuns implements InvoiceRunRepository {
   async exists(period: string) {
     return this.runs.has(period);
   }
-  async ensure(period: string, now: string) {
-    if (!this.runs.has(period)) this.runs.set(period, { startedAt: now, fannedOut: false });
-    if (!this.members.has(period)) this.members.set(period, new Map());
+  async beginFanOut(period: string, now: string, position: FanOutPosition) {
+    await step(this.chaos, 'runs.beginFanOut', () => {
+      const run = this.runs.get(period) ?? { startedAt: now, fannedOut: false };
+      this.runs.set(period, { ...run, fannedOut: false, fanOut: clone(position) });
+    });
   }
-  async setFannedOut(period: string, fannedOut: boolean) {
-    this.runs.get(period)!.fannedOut = fannedOut;
+  async fanOutPosition(period: string) {
+    return step(this.chaos, 'runs.fanOutPosition', () => {
+      const at = this.runs.get(period)?.fanOut;
+      return at ? clone(at) : undefined;
+    });
   }
-  async addMember(period: string, customerId: string): Promise<RunMemberStatus | 'added'> {
-    const members = this.members.get(period)!;
-    const m = members.get(customerId);
-    if (m) return m.status;
-    members.set(customerId, { status: 'pending' });
-    return 'added';
+  /** Changes the run if its position is held by `token` (a conditional write). */
+  private held(where: string, period: string, token: string, change: (run: { fannedOut: boolean; fanOut?: FanOutPosition }) => void) {
+    return step(this.chaos, where, () => {
+      const run = this.runs.get(period);
+      if (run?.fanOut?.token !== token) return false;
+      change(run);
+      return true;
+    });
   }
-  async reopen(period: string, customerId: string) {
-    const m = this.members.get(period)?.get(customerId);
-    if (m?.status === 'failed') m.status = 'pending';
+  async pinFanOutPage(period: string, token: string, page: IdPage) {
+    return step(this.chaos, 'runs.pinFanOutPage', () => {
+      const at = this.runs.get(period)?.fanOut;
+      if (at?.token !== token) return undefined;
+      at.pinned ??= clone(page);
+      return clone(at.pinned);
+    });
+  }
+  async advanceFanOut(period: string, token: string, next: FanOutPosition) {
+    return this.held('runs.advanceFanOut', period, token, (run) => (run.fanOut = clone(next)));
+  }
+  async endFanOut(period: string, token: string) {
+    return this.held('runs.endFanOut', period, token, (run) => {
+      run.fannedOut = true;
+      delete run.fanOut;
+    });
+  }
+  async takeMembers(period: string, customerIds: string[], take: MemberTake) {
+    const enqueue: string[] = [];
+    for (const customerId of new Set(customerIds)) if (await this.takeMember(period, customerId, take)) enqueue.push(customerId);
+    return enqueue;
+  }
+  private async takeMember(period: string, customerId: string, take: MemberTake) {
+    return step(this.chaos, 'runs.takeMember', () => {
+      if (!this.members.has(period)) this.members.set(period, new Map());
+      const members = this.members.get(period)!;
+      const m = members.get(customerId);
+      if (!m) {
+        members.set(customerId, { status: 'pending', chain: take.chain, step: take.step });
+        return true;
+      }
+      const retake =
+        m.chain !== take.chain && take.again.includes(m.status) && (take.againIfTakenBy === undefined || (m.chain ?? '').startsWith(take.againIfTakenBy));
+      if (m.step !== take.step && !retake) return false;
+      Object.assign(m, { chain: take.chain, step: take.step });
+      if (!take.again.includes(m.status)) return false;
+      if (m.status === 'failed') m.status = 'pending';
+      return true;
+    });
   }
   async finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string) {
     await step(this.chaos, 'runs.finish', () => {
@@ -198,14 +264,16 @@ export class MemoryRuns implements InvoiceRunRepository {
   }
 }
 
+/** The invoice queue; a send may crash before or after SQS took the messages. */
 export class MemoryJobQueue implements InvoiceJobQueue {
   readonly jobs: InvoiceJob[] = [];
+  constructor(private readonly chaos: Chaos = calm) {}
   async enqueue(jobs: InvoiceJob[]) {
-    this.jobs.push(...jobs);
+    await step(this.chaos, 'queue.enqueue', () => this.jobs.push(...clone(jobs)));
   }
 }
 
-/** The provider as Stripe behaves for what the sync calls: idempotency keys, drafts, items, finalize. */
+/** The provider as Stripe behaves for what the sync calls: idempotency keys, drafts, add_lines, finalize. */
 export class MemoryStripe implements BillingProvider {
   readonly invoices = new Map<
     string,
@@ -243,13 +311,16 @@ export class MemoryStripe implements BillingProvider {
       return this.view(id);
     });
   }
-  addInvoiceItem(input: InvoiceItemInput) {
-    return this.call('addInvoiceItem', input.idempotencyKey, () => {
+  /** All or nothing, at most 250 items per invoice, like Stripe's add_lines. */
+  addInvoiceLines(input: AddLinesInput) {
+    return this.call('addInvoiceLines', input.idempotencyKey, () => {
       const inv = this.invoices.get(input.invoiceId)!;
       if (inv.status !== 'draft') throw new BillingProviderError(`invoice ${inv.id} is not a draft`, false, 'invoice_not_editable');
-      const id = `ii_${++this.seq}`;
-      this.items.push({ id, invoice: inv.id, amount: input.amountMinor, metadata: { ...input.metadata } });
-      return { id };
+      if (this.items.filter((i) => i.invoice === inv.id).length + input.lines.length > 250) {
+        throw new BillingProviderError(`invoice ${inv.id} would have more than 250 items`, false, 'invoice_too_many_items');
+      }
+      for (const line of input.lines) this.items.push({ id: `ii_${++this.seq}`, invoice: inv.id, amount: line.amountMinor, metadata: { ...line.metadata } });
+      return this.view(inv.id);
     });
   }
   finalizeInvoice(invoiceId: string, idempotencyKey: string) {
@@ -271,8 +342,8 @@ export class MemoryStripe implements BillingProvider {
       return found ? this.view(found.id) : undefined;
     });
   }
-  listInvoiceItems(invoiceId: string) {
-    return this.call('listInvoiceItems', undefined, () =>
+  listInvoiceLines(invoiceId: string) {
+    return this.call('listInvoiceLines', undefined, () =>
       this.items.filter((i) => i.invoice === invoiceId).map((i) => ({ id: i.id, amountMinor: i.amount, metadata: { ...i.metadata } })),
     );
   }

@@ -22,7 +22,6 @@ it('counts owned and duplicate events per meter', async () => {
     claim: async (_batch, events) => events.map((e) => (owned.has(e.id) ? 'owned' : 'duplicate')),
     apply: async () => undefined,
     read: async () => ({ values: {}, duplicatesDropped: 0 }),
-    customersWithUsage: async () => [],
     readDaily: async () => ({}),
     periodsWithUsage: async () => [],
   };

@@ -2,7 +2,7 @@ import catalogJson from '../../catalog/catalog.json';
 import { StripeInvoiceSync } from '../../lib/adapters/stripe/invoice-sync';
 import { putCustomer } from '../../lib/app/customers';
 import { invoiceCustomer } from '../../lib/app/invoicing/job';
-import { startInvoiceRun, startInvoiceRunByHand } from '../../lib/app/invoicing/runs';
+import { beginInvoiceRun, fanOutInvoiceRun, startInvoiceRunByHand } from '../../lib/app/invoicing/runs';
 import { previewInvoice } from '../../lib/app/invoicing/views';
 import { readUsage } from '../../lib/app/usage';
 import type { Principal } from '../../lib/domain/apikey';
@@ -22,10 +22,12 @@ const DAY = 86_400_000;
 function world(at: Date) {
   const clock = new MemoryClock(at);
   const stripe = new MemoryStripe();
+  const ledger = new MemoryLedger();
   const deps = {
     catalog,
     clock,
-    ledger: new MemoryLedger(),
+    ledger,
+    usageIndex: ledger,
     customers: new MemoryCustomers(),
     invoices: new MemoryInvoices(),
     runs: new MemoryRuns(),
@@ -42,16 +44,24 @@ function world(at: Date) {
   const drain = async () => {
     while (deps.invoiceJobs.jobs.length > 0) {
       const job = deps.invoiceJobs.jobs.shift()!;
-      if ('action' in job) await startInvoiceRun(deps, Period.parse(job.period));
+      if ('action' in job) await fanOutInvoiceRun(deps, job);
       else await invoiceCustomer(deps, job);
+    }
+  };
+  /** Starts the period's run and walks its fan-out, leaving the customers' jobs in the queue. */
+  const fanOut = async (period: Period) => {
+    await beginInvoiceRun(deps, period);
+    for (let step; (step = deps.invoiceJobs.jobs.find((j) => 'action' in j));) {
+      deps.invoiceJobs.jobs.splice(deps.invoiceJobs.jobs.indexOf(step), 1);
+      if ('action' in step) await fanOutInvoiceRun(deps, step);
     }
   };
   const run = async (period: Period, at = new Date(period.end.getTime() + HOUR)) => {
     clock.at = at;
-    await startInvoiceRun(deps, period);
+    await beginInvoiceRun(deps, period);
     await drain();
   };
-  return { deps, clock, stripe, put, run, drain };
+  return { deps, clock, stripe, put, run, drain, fanOut };
 }
 
 describe('invoicing scenarios', () => {
@@ -62,7 +72,8 @@ describe('invoicing scenarios', () => {
     w.deps.ledger.set('cus_pro', '2026-10', { seats: '3', api_calls: '60000' });
     // September's job fails before its record exists (the catalog check below makes it throw once).
     w.clock.at = new Date(sep.end.getTime() + HOUR);
-    await startInvoiceRun(w.deps, sep);
+    await w.fanOut(sep);
+    expect(w.deps.invoiceJobs.jobs).toEqual([{ period: '2026-09', customerId: 'cus_pro' }]);
     w.deps.invoiceJobs.jobs.length = 0; // lost: its message sits in the DLQ
     await w.run(oct);
     // The DLQ redrive (or a re-run) of September comes last.
@@ -134,7 +145,8 @@ describe('invoicing scenarios', () => {
     w.deps.ledger.set('cus_p', '2026-10', { api_calls: '60000' });
     w.deps.ledger.set('cus_p', '2026-11', { api_calls: '20000' });
     w.clock.at = new Date(oct.end.getTime() + HOUR);
-    await startInvoiceRun(w.deps, oct); // jobs enqueued, not yet processed
+    await w.fanOut(oct); // jobs enqueued, not yet processed
+    expect(w.deps.invoiceJobs.jobs).toEqual([{ period: '2026-10', customerId: 'cus_p' }]);
     const preview = await previewInvoice(w.deps, admin, 'cus_p', undefined);
     expect(preview.lines.map((l) => [l.lineKey, l.amount])).toEqual([['api_calls:tier:1', '10.00']]);
     expect(preview.total).toBe('10.00');
@@ -198,5 +210,30 @@ describe('invoicing scenarios', () => {
     });
     expect(w.deps.runs.members.get('2026-10')!.get('cus_big')).toMatchObject({ status: 'failed' });
     expect(w.stripe.invoices.size).toBe(0);
+  });
+
+  it('blocks an invoice of more than 250 lines before any Stripe call (Stripe takes 250 items per invoice), and sends one of 250', async () => {
+    // One meter priced in 300 one-unit tiers of 1.00: an invoice line per tier reached.
+    const tiers = Array.from({ length: 300 }, (_, i) => ({ upTo: i === 299 ? null : String(i + 1), unitPrice: '1.00' }));
+    const w = world(new Date(oct.start.getTime() + DAY));
+    Object.assign(w.deps, {
+      catalog: new CatalogIndex(
+        parseCatalog({ ...catalogJson, plans: [{ id: 'default', name: 'Tiers', currency: 'usd', charges: [{ meter: 'seats', model: 'graduated', tiers }] }] }),
+      ),
+    });
+    await w.put('cus_wide', { name: 'Wide', stripeCustomerId: 'cus_s7' });
+    await w.put('cus_250', { name: '250', stripeCustomerId: 'cus_s8' });
+    w.deps.ledger.set('cus_wide', '2026-10', { seats: '251' });
+    w.deps.ledger.set('cus_250', '2026-10', { seats: '250' });
+
+    await w.run(oct);
+
+    const byCustomer = Object.fromEntries(w.deps.invoices.all().map((r) => [r.customerId, r]));
+    expect(byCustomer.cus_wide!.lines).toHaveLength(251);
+    expect(byCustomer.cus_wide).toMatchObject({ status: 'blocked', blockedFrom: 'pending', lastError: expect.stringMatching(/^too_many_lines: /) });
+    expect(w.deps.runs.members.get('2026-10')!.get('cus_wide')).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/^too_many_lines/) });
+    expect(byCustomer.cus_250).toMatchObject({ status: 'finalized', total: '250.00' });
+    expect([...w.stripe.invoices.values()].map((i) => [i.customer, i.total])).toEqual([['cus_s8', 25000]]);
+    expect(w.stripe.items).toHaveLength(250);
   });
 });

@@ -19,6 +19,7 @@ import { startStripeFake, type StripeFake } from '../../local/stripe-fake/server
 
 const API_KEY = 'sk_test_adapter_unit';
 const FINALIZE_PATH = /^\/v1\/invoices\/[^/]+\/finalize$/;
+const ADD_LINES_PATH = /^\/v1\/invoices\/[^/]+\/add_lines$/;
 
 let fake: StripeFake;
 
@@ -83,21 +84,13 @@ async function runInvoice(billing: StripeBilling, customer: string, period = '20
     metadata: { customer, period },
     idempotencyKey: `${prefix}:draft`,
   });
-  const items: string[] = [];
-  for (const l of LINES) {
-    const item = await billing.addInvoiceItem({
-      stripeCustomerId: customer,
-      invoiceId: draft.id,
-      currency: 'usd',
-      amountMinor: l.amountMinor,
-      description: l.description,
-      metadata: { customer, period, line: l.line },
-      idempotencyKey: `${prefix}:line:${l.line}`,
-    });
-    items.push(item.id);
-  }
+  const withLines = await billing.addInvoiceLines({
+    invoiceId: draft.id,
+    lines: LINES.map((l) => ({ amountMinor: l.amountMinor, description: l.description, metadata: { customer, period, line: l.line } })),
+    idempotencyKey: `${prefix}:lines`,
+  });
   const finalized = await billing.finalizeInvoice(draft.id, `${prefix}:finalize`);
-  return { draft, items, finalized };
+  return { draft, withLines, finalized };
 }
 
 const TOTAL = LINES.reduce((s, l) => s + l.amountMinor, 0);
@@ -115,12 +108,13 @@ beforeEach(() => {
 });
 
 describe('invoicing against the fake', () => {
-  it('creates a draft, adds 3 items and finalizes: one open invoice whose total is the sum', async () => {
+  it('creates a draft, adds 3 lines in one request and finalizes: one open invoice whose total is the sum', async () => {
     const { billing } = harness();
     const customer = await newCustomer();
-    const { draft, items, finalized } = await runInvoice(billing, customer);
+    const { draft, withLines, finalized } = await runInvoice(billing, customer);
 
     expect(draft.status).toBe('draft');
+    expect(withLines).toMatchObject({ id: draft.id, status: 'draft', totalMinor: TOTAL });
     expect(finalized).toMatchObject({ id: draft.id, status: 'open', totalMinor: TOTAL });
     expect(finalized.number).toEqual(expect.any(String));
 
@@ -138,15 +132,15 @@ describe('invoicing against the fake', () => {
     });
     expect(fake.invoiceItems()).toHaveLength(3);
 
-    const listed = await billing.listInvoiceItems(draft.id);
-    expect(listed.map((i) => i.id).sort()).toEqual([...items].sort());
+    const listed = await billing.listInvoiceLines(draft.id);
+    expect(listed).toHaveLength(3);
     for (const l of LINES) {
       expect(listed).toContainEqual({ id: expect.any(String), amountMinor: l.amountMinor, metadata: { customer, period: '2026-01', line: l.line } });
     }
 
     // Our keys on every write (never the SDK's stripe-node-retry-...), and the draft's parameters.
     const posts = fake.requests.filter((r) => r.method === 'POST' && r.path !== '/v1/customers');
-    expect(posts).toHaveLength(5);
+    expect(posts).toHaveLength(3);
     for (const p of posts) expect(p.idempotencyKey).toMatch(/^inv:/);
     expect(posts[0]?.params).toMatchObject({
       auto_advance: 'false',
@@ -154,7 +148,7 @@ describe('invoicing against the fake', () => {
       days_until_due: '30',
       pending_invoice_items_behavior: 'exclude',
     });
-    expect(billing.calls).toMatchObject({ createDraftInvoice: 1, addInvoiceItem: 3, finalizeInvoice: 1, listInvoiceItems: 1 });
+    expect(billing.calls).toMatchObject({ createDraftInvoice: 1, addInvoiceLines: 1, finalizeInvoice: 1, listInvoiceLines: 1 });
     expect(Object.values(billing.retries).every((n) => n === 0)).toBe(true);
   });
 
@@ -164,41 +158,12 @@ describe('invoicing against the fake', () => {
     const second = await runInvoice(harness().billing, customer); // a new process, same keys
 
     expect(second.draft.id).toBe(first.draft.id);
-    expect(second.items).toEqual(first.items);
+    expect(second.withLines).toEqual(first.withLines);
     expect(second.finalized).toEqual(first.finalized);
     expect(fake.invoices()).toHaveLength(1);
     expect(fake.invoiceItems()).toHaveLength(3);
     const replays = fake.requests.filter((r) => r.replayed);
-    expect(replays).toHaveLength(5);
-  });
-
-  it('pages through more than 100 items, each page a paced request', async () => {
-    const { billing } = harness();
-    const customer = await newCustomer();
-    const draft = await billing.createDraftInvoice({
-      stripeCustomerId: customer,
-      currency: 'eur',
-      description: 'big',
-      metadata: {},
-      idempotencyKey: 'big:draft',
-    });
-    for (let i = 0; i < 105; i++) {
-      await billing.addInvoiceItem({
-        stripeCustomerId: customer,
-        invoiceId: draft.id,
-        currency: 'eur',
-        amountMinor: i + 1,
-        description: `line ${i}`,
-        metadata: { n: String(i) },
-        idempotencyKey: `big:line:${i}`,
-      });
-    }
-    const items = await billing.listInvoiceItems(draft.id);
-    expect(items).toHaveLength(105);
-    expect(new Set(items.map((i) => i.metadata.n)).size).toBe(105);
-    expect(items.reduce((s, i) => s + i.amountMinor, 0)).toBe((105 * 106) / 2);
-    expect(billing.calls.listInvoiceItems).toBe(2);
-    expect(fake.requests.filter((r) => r.method === 'GET' && r.path === '/v1/invoiceitems')).toHaveLength(2);
+    expect(replays).toHaveLength(3);
   });
 });
 
@@ -335,33 +300,30 @@ describe('addInvoiceLines and listInvoiceLines', () => {
 });
 
 describe('retries', () => {
-  it('retries 500s on invoice item creation and succeeds on the 3rd attempt with one item', async () => {
+  it('retries 500s on adding lines and succeeds on the 3rd attempt with the lines added once', async () => {
     const { billing, events } = harness();
     const customer = await newCustomer();
     const draft = await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'd', metadata: {}, idempotencyKey: 'k:draft' });
-    fake.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '500', times: 2 });
+    fake.injectFailure({ method: 'POST', path: ADD_LINES_PATH, mode: '500', times: 2 });
 
-    const item = await billing.addInvoiceItem({
-      stripeCustomerId: customer,
+    const invoice = await billing.addInvoiceLines({
       invoiceId: draft.id,
-      currency: 'usd',
-      amountMinor: 1234,
-      description: 'line',
-      metadata: { line: 'a' },
-      idempotencyKey: 'k:line:a',
+      lines: [{ amountMinor: 1234, description: 'line', metadata: { line: 'a' } }],
+      idempotencyKey: 'k:lines',
     });
 
-    expect(fake.invoiceItems().map((i) => i.id)).toEqual([item.id]);
-    expect(billing.calls.addInvoiceItem).toBe(3);
-    expect(billing.retries.addInvoiceItem).toBe(2);
-    expect(events.filter((e) => e.op === 'addInvoiceItem').map((e) => [e.attempt, e.outcome, e.errorCode])).toEqual([
+    expect(invoice.totalMinor).toBe(1234);
+    expect(fake.invoiceItems()).toHaveLength(1);
+    expect(billing.calls.addInvoiceLines).toBe(3);
+    expect(billing.retries.addInvoiceLines).toBe(2);
+    expect(events.filter((e) => e.op === 'addInvoiceLines').map((e) => [e.attempt, e.outcome, e.errorCode])).toEqual([
       [1, 'retry', 'provider_unavailable'],
       [2, 'retry', 'provider_unavailable'],
       [3, 'ok', undefined],
     ]);
-    const attempts = fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/invoiceitems');
+    const attempts = fake.requests.filter((r) => r.method === 'POST' && ADD_LINES_PATH.test(r.path));
     expect(attempts.map((r) => r.status)).toEqual([500, 500, 200]);
-    expect(new Set(attempts.map((r) => r.idempotencyKey))).toEqual(new Set(['k:line:a']));
+    expect(new Set(attempts.map((r) => r.idempotencyKey))).toEqual(new Set(['k:lines']));
   });
 
   it('retries 429s (the fake sends no Retry-After: plain backoff) and succeeds', async () => {
@@ -412,15 +374,7 @@ describe('retries', () => {
     const customer = await newCustomer();
     const { billing, events } = harness({ timeoutMs: 300 });
     const draft = await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'd', metadata: {}, idempotencyKey: 'to:draft' });
-    await billing.addInvoiceItem({
-      stripeCustomerId: customer,
-      invoiceId: draft.id,
-      currency: 'usd',
-      amountMinor: 700,
-      description: 'x',
-      metadata: {},
-      idempotencyKey: 'to:line',
-    });
+    await billing.addInvoiceLines({ invoiceId: draft.id, lines: [{ amountMinor: 700, description: 'x', metadata: {} }], idempotencyKey: 'to:lines' });
     fake.injectFailure({ method: 'POST', path: FINALIZE_PATH, mode: 'timeout_after_commit', holdMs: 2000 });
 
     const finalized = await billing.finalizeInvoice(draft.id, 'to:finalize');
@@ -449,22 +403,14 @@ describe('retries', () => {
       metadata: {},
       idempotencyKey: 'c:draft',
     });
-    fake.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: 'delay', holdMs: 400 });
-    const input = {
-      stripeCustomerId: customer,
-      invoiceId: draft.id,
-      currency: 'usd',
-      amountMinor: 10,
-      description: 'x',
-      metadata: {},
-      idempotencyKey: 'c:line',
-    };
+    fake.injectFailure({ method: 'POST', path: ADD_LINES_PATH, mode: 'delay', holdMs: 400 });
+    const input = { invoiceId: draft.id, lines: [{ amountMinor: 10, description: 'x', metadata: {} }], idempotencyKey: 'c:lines' };
 
-    const slow = first.billing.addInvoiceItem(input);
+    const slow = first.billing.addInvoiceLines(input);
     await new Promise((r) => setTimeout(r, 50));
-    const racer = await second.billing.addInvoiceItem(input);
+    const racer = await second.billing.addInvoiceLines(input);
 
-    expect(racer.id).toBe((await slow).id);
+    expect(racer).toEqual(await slow);
     expect(fake.invoiceItems()).toHaveLength(1);
     expect(second.events.some((e) => e.outcome === 'retry' && e.errorCode === 'conflict')).toBe(true);
     expect(fake.requests.some((r) => r.status === 409)).toBe(true);
@@ -474,28 +420,20 @@ describe('retries', () => {
     const { billing, events } = harness({ maxAttempts: 4 });
     const customer = await newCustomer();
     const draft = await billing.createDraftInvoice({ stripeCustomerId: customer, currency: 'usd', description: 'd', metadata: {}, idempotencyKey: 'f:draft' });
-    fake.injectFailure({ method: 'POST', path: '/v1/invoiceitems', mode: '500', times: 1000 });
+    fake.injectFailure({ method: 'POST', path: ADD_LINES_PATH, mode: '500', times: 1000 });
 
     const err = await rejectionOf(
-      billing.addInvoiceItem({
-        stripeCustomerId: customer,
-        invoiceId: draft.id,
-        currency: 'usd',
-        amountMinor: 1,
-        description: 'x',
-        metadata: {},
-        idempotencyKey: 'f:line',
-      }),
+      billing.addInvoiceLines({ invoiceId: draft.id, lines: [{ amountMinor: 1, description: 'x', metadata: {} }], idempotencyKey: 'f:lines' }),
     );
 
     expect(err.retryable).toBe(true);
     expect(err.code).toBe('provider_unavailable');
     expect(err.message).toMatch(/gave up after 4 attempts/);
-    expect(fake.requests.filter((r) => r.method === 'POST' && r.path === '/v1/invoiceitems')).toHaveLength(4);
-    expect(billing.calls.addInvoiceItem).toBe(4);
-    expect(billing.retries.addInvoiceItem).toBe(3);
-    expect(billing.failures.addInvoiceItem).toBe(1);
-    expect(events.filter((e) => e.op === 'addInvoiceItem').map((e) => e.outcome)).toEqual(['retry', 'retry', 'retry', 'failed']);
+    expect(fake.requests.filter((r) => r.method === 'POST' && ADD_LINES_PATH.test(r.path))).toHaveLength(4);
+    expect(billing.calls.addInvoiceLines).toBe(4);
+    expect(billing.retries.addInvoiceLines).toBe(3);
+    expect(billing.failures.addInvoiceLines).toBe(1);
+    expect(events.filter((e) => e.op === 'addInvoiceLines').map((e) => e.outcome)).toEqual(['retry', 'retry', 'retry', 'failed']);
     expect(fake.invoiceItems()).toHaveLength(0);
   });
 });
@@ -632,18 +570,18 @@ describe('per-operation pacing', () => {
     const started = Date.now();
     await Promise.all([
       ...Array.from({ length: 20 }, () => billing.getInvoice(invoice)),
-      ...Array.from({ length: 20 }, () => billing.listInvoiceItems(invoice)),
+      ...Array.from({ length: 20 }, () => billing.listInvoiceLines(invoice)),
     ]);
     const elapsed = Date.now() - started;
 
     // Each operation needs 1.9 s for its 20 calls; one after the other they would need 3.9 s.
     expect(elapsed).toBeGreaterThanOrEqual(1800);
     expect(elapsed).toBeLessThan(3000);
-    const order = fake.requests.filter((r) => r.method === 'GET').map((r) => (r.path === '/v1/invoiceitems' ? 'items' : 'invoice'));
+    const order = fake.requests.filter((r) => r.method === 'GET').map((r) => (r.path.endsWith('/lines') ? 'lines' : 'invoice'));
     expect(order).toHaveLength(40);
     for (let i = 0; i < 40; i += 10) {
       const slice = order.slice(i, i + 10);
-      expect(slice.filter((o) => o === 'items').length).toBeGreaterThanOrEqual(3);
+      expect(slice.filter((o) => o === 'lines').length).toBeGreaterThanOrEqual(3);
       expect(slice.filter((o) => o === 'invoice').length).toBeGreaterThanOrEqual(3);
     }
   });
@@ -653,7 +591,7 @@ describe('per-operation pacing', () => {
     const { billing } = harness({ maxRps: 10, maxEndpointRps: 10 });
 
     const started = Date.now();
-    await Promise.all([...Array.from({ length: 5 }, () => billing.getInvoice(invoice)), ...Array.from({ length: 5 }, () => billing.listInvoiceItems(invoice))]);
+    await Promise.all([...Array.from({ length: 5 }, () => billing.getInvoice(invoice)), ...Array.from({ length: 5 }, () => billing.listInvoiceLines(invoice))]);
 
     // 10 requests 100 ms apart; per-operation pacing alone would finish after 0.4 s.
     expect(Date.now() - started).toBeGreaterThanOrEqual(850);
@@ -752,6 +690,18 @@ describe('Pacer (virtual clock)', () => {
       expect(starts.filter((o) => o.at >= s.at && o.at < s.at + 1000).length).toBeLessThanOrEqual(26);
     }
     expect(starts[199]?.at).toBe(199 * 40);
+  });
+
+  it('keeps its rate when timers fire a millisecond late (node rounds and delays them), still at most rate + 1 per second', async () => {
+    const clock = virtualClock();
+    const late = (ms: number) => clock.sleep(Math.ceil(ms) + 1);
+    const pacer = new Pacer({ ratePerSecond: 23, now: clock.now, sleep: late });
+    const { starts, all } = startsOf(pacer, clock, 231);
+    await clock.advanceTo(231 * 46);
+    await Promise.all(all);
+    // 230 intervals of 43.48 ms: 10 s, not 230 x 45 ms = 10.35 s (a rate of 22.2/s instead of 23).
+    expect(starts[230]!.at).toBeLessThanOrEqual(10_002);
+    for (const s of starts) expect(starts.filter((o) => o.at >= s.at && o.at < s.at + 1000).length).toBeLessThanOrEqual(24);
   });
 
   it('with a second wait in the turn, counts the interval from when that wait ends', async () => {

@@ -5,7 +5,7 @@ import type { ApiKeyRepository, Customer, CustomerRepository, IdempotencyRecord,
 import { isConditionalCheckFailure } from '../../platform/aws-errors';
 import { allItems, documents } from './documents';
 
-/** Customers keyed by id; listing is a paginated scan (admin only, small table). */
+/** Customers keyed by id; listing is a paginated scan (the admin listing, the invoice run's fan-out). */
 export class DynamoCustomers implements CustomerRepository {
   private readonly db: DynamoDBDocumentClient;
   constructor(
@@ -27,14 +27,6 @@ export class DynamoCustomers implements CustomerRepository {
       new ScanCommand({ TableName: this.table, Limit: limit, ExclusiveStartKey: after === undefined ? undefined : { id: after } }),
     );
     return { items: (out.Items ?? []) as Customer[], lastId: out.LastEvaluatedKey ? String(out.LastEvaluatedKey.id) : undefined };
-  }
-  async allIds(): Promise<string[]> {
-    const ids: string[] = [];
-    const items = allItems<{ id: string }>((start) =>
-      this.db.send(new ScanCommand({ TableName: this.table, ProjectionExpression: 'id', ExclusiveStartKey: start })),
-    );
-    for await (const item of items) ids.push(String(item.id));
-    return ids;
   }
 }
 

@@ -1,8 +1,8 @@
 import {
+  BatchGetItemCommand,
   ConditionalCheckFailedException,
   type DynamoDBClient,
   GetItemCommand,
-  PutItemCommand,
   QueryCommand,
   TransactionCanceledException,
   TransactWriteItemsCommand,
@@ -10,14 +10,18 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { mapLimit, sleep } from '../../platform/concurrency';
 import { allItems } from './paging';
 import type {
   CreateInvoicesOutcome,
+  FanOutPosition,
+  IdPage,
   InvoiceRecord,
   InvoiceRepository,
   InvoiceRun,
   InvoiceRunRepository,
   InvoiceStatus,
+  MemberTake,
   RunMemberStatus,
 } from '../../app/ports';
 
@@ -25,8 +29,9 @@ import type {
  * Billing table (pk, sk):
  *   inv#<customerId> / <period>            a period's own invoice (status, frozen lines, Stripe ids, baseline)
  *   inv#<customerId> / <period>#<currency> corrections billed in another currency than the period's own invoice
- *   run#<period>     / #run                an invoice run
- *   run#<period>     / cus#<customerId>    one customer's membership in the run (counted once)
+ *   run#<period>     / #run                an invoice run, with its fan-out position while it fans out
+ *   run#<period>     / cus#<customerId>    one customer's membership in the run (counted once), and
+ *                                          the fan-out chain and step that took it last
  */
 const opts = { removeUndefinedValues: true, convertClassInstanceToMap: true };
 const invKey = (customerId: string, key: string) => marshall({ pk: `inv#${customerId}`, sk: key });
@@ -186,49 +191,147 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     return out.Item !== undefined;
   }
 
-  async setFannedOut(period: string, fannedOut: boolean): Promise<void> {
+  async beginFanOut(period: string, now: string, position: FanOutPosition): Promise<void> {
     await this.db.send(
       new UpdateItemCommand({
         TableName: this.table,
         Key: runKey(period),
-        UpdateExpression: 'SET fannedOut = :f',
-        ExpressionAttributeValues: marshall({ ':f': fannedOut }),
+        UpdateExpression: 'SET #period = if_not_exists(#period, :period), startedAt = if_not_exists(startedAt, :now), fanOut = :position, fannedOut = :false',
+        ExpressionAttributeNames: { '#period': 'period' },
+        ExpressionAttributeValues: marshall({ ':period': period, ':now': now, ':position': position, ':false': false }, opts),
       }),
     );
   }
 
-  async ensure(period: string, now: string): Promise<void> {
+  async fanOutPosition(period: string): Promise<FanOutPosition | undefined> {
+    const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: runKey(period), ProjectionExpression: 'fanOut', ConsistentRead: true }));
+    const fanOut = out.Item?.fanOut;
+    return fanOut ? (unmarshall({ fanOut }).fanOut as FanOutPosition) : undefined;
+  }
+
+  async pinFanOutPage(period: string, token: string, page: IdPage): Promise<IdPage | undefined> {
     try {
       await this.db.send(
-        new PutItemCommand({
+        new UpdateItemCommand({
           TableName: this.table,
-          Item: marshall({ ...unmarshall(runKey(period)), period, startedAt: now }),
-          ConditionExpression: 'attribute_not_exists(pk)',
+          Key: runKey(period),
+          UpdateExpression: 'SET fanOut.pinned = :page',
+          ConditionExpression: 'fanOut.#token = :token AND attribute_not_exists(fanOut.pinned)',
+          ExpressionAttributeNames: { '#token': 'token' },
+          ExpressionAttributeValues: marshall({ ':page': page, ':token': token }, opts),
         }),
       );
+      return page;
     } catch (err) {
       if (!conditionFailed(err)) throw err;
+      const at = await this.fanOutPosition(period);
+      return at?.token === token ? at.pinned : undefined;
     }
   }
 
-  async addMember(period: string, customerId: string): Promise<RunMemberStatus | 'added'> {
+  async advanceFanOut(period: string, token: string, next: FanOutPosition): Promise<boolean> {
+    return this.ifPositionHeldBy(period, token, 'SET fanOut = :next', { ':next': next });
+  }
+
+  async endFanOut(period: string, token: string): Promise<boolean> {
+    return this.ifPositionHeldBy(period, token, 'SET fannedOut = :true REMOVE fanOut', { ':true': true });
+  }
+
+  private async ifPositionHeldBy(period: string, token: string, update: string, values: Record<string, unknown>): Promise<boolean> {
     try {
       await this.db.send(
-        new PutItemCommand({
+        new UpdateItemCommand({
           TableName: this.table,
-          Item: marshall({ ...unmarshall(memberKey(period, customerId)), status: 'pending' }),
-          ConditionExpression: 'attribute_not_exists(pk)',
+          Key: runKey(period),
+          UpdateExpression: update,
+          ConditionExpression: 'fanOut.#token = :token',
+          ExpressionAttributeNames: { '#token': 'token' },
+          ExpressionAttributeValues: marshall({ ...values, ':token': token }, opts),
         }),
       );
-      return 'added';
+      return true;
     } catch (err) {
-      if (!conditionFailed(err)) throw err;
-      const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: memberKey(period, customerId), ConsistentRead: true }));
-      return unmarshall(out.Item!).status as RunMemberStatus;
+      if (conditionFailed(err)) return false;
+      throw err;
     }
   }
 
-  async reopen(period: string, customerId: string): Promise<void> {
+  /**
+   * A read of up to 100 members first: a customer that another step of this chain took (a customer
+   * is on several pages: the customers table, three periods of usage) needs no write. The others
+   * get one conditional write each, which decides (a read may be stale; the write is not).
+   */
+  async takeMembers(period: string, customerIds: string[], take: MemberTake): Promise<string[]> {
+    const unique = [...new Set(customerIds)];
+    const taken = new Set<string>();
+    for (let i = 0; i < unique.length; i += 100) {
+      let keys = unique.slice(i, i + 100).map((id) => memberKey(period, id));
+      for (let attempt = 1; keys.length > 0; attempt++) {
+        if (attempt > 1) await sleep(Math.min(1000, 25 * 2 ** attempt));
+        const out = await this.db.send(
+          new BatchGetItemCommand({
+            RequestItems: {
+              [this.table]: {
+                Keys: keys,
+                ProjectionExpression: 'sk, #chain, #step',
+                ExpressionAttributeNames: { '#chain': 'fanOutChain', '#step': 'fanOutStep' },
+              },
+            },
+          }),
+        );
+        for (const item of out.Responses?.[this.table] ?? []) {
+          const m = unmarshall(item) as { sk: string; fanOutChain?: string; fanOutStep?: string };
+          if (m.fanOutChain === take.chain && m.fanOutStep !== take.step) taken.add(m.sk.slice('cus#'.length));
+        }
+        keys = out.UnprocessedKeys?.[this.table]?.Keys ?? [];
+      }
+    }
+    const rest = unique.filter((id) => !taken.has(id));
+    const enqueue = await mapLimit(rest, 16, (id) => this.takeMember(period, id, take));
+    return rest.filter((_, i) => enqueue[i]);
+  }
+
+  /**
+   * One conditional write: creates the member (pending) or marks it taken by this chain and step,
+   * if it is new, was taken by this very step, or `take.again` lets it be asked again; the old
+   * item tells whether a job is due.
+   */
+  private async takeMember(period: string, customerId: string, take: MemberTake): Promise<boolean> {
+    const again = take.again.map((_, i) => `:again${i}`);
+    const values: Record<string, unknown> = { ':pending': 'pending', ':chain': take.chain, ':step': take.step };
+    take.again.forEach((status, i) => (values[`:again${i}`] = status));
+    let condition = 'attribute_not_exists(pk) OR #step = :step';
+    if (again.length > 0) {
+      condition += ` OR ((attribute_not_exists(#chain) OR #chain <> :chain) AND #status IN (${again.join(', ')})`;
+      if (take.againIfTakenBy !== undefined) {
+        condition += ' AND begins_with(#chain, :takenBy)';
+        values[':takenBy'] = take.againIfTakenBy;
+      }
+      condition += ')';
+    }
+    try {
+      const out = await this.db.send(
+        new UpdateItemCommand({
+          TableName: this.table,
+          Key: memberKey(period, customerId),
+          UpdateExpression: 'SET #status = if_not_exists(#status, :pending), #chain = :chain, #step = :step',
+          ConditionExpression: condition,
+          ExpressionAttributeNames: { '#status': 'status', '#chain': 'fanOutChain', '#step': 'fanOutStep' },
+          ExpressionAttributeValues: marshall(values),
+          ReturnValues: 'ALL_OLD',
+        }),
+      );
+      const old = out.Attributes ? (unmarshall(out.Attributes).status as RunMemberStatus) : undefined;
+      // A failed member tried again is pending again: the run is not completed until its job ends.
+      if (old === 'failed' && take.again.includes(old)) await this.reopen(period, customerId);
+      return old === undefined || take.again.includes(old);
+    } catch (err) {
+      if (conditionFailed(err)) return false;
+      throw err;
+    }
+  }
+
+  private async reopen(period: string, customerId: string): Promise<void> {
     try {
       await this.db.send(
         new UpdateItemCommand({

@@ -277,23 +277,6 @@ export class DynamoUsageLedger implements UsageLedger {
     ]);
   }
 
-  async customersWithUsage(period: string): Promise<string[]> {
-    const ids = new Set<string>();
-    const items = allItems<{ customerId: string }>((start) =>
-      this.db.send(
-        new QueryCommand({
-          TableName: this.tables.usage,
-          IndexName: 'byPeriod',
-          KeyConditionExpression: 'period = :p',
-          ExpressionAttributeValues: { ':p': period },
-          ExclusiveStartKey: start,
-        }),
-      ),
-    );
-    for await (const item of items) ids.add(item.customerId);
-    return [...ids].sort();
-  }
-
   async periodsWithUsage(customerId: string, periods: string[]): Promise<string[]> {
     const found = await mapLimit(periods, 12, async (period) => {
       const out = await this.db.send(

@@ -1,24 +1,23 @@
 import Stripe from 'stripe';
 import {
   BillingProviderError,
+  type AddLinesInput,
   type BillingProvider,
   type DraftInvoiceInput,
-  type InvoiceItemInput,
   type ProviderInvoice,
+  type ProviderInvoiceLine,
+  type ProviderLine,
 } from '../../app/invoicing/stripe-port';
 import { retry } from '../../platform/concurrency';
 import { Pacer } from './pacer';
 
 /** The provider operations, as named in counters, `onCall` and errors. Each is one Stripe endpoint. */
-export type StripeOperation =
-  'createDraftInvoice' | 'addInvoiceItem' | 'addInvoiceLines' | 'finalizeInvoice' | 'getInvoice' | 'listInvoiceItems' | 'listInvoiceLines' | 'findInvoice';
+export type StripeOperation = 'createDraftInvoice' | 'addInvoiceLines' | 'finalizeInvoice' | 'getInvoice' | 'listInvoiceLines' | 'findInvoice';
 export const STRIPE_OPERATIONS: readonly StripeOperation[] = [
   'createDraftInvoice',
-  'addInvoiceItem',
   'addInvoiceLines',
   'finalizeInvoice',
   'getInvoice',
-  'listInvoiceItems',
   'listInvoiceLines',
   'findInvoice',
 ];
@@ -28,27 +27,6 @@ export const STRIPE_OPERATIONS: readonly StripeOperation[] = [
  * of $999,999.99", docs.stripe.com/currencies); it refuses larger ones with amount_too_large.
  */
 export const MAX_STRIPE_AMOUNT_MINOR = 99_999_999;
-
-/** One line of addInvoiceLines; `metadata.line_key` identifies it when reconciling later. */
-export interface StripeInvoiceLine {
-  /** Integer minor units, at most eight digits; negative for a credit. */
-  amountMinor: number;
-  description: string;
-  metadata: Record<string, string>;
-}
-
-export interface AddInvoiceLinesInput {
-  invoiceId: string;
-  lines: StripeInvoiceLine[];
-  idempotencyKey: string;
-}
-
-/** A line (or invoice item) already on an invoice. */
-export interface ProviderInvoiceLine {
-  id: string;
-  amountMinor: number;
-  metadata: Record<string, string>;
-}
 
 /**
  * What became of one attempt (one HTTP request):
@@ -296,27 +274,6 @@ export class StripeBilling implements BillingProvider {
     return toProviderInvoice(invoice);
   }
 
-  async addInvoiceItem(input: InvoiceItemInput): Promise<{ id: string }> {
-    const idempotencyKey = this.checkKey('addInvoiceItem', input.idempotencyKey);
-    if (!Number.isSafeInteger(input.amountMinor)) {
-      throw this.refuse('addInvoiceItem', `amountMinor must be an integer number of minor units, got ${input.amountMinor}`);
-    }
-    const item = await this.call('addInvoiceItem', () =>
-      this.stripe.invoiceItems.create(
-        {
-          customer: input.stripeCustomerId,
-          invoice: input.invoiceId,
-          amount: input.amountMinor,
-          currency: input.currency.toLowerCase(),
-          description: input.description,
-          metadata: input.metadata,
-        },
-        { idempotencyKey },
-      ),
-    );
-    return { id: item.id };
-  }
-
   /**
    * Adds all lines to a draft in one request (POST /v1/invoices/:id/add_lines): Stripe creates one
    * invoice item per line, all or nothing, and answers with the updated invoice. Stripe documents no
@@ -324,7 +281,7 @@ export class StripeBilling implements BillingProvider {
    * request (a non-retryable error). A line whose amount is not an integer of at most eight digits is
    * refused here, before calling Stripe. Retried like every write, always with the caller's key.
    */
-  async addInvoiceLines(input: AddInvoiceLinesInput): Promise<ProviderInvoice> {
+  async addInvoiceLines(input: AddLinesInput): Promise<ProviderInvoice> {
     const idempotencyKey = this.checkKey('addInvoiceLines', input.idempotencyKey);
     if (input.lines.length === 0) throw this.refuse('addInvoiceLines', 'at least one line is required');
     input.lines.forEach((line, i) => {
@@ -339,7 +296,7 @@ export class StripeBilling implements BillingProvider {
         );
       }
     });
-    const lines: Stripe.InvoiceAddLinesParams.Line[] = input.lines.map((line) => ({
+    const lines: Stripe.InvoiceAddLinesParams.Line[] = input.lines.map((line: ProviderLine) => ({
       amount: line.amountMinor,
       description: line.description,
       metadata: { ...line.metadata },
@@ -373,20 +330,6 @@ export class StripeBilling implements BillingProvider {
 
   async getInvoice(invoiceId: string): Promise<ProviderInvoice> {
     return toProviderInvoice(await this.call('getInvoice', () => this.stripe.invoices.retrieve(invoiceId)));
-  }
-
-  /**
-   * All items attached to the invoice, in Stripe's order (newest first). Pages of 100 are fetched
-   * one by one (has_more / starting_after) rather than with the SDK's auto-pagination, so that each
-   * page request is paced and retried on its own like every other request.
-   */
-  async listInvoiceItems(invoiceId: string): Promise<ProviderInvoiceLine[]> {
-    const items = await this.allPages('listInvoiceItems', (startingAfter) => {
-      const params: Stripe.InvoiceItemListParams = { invoice: invoiceId, limit: 100 };
-      if (startingAfter !== undefined) params.starting_after = startingAfter;
-      return this.stripe.invoiceItems.list(params);
-    });
-    return items.map((it) => ({ id: it.id, amountMinor: it.amount, metadata: { ...(it.metadata ?? {}) } }));
   }
 
   /**

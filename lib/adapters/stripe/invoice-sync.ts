@@ -1,18 +1,27 @@
-import { BillingProviderError, type BillingProvider, type InvoiceSync, type SyncInvoice } from '../../app/invoicing/stripe-port';
+import { createHash } from 'node:crypto';
+import { BillingProviderError, type BillingProvider, type InvoiceSync, type ProviderLine, type SyncInvoice } from '../../app/invoicing/stripe-port';
 
 /**
  * The invoice sync on Stripe: how an invoice record becomes a Stripe invoice.
  *
+ * - Three requests per invoice, on three endpoints: the draft, ONE add_lines with every line (Stripe
+ *   limits each endpoint to 25 requests/s, so one request per line would cap a run at 25 lines/s),
+ *   the finalize.
  * - Every object is named by the customer and the record key: the draft carries
  *   `metadata.invoice_key` and the idempotency key `inv:<customer>:<key>:invoice`, each line
- *   `metadata.line_key` and `inv:<customer>:<key>:<lineKey>`, the finalize `...:finalize`. A retry
- *   sends the same keys, so Stripe replays instead of creating; after Stripe's 24 h key expiry the
+ *   `metadata.line_key`, the finalize `...:finalize`. The add_lines key names the set of lines it
+ *   sends, `inv:<customer>:<key>:lines:<digest of their line keys>`: a retry of the same lines
+ *   replays, and a request for another set (a resumed attempt that found some lines there) never
+ *   reuses a key with other parameters, which Stripe refuses. After Stripe's 24 h key expiry the
  *   `resumed` lookups (draft by invoice_key, lines by line_key) find what an earlier attempt made.
  * - Stripe's limits are checked before the first call: an invoice item's amount has at most 8
- *   digits (99,999,999 minor units), and a negative invoice is never sent (the job carries it as a
- *   credit). What Stripe could never take fails with a non-retryable `amount_too_large`.
+ *   digits (99,999,999 minor units), an invoice holds at most 250 items, and a negative invoice is
+ *   never sent (the job carries it as a credit). What Stripe could never take fails with a
+ *   non-retryable `amount_too_large` or `too_many_lines`, so the job records it `blocked`.
  */
 export const MAX_ITEM_AMOUNT_MINOR = 99_999_999n;
+/** Stripe refuses a 251st invoice item on an invoice (API change of 2016-02-22). */
+export const MAX_LINES_PER_INVOICE = 250;
 
 export class StripeInvoiceSync implements InvoiceSync {
   constructor(private readonly stripe: BillingProvider) {}
@@ -39,27 +48,40 @@ export class StripeInvoiceSync implements InvoiceSync {
     return { invoiceId: draft.id };
   }
 
+  /**
+   * One add_lines request: an invoice has at most MAX_LINES_PER_INVOICE lines (checked before the
+   * draft) and Stripe documents no smaller limit per request, so one request always takes them all.
+   */
   async addLines(invoice: SyncInvoice, invoiceId: string, resumed: boolean): Promise<void> {
-    const existing = resumed ? new Set((await this.stripe.listInvoiceItems(invoiceId)).map((i) => i.metadata.line_key ?? '')) : new Set<string>();
-    for (const line of invoice.lines) {
-      if (existing.has(line.lineKey)) continue;
-      await this.stripe.addInvoiceItem({
-        stripeCustomerId: invoice.stripeCustomerId,
-        invoiceId,
-        currency: invoice.currency,
-        amountMinor: Number(line.amountMinor),
-        description: line.description,
-        metadata: {
-          customer_id: invoice.customerId,
-          period: line.period ?? invoice.period,
-          line_key: line.lineKey,
-          meter: line.meter ?? '',
-          tier: line.tier === undefined ? '' : String(line.tier),
-          kind: line.kind,
-        },
-        idempotencyKey: this.key(invoice, line.lineKey),
-      });
+    checkLimits(invoice);
+    let lines = invoice.lines;
+    if (resumed) {
+      // add_lines is all or nothing, so a crashed attempt left either all of its lines or none;
+      // a draft filled one item per line (before add_lines) may hold some.
+      const present = new Set((await this.stripe.listInvoiceLines(invoiceId)).map((l) => l.metadata.line_key));
+      lines = lines.filter((l) => !present.has(l.lineKey));
+      if (lines.length === 0) return;
     }
+    const digest = createHash('sha256')
+      .update(lines.map((l) => l.lineKey).join('\n'))
+      .digest('base64url')
+      .slice(0, 22);
+    await this.stripe.addInvoiceLines({ invoiceId, lines: lines.map((l) => this.line(invoice, l)), idempotencyKey: this.key(invoice, `lines:${digest}`) });
+  }
+
+  private line(invoice: SyncInvoice, line: SyncInvoice['lines'][number]): ProviderLine {
+    return {
+      amountMinor: Number(line.amountMinor),
+      description: line.description,
+      metadata: {
+        customer_id: invoice.customerId,
+        period: line.period ?? invoice.period,
+        line_key: line.lineKey,
+        meter: line.meter ?? '',
+        tier: line.tier === undefined ? '' : String(line.tier),
+        kind: line.kind,
+      },
+    };
   }
 
   async finalize(invoice: SyncInvoice, invoiceId: string) {
@@ -69,6 +91,13 @@ export class StripeInvoiceSync implements InvoiceSync {
 }
 
 function checkLimits(invoice: SyncInvoice): void {
+  if (invoice.lines.length > MAX_LINES_PER_INVOICE) {
+    throw new BillingProviderError(
+      `${invoice.customerId}'s ${invoice.key} invoice has ${invoice.lines.length} lines; Stripe takes at most ${MAX_LINES_PER_INVOICE} items per invoice`,
+      false,
+      'too_many_lines',
+    );
+  }
   const tooLarge = invoice.lines.find((l) => abs(BigInt(l.amountMinor)) > MAX_ITEM_AMOUNT_MINOR);
   if (tooLarge) {
     throw new BillingProviderError(

@@ -10,14 +10,23 @@ export interface DraftInvoiceInput {
   metadata: Record<string, string>;
   idempotencyKey: string;
 }
-export interface InvoiceItemInput {
-  stripeCustomerId: string;
-  invoiceId: string;
-  currency: string;
+/** One line to put on a draft; `metadata.line_key` identifies it when reconciling later. */
+export interface ProviderLine {
+  /** Integer minor units, at most eight digits; negative for a credit. */
   amountMinor: number;
   description: string;
   metadata: Record<string, string>;
+}
+export interface AddLinesInput {
+  invoiceId: string;
+  lines: ProviderLine[];
   idempotencyKey: string;
+}
+/** A line already on an invoice. */
+export interface ProviderInvoiceLine {
+  id: string;
+  amountMinor: number;
+  metadata: Record<string, string>;
 }
 export interface ProviderInvoice {
   id: string;
@@ -30,7 +39,8 @@ export interface ProviderInvoice {
 /** The low-level provider operations (the Stripe adapter implements them with pacing and retries). */
 export interface BillingProvider {
   createDraftInvoice(input: DraftInvoiceInput): Promise<ProviderInvoice>;
-  addInvoiceItem(input: InvoiceItemInput): Promise<{ id: string }>;
+  /** Puts lines on a draft in one request, all or nothing; answers with the updated invoice. */
+  addInvoiceLines(input: AddLinesInput): Promise<ProviderInvoice>;
   finalizeInvoice(invoiceId: string, idempotencyKey: string): Promise<ProviderInvoice>;
   getInvoice(invoiceId: string): Promise<ProviderInvoice>;
   /**
@@ -39,8 +49,8 @@ export interface BillingProvider {
    * recording it, however much later the retry comes (e.g. a DLQ redrive).
    */
   findInvoice(stripeCustomerId: string, invoiceKey: string): Promise<ProviderInvoice | undefined>;
-  /** Items already on an invoice, with their metadata (to reconcile after a crash). */
-  listInvoiceItems(invoiceId: string): Promise<{ id: string; amountMinor: number; metadata: Record<string, string> }[]>;
+  /** Lines already on an invoice, with their metadata (to reconcile after a crash). */
+  listInvoiceLines(invoiceId: string): Promise<ProviderInvoiceLine[]>;
 }
 
 /** An invoice as the sync sends it: its frozen lines in exact integer minor units. */
@@ -67,7 +77,10 @@ export interface InvoiceSync {
    * retryable) before any call.
    */
   openDraft(invoice: SyncInvoice, resumed: boolean): Promise<{ invoiceId: string }>;
-  /** Puts every line on the draft exactly once; when `resumed`, skips lines already there. */
+  /**
+   * Puts every line on the draft exactly once; when `resumed` (an earlier attempt may have added
+   * them and died), adds only the lines that are not there yet.
+   */
   addLines(invoice: SyncInvoice, invoiceId: string, resumed: boolean): Promise<void>;
   /** Finalizes the draft (again: returns it as it is). */
   finalize(
