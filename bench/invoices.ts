@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { BatchWriteItemCommand, GetItemCommand, type WriteRequest } from '@aws-sdk/client-dynamodb';
 import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
@@ -215,11 +216,14 @@ async function createCustomers(stack: Stack, count: number): Promise<void> {
   );
 }
 
+/** The Lambda context the handler's middleware reads, as the local poller gives it. */
+const benchContext = () => ({ awsRequestId: randomUUID(), functionName: 'bench', getRemainingTimeInMillis: () => 60_000 });
+
 async function fanOutRun(): Promise<void> {
   // No pollers: the bench takes the invoice queue's messages itself, runs the fan-out steps with
   // the worker's handler and only counts the customers' jobs.
   const stack = await startStack({ port: 0, pollers: false, visibilityTimeoutSeconds: 60, env: { INVOICE_GRACE_MINUTES: '0', CATALOG_FILE: '' } });
-  const worker = loadHandler<(event: SQSEvent) => Promise<unknown>>('functions/invoice-worker/handler.handler');
+  const worker = loadHandler<(event: SQSEvent, context: unknown) => Promise<unknown>>('functions/invoice-worker/handler.handler');
   const queue = stack.resources.queues.InvoiceQueue!;
   try {
     const tCreate = performance.now();
@@ -247,7 +251,7 @@ async function fanOutRun(): Promise<void> {
           for (const m of out.Messages ?? []) {
             const body = JSON.parse(m.Body ?? '{}') as { customerId?: string; action?: string };
             if (body.action === 'start_run') {
-              const response = (await worker({ Records: [toRecord(m, queue.arn, 'us-east-1')] })) as { batchItemFailures: unknown[] };
+              const response = (await worker({ Records: [toRecord(m, queue.arn, 'us-east-1')] }, benchContext())) as { batchItemFailures: unknown[] };
               if (response.batchItemFailures.length > 0) continue; // back on the queue after the visibility timeout
               steps++;
               if (fannedOutAt === undefined && (await fannedOut())) fannedOutAt = performance.now();

@@ -2,6 +2,7 @@ import type { ScheduledEvent } from 'aws-lambda';
 import { beginInvoiceRun } from '../../lib/app/invoicing/runs';
 import { Period } from '../../lib/domain/period';
 import { container } from '../../lib/platform/container';
+import { scheduledHandler } from '../../lib/platform/lambda';
 import { logger } from '../../lib/platform/observability';
 
 /**
@@ -9,11 +10,11 @@ import { logger } from '../../lib/platform/observability';
  * the run's fan-out (the worker walks it, a page per step); re-running it (EventBridge retries, a
  * manual re-invoke) restarts the fan-out, which only enqueues customers not yet done.
  */
-export const handler = async (event: ScheduledEvent) => {
+export const handler = scheduledHandler(async (event: ScheduledEvent) => {
   const c = container();
   const asOf = new Date(Date.parse(event.time ?? '') || c.clock.now().getTime());
   const period = Period.containing(new Date(asOf.getTime() - c.graceMs)).previous();
   const run = await beginInvoiceRun(c, period);
   logger.info('invoice run started', run);
   return run;
-};
+});

@@ -172,6 +172,17 @@ describe('the monthly run', () => {
     expect(t.stack.stripe.requests.slice(requestsBefore).filter((r) => r.method === 'POST')).toEqual([]);
     expect((await t.request('GET', `/api/v1/invoice-runs/${closed.key}`)).body.failed).toBe(0);
   });
+
+  it("is what EventBridge's monthly schedule starts: the period before the grace period, and again it changes nothing", async () => {
+    const { handler } = require('../../functions/invoice-scheduler/handler') as typeof import('../../functions/invoice-scheduler/handler');
+    const requestsBefore = t.stack.stripe.requests.length;
+    const context = { awsRequestId: 'scheduled-1', functionName: 'invoice-scheduler', getRemainingTimeInMillis: () => 60_000 };
+    const event = { 'detail-type': 'Scheduled Event', source: 'aws.events', time: current.start.toISOString(), detail: {} };
+    const out = await (handler as unknown as (e: unknown, c: unknown) => Promise<{ period: string }>)(event, context);
+    expect(out.period).toBe(closed.key);
+    expect(await waitForRun(closed.key)).toMatchObject({ status: 'completed', failed: 0 });
+    expect(t.stack.stripe.requests.slice(requestsBefore).filter((r) => r.method === 'POST')).toEqual([]);
+  });
 });
 
 describe('failures while invoicing', () => {
