@@ -74,7 +74,7 @@ export const DEFAULTS: SoakConfig = {
   pollers: 1,
   // Above the aggregator's 30 s timeout (deployed: 6 times it), so no batch is redelivered while it runs.
   visibilityTimeoutSeconds: 60,
-  maxQueuedMessages: 6,
+  maxQueuedMessages: 4,
   logLevel: 'SILENT',
   crashRate: 0.01,
   messageThrottleRate: 0.01,
@@ -505,7 +505,8 @@ interface RunStatus {
 }
 
 async function waitRun(http: SoakHttp, period: string, last: { status?: RunStatus }, takeDead: () => Promise<number>): Promise<RunStatus> {
-  const deadline = Date.now() + 20 * 60_000;
+  // The run shares DynamoDB Local with the aggregator at full load: it may take a while.
+  const deadline = Date.now() + 90 * 60_000;
   let seen = '';
   let since = Date.now();
   for (;;) {

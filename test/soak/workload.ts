@@ -46,11 +46,11 @@ export function customerOfIndex(shape: WorkloadShape, index: number): number {
 }
 
 const TYPES: [EventType, number][] = [
-  ['api_calls', 0.45],
+  ['api_calls', 0.5],
   ['compute_seconds', 0.15],
   ['storage_gb', 0.1],
   ['seats', 0.05],
-  ['user_activity', 0.13],
+  ['user_activity', 0.08],
   ['queue_depth', 0.12],
 ];
 
