@@ -247,10 +247,14 @@ export class Faults {
     this.throttles.push({ step, skip: Math.floor(this.random() * (THROTTLE_MATCH[step].skipUpTo ?? 1)) });
   }
 
-  /** Makes sure every crash step and every throttle step happens at least once more, spread over the invocations to come. */
+  /**
+   * Makes sure every crash step and every throttle step happens at least once more, spread over the
+   * invocations to come. Alert steps first: most thresholds are crossed early in a period.
+   */
   armEveryStep(): void {
-    this.crashesToArm = [...CRASH_STEPS];
-    this.throttlesToArm = (Object.keys(THROTTLE_MATCH) as (keyof typeof THROTTLE_MATCH)[]).filter(
+    const alertsFirst = <S extends string>(steps: S[]) => [...steps.filter((s) => /alert|publish/.test(s)), ...steps.filter((s) => !/alert|publish/.test(s))];
+    this.crashesToArm = alertsFirst([...CRASH_STEPS]);
+    this.throttlesToArm = alertsFirst(Object.keys(THROTTLE_MATCH) as (keyof typeof THROTTLE_MATCH)[]).filter(
       (step) => !(step === 'an alert mark-sent' && this.rates.avoidKnownIssues),
     );
   }
