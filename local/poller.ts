@@ -1,4 +1,4 @@
-import { DeleteMessageBatchCommand, ReceiveMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand, type Message, type SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
 
@@ -23,6 +23,24 @@ export interface PollerOptions {
   /** The function's timeout, for getRemainingTimeInMillis. */
   timeoutMs?: number;
   onError?: (err: unknown) => void;
+}
+
+/**
+ * Fault-injection hooks for soak and failure tests, settable on a running poller (the stack
+ * creates the pollers): both default to off and change nothing when unset.
+ */
+export interface PollerHooks {
+  /**
+   * Wraps each invocation (e.g. to give it an async context that a client middleware can read).
+   * A rejection fails the whole batch, as a Lambda that dies does: nothing is deleted.
+   */
+  around?: (records: SQSRecord[], invoke: () => Promise<SQSBatchResponse | void>) => Promise<SQSBatchResponse | void>;
+  /**
+   * At-least-once delivery: when this returns true for a received message, a copy of its body is
+   * put back on the queue before the invocation, so the same message is delivered again (perhaps
+   * concurrently with this invocation, perhaps after it).
+   */
+  deliverTwice?: (record: SQSRecord) => boolean;
 }
 
 export function toRecord(m: Message, queueArn: string, region: string): SQSRecord {
@@ -67,8 +85,15 @@ export class SqsPoller {
   private loops: Promise<void>[] = [];
   private inFlight = 0;
   invocations = 0;
+  /** Messages delivered a second time through `hooks.deliverTwice`. */
+  deliveredTwice = 0;
+  hooks: PollerHooks = {};
 
   constructor(private readonly opts: PollerOptions) {}
+
+  get queueUrl(): string {
+    return this.opts.queueUrl;
+  }
 
   start(): void {
     if (this.running) return;
@@ -120,9 +145,12 @@ export class SqsPoller {
     this.invocations++;
     let outcome: { error: unknown } | { response: SQSBatchResponse | void };
     try {
+      await this.deliverAgain(records);
       const deadline = Date.now() + (this.opts.timeoutMs ?? 30_000);
       const context = { awsRequestId: randomUUID(), functionName: 'local', getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()) };
-      outcome = { response: await this.opts.handler({ Records: records }, context) };
+      const invoke = () => this.opts.handler({ Records: records }, context);
+      const around = this.hooks.around;
+      outcome = { response: await (around ? around(records, invoke) : invoke()) };
     } catch (error) {
       this.opts.onError?.(error);
       outcome = { error };
@@ -133,6 +161,15 @@ export class SqsPoller {
       await this.opts.sqs.send(
         new DeleteMessageBatchCommand({ QueueUrl: this.opts.queueUrl, Entries: chunk.map((r, n) => ({ Id: String(n), ReceiptHandle: r.receiptHandle })) }),
       );
+    }
+  }
+
+  private async deliverAgain(records: SQSRecord[]): Promise<void> {
+    const decide = this.hooks.deliverTwice;
+    if (!decide) return;
+    for (const r of records.filter((record) => decide(record))) {
+      await this.opts.sqs.send(new SendMessageCommand({ QueueUrl: this.opts.queueUrl, MessageBody: r.body }));
+      this.deliveredTwice++;
     }
   }
 }

@@ -25,8 +25,13 @@ export interface FailureSpec {
   /** Path prefix (e.g. '/v1/invoices') or a RegExp tested against the path (no query string). */
   path: string | RegExp;
   mode: FailureMode;
-  /** How many matching requests fail; default 1. */
+  /** How many matching requests fail; default 1, or no limit when `rate` is given. */
   times?: number;
+  /**
+   * The fraction (0..1] of matching requests that fail, each drawn at random (a soak's "10% of
+   * requests fail"). A matching request the draw spares is checked against the next rule.
+   */
+  rate?: number;
   /** For 'timeout_after_commit' and 'delay'; default DEFAULT_HOLD_MS. */
   holdMs?: number;
 }
@@ -38,6 +43,7 @@ export interface FailureSpecJson {
   pathRegex?: string;
   mode: FailureMode;
   times?: number;
+  rate?: number;
   holdMs?: number;
 }
 
@@ -45,7 +51,10 @@ export interface ActiveFailure {
   method: string;
   path: string | RegExp;
   mode: FailureMode;
+  /** Failures left; Infinity for a `rate` rule without `times`. */
   remaining: number;
+  /** 1 unless the rule fails a fraction of matching requests. */
+  rate: number;
   holdMs: number;
 }
 
@@ -70,6 +79,10 @@ export function failureFromJson(json: unknown): FailureSpec {
     if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new Error(`${field} must be a non-negative integer`);
     spec[field] = v;
   }
+  if (j.rate !== undefined) {
+    if (typeof j.rate !== 'number' || !(j.rate > 0 && j.rate <= 1)) throw new Error('rate must be a number in (0, 1]');
+    spec.rate = j.rate;
+  }
   return spec;
 }
 
@@ -78,7 +91,8 @@ export function describeFailure(f: ActiveFailure): Record<string, unknown> {
     method: f.method,
     ...(f.path instanceof RegExp ? { pathRegex: f.path.source } : { path: f.path }),
     mode: f.mode,
-    remaining: f.remaining,
+    remaining: Number.isFinite(f.remaining) ? f.remaining : null,
+    ...(f.rate < 1 ? { rate: f.rate } : {}),
     holdMs: f.holdMs,
   };
 }
@@ -86,15 +100,20 @@ export function describeFailure(f: ActiveFailure): Record<string, unknown> {
 export class FailureInjector {
   private rules: ActiveFailure[] = [];
 
+  /** `random` draws for `rate` rules (a seeded one makes a run repeatable). */
+  constructor(private readonly random: () => number = Math.random) {}
+
   add(spec: FailureSpec): void {
-    const times = spec.times ?? 1;
-    if (!Number.isInteger(times) || times < 0) throw new Error('times must be a non-negative integer');
+    const rate = spec.rate ?? 1;
+    if (!(rate > 0 && rate <= 1)) throw new Error('rate must be a number in (0, 1]');
+    const times = spec.times ?? (spec.rate === undefined ? 1 : Infinity);
+    if (times !== Infinity && (!Number.isInteger(times) || times < 0)) throw new Error('times must be a non-negative integer');
     const holdMs = spec.holdMs ?? DEFAULT_HOLD_MS;
     if (!Number.isInteger(holdMs) || holdMs < 0) throw new Error('holdMs must be a non-negative integer');
     if (times === 0) return;
     // A global/sticky RegExp keeps state between test() calls; matching must not depend on history.
     const path = spec.path instanceof RegExp ? new RegExp(spec.path.source, spec.path.flags.replace(/[gy]/g, '')) : spec.path;
-    this.rules.push({ method: (spec.method ?? '*').toUpperCase(), path, mode: spec.mode, remaining: times, holdMs });
+    this.rules.push({ method: (spec.method ?? '*').toUpperCase(), path, mode: spec.mode, remaining: times, rate, holdMs });
   }
 
   clear(): void {
@@ -105,9 +124,14 @@ export class FailureInjector {
     return this.rules;
   }
 
-  /** Consumes one use of the first (oldest) rule matching the request, if any. */
+  /** Consumes one use of the first (oldest) rule matching the request whose draw says fail, if any. */
   take(method: string, path: string): ActiveFailure | undefined {
-    const rule = this.rules.find((r) => (r.method === '*' || r.method === method) && (r.path instanceof RegExp ? r.path.test(path) : path.startsWith(r.path)));
+    const rule = this.rules.find(
+      (r) =>
+        (r.method === '*' || r.method === method) &&
+        (r.path instanceof RegExp ? r.path.test(path) : path.startsWith(r.path)) &&
+        (r.rate >= 1 || this.random() < r.rate),
+    );
     if (!rule) return undefined;
     rule.remaining -= 1;
     if (rule.remaining <= 0) this.rules = this.rules.filter((r) => r !== rule);
