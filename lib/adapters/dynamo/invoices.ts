@@ -1,17 +1,16 @@
+import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
-  BatchGetItemCommand,
-  ConditionalCheckFailedException,
-  type DynamoDBClient,
-  GetItemCommand,
+  BatchGetCommand,
+  GetCommand,
   QueryCommand,
-  TransactionCanceledException,
-  TransactWriteItemsCommand,
-  UpdateItemCommand,
-  type TransactWriteItem,
-} from '@aws-sdk/client-dynamodb';
-import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+  TransactWriteCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { cancellationReasons, isConditionalCheckFailure } from '../../platform/aws-errors';
 import { mapLimit, sleep } from '../../platform/concurrency';
-import { allItems } from './paging';
+import { allItems, documents } from './documents';
 import type {
   CreateInvoicesOutcome,
   FanOutPosition,
@@ -33,26 +32,27 @@ import type {
  *   run#<period>     / cus#<customerId>    one customer's membership in the run (counted once), and
  *                                          the fan-out chain and step that took it last
  */
-const opts = { removeUndefinedValues: true, convertClassInstanceToMap: true };
-const invKey = (customerId: string, key: string) => marshall({ pk: `inv#${customerId}`, sk: key });
-const runKey = (period: string) => marshall({ pk: `run#${period}`, sk: '#run' });
-const memberKey = (period: string, customerId: string) => marshall({ pk: `run#${period}`, sk: `cus#${customerId}` });
+const invKey = (customerId: string, key: string) => ({ pk: `inv#${customerId}`, sk: key });
+const runKey = (period: string) => ({ pk: `run#${period}`, sk: '#run' });
+const memberKey = (period: string, customerId: string) => ({ pk: `run#${period}`, sk: `cus#${customerId}` });
 
 function strip<T>(item: Record<string, unknown>): T {
   const { pk: _pk, sk: _sk, ...rest } = item;
   return rest as T;
 }
-const conditionFailed = (err: unknown) => err instanceof ConditionalCheckFailedException;
 
 export class DynamoInvoices implements InvoiceRepository {
+  private readonly db: DynamoDBDocumentClient;
   constructor(
-    private readonly db: DynamoDBClient,
+    client: DynamoDBClient,
     private readonly table: string,
-  ) {}
+  ) {
+    this.db = documents(client);
+  }
 
   async get(customerId: string, key: string): Promise<InvoiceRecord | undefined> {
-    const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: invKey(customerId, key), ConsistentRead: true }));
-    return out.Item ? strip<InvoiceRecord>(unmarshall(out.Item)) : undefined;
+    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: invKey(customerId, key), ConsistentRead: true }));
+    return out.Item ? strip<InvoiceRecord>(out.Item) : undefined;
   }
 
   async list(customerId: string): Promise<InvoiceRecord[]> {
@@ -62,14 +62,14 @@ export class DynamoInvoices implements InvoiceRepository {
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: marshall({ ':pk': `inv#${customerId}` }),
+          ExpressionAttributeValues: { ':pk': `inv#${customerId}` },
           ScanIndexForward: false,
           ConsistentRead: true,
           ExclusiveStartKey: start,
         }),
       ),
     );
-    for await (const item of items) records.push(strip<InvoiceRecord>(unmarshall(item)));
+    for await (const item of items) records.push(strip<InvoiceRecord>(item));
     return records;
   }
 
@@ -79,12 +79,12 @@ export class DynamoInvoices implements InvoiceRepository {
     credits: { customerId: string; key: string; appliedTo: string }[],
   ): Promise<CreateInvoicesOutcome> {
     const now = records[0]!.createdAt;
-    const items: TransactWriteItem[] = [
+    const items: NonNullable<TransactWriteCommandInput['TransactItems']> = [
       // The period's own invoice first: its condition failing means another attempt made it.
       ...records.map((r) => ({
         Put: {
           TableName: this.table,
-          Item: marshall({ pk: `inv#${r.customerId}`, sk: r.key, ...r }, opts),
+          Item: { pk: `inv#${r.customerId}`, sk: r.key, ...r },
           ConditionExpression: 'attribute_not_exists(pk)',
         },
       })),
@@ -95,7 +95,7 @@ export class DynamoInvoices implements InvoiceRepository {
           Key: invKey(b.customerId, b.period),
           UpdateExpression: 'SET invoicedQuantities = :q, invoicedVersion = :next, updatedAt = :now',
           ConditionExpression: 'invoicedVersion = :v',
-          ExpressionAttributeValues: marshall({ ':q': b.quantities, ':v': b.version, ':next': b.version + 1, ':now': now }),
+          ExpressionAttributeValues: { ':q': b.quantities, ':v': b.version, ':next': b.version + 1, ':now': now },
         },
       })),
       // A carried credit is used once.
@@ -105,18 +105,18 @@ export class DynamoInvoices implements InvoiceRepository {
           Key: invKey(c.customerId, c.key),
           UpdateExpression: 'SET creditAppliedTo = :to, updatedAt = :now',
           ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(creditAppliedTo)',
-          ExpressionAttributeValues: marshall({ ':to': c.appliedTo, ':now': now }),
+          ExpressionAttributeValues: { ':to': c.appliedTo, ':now': now },
         },
       })),
     ];
     try {
-      await this.db.send(new TransactWriteItemsCommand({ TransactItems: items }));
+      await this.db.send(new TransactWriteCommand({ TransactItems: items }));
       return 'created';
     } catch (err) {
-      if (!(err instanceof TransactionCanceledException)) throw err;
-      const reasons = err.CancellationReasons ?? [];
-      if (reasons[0]?.Code === 'ConditionalCheckFailed') return 'exists';
-      if (reasons.some((r) => r.Code === 'ConditionalCheckFailed')) return 'moved';
+      const reasons = cancellationReasons(err);
+      if (reasons === undefined) throw err;
+      if (reasons[0] === 'ConditionalCheckFailed') return 'exists';
+      if (reasons.includes('ConditionalCheckFailed')) return 'moved';
       throw err;
     }
   }
@@ -132,45 +132,48 @@ export class DynamoInvoices implements InvoiceRepository {
     });
     try {
       const out = await this.db.send(
-        new UpdateItemCommand({
+        new UpdateCommand({
           TableName: this.table,
           Key: invKey(customerId, key),
           UpdateExpression: `SET ${sets.join(', ')}`,
           ConditionExpression: '#status = :expected',
           ExpressionAttributeNames: names,
-          ExpressionAttributeValues: marshall(values, opts),
+          ExpressionAttributeValues: values,
           ReturnValues: 'ALL_NEW',
         }),
       );
-      return strip<InvoiceRecord>(unmarshall(out.Attributes!));
+      return strip<InvoiceRecord>(out.Attributes!);
     } catch (err) {
-      if (conditionFailed(err)) return undefined;
+      if (isConditionalCheckFailure(err)) return undefined;
       throw err;
     }
   }
 }
 
 export class DynamoInvoiceRuns implements InvoiceRunRepository {
+  private readonly db: DynamoDBDocumentClient;
   constructor(
-    private readonly db: DynamoDBClient,
+    client: DynamoDBClient,
     private readonly table: string,
-  ) {}
+  ) {
+    this.db = documents(client);
+  }
 
   /**
    * The run with its counters, counted from the members' statuses: exact by construction (no
    * counter to keep in step), at the price of reading the members (about 100 bytes each).
    */
   async get(period: string): Promise<InvoiceRun | undefined> {
-    const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: runKey(period), ConsistentRead: true }));
+    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: runKey(period), ConsistentRead: true }));
     if (!out.Item) return undefined;
-    const run = strip<Pick<InvoiceRun, 'period' | 'startedAt' | 'fannedOut'>>(unmarshall(out.Item));
+    const run = strip<Pick<InvoiceRun, 'period' | 'startedAt' | 'fannedOut'>>(out.Item);
     const counts = { total: 0, done: 0, skipped: 0, failed: 0 };
     const members = allItems((start) =>
       this.db.send(
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :cus)',
-          ExpressionAttributeValues: marshall({ ':pk': `run#${period}`, ':cus': 'cus#' }),
+          ExpressionAttributeValues: { ':pk': `run#${period}`, ':cus': 'cus#' },
           ProjectionExpression: '#status',
           ExpressionAttributeNames: { '#status': 'status' },
           ConsistentRead: true,
@@ -180,50 +183,49 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     );
     for await (const item of members) {
       counts.total++;
-      const status = item.status?.S as RunMemberStatus;
+      const status = item.status as RunMemberStatus;
       if (status !== 'pending') counts[status]++;
     }
     return { period: run.period, startedAt: run.startedAt, fannedOut: run.fannedOut === true, ...counts };
   }
 
   async exists(period: string): Promise<boolean> {
-    const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: runKey(period), ProjectionExpression: 'pk' }));
+    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: runKey(period), ProjectionExpression: 'pk' }));
     return out.Item !== undefined;
   }
 
   async beginFanOut(period: string, now: string, position: FanOutPosition): Promise<void> {
     await this.db.send(
-      new UpdateItemCommand({
+      new UpdateCommand({
         TableName: this.table,
         Key: runKey(period),
         UpdateExpression: 'SET #period = if_not_exists(#period, :period), startedAt = if_not_exists(startedAt, :now), fanOut = :position, fannedOut = :false',
         ExpressionAttributeNames: { '#period': 'period' },
-        ExpressionAttributeValues: marshall({ ':period': period, ':now': now, ':position': position, ':false': false }, opts),
+        ExpressionAttributeValues: { ':period': period, ':now': now, ':position': position, ':false': false },
       }),
     );
   }
 
   async fanOutPosition(period: string): Promise<FanOutPosition | undefined> {
-    const out = await this.db.send(new GetItemCommand({ TableName: this.table, Key: runKey(period), ProjectionExpression: 'fanOut', ConsistentRead: true }));
-    const fanOut = out.Item?.fanOut;
-    return fanOut ? (unmarshall({ fanOut }).fanOut as FanOutPosition) : undefined;
+    const out = await this.db.send(new GetCommand({ TableName: this.table, Key: runKey(period), ProjectionExpression: 'fanOut', ConsistentRead: true }));
+    return out.Item?.fanOut as FanOutPosition | undefined;
   }
 
   async pinFanOutPage(period: string, token: string, page: IdPage): Promise<IdPage | undefined> {
     try {
       await this.db.send(
-        new UpdateItemCommand({
+        new UpdateCommand({
           TableName: this.table,
           Key: runKey(period),
           UpdateExpression: 'SET fanOut.pinned = :page',
           ConditionExpression: 'fanOut.#token = :token AND attribute_not_exists(fanOut.pinned)',
           ExpressionAttributeNames: { '#token': 'token' },
-          ExpressionAttributeValues: marshall({ ':page': page, ':token': token }, opts),
+          ExpressionAttributeValues: { ':page': page, ':token': token },
         }),
       );
       return page;
     } catch (err) {
-      if (!conditionFailed(err)) throw err;
+      if (!isConditionalCheckFailure(err)) throw err;
       const at = await this.fanOutPosition(period);
       return at?.token === token ? at.pinned : undefined;
     }
@@ -240,18 +242,18 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
   private async ifPositionHeldBy(period: string, token: string, update: string, values: Record<string, unknown>): Promise<boolean> {
     try {
       await this.db.send(
-        new UpdateItemCommand({
+        new UpdateCommand({
           TableName: this.table,
           Key: runKey(period),
           UpdateExpression: update,
           ConditionExpression: 'fanOut.#token = :token',
           ExpressionAttributeNames: { '#token': 'token' },
-          ExpressionAttributeValues: marshall({ ...values, ':token': token }, opts),
+          ExpressionAttributeValues: { ...values, ':token': token },
         }),
       );
       return true;
     } catch (err) {
-      if (conditionFailed(err)) return false;
+      if (isConditionalCheckFailure(err)) return false;
       throw err;
     }
   }
@@ -265,11 +267,11 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     const unique = [...new Set(customerIds)];
     const taken = new Set<string>();
     for (let i = 0; i < unique.length; i += 100) {
-      let keys = unique.slice(i, i + 100).map((id) => memberKey(period, id));
+      let keys: Record<string, unknown>[] = unique.slice(i, i + 100).map((id) => memberKey(period, id));
       for (let attempt = 1; keys.length > 0; attempt++) {
         if (attempt > 1) await sleep(Math.min(1000, 25 * 2 ** attempt));
         const out = await this.db.send(
-          new BatchGetItemCommand({
+          new BatchGetCommand({
             RequestItems: {
               [this.table]: {
                 Keys: keys,
@@ -280,7 +282,7 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
           }),
         );
         for (const item of out.Responses?.[this.table] ?? []) {
-          const m = unmarshall(item) as { sk: string; fanOutChain?: string; fanOutStep?: string };
+          const m = item as { sk: string; fanOutChain?: string; fanOutStep?: string };
           if (m.fanOutChain === take.chain && m.fanOutStep !== take.step) taken.add(m.sk.slice('cus#'.length));
         }
         keys = out.UnprocessedKeys?.[this.table]?.Keys ?? [];
@@ -311,22 +313,22 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     }
     try {
       const out = await this.db.send(
-        new UpdateItemCommand({
+        new UpdateCommand({
           TableName: this.table,
           Key: memberKey(period, customerId),
           UpdateExpression: 'SET #status = if_not_exists(#status, :pending), #chain = :chain, #step = :step',
           ConditionExpression: condition,
           ExpressionAttributeNames: { '#status': 'status', '#chain': 'fanOutChain', '#step': 'fanOutStep' },
-          ExpressionAttributeValues: marshall(values),
+          ExpressionAttributeValues: values,
           ReturnValues: 'ALL_OLD',
         }),
       );
-      const old = out.Attributes ? (unmarshall(out.Attributes).status as RunMemberStatus) : undefined;
+      const old = out.Attributes?.status as RunMemberStatus | undefined;
       // A failed member tried again is pending again: the run is not completed until its job ends.
       if (old === 'failed' && take.again.includes(old)) await this.reopen(period, customerId);
       return old === undefined || take.again.includes(old);
     } catch (err) {
-      if (conditionFailed(err)) return false;
+      if (isConditionalCheckFailure(err)) return false;
       throw err;
     }
   }
@@ -334,17 +336,17 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
   private async reopen(period: string, customerId: string): Promise<void> {
     try {
       await this.db.send(
-        new UpdateItemCommand({
+        new UpdateCommand({
           TableName: this.table,
           Key: memberKey(period, customerId),
           UpdateExpression: 'SET #status = :pending',
           ConditionExpression: '#status = :failed',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: marshall({ ':pending': 'pending', ':failed': 'failed' }),
+          ExpressionAttributeValues: { ':pending': 'pending', ':failed': 'failed' },
         }),
       );
     } catch (err) {
-      if (!conditionFailed(err)) throw err;
+      if (!isConditionalCheckFailure(err)) throw err;
     }
   }
 
@@ -352,23 +354,23 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     try {
       // Final statuses stay final; "failed" may still become done or skipped when a re-run succeeds.
       await this.db.send(
-        new UpdateItemCommand({
+        new UpdateCommand({
           TableName: this.table,
           Key: memberKey(period, customerId),
           UpdateExpression: error === undefined ? 'SET #status = :s REMOVE lastError' : 'SET #status = :s, lastError = :e',
           ConditionExpression: 'attribute_exists(pk) AND #status IN (:pending, :failed)',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: marshall({
+          ExpressionAttributeValues: {
             ':s': status,
             ':pending': 'pending',
             ':failed': 'failed',
             ...(error === undefined ? {} : { ':e': error.slice(0, 500) }),
-          }),
+          },
         }),
       );
     } catch (err) {
       // Not a member (a job outside any run) or already final: nothing to count.
-      if (!conditionFailed(err)) throw err;
+      if (!isConditionalCheckFailure(err)) throw err;
     }
   }
 }
