@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { BatchWriteItemCommand, GetItemCommand, type WriteRequest } from '@aws-sdk/client-dynamodb';
-import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageBatchCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
 import { marshall } from '@aws-sdk/util-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import Stripe from 'stripe';
@@ -9,6 +9,7 @@ import { loadHandler, readYaml } from '../local/deployment';
 import { toRecord } from '../local/poller';
 import { startStack, type Stack } from '../local/stack';
 import type { FakeStats, RateLimitSetting } from '../local/stripe-fake/server';
+import { queueDepth, waitQuiet } from './queues';
 
 /**
  * `npm run bench:invoices`: an invoice run on the local stack against the Stripe fake enforcing
@@ -53,16 +54,6 @@ function table(title: string, rows: [string, string | number][]): void {
 async function startRun(stack: Stack, force = false): Promise<void> {
   const res = await fetch(`${stack.url}/api/v1/invoice-runs`, { method: 'POST', headers, body: JSON.stringify({ period: period.key, force }) });
   if (res.status !== 202) throw new Error(`run: ${res.status} ${await res.text()}`);
-}
-
-async function queueDepth(stack: Stack, queue: string): Promise<number> {
-  const attrs = await stack.sqs.send(
-    new GetQueueAttributesCommand({
-      QueueUrl: stack.resources.queues[queue]!.url,
-      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
-    }),
-  );
-  return Number(attrs.Attributes?.ApproximateNumberOfMessages ?? 0) + Number(attrs.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0);
 }
 
 /** The default plan: API calls above 10,000 at $0.001, storage above 5 GB at $0.25 (half-up to cents per line). */
@@ -115,8 +106,7 @@ async function stripeRun(): Promise<void> {
       if (res.status !== 202) throw new Error(`ingest: ${res.status}`);
     }
     // Wait until every usage message (and the alerts it triggers) is done, so that only the run is timed.
-    for (let quiet = 0; quiet < 3; await sleep(500))
-      quiet = (await queueDepth(stack, 'UsageQueue')) === 0 && stack.pollers.every((p) => p.idle) ? quiet + 1 : 0;
+    await waitQuiet(stack, 'UsageQueue', { everyMs: 500, timeoutMs: Infinity });
     stack.stripe.setRateLimit(limits); // every window starts afresh
     const before = stack.stripe.stats();
 

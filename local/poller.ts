@@ -43,6 +43,13 @@ export interface PollerHooks {
   deliverTwice?: (record: SQSRecord) => boolean;
 }
 
+/**
+ * The receive: a long poll of RECEIVE_WAIT_SECONDS for up to 10 messages (SQS's most), handed to
+ * the function as soon as any arrive. Lambda's maximumBatchingWindow (waiting to fill a batch) is
+ * not emulated: locally a message is invoked on as soon as a receive returns it.
+ */
+export const RECEIVE_WAIT_SECONDS = 1;
+
 export function toRecord(m: Message, queueArn: string, region: string): SQSRecord {
   return {
     messageId: m.MessageId!,
@@ -120,7 +127,7 @@ export class SqsPoller {
           new ReceiveMessageCommand({
             QueueUrl: this.opts.queueUrl,
             MaxNumberOfMessages: Math.min(10, this.opts.batchSize),
-            WaitTimeSeconds: 1,
+            WaitTimeSeconds: RECEIVE_WAIT_SECONDS,
             MessageSystemAttributeNames: ['All'],
           }),
         );

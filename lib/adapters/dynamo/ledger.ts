@@ -57,6 +57,8 @@ export function shardSuffix(batchId: string, shards: number): string {
 }
 /** The meter (or `_duplicates`) a counter item belongs to: `m#api_calls#3` -> `api_calls`. */
 export const counterOf = (sk: string) => sk.slice(2).split('#')[0]!;
+/** Requests one message's claims (and its MAX, LATEST and UNIQUE_COUNT writes) keep in flight at once, unless set. */
+export const DEFAULT_WRITE_CONCURRENCY = 24;
 /** TransactWriteItems takes 100 items; one is the applied marker. */
 const COUNTERS_PER_TRANSACTION = 99;
 
@@ -121,7 +123,7 @@ export class DynamoUsageLedger implements UsageLedger {
 
   async claim(batchId: string, events: MeteredEvent[], groupOf: (e: MeteredEvent) => number): Promise<ClaimOutcome[]> {
     const expiresAt = this.expiresAt();
-    return mapLimit(events, this.opts.concurrency ?? 24, async (e) => {
+    return mapLimit(events, this.opts.concurrency ?? DEFAULT_WRITE_CONCURRENCY, async (e) => {
       try {
         const out = await this.db.send(
           new PutCommand({
@@ -150,7 +152,7 @@ export class DynamoUsageLedger implements UsageLedger {
   async apply(batchId: string, plan: AggregationPlan): Promise<void> {
     const shard = shardSuffix(batchId, this.opts.shards ?? 1);
     await this.applyAdditive(batchId, plan, shard);
-    const concurrency = this.opts.concurrency ?? 24;
+    const concurrency = this.opts.concurrency ?? DEFAULT_WRITE_CONCURRENCY;
     // A day's MAX and LATEST take the same idempotent "set if greater/later" as the period's.
     const max = [...plan.max.map((c) => ({ c, sk: counterSk(c.meter) })), ...plan.daily.max.map((c) => ({ c, sk: dailySk(c.meter, c.day) }))];
     const latest = [...plan.latest.map((c) => ({ c, sk: counterSk(c.meter) })), ...plan.daily.latest.map((c) => ({ c, sk: dailySk(c.meter, c.day) }))];
