@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { compareUtf8, eventDay, eventKey } from '../domain/aggregation';
 import { archiveKey, recount, type ArchivedEvent } from '../domain/archive';
 import type { CatalogIndex, Meter } from '../domain/catalog';

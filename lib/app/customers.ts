@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { authorize, requireUnbound, type Principal } from '../domain/apikey';
 import { decimalString, type CatalogIndex } from '../domain/catalog';
 import type { CursorCodec } from '../domain/cursor';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { authorize, type Principal } from '../domain/apikey';
 import { dailySeries, daysSoFar, type DailyPoint } from '../domain/daily';
 import { Period } from '../domain/period';

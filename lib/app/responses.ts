@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AlertKind } from '../domain/alerts';
 import { KEY_ID_PATTERN, SCOPES } from '../domain/apikey';
 import { AGGREGATIONS, planSchema } from '../domain/catalog';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { CatalogIndex, Meter } from './catalog';
 import type { ErrorDetail } from './errors';
 import { InexactNumber, isJsonObject } from './json';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Configuration comes from the environment only (serverless.yml sets it on Lambda, local/stack.ts

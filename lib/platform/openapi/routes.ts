@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { apiKeyInput } from '../../app/apikeys';
 import { listEventsQuery, voidInput } from '../../app/audit';
 import { customerInput } from '../../app/customers';
