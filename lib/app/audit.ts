@@ -7,7 +7,7 @@ import { ConflictError, NotFoundError, UnavailableError, ValidationError } from 
 import { Q } from '../domain/quantity';
 import type { Principal } from '../domain/apikey';
 import { mapLimit } from '../platform/concurrency';
-import { checkCustomerId } from './customers';
+import { checkCustomerId } from './customer-id';
 import type { AuditLedger, Clock, CounterState, EventArchive, UsageIndex, UsageLedger, VoidRecord } from './ports';
 import { resolvePeriod } from './usage';
 

@@ -1,6 +1,6 @@
 import { DynamoAlerts } from '../../adapters/dynamo/alerts';
 import { SnsAlertPublisher } from '../../adapters/sns/alerts-topic';
-import { portalLink } from '../../app/portal';
+import { portalLink } from '../../app/portal-link';
 import { systemClock } from '../../app/ports';
 import { PORTAL_LINK_TTL } from '../../domain/portal-token';
 import { dynamoClient } from '../clients/dynamo';
