@@ -54,8 +54,8 @@ const PERIOD_DEFAULT = { period: 'YYYY-MM; default: the current period.' };
 
 /**
  * A CloudEvent as far as JSON Schema can say it: the request body of ingest in the OpenAPI document
- * (here, not in lib/domain/events.ts: ingest's bundle needs no schema of the full zod).
- * `validateEvent` (lib/domain/events.ts) is the rule and says more than a schema can: the catalog decides whether a
+ * (kept here, so ingest's bundle loads no schema of the full zod). `validateEvent`
+ * (lib/domain/events.ts) is the rule and says more than a schema can: the catalog decides whether a
  * type is read and which data it needs, the clock bounds the time, lone surrogates are refused, and
  * lengths count UTF-16 code units. Everything `validateEvent` accepts, this schema accepts
  * (test/unit/openapi.test.ts).
