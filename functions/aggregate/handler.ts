@@ -1,14 +1,24 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../../lib/domain/zod-english';
 import { countBatch } from '../../lib/app/aggregate';
 import { evaluateTouched } from '../../lib/app/alerts';
 import type { UsageBatch } from '../../lib/app/ports';
-import { container } from '../../lib/platform/container';
+import { wire } from '../../lib/platform/wiring/base';
+import { catalogArea } from '../../lib/platform/wiring/catalog';
+import { usageArea } from '../../lib/platform/wiring/usage';
+import { archiveArea } from '../../lib/platform/wiring/archive';
+import { customersArea } from '../../lib/platform/wiring/customers';
+import { alertsArea } from '../../lib/platform/wiring/alerts';
 import { sqsHandler } from '../../lib/platform/lambda';
 import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
 
+/** The areas of the composition root this function uses. */
+const deps = () => wire(catalogArea, usageArea, archiveArea, customersArea, alertsArea);
+
+/** zod/mini: the full zod would be ~150 KB more of this hot-path bundle. */
 const batchSchema = z.object({
   v: z.literal(1),
-  batchId: z.string().min(1).max(200),
+  batchId: z.string().check(z.minLength(1), z.maxLength(200)),
   receivedAt: z.string(),
   events: z.array(
     z.object({
@@ -28,7 +38,7 @@ const batchSchema = z.object({
  * reported in batchItemFailures so SQS redelivers only it, and after maxReceiveCount it goes to the DLQ.
  */
 export const handler = sqsHandler({ parallel: true }, async (record) => {
-  const c = container();
+  const c = deps();
   const batch = batchSchema.parse(JSON.parse(record.body)) as UsageBatch;
   const out = await countBatch({ ledger: c.ledger, catalog: c.catalog, archive: c.archive }, batch);
   metrics.addMetric('EventsCounted', MetricUnit.Count, out.counted);

@@ -1,22 +1,29 @@
 import { customerInput, getCustomer, listCustomers, putCustomer } from '../../lib/app/customers';
-import { container } from '../../lib/platform/container';
+import { wire } from '../../lib/platform/wiring/base';
+import { catalogArea } from '../../lib/platform/wiring/catalog';
+import { customersArea } from '../../lib/platform/wiring/customers';
+import { subscriptionsArea } from '../../lib/platform/wiring/subscriptions';
+import { usageArea } from '../../lib/platform/wiring/usage';
 import { httpHandler } from '../../lib/platform/http';
+
+/** The areas of the composition root this function uses. */
+const deps = () => wire(catalogArea, customersArea, subscriptionsArea, usageArea);
 
 /** PUT /api/v1/customers/{id} (admin). */
 export const put = httpHandler({ scope: 'admin' }, async (req) => {
   const principal = await req.principal();
-  const out = await putCustomer(container(), principal, req.param('id'), req.json(customerInput));
+  const out = await putCustomer(deps(), principal, req.param('id'), req.json(customerInput));
   return { status: out.created ? 201 : 200, body: out.customer };
 });
 
 /** GET /api/v1/customers/{id} (read; a bound key reads only its customer). */
 export const get = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => ({
   status: 200,
-  body: await getCustomer(container(), await req.principal(), req.param('id')),
+  body: await getCustomer(deps(), await req.principal(), req.param('id')),
 }));
 
 /** GET /api/v1/customers?limit=&cursor= (admin). */
 export const list = httpHandler({ scope: 'admin' }, async (req) => ({
   status: 200,
-  body: await listCustomers(container(), await req.principal(), req.query('limit'), req.query('cursor')),
+  body: await listCustomers(deps(), await req.principal(), req.query('limit'), req.query('cursor')),
 }));

@@ -1,6 +1,7 @@
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
-import { dynamoClient, sqsClient } from '../../lib/platform/clients';
+import { dynamoClient } from '../../lib/platform/clients/dynamo';
+import { sqsClient } from '../../lib/platform/clients/sqs';
 import { config } from '../../lib/platform/config';
 import { RETRY_AFTER_SECONDS, errorBody, httpHandler } from '../../lib/platform/http';
 

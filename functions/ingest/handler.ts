@@ -1,11 +1,16 @@
 import { ingestEvents } from '../../lib/app/ingest';
-import { container } from '../../lib/platform/container';
+import { wire } from '../../lib/platform/wiring/base';
+import { catalogArea } from '../../lib/platform/wiring/catalog';
+import { ingestArea } from '../../lib/platform/wiring/ingest';
 import { httpHandler } from '../../lib/platform/http';
 import { MetricUnit, metrics } from '../../lib/platform/observability';
 
+/** The areas of the composition root this function uses. */
+const deps = () => wire(catalogArea, ingestArea);
+
 /** POST /api/v1/events: CloudEvents in structured, batched or binary (ce-* headers) mode; validate all, queue all, 202. */
 export const handler = httpHandler({ scope: 'ingest' }, async (req) => {
-  const c = container();
+  const c = deps();
   try {
     const result = await ingestEvents(
       { catalog: c.catalog, queue: c.usageQueue, idempotency: c.idempotency, clock: c.clock, maxEventAgeMs: c.config.maxEventAgeMs },

@@ -1,11 +1,19 @@
 import type { SQSRecord } from 'aws-lambda';
-import { z } from 'zod';
+import * as z from 'zod';
 import { invoiceCustomer, recordInvoiceFailure } from '../../lib/app/invoicing/job';
 import { fanOutInvoiceRun } from '../../lib/app/invoicing/runs';
 import { PERIOD_PATTERN } from '../../lib/domain/period';
-import { container, invoiceSync } from '../../lib/platform/container';
+import { wire } from '../../lib/platform/wiring/base';
+import { catalogArea } from '../../lib/platform/wiring/catalog';
+import { customersArea } from '../../lib/platform/wiring/customers';
+import { usageArea } from '../../lib/platform/wiring/usage';
+import { invoicingArea } from '../../lib/platform/wiring/invoicing';
+import { invoiceSync } from '../../lib/platform/wiring/stripe';
 import { sqsHandler } from '../../lib/platform/lambda';
 import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
+
+/** The areas of the composition root this function uses (and Stripe, ./wiring/stripe: this function's alone). */
+const deps = () => wire(catalogArea, customersArea, usageArea, invoicingArea);
 
 const period = z.string().regex(PERIOD_PATTERN);
 const token = z.string().min(1).max(64).optional();
@@ -33,12 +41,12 @@ export const handler = sqsHandler(
         return; // a malformed message: nothing to record, it ends in the DLQ
       }
       if (!('customerId' in job)) return;
-      const final = Number(record.attributes?.ApproximateReceiveCount ?? '1') >= container().config.INVOICE_MAX_RECEIVES;
-      await recordInvoiceFailure(container(), job, error instanceof Error ? error.message : String(error), final);
+      const final = Number(record.attributes?.ApproximateReceiveCount ?? '1') >= deps().config.INVOICE_MAX_RECEIVES;
+      await recordInvoiceFailure(deps(), job, error instanceof Error ? error.message : String(error), final);
     },
   },
   async (record) => {
-    const c = container();
+    const c = deps();
     const job = jobOf(record);
     if ('action' in job) {
       // One page of a run's fan-out; a duplicate or a redelivery after it moved on stops.

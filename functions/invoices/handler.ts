@@ -1,15 +1,22 @@
 import { listInvoices, previewInvoice } from '../../lib/app/invoicing/views';
-import { container } from '../../lib/platform/container';
+import { wire } from '../../lib/platform/wiring/base';
+import { catalogArea } from '../../lib/platform/wiring/catalog';
+import { usageArea } from '../../lib/platform/wiring/usage';
+import { customersArea } from '../../lib/platform/wiring/customers';
+import { invoicingArea } from '../../lib/platform/wiring/invoicing';
 import { httpHandler } from '../../lib/platform/http';
+
+/** The areas of the composition root this function uses. */
+const deps = () => wire(catalogArea, usageArea, customersArea, invoicingArea);
 
 /** GET /api/v1/customers/{id}/invoices (read): invoice records with lines and Stripe ids. */
 export const list = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => ({
   status: 200,
-  body: await listInvoices(container(), await req.principal(), req.param('id')),
+  body: await listInvoices(deps(), await req.principal(), req.param('id')),
 }));
 
 /** GET /api/v1/customers/{id}/invoices/upcoming?period= (read): what the period would invoice now. */
 export const upcoming = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => ({
   status: 200,
-  body: await previewInvoice(container(), await req.principal(), req.param('id'), req.query('period')),
+  body: await previewInvoice(deps(), await req.principal(), req.param('id'), req.query('period')),
 }));

@@ -1,8 +1,15 @@
 import { reconcile } from '../../lib/app/audit';
 import { Period } from '../../lib/domain/period';
-import { container } from '../../lib/platform/container';
+import { wire } from '../../lib/platform/wiring/base';
+import { catalogArea } from '../../lib/platform/wiring/catalog';
+import { archiveArea } from '../../lib/platform/wiring/archive';
+import { auditArea } from '../../lib/platform/wiring/audit';
+import { usageArea } from '../../lib/platform/wiring/usage';
 import { scheduledHandler } from '../../lib/platform/lambda';
 import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
+
+/** The areas of the composition root this function uses. */
+const deps = () => wire(catalogArea, archiveArea, auditArea, usageArea);
 
 /**
  * Daily: recompute the counters of the current and the previous period from the archive and
@@ -10,7 +17,7 @@ import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
  * alarm, with every drifting counter in the log.
  */
 export const handler = scheduledHandler(async () => {
-  const c = container();
+  const c = deps();
   const current = Period.containing(c.clock.now());
   const results = [];
   for (const period of [current.previous(), current]) {

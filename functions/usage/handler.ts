@@ -1,9 +1,15 @@
 import { readUsage } from '../../lib/app/usage';
-import { container } from '../../lib/platform/container';
+import { wire } from '../../lib/platform/wiring/base';
+import { catalogArea } from '../../lib/platform/wiring/catalog';
+import { usageArea } from '../../lib/platform/wiring/usage';
+import { customersArea } from '../../lib/platform/wiring/customers';
 import { httpHandler } from '../../lib/platform/http';
+
+/** The areas of the composition root this function uses. */
+const deps = () => wire(catalogArea, usageArea, customersArea);
 
 /** GET /api/v1/customers/{id}/usage?period=YYYY-MM: the usage page. */
 export const handler = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => {
-  const c = container();
+  const c = deps();
   return { status: 200, body: await readUsage(c, await req.principal(), req.param('id'), req.query('period')) };
 });

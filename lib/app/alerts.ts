@@ -3,7 +3,7 @@ import { alertMessage, evaluateAlerts, selectAlerts, type AlertCandidate, type A
 import { PlanNotFoundError } from '../domain/invoicing';
 import { Period } from '../domain/period';
 import { mapLimit, retry } from '../platform/concurrency';
-import { checkCustomerId } from './customers';
+import { checkCustomerId } from './customer-id';
 import type { AlertPublisher, AlertRecord, AlertRepository } from './ports';
 import { estimate, resolvePeriod, type UsageDeps } from './usage';
 

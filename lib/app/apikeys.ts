@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { KEY_ID_PATTERN, SCOPES, authorize, generateApiKey, hashSecret, requireUnbound, type ApiKeyRecord, type Principal } from '../domain/apikey';
 import { NotFoundError, ValidationError } from '../domain/errors';
 import { SUBJECT_PATTERN, SUBJECT_RULE } from '../domain/events';

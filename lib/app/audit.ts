@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { compareUtf8, eventDay, eventKey } from '../domain/aggregation';
 import { archiveKey, recount, type ArchivedEvent } from '../domain/archive';
 import type { CatalogIndex, Meter } from '../domain/catalog';
@@ -7,7 +7,7 @@ import { ConflictError, NotFoundError, UnavailableError, ValidationError } from 
 import { Q } from '../domain/quantity';
 import type { Principal } from '../domain/apikey';
 import { mapLimit } from '../platform/concurrency';
-import { checkCustomerId } from './customers';
+import { checkCustomerId } from './customer-id';
 import type { AuditLedger, Clock, CounterState, EventArchive, UsageIndex, UsageLedger, VoidRecord } from './ports';
 import { resolvePeriod } from './usage';
 

@@ -1,12 +1,13 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { authorize, requireUnbound, type Principal } from '../domain/apikey';
 import { decimalString, type CatalogIndex } from '../domain/catalog';
 import type { CursorCodec } from '../domain/cursor';
 import { NotFoundError, ValidationError } from '../domain/errors';
-import { SUBJECT_PATTERN, SUBJECT_RULE } from '../domain/events';
+import { SUBJECT_PATTERN } from '../domain/events';
 import { Period } from '../domain/period';
 import { schedulePlan } from '../domain/plan-schedule';
 import { currencyMinorDigits, dec, isOnMinorUnit } from '../domain/money';
+import { checkCustomerId } from './customer-id';
 import type { AlertSubscriptions, Clock, Customer, CustomerRepository, UsageEpoch } from './ports';
 
 export const customerInput = z
@@ -36,12 +37,7 @@ function invalid(field: string, code: string, message: string): ValidationError 
   return new ValidationError(code, message, [{ field, code, message }]);
 }
 
-export function checkCustomerId(id: string): void {
-  if (!SUBJECT_PATTERN.test(id)) {
-    const message = `customer id ${SUBJECT_RULE}`;
-    throw new ValidationError('invalid_customer_id', message, [{ field: 'id', code: 'invalid_customer_id', message }]);
-  }
-}
+export { checkCustomerId };
 
 /** Creates or replaces a customer (PUT is idempotent); 201 when created, 200 when updated. */
 export async function putCustomer(

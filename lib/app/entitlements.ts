@@ -3,7 +3,7 @@ import { entitlements } from '../domain/entitlements';
 import { NotFoundError } from '../domain/errors';
 import { termsFor } from '../domain/invoicing';
 import { Period } from '../domain/period';
-import { checkCustomerId } from './customers';
+import { checkCustomerId } from './customer-id';
 import type { Clock, EntitlementReads } from './ports';
 
 export interface EntitlementDeps {

@@ -1,12 +1,13 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { authorize, type Principal } from '../domain/apikey';
 import { dailySeries, daysSoFar, type DailyPoint } from '../domain/daily';
 import { Period } from '../domain/period';
-import { PORTAL_LINK_TTL, type PortalGrant, type PortalTokens } from '../domain/portal-token';
+import { PORTAL_LINK_TTL, type PortalGrant } from '../domain/portal-token';
 import { listAlerts, type AlertDeps } from './alerts';
-import { checkCustomerId } from './customers';
+import { portalLink, type LinkDeps } from './portal-link';
+import { checkCustomerId } from './customer-id';
 import { listInvoices } from './invoicing/views';
-import type { Clock, InvoiceRepository, UsageLedger } from './ports';
+import type { InvoiceRepository, UsageLedger } from './ports';
 import { readUsage, resolvePeriod } from './usage';
 
 /**
@@ -14,10 +15,7 @@ import { readUsage, resolvePeriod } from './usage';
  * the page's data. Every number comes from the same use cases the API answers with (readUsage,
  * listAlerts, listInvoices); only the daily series is read here, from the daily counters.
  */
-export interface LinkDeps {
-  portalTokens: PortalTokens;
-  clock: Clock;
-}
+export { portalLink, type LinkDeps };
 
 export interface PortalDeps extends AlertDeps, LinkDeps {
   ledger: Pick<UsageLedger, 'read' | 'readDaily' | 'periodsWithUsage'>;
@@ -31,18 +29,6 @@ export const portalLinkInput = z
   })
   .strict()
   .optional();
-
-/**
- * A link to a customer's usage page, valid `ttlSeconds`: `<baseUrl>/portal?token=...`. Exported for
- * whoever hands links out (the API below, the CLI, alert e-mails); `baseUrl` is where customers reach
- * the API (PUBLIC_URL, or the request's domain).
- */
-export function portalLink(deps: LinkDeps, baseUrl: string, customerId: string, ttlSeconds: number = PORTAL_LINK_TTL.defaultSeconds) {
-  checkCustomerId(customerId);
-  const expiresAt = new Date(Math.floor(deps.clock.now().getTime() / 1000) * 1000 + ttlSeconds * 1000);
-  const token = deps.portalTokens.issue(customerId, expiresAt);
-  return { url: `${baseUrl.replace(/\/+$/, '')}/portal?token=${token}`, expiresAt: expiresAt.toISOString() };
-}
 
 export function createPortalLink(deps: LinkDeps, principal: Principal, customerId: string, input: z.infer<typeof portalLinkInput>, baseUrl: string) {
   authorize(principal, 'read', customerId);

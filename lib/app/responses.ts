@@ -1,7 +1,7 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { AlertKind } from '../domain/alerts';
 import { KEY_ID_PATTERN, SCOPES } from '../domain/apikey';
-import { AGGREGATIONS, planSchema } from '../domain/catalog';
+import { AGGREGATIONS, CURRENCIES } from '../domain/catalog';
 import { SUBJECT_PATTERN, SUBJECT_RULE } from '../domain/events';
 import type { InvoiceLineKind } from '../domain/invoice';
 import type { InvoiceKind } from '../domain/invoicing';
@@ -70,7 +70,7 @@ export const customerId = z
   .regex(SUBJECT_PATTERN)
   .meta({ id: 'CustomerId', description: `A customer id: ${SUBJECT_RULE} (the CloudEvent subject).` });
 
-export const currency = planSchema.shape.currency.meta({ id: 'Currency', description: 'The plan currency, ISO 4217 in lower case.' });
+export const currency = z.enum(CURRENCIES).meta({ id: 'Currency', description: 'The plan currency, ISO 4217 in lower case.' });
 
 const meterSlug = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/);
 

@@ -3,7 +3,7 @@ import type { CatalogIndex } from '../domain/catalog';
 import { ValidationError } from '../domain/errors';
 import { estimatePeriod } from '../domain/invoicing';
 import { Period } from '../domain/period';
-import { checkCustomerId } from './customers';
+import { checkCustomerId } from './customer-id';
 import { gatherPeriod } from './invoicing/snapshot';
 import type { Clock, CustomerRepository, UsageLedger } from './ports';
 

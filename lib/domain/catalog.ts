@@ -1,72 +1,80 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import './zod-english';
 import { currencyMinorDigits, isOnMinorUnit, Money } from './money';
 
 /**
  * The catalog: meters (how events become one number per customer and period) and plans (how those
  * numbers become money). It is a file in the repository, validated when the build runs
- * (`npm run catalog:check`, and a unit test) and again when a function loads it.
+ * (`npm run catalog:check`, and a unit test) and again when a function loads it: with zod/mini,
+ * which keeps the full zod (~150 KB) out of the functions that load the catalog on their hot path.
  */
 
 export const AGGREGATIONS = ['SUM', 'COUNT', 'MAX', 'LATEST', 'UNIQUE_COUNT'] as const;
 export type Aggregation = (typeof AGGREGATIONS)[number];
 
-const slug = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/, 'must be lowercase letters, digits and _ (1..64, starting with a letter)');
+export const CURRENCIES = ['usd', 'eur', 'gbp', 'jpy'] as const;
+
+const matching = (pattern: RegExp, message: string) => z.string().check(z.regex(pattern, message));
+const length = (min: number, max: number) => z.string().check(z.minLength(min), z.maxLength(max));
+const slug = matching(/^[a-z][a-z0-9_]{0,63}$/, 'must be lowercase letters, digits and _ (1..64, starting with a letter)');
 /** Non-negative decimal with at most 12 decimal places, kept as a string so it is never a float. */
-export const decimalString = z.string().regex(/^\d{1,15}(\.\d{1,12})?$/, 'must be a non-negative decimal string with at most 12 decimal places, e.g. "0.001"');
-const valuePath = z.string().regex(/^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/, 'must be a path like "$.value" or "$.usage.bytes"');
+export const decimalString = matching(/^\d{1,15}(\.\d{1,12})?$/, 'must be a non-negative decimal string with at most 12 decimal places, e.g. "0.001"');
+const valuePath = matching(/^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/, 'must be a path like "$.value" or "$.usage.bytes"');
 
 export const meterSchema = z
-  .object({
+  .strictObject({
     slug,
-    displayName: z.string().min(1).max(128),
-    unit: z.string().min(1).max(32),
-    eventType: z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1..128 chars of [A-Za-z0-9._:-]'),
+    displayName: length(1, 128),
+    unit: length(1, 32),
+    eventType: matching(/^[A-Za-z0-9._:-]{1,128}$/, 'must be 1..128 chars of [A-Za-z0-9._:-]'),
     aggregation: z.enum(AGGREGATIONS),
-    valueProperty: valuePath.optional(),
+    valueProperty: z.optional(valuePath),
   })
-  .strict()
-  .superRefine((m, ctx) => {
-    if (m.aggregation !== 'COUNT' && !m.valueProperty) {
-      ctx.addIssue({ code: 'custom', path: ['valueProperty'], message: `is required for ${m.aggregation} meters` });
-    }
-  });
+  .check(
+    z.superRefine((m, ctx) => {
+      if (m.aggregation !== 'COUNT' && !m.valueProperty) {
+        ctx.addIssue({ code: 'custom', path: ['valueProperty'], message: `is required for ${m.aggregation} meters` });
+      }
+    }),
+  );
 export type Meter = z.infer<typeof meterSchema>;
 
-const tierSchema = z.object({ upTo: decimalString.nullable(), unitPrice: decimalString, flatFee: decimalString.optional() }).strict();
+const tierSchema = z.strictObject({ upTo: z.nullable(decimalString), unitPrice: decimalString, flatFee: z.optional(decimalString) });
 export type Tier = z.infer<typeof tierSchema>;
 
 /**
  * `included`: the free allowance that alerts and "percent used" refer to. `limit`: a hard cap per
  * period (entitlements answer hasAccess: false once usage reaches it); metering itself never stops.
  */
-const chargeBase = { meter: slug, included: decimalString.default('0'), limit: decimalString.optional() };
-const tiered = { ...chargeBase, tiers: z.array(tierSchema).min(1) };
+const chargeBase = { meter: slug, included: z._default(decimalString, '0'), limit: z.optional(decimalString) };
+const tiered = { ...chargeBase, tiers: z.array(tierSchema).check(z.minLength(1)) };
 export const chargeSchema = z.discriminatedUnion('model', [
-  z.object({ model: z.literal('graduated'), ...tiered }).strict(),
-  z.object({ model: z.literal('volume'), ...tiered }).strict(),
-  z.object({ model: z.literal('package'), ...chargeBase, packageSize: decimalString, packagePrice: decimalString }).strict(),
-  z.object({ model: z.literal('flat'), ...chargeBase, amount: decimalString }).strict(),
+  z.strictObject({ model: z.literal('graduated'), ...tiered }),
+  z.strictObject({ model: z.literal('volume'), ...tiered }),
+  z.strictObject({ model: z.literal('package'), ...chargeBase, packageSize: decimalString, packagePrice: decimalString }),
+  z.strictObject({ model: z.literal('flat'), ...chargeBase, amount: decimalString }),
 ]);
 export type Charge = z.infer<typeof chargeSchema>;
 export type ChargeModel = Charge['model'];
 
-const percent = z.number().int().min(1).max(1000);
+const percent = z.number().check(z.int(), z.minimum(1), z.maximum(1000));
 export const planSchema = z
-  .object({
-    id: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1..64 chars of [A-Za-z0-9._-]'),
-    name: z.string().min(1).max(128),
-    currency: z.enum(['usd', 'eur', 'gbp', 'jpy']),
-    baseFee: decimalString.optional(),
-    alertThresholds: z
-      .object({ included: z.array(percent).default([80, 90, 100]), budget: z.array(percent).default([50, 80, 100]) })
-      .strict()
-      .default({ included: [80, 90, 100], budget: [50, 80, 100] }),
+  .strictObject({
+    id: matching(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1..64 chars of [A-Za-z0-9._-]'),
+    name: length(1, 128),
+    currency: z.enum(CURRENCIES),
+    baseFee: z.optional(decimalString),
+    alertThresholds: z._default(
+      z.strictObject({ included: z._default(z.array(percent), [80, 90, 100]), budget: z._default(z.array(percent), [50, 80, 100]) }),
+      { included: [80, 90, 100], budget: [50, 80, 100] },
+    ),
     charges: z.array(chargeSchema),
   })
-  .strict()
-  .superRefine((p, ctx) => {
-    for (const issue of planIssues(p)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
-  });
+  .check(
+    z.superRefine((p, ctx) => {
+      for (const issue of planIssues(p)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+    }),
+  );
 export type Plan = z.infer<typeof planSchema>;
 
 export interface CatalogIssue {
@@ -117,7 +125,7 @@ export interface Catalog {
   plans: Plan[];
 }
 
-const catalogShape = z.object({ meters: z.array(z.unknown()).min(1), plans: z.array(z.unknown()).min(1) }).strict();
+const catalogShape = z.strictObject({ meters: z.array(z.unknown()).check(z.minLength(1)), plans: z.array(z.unknown()).check(z.minLength(1)) });
 
 /**
  * Every problem of a catalog at once: each meter and plan is validated on its own, and the
@@ -128,7 +136,7 @@ export function catalogIssues(input: unknown): CatalogIssue[] {
   const shape = catalogShape.safeParse(input);
   if (!shape.success) return shape.error.issues.map((i) => ({ path: i.path as (string | number)[], message: i.message }));
   const issues: CatalogIssue[] = [];
-  const collect = <T>(schema: z.ZodType<T>, value: unknown, path: (string | number)[]): T | undefined => {
+  const collect = <T>(schema: z.ZodMiniType<T>, value: unknown, path: (string | number)[]): T | undefined => {
     const r = schema.safeParse(value);
     if (r.success) return r.data;
     issues.push(...r.error.issues.map((i) => ({ path: [...path, ...(i.path as (string | number)[])], message: i.message })));

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import type { CatalogIndex, Meter } from './catalog';
 import type { ErrorDetail } from './errors';
 import { InexactNumber, isJsonObject } from './json';
@@ -28,35 +27,6 @@ export interface MeteredEvent {
 export const SUBJECT_PATTERN = /^(?!\.{1,2}$)[A-Za-z0-9._:-]{1,128}$/;
 export const SUBJECT_RULE = 'must be 1..128 characters of [A-Za-z0-9._:-], and not "." or ".."';
 export const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
-
-/**
- * A CloudEvent as far as JSON Schema can say it: the request body of ingest in the OpenAPI document.
- * `validateEvent` below is the rule and says more than a schema can: the catalog decides whether a
- * type is read and which data it needs, the clock bounds the time, lone surrogates are refused, and
- * lengths count UTF-16 code units. Everything `validateEvent` accepts, this schema accepts
- * (test/unit/openapi.test.ts).
- */
-export const cloudEventSchema = z
-  .looseObject({
-    specversion: z.literal('1.0'),
-    id: z.string().min(1).max(256).meta({ description: 'With source, the de-duplication identity: 1..256 characters of well-formed Unicode.' }),
-    source: z.string().min(1).max(256).meta({ description: '1..256 characters of well-formed Unicode.' }),
-    type: z.string().min(1).meta({ description: 'Must be read by a catalog meter (else `unknown_type`).' }),
-    subject: z
-      .string()
-      .regex(SUBJECT_PATTERN)
-      .meta({ description: `The customer id: ${SUBJECT_RULE}.` }),
-    time: z.string().meta({
-      format: 'date-time',
-      description: 'RFC 3339; at most 5 minutes ahead and 35 days old. A leap second (23:59:60 UTC) counts as the last instant of its minute.',
-    }),
-    datacontenttype: z.literal('application/json').optional(),
-    data: z.record(z.string(), z.unknown()).optional().meta({
-      description:
-        'The readings, at the meter\'s valueProperty (e.g. `{"value": 12}`): a number or a numeric string, finite, |v| < 10^15, at most 12 decimals, not negative for SUM and MAX meters. A number a double cannot carry exactly is refused (`inexact_number`): send it as a string. UNIQUE_COUNT values are strings (1..256) or numbers.',
-    }),
-  })
-  .meta({ id: 'CloudEvent', description: 'A CloudEvents 1.0 event in structured mode. Other attributes are accepted and ignored.' });
 
 export interface ValidationContext {
   catalog: CatalogIndex;

@@ -1,62 +1,64 @@
-import { z } from 'zod';
+import * as z from 'zod/mini';
+import '../domain/zod-english';
 
 /**
  * Configuration comes from the environment only (serverless.yml sets it on Lambda, local/stack.ts
  * sets it locally). Parsed once; a missing or malformed setting stops the function at start-up
  * with a message that names it.
  */
+const text = (min = 1) => z.string().check(z.minLength(min));
+const url = () => z.string().check(z.url());
+/** An integer setting, given as text. */
+const integer = (min: number, max?: number) => z.coerce.number().check(z.int(), z.minimum(min), ...(max === undefined ? [] : [z.maximum(max)]));
+
+/** zod/mini, not zod: every function parses this at start-up, and the full zod is ~150 KB more of each bundle. */
 const schema = z.object({
-  STAGE: z.string().min(1).default('local'),
-  AWS_REGION: z.string().min(1).default('us-east-1'),
-  USAGE_TABLE: z.string().min(1),
-  DEDUPE_TABLE: z.string().min(1),
-  CUSTOMERS_TABLE: z.string().min(1),
-  API_KEYS_TABLE: z.string().min(1),
-  USAGE_QUEUE_URL: z.string().url(),
-  INVOICES_TABLE: z.string().min(1),
-  ALERTS_TABLE: z.string().min(1),
-  ALERTS_TOPIC_ARN: z.string().min(1),
-  INVOICE_QUEUE_URL: z.string().url(),
+  STAGE: z._default(text(), 'local'),
+  AWS_REGION: z._default(text(), 'us-east-1'),
+  USAGE_TABLE: text(),
+  DEDUPE_TABLE: text(),
+  CUSTOMERS_TABLE: text(),
+  API_KEYS_TABLE: text(),
+  USAGE_QUEUE_URL: url(),
+  INVOICES_TABLE: text(),
+  ALERTS_TABLE: text(),
+  ALERTS_TOPIC_ARN: text(),
+  INVOICE_QUEUE_URL: url(),
   /** Minutes after a period's end before it may be invoiced (late events of its last minutes arrive first). */
-  INVOICE_GRACE_MINUTES: z.coerce
-    .number()
-    .int()
-    .min(0)
-    .max(7 * 24 * 60)
-    .default(60),
+  INVOICE_GRACE_MINUTES: z._default(integer(0, 7 * 24 * 60), 60),
   /** The invoice queue's maxReceiveCount: the attempt that records a job as failed. */
-  INVOICE_MAX_RECEIVES: z.coerce.number().int().min(1).default(3),
+  INVOICE_MAX_RECEIVES: z._default(integer(1), 3),
   /**
    * Customers per step of an invoice run's fan-out (one page of the customers scan or of a period's
    * usage). At most 2,000: the page's ids are pinned on the run item (2,000 x 128 characters stays
    * well under DynamoDB's 400 KB).
    */
-  INVOICE_FAN_OUT_PAGE_SIZE: z.coerce.number().int().min(1).max(2000).default(1000),
-  DEDUPE_WINDOW_DAYS: z.coerce.number().int().min(35).max(365).default(35),
+  INVOICE_FAN_OUT_PAGE_SIZE: z._default(integer(1, 2000), 1000),
+  DEDUPE_WINDOW_DAYS: z._default(integer(35, 365), 35),
   /** Shards per additive counter, for customers above ~100,000 events/s (docs/scaling.md). */
-  COUNTER_SHARDS: z.coerce.number().int().min(1).max(9).default(1),
-  LOCAL_ADMIN_KEY: z.string().min(8).default('local-admin-key'),
-  CATALOG_FILE: z.string().optional(),
-  DYNAMODB_ENDPOINT: z.string().url().optional(),
-  SQS_ENDPOINT: z.string().url().optional(),
-  SNS_ENDPOINT: z.string().url().optional(),
-  S3_ENDPOINT: z.string().url().optional(),
+  COUNTER_SHARDS: z._default(integer(1, 9), 1),
+  LOCAL_ADMIN_KEY: z._default(text(8), 'local-admin-key'),
+  CATALOG_FILE: z.optional(z.string()),
+  DYNAMODB_ENDPOINT: z.optional(url()),
+  SQS_ENDPOINT: z.optional(url()),
+  SNS_ENDPOINT: z.optional(url()),
+  S3_ENDPOINT: z.optional(url()),
   /** The event archive (resources/storage.yml). */
-  ARCHIVE_BUCKET: z.string().min(3),
+  ARCHIVE_BUCKET: text(3),
   /** Signs list cursors (HMAC-SHA256); at least 32 characters. Locally a fixed development secret. Portal links use a key derived from it. */
-  CURSOR_SECRET: z.string().min(32).optional(),
+  CURSOR_SECRET: z.optional(text(32)),
   /**
    * Where customers open the usage page (`https://usage.example.com`): the base of portal links.
    * Unset: the API's own address from the request (API Gateway's domain name).
    */
-  PUBLIC_URL: z.preprocess(
-    (v) => (v === '' ? undefined : v),
-    z
-      .string()
-      .url()
-      .regex(/^https?:\/\/[^/?#]+(\/[^?#]*)?$/, 'must be an http(s) URL without query or fragment')
-      .transform((u) => u.replace(/\/+$/, ''))
-      .optional(),
+  PUBLIC_URL: z.pipe(
+    z.transform((v: unknown) => (v === '' ? undefined : v)),
+    z.optional(
+      z.pipe(
+        z.string().check(z.url(), z.regex(/^https?:\/\/[^/?#]+(\/[^?#]*)?$/, 'must be an http(s) URL without query or fragment')),
+        z.transform((u: string) => u.replace(/\/+$/, '')),
+      ),
+    ),
   ),
 });
 export type Config = z.infer<typeof schema> & {

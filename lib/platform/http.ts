@@ -19,7 +19,8 @@ import {
 } from '../domain/errors';
 import { isThrottling } from './aws-errors';
 import { parseJson } from '../domain/json';
-import { container } from './container';
+import { authArea } from './wiring/auth';
+import { wire } from './wiring/base';
 import { config } from './config';
 import { logger, metrics } from './observability';
 
@@ -173,7 +174,7 @@ function decodeBody(event: APIGatewayProxyEventV2): string {
 /** 401 for no usable key, 403 for the wrong scope or customer: before the body is read. */
 async function authorizeRoute(access: RouteAccess, event: APIGatewayProxyEventV2): Promise<Principal | undefined> {
   if ('public' in access) return undefined;
-  const c = container();
+  const c = wire(authArea);
   const authorization = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
   const principal = await authenticate({ apiKeys: c.apiKeys, localAdminKey: c.config.isLocal ? c.config.LOCAL_ADMIN_KEY : undefined }, authorization);
   authorize(principal, access.scope);

@@ -1,32 +1,18 @@
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { HOT_PATH_LIMIT, STRIPE_FUNCTION, bundleProblems, packageService, readBundles, type Bundle } from '../../local/bundles';
 
 /**
  * `osls package --stage prod` must work offline, without AWS credentials, and produce every
  * resource the running system needs.
  */
-const root = join(__dirname, '..', '..');
 let dir: string;
 let resources: Record<string, { Type: string; Properties?: any; DeletionPolicy?: string; UpdateReplacePolicy?: string; DependsOn?: unknown }>;
 
 beforeAll(() => {
   dir = mkdtempSync(join(tmpdir(), 'sls-package-'));
-  const env = {
-    ...process.env,
-    AWS_ACCESS_KEY_ID: '',
-    AWS_SECRET_ACCESS_KEY: '',
-    AWS_PROFILE: 'no-such-profile',
-    SLS_TELEMETRY_DISABLED: '1',
-    SLS_NOTIFICATIONS_MODE: 'off',
-  };
-  execFileSync(process.execPath, [join(root, 'node_modules', 'osls', 'bin', 'serverless.js'), 'package', '--stage', 'prod', '--package', dir], {
-    cwd: root,
-    env,
-    stdio: 'pipe',
-    timeout: 180_000,
-  });
+  packageService(dir);
   resources = JSON.parse(readFileSync(join(dir, 'cloudformation-template-update-stack.json'), 'utf8')).Resources;
 }, 200_000);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -107,6 +93,43 @@ it('routes every HTTP API path to a function', () => {
   );
   const fns = ofType('AWS::Lambda::Function');
   for (const [, f] of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
+});
+
+/**
+ * Cold starts: each function bundles only what it uses (lib/platform/wiring). Sizes of the packaged
+ * handler.js, not timings (`npm run bench:bundles` times the imports).
+ */
+describe('the function bundles', () => {
+  let bundles: Bundle[];
+  beforeAll(() => {
+    bundles = readBundles(dir);
+  });
+
+  it('is one per function', () => {
+    expect(bundles.map((b) => b.fn).sort()).toEqual(
+      ofType('AWS::Lambda::Function')
+        .map(([, f]) => String(f.Properties.FunctionName).replace('usage-metering-prod-', ''))
+        .sort(),
+    );
+  });
+
+  it('holds the Stripe SDK in the invoice worker alone', () => {
+    const withStripe = bundles.filter((b) => b.stripeModules > 0).map((b) => b.fn);
+    expect(withStripe).toEqual([STRIPE_FUNCTION]);
+  });
+
+  it.each(HOT_PATH_LIMIT.functions)('keeps %s under 400 KB of unminified JavaScript', (fn) => {
+    const bundle = bundles.find((b) => b.fn === fn)!;
+    expect({ fn, kb: Math.round(bundle.js.length / 1024), under: bundle.js.length < HOT_PATH_LIMIT.bytes }).toEqual({
+      fn,
+      kb: expect.any(Number),
+      under: true,
+    });
+  });
+
+  it('has nothing bench:bundles would fail on', () => {
+    expect(bundleProblems(bundles)).toEqual([]);
+  });
 });
 
 it('declares the DLQ alarms over the queues', () => {

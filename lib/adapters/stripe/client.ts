@@ -1,5 +1,5 @@
 import Stripe from 'stripe';
-import { z } from 'zod';
+import * as z from 'zod';
 
 /**
  * Stripe connection settings. Read from the environment; `STRIPE_API_HOST`,

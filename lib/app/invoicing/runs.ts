@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { authorize, requireUnbound, type Principal } from '../../domain/apikey';
 import { ConflictError, NotFoundError } from '../../domain/errors';
 import { CORRECTION_LOOKBACK } from '../../domain/invoicing';

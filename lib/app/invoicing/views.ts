@@ -2,7 +2,7 @@ import { authorize, type Principal } from '../../domain/apikey';
 import type { CatalogIndex } from '../../domain/catalog';
 import type { InvoiceLine } from '../../domain/invoice';
 import { computeInvoices, type ComputedInvoice } from '../../domain/invoicing';
-import { checkCustomerId } from '../customers';
+import { checkCustomerId } from '../customer-id';
 import type { Clock, InvoiceRecord } from '../ports';
 import { resolvePeriod } from '../usage';
 import { gatherInvoices, type SnapshotDeps } from './snapshot';

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import { errorEnvelope } from '../../app/responses';
 import { API, type ErrorStatus, type RouteDoc } from './routes';
 
