@@ -4,7 +4,7 @@ import { DEFAULTS, formatReport, runSoak, type SoakConfig } from '../test/soak/s
  * `npm run soak`: 1,000,000 events through the local stack under every fault at once, then an exact
  * account of usage, invoices and alerts (test/soak/soak.ts). Exits 1 if any check fails.
  *
- * Env: SOAK_EVENTS (1000000), SOAK_CUSTOMERS (300), SOAK_CLIENTS (4), SOAK_SEED, SOAK_POLLERS (4),
+ * Env: SOAK_EVENTS (1000000), SOAK_CUSTOMERS (300), SOAK_CLIENTS (4), SOAK_SEED, SOAK_POLLERS (2),
  * SOAK_LOG_LEVEL (the functions' log level, SILENT; ERROR shows every failure they log).
  */
 const num = (name: string, fallback: number) => (process.env[name] ? Number(process.env[name]) : fallback);
