@@ -24,7 +24,8 @@ import { descendantCpuSeconds, selfTimes, startCpuProfile, type CpuProfiler } fr
  * writers as the counting path can have in flight.
  *
  * Freshness: FRESH_SECONDS=20 s of open-loop load at 50% and at 90% of the end-to-end rate just
- * measured: background events for CUSTOMERS other customers in a small request every 100 ms, and
+ * measured: background events for CUSTOMERS other customers in a request every FRESH_BACKGROUND_MS
+ * (1000: the shape of request the end-to-end rate was measured with, about a second's worth), and
  * FRESH_PROBES=10 single-event probes per second, each for a customer of its own, each polling GET
  * usage every FRESH_POLL_MS=20 ms from its 202 until its counter shows it.
  *
@@ -42,6 +43,7 @@ const RAW_SECONDS = Number(process.env.RAW_SECONDS ?? 10);
 const FRESH_SECONDS = Number(process.env.FRESH_SECONDS ?? 20);
 const FRESH_PROBES = Number(process.env.FRESH_PROBES ?? 10);
 const FRESH_POLL_MS = Number(process.env.FRESH_POLL_MS ?? 20);
+const FRESH_BACKGROUND_MS = Number(process.env.FRESH_BACKGROUND_MS ?? 1000);
 const PROFILE = process.env.PROFILE === '1';
 /** A probe not visible by then is reported as unseen. */
 const PROBE_TIMEOUT_MS = 120_000;
@@ -328,7 +330,7 @@ async function main() {
 
     // Freshness: open loop at 50% and 90% of the rate just measured.
     console.log(
-      `\nfreshness: 202 -> visible in GET usage; ${FRESH_SECONDS} s per phase, background in a request every 100 ms for ${CUSTOMERS} customers, ` +
+      `\nfreshness: 202 -> visible in GET usage; ${FRESH_SECONDS} s per phase, background in a request every ${FRESH_BACKGROUND_MS} ms for ${CUSTOMERS} customers, ` +
         `${FRESH_PROBES} single-event probes/s each polling every ${FRESH_POLL_MS} ms; local poller: long poll ${RECEIVE_WAIT_SECONDS} s, up to ${recordsPerInvocation} messages per invocation, no batching window (serverless.yml's maximumBatchingWindow is not emulated)`,
     );
     for (const share of [50, 90] as const) {
@@ -378,8 +380,9 @@ interface Freshness {
 }
 
 /**
- * One open-loop phase: every 100 ms, whatever happens to earlier requests, a request of the
- * background events due and the probes due are sent; each probe then polls its customer's usage.
+ * One open-loop phase: whatever happens to earlier requests, every FRESH_BACKGROUND_MS a request of
+ * the background events of the next interval, and every 100 ms the probes due, are sent; each probe
+ * then polls its customer's usage.
  */
 async function freshness(stack: Stack, rate: number, run: string, tapMetrics: (tap: (name: string, value: number) => void) => () => void): Promise<Freshness> {
   const tickMs = 100;
@@ -419,7 +422,10 @@ async function freshness(stack: Stack, rate: number, run: string, tapMetrics: (t
   for (let k = 0; k * tickMs < FRESH_SECONDS * 1000; k++) {
     await sleep(t0 + k * tickMs - performance.now());
     const due = (r: number) => Math.floor((r * (k + 1) * tickMs) / 1000);
-    const batch = Array.from({ length: due(backgroundRate) - background }, (_, i) => {
+    // The background in requests every FRESH_BACKGROUND_MS, the shape the end-to-end rate was measured with.
+    const ticksPerBackground = Math.max(1, Math.round(FRESH_BACKGROUND_MS / tickMs));
+    const backgroundDue = k % ticksPerBackground === 0 ? Math.floor((backgroundRate * (k + ticksPerBackground) * tickMs) / 1000) : background;
+    const batch = Array.from({ length: Math.max(0, backgroundDue - background) }, (_, i) => {
       const n = background + i;
       return cloudEvent(`${run}-b${n}`, `cus_fresh_${n % CUSTOMERS}`, time);
     });
