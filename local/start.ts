@@ -1,5 +1,6 @@
 import './node-support';
-import { DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import { queueDepth } from './queues';
 import { Command } from 'commander';
 import { join, resolve } from 'node:path';
 import { ROOT } from './deployment';
@@ -127,15 +128,7 @@ Ctrl-C stops everything.`;
 /** The status line: events counted per second, the usage queue and its DLQ, alerts sent. Cheap: two queue reads, in-process counters. */
 function liveStatus(stack: Stack): () => Promise<string> {
   let last = { at: Date.now(), counted: stack.activity.eventsCounted };
-  const depth = async (url: string | undefined) => {
-    if (!url) return 0;
-    const a = (
-      await stack.sqs.send(
-        new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'] }),
-      )
-    ).Attributes;
-    return Number(a?.ApproximateNumberOfMessages ?? 0) + Number(a?.ApproximateNumberOfMessagesNotVisible ?? 0);
-  };
+  const depth = async (url: string | undefined) => (url ? queueDepth(stack.sqs, url) : 0);
   return async () => {
     const [queue, dlq] = await Promise.all([depth(stack.resources.queues.UsageQueue?.url), depth(stack.resources.queues.UsageDLQ?.url)]);
     const now = Date.now();

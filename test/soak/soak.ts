@@ -1,5 +1,6 @@
 import { QueryCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { queueDepth as depthOf, waitQuiet } from '../../local/queues';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -224,32 +225,14 @@ async function soak(stack: Stack, cfg: SoakConfig, started: number, pollerErrors
   for (const err of pollerErrors.early) faults.pollerError(err);
   faults.install();
 
-  const queueDepth = async (url: string) => {
-    const out = await stack.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: url,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
-      }),
-    );
-    const a = out.Attributes ?? {};
-    return (
-      Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) + Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
-    );
-  };
+  const queueDepth = (url: string) => depthOf(stack.sqs, url);
   const visibleMessages = async (url: string) =>
     Number(
       (await stack.sqs.send(new GetQueueAttributesCommand({ QueueUrl: url, AttributeNames: ['ApproximateNumberOfMessages'] }))).Attributes
         ?.ApproximateNumberOfMessages ?? 0,
     );
   const pollerOf = (url: string) => stack.pollers.find((p) => p.queueUrl === url)!;
-  const drain = async (url: string, timeoutMs: number) => {
-    const deadline = Date.now() + timeoutMs;
-    for (let quiet = 0; quiet < 2;) {
-      if (Date.now() > deadline) throw new Error(`queue ${url} did not drain within ${timeoutMs / 1000} s (depth ${await queueDepth(url)})`);
-      quiet = pollerOf(url).idle && (await queueDepth(url)) === 0 ? quiet + 1 : 0;
-      await sleep(250);
-    }
-  };
+  const drain = (url: string, timeoutMs: number) => waitQuiet(stack.sqs, url, () => pollerOf(url).idle, { everyMs: 250, timeoutMs, orThrow: true });
   const takeAll = async (url: string): Promise<string[]> => {
     const bodies: string[] = [];
     for (;;) {

@@ -1,4 +1,5 @@
-import { DeleteMessageCommand, GetQueueAttributesCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { DeleteMessageCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { queueDepth, waitQuiet } from '../../local/queues';
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { generateApiKey, hashSecret, type Scope } from '../../lib/domain/apikey';
@@ -111,29 +112,13 @@ export class TestStack {
     return { values, duplicatesDropped: res.body.duplicatesDropped, body: res.body };
   }
 
-  async queueDepth(url: string): Promise<number> {
-    const out = await this.stack.sqs.send(
-      new GetQueueAttributesCommand({
-        QueueUrl: url,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesDelayed'],
-      }),
-    );
-    const a = out.Attributes ?? {};
-    return (
-      Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesNotVisible ?? 0) + Number(a.ApproximateNumberOfMessagesDelayed ?? 0)
-    );
+  queueDepth(url: string): Promise<number> {
+    return queueDepth(this.stack.sqs, url);
   }
 
   /** Waits until the usage queue is empty and no aggregator invocation is running (twice in a row). */
   async drain(timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    let quiet = 0;
-    while (quiet < 2) {
-      if (Date.now() > deadline) throw new Error(`usage queue did not drain within ${timeoutMs} ms (depth ${await this.queueDepth(this.usageQueueUrl)})`);
-      const idle = this.stack.pollers.every((p) => p.idle) && (await this.queueDepth(this.usageQueueUrl)) === 0;
-      quiet = idle ? quiet + 1 : 0;
-      await new Promise((r) => setTimeout(r, 150));
-    }
+    await waitQuiet(this.stack.sqs, this.usageQueueUrl, () => this.stack.pollers.every((p) => p.idle), { everyMs: 150, timeoutMs, orThrow: true });
   }
 
   /**
