@@ -17,6 +17,8 @@ import { startStack } from '../local/stack';
  */
 const RATE = Number(process.env.RATE ?? 200);
 const SECONDS = Number(process.env.DURATION ?? 15);
+/** Only the endpoints whose name contains this (e.g. ONLY=upcoming). */
+const ONLY = process.env.ONLY ?? '';
 const HOUR = 3_600_000;
 
 function tenMeterCatalog() {
@@ -152,7 +154,7 @@ async function main() {
     console.log(`\nread latency, local stack, ${RATE} requests/s for ${SECONDS} s per endpoint, 10 meters, 3 months of history (${new Date().toISOString()})`);
     console.log('endpoint                    requests  p50 ms  p95 ms  p99 ms  max ms  non-200');
     let bad = 0;
-    for (const [name, path] of endpoints) {
+    for (const [name, path] of endpoints.filter(([name]) => name.includes(ONLY))) {
       const { latencies, failures } = await shoot(path, RATE, SECONDS);
       bad += failures;
       const f = (n: number) => n.toFixed(1).padStart(7);
