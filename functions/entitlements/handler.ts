@@ -1,11 +1,11 @@
 import { readEntitlements } from '../../lib/app/entitlements';
 import { wire } from '../../lib/platform/wiring/base';
 import { catalogArea } from '../../lib/platform/wiring/catalog';
-import { entitlementsArea } from '../../lib/platform/wiring/entitlements';
+import { countersArea } from '../../lib/platform/wiring/counters';
 import { httpHandler } from '../../lib/platform/http';
 
 /** The areas of the composition root this function uses. */
-const deps = () => wire(catalogArea, entitlementsArea);
+const deps = () => wire(catalogArea, countersArea);
 
 /** GET /api/v1/customers/{id}/entitlements (read): every meter's usage, limit and access now. */
 export const list = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => ({

@@ -7,13 +7,14 @@ import { wire } from '../../lib/platform/wiring/base';
 import { catalogArea } from '../../lib/platform/wiring/catalog';
 import { customersArea } from '../../lib/platform/wiring/customers';
 import { usageArea } from '../../lib/platform/wiring/usage';
+import { countersArea } from '../../lib/platform/wiring/counters';
 import { invoicingArea } from '../../lib/platform/wiring/invoicing';
 import { invoiceSync } from '../../lib/platform/wiring/stripe';
 import { sqsHandler } from '../../lib/platform/lambda';
 import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
 
 /** The areas of the composition root this function uses (and Stripe, ./wiring/stripe: this function's alone). */
-const deps = () => wire(catalogArea, customersArea, usageArea, invoicingArea);
+const deps = () => wire(catalogArea, customersArea, usageArea, invoicingArea, countersArea);
 
 const period = z.string().regex(PERIOD_PATTERN);
 const token = z.string().min(1).max(64).optional();

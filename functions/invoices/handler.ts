@@ -3,11 +3,12 @@ import { wire } from '../../lib/platform/wiring/base';
 import { catalogArea } from '../../lib/platform/wiring/catalog';
 import { usageArea } from '../../lib/platform/wiring/usage';
 import { customersArea } from '../../lib/platform/wiring/customers';
+import { countersArea } from '../../lib/platform/wiring/counters';
 import { invoicingArea } from '../../lib/platform/wiring/invoicing';
 import { httpHandler } from '../../lib/platform/http';
 
 /** The areas of the composition root this function uses. */
-const deps = () => wire(catalogArea, usageArea, customersArea, invoicingArea);
+const deps = () => wire(catalogArea, usageArea, customersArea, invoicingArea, countersArea);
 
 /** GET /api/v1/customers/{id}/invoices (read): invoice records with lines and Stripe ids. */
 export const list = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => ({

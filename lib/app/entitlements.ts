@@ -4,11 +4,11 @@ import { NotFoundError } from '../domain/errors';
 import { termsFor } from '../domain/invoicing';
 import { Period } from '../domain/period';
 import { checkCustomerId } from './customer-id';
-import type { Clock, EntitlementReads } from './ports';
+import type { Clock, CounterReads } from './ports';
 
 export interface EntitlementDeps {
   catalog: CatalogIndex;
-  entitlementReads: EntitlementReads;
+  counterReads: CounterReads;
   clock: Clock;
 }
 
@@ -23,8 +23,8 @@ export async function readEntitlements(deps: EntitlementDeps, customerId: string
   if (meter !== undefined && !deps.catalog.meter(meter)) throw new NotFoundError('meter_not_found', `meter "${meter.slice(0, 64)}" is not in the catalog`);
   const period = Period.containing(deps.clock.now());
   const meters = meter !== undefined ? [meter] : deps.catalog.meters().map((m) => m.slug);
-  const { customer, counters } = await deps.entitlementReads.read(customerId, period.key, meters);
+  const { customer, counters } = await deps.counterReads.read(customerId, [period.key], meters);
   const { plan } = termsFor(deps.catalog, customer, period.key);
-  const list = entitlements(plan, meters, counters);
+  const list = entitlements(plan, meters, counters[period.key]!);
   return { customerId, period: period.key, planId: plan.id, entitlements: list };
 }

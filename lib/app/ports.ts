@@ -129,8 +129,12 @@ export interface Customer {
 }
 
 /** One read of what an entitlement check needs: the customer and the period's counters of some meters. */
-export interface EntitlementReads {
-  read(customerId: string, period: string, meters: string[]): Promise<{ customer: Customer | undefined; counters: Record<string, string> }>;
+/**
+ * The customer and its counters of some meters in some periods, read together (one request where
+ * the store allows): what an entitlement check and an invoice's gather need on their hot paths.
+ */
+export interface CounterReads {
+  read(customerId: string, periods: string[], meters: string[]): Promise<{ customer: Customer | undefined; counters: Record<string, Record<string, string>> }>;
 }
 
 export interface CustomerRepository {

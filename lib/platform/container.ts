@@ -5,7 +5,7 @@ import { authArea } from './wiring/auth';
 import { wire } from './wiring/base';
 import { catalogArea } from './wiring/catalog';
 import { customersArea } from './wiring/customers';
-import { entitlementsArea } from './wiring/entitlements';
+import { countersArea } from './wiring/counters';
 import { ingestArea } from './wiring/ingest';
 import { invoicingArea } from './wiring/invoicing';
 import { portalArea } from './wiring/portal';
@@ -30,7 +30,7 @@ export function container() {
     invoicingArea,
     alertsArea,
     auditArea,
-    entitlementsArea,
+    countersArea,
     portalArea,
   );
 }

@@ -92,3 +92,43 @@ it('voids, reconciles and repairs a sharded counter as a whole', async () => {
   expect((await t.usage(c, period.key)).values.api_calls).toBe('980.5');
   expect((await reconcile(container(), { period: period.key, customerId: c })).drifts).toEqual([]);
 });
+
+it('reads a customer and its sharded counters of many periods together, in requests of at most 100 keys, as the ledger reads them', async () => {
+  const c = 'cus_hot_periods';
+  const { container } = require('../../lib/platform/container') as typeof import('../../lib/platform/container');
+  const periods = [period];
+  while (periods.length < 12) periods.push(periods.at(-1)!.previous());
+  const keys = periods.map((p) => p.key);
+  const meters = container()
+    .catalog.meters()
+    .map((m) => m.slug);
+  expect(keys.length * meters.length * 4).toBeGreaterThan(100); // more than one BatchGetItem
+  for (let r = 0; r < 8; r++)
+    expect((await t.sendEvents([cloudEvent({ subject: c, id: `p-${r}`, time: recent(), data: { value: `${r}.25` } })])).status).toBe(202);
+  await t.drain();
+  expect((await counterItems(c, 'api_calls')).length).toBeGreaterThan(1);
+  expect((await t.request('PUT', `/api/v1/customers/${c}`, { body: { name: 'Hot' } })).status).toBeLessThan(300);
+
+  const batches: number[] = [];
+  dynamo.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'BatchGetItemCommand') {
+        const items = (args as { input: { RequestItems: Record<string, { Keys: unknown[] }> } }).input.RequestItems;
+        batches.push(Object.values(items).reduce((n, t) => n + t.Keys.length, 0));
+      }
+      return next(args);
+    },
+    { step: 'initialize', name: 'countBatches' },
+  );
+  try {
+    const read = await container().counterReads.read(c, [...keys, period.key], meters);
+    expect(read.customer).toMatchObject({ id: c, name: 'Hot' });
+    expect(read.counters[period.key]).toEqual((await container().ledger.read(c, period.key)).values);
+    expect(read.counters[period.key]).toMatchObject({ api_calls: '30', api_requests: '8' });
+    for (const p of keys.slice(1)) expect(read.counters[p]).toEqual({});
+  } finally {
+    dynamo.middlewareStack.remove('countBatches');
+  }
+  expect(batches.length).toBe(Math.ceil((1 + keys.length * meters.length * 4) / 100));
+  expect(Math.max(...batches)).toBeLessThanOrEqual(100);
+});

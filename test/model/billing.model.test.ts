@@ -2,23 +2,12 @@ import fc from 'fast-check';
 import { putCustomer } from '../../lib/app/customers';
 import { invoiceCustomer } from '../../lib/app/invoicing/job';
 import { beginInvoiceRun, fanOutInvoiceRun } from '../../lib/app/invoicing/runs';
-import { StripeInvoiceSync } from '../../lib/adapters/stripe/invoice-sync';
 import type { InvoiceJob } from '../../lib/app/ports';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import { Period } from '../../lib/domain/period';
 import { compareUtf8 } from '../../lib/domain/aggregation';
 import { Q } from '../../lib/domain/quantity';
-import {
-  MemoryClock,
-  MemoryCustomers,
-  MemoryEpoch,
-  MemoryInvoices,
-  MemoryJobQueue,
-  MemoryLedger,
-  MemoryRuns,
-  MemoryStripe,
-  type Chaos,
-} from '../support/memory';
+import { MemoryClock, memoryBilling, type Chaos } from '../support/memory';
 import { modelPrice, type ModelPlan } from './reference';
 
 /**
@@ -280,30 +269,12 @@ async function play(h: History) {
     },
   };
   const clock = new MemoryClock(MONTHS[0]!.start);
-  const ledger = new MemoryLedger();
-  const customers = new MemoryCustomers();
-  const invoices = new MemoryInvoices(chaos);
-  const runs = new MemoryRuns(chaos);
-  const queue = new MemoryJobQueue(chaos);
-  const epoch = new MemoryEpoch();
-  const stripe = new MemoryStripe(chaos);
   const deps = {
-    catalog,
-    clock,
-    ledger,
-    usageIndex: ledger,
-    customers,
-    invoices,
-    runs,
-    invoiceJobs: queue,
-    epoch,
-    subscriptions: { sync: async () => ({}) },
-    graceMs: HOUR,
-    correctionWindowMs: WINDOW,
-    sync: new StripeInvoiceSync(stripe),
+    ...memoryBilling(catalog, clock, { chaos, correctionWindowMs: WINDOW }),
     fanOutPageSize: h.pageSize,
     sleep: () => new Promise<void>((r) => setImmediate(r)),
   };
+  const { ledger, invoices, runs, invoiceJobs: queue, epoch, stripe } = deps;
   const events: ModelEvent[] = [];
   const requests = new Map<number, { at: number; plan: string }[]>();
   const admin = { keyId: 'model', scopes: ['admin' as const] };

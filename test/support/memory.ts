@@ -1,9 +1,12 @@
 import type { AddLinesInput, BillingProvider, DraftInvoiceInput, ProviderInvoice } from '../../lib/app/invoicing/stripe-port';
 import { BillingProviderError } from '../../lib/app/invoicing/stripe-port';
+import { StripeInvoiceSync } from '../../lib/adapters/stripe/invoice-sync';
+import type { CatalogIndex } from '../../lib/domain/catalog';
 import type {
   Clock,
   CreateInvoicesOutcome,
   Customer,
+  CounterReads,
   CustomerRepository,
   FanOutPosition,
   IdPage,
@@ -85,6 +88,23 @@ function page<T, R>(rows: T[], id: (row: T) => string, limit: number, cursor: st
   const from = cursor === undefined ? rows : rows.filter((r) => id(r) > cursor);
   const items = from.slice(0, limit);
   return { items: items.map(map), cursor: from.length > limit ? id(items[items.length - 1]!) : undefined };
+}
+
+/** The customer and counters of some meters in some periods, from the memory customers and ledger. */
+export class MemoryCounterReads implements CounterReads {
+  constructor(
+    private readonly customers: Pick<CustomerRepository, 'get'>,
+    private readonly ledger: Pick<UsageLedger, 'read'>,
+  ) {}
+  async read(customerId: string, periods: string[], meters: string[]) {
+    const customer = await this.customers.get(customerId);
+    const counters: Record<string, Record<string, string>> = {};
+    for (const period of periods) {
+      const { values } = await this.ledger.read(customerId, period);
+      counters[period] = Object.fromEntries(meters.filter((m) => values[m] !== undefined).map((m) => [m, values[m]!]));
+    }
+    return { customer, counters };
+  }
 }
 
 /** Counters set by the test: customer -> period -> meter -> value. */
@@ -347,4 +367,32 @@ export class MemoryStripe implements BillingProvider {
       this.items.filter((i) => i.invoice === invoiceId).map((i) => ({ id: i.id, amountMinor: i.amount, metadata: { ...i.metadata } })),
     );
   }
+}
+
+/**
+ * What the invoice job, runs and previews take, on in-memory adapters (the ledger is also the usage
+ * index); `chaos` crashes the invoices, runs, queue and Stripe. Tests spread it and add their own.
+ */
+export function memoryBilling(catalog: CatalogIndex, clock: MemoryClock, opts: { chaos?: Chaos; correctionWindowMs?: number } = {}) {
+  const chaos = opts.chaos ?? calm;
+  const ledger = new MemoryLedger();
+  const customers = new MemoryCustomers();
+  const stripe = new MemoryStripe(chaos);
+  return {
+    catalog,
+    clock,
+    ledger,
+    usageIndex: ledger,
+    customers,
+    counterReads: new MemoryCounterReads(customers, ledger),
+    invoices: new MemoryInvoices(chaos),
+    runs: new MemoryRuns(chaos),
+    invoiceJobs: new MemoryJobQueue(chaos),
+    epoch: new MemoryEpoch(),
+    subscriptions: { sync: async () => ({}) },
+    graceMs: 3_600_000,
+    correctionWindowMs: opts.correctionWindowMs ?? 35 * 86_400_000,
+    stripe,
+    sync: new StripeInvoiceSync(stripe),
+  };
 }

@@ -1,11 +1,10 @@
 import catalogJson from '../../catalog/catalog.json';
-import { StripeInvoiceSync } from '../../lib/adapters/stripe/invoice-sync';
 import { invoiceCustomer } from '../../lib/app/invoicing/job';
 import { beginInvoiceRun, fanOutInvoiceRun, runView } from '../../lib/app/invoicing/runs';
 import type { InvoiceJob } from '../../lib/app/ports';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import { Period } from '../../lib/domain/period';
-import { MemoryClock, MemoryCustomers, MemoryEpoch, MemoryInvoices, MemoryJobQueue, MemoryLedger, MemoryRuns, MemoryStripe } from '../support/memory';
+import { MemoryClock, memoryBilling } from '../support/memory';
 
 /**
  * The fan-out of an invoice run as a chain of steps on the invoice queue, one page per step, on
@@ -16,34 +15,14 @@ const catalog = new CatalogIndex(parseCatalog(catalogJson));
 const sep = Period.parse('2026-09');
 const oct = Period.parse('2026-10');
 const HOUR = 3_600_000;
-const DAY = 86_400_000;
 
 type Step = Extract<InvoiceJob, { action: 'start_run' }>;
 const isStep = (job: InvoiceJob): job is Step => 'action' in job;
 
 function world() {
   const clock = new MemoryClock(new Date(oct.end.getTime() + HOUR));
-  const customers = new MemoryCustomers();
-  const ledger = new MemoryLedger();
-  const runs = new MemoryRuns();
-  const queue = new MemoryJobQueue();
-  const stripe = new MemoryStripe();
-  const deps = {
-    catalog,
-    clock,
-    ledger,
-    customers,
-    usageIndex: ledger,
-    runs,
-    invoiceJobs: queue,
-    invoices: new MemoryInvoices(),
-    epoch: new MemoryEpoch(),
-    graceMs: HOUR,
-    correctionWindowMs: 35 * DAY,
-    fanOutPageSize: 2,
-    sleep: () => new Promise<void>((r) => setImmediate(r)),
-    sync: new StripeInvoiceSync(stripe),
-  };
+  const deps = { ...memoryBilling(catalog, clock), fanOutPageSize: 2, sleep: () => new Promise<void>((r) => setImmediate(r)) };
+  const { customers, ledger, runs, invoiceJobs: queue } = deps;
   // Seven customers; usage in October for two of them and for one nobody created; September usage
   // for one customer and for one more nobody created.
   for (let i = 0; i < 7; i++)

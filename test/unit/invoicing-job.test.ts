@@ -1,5 +1,4 @@
 import catalogJson from '../../catalog/catalog.json';
-import { StripeInvoiceSync } from '../../lib/adapters/stripe/invoice-sync';
 import { putCustomer } from '../../lib/app/customers';
 import { invoiceCustomer } from '../../lib/app/invoicing/job';
 import { beginInvoiceRun, fanOutInvoiceRun, startInvoiceRunByHand } from '../../lib/app/invoicing/runs';
@@ -8,7 +7,7 @@ import { readUsage } from '../../lib/app/usage';
 import type { Principal } from '../../lib/domain/apikey';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import { Period } from '../../lib/domain/period';
-import { MemoryClock, MemoryCustomers, MemoryEpoch, MemoryInvoices, MemoryJobQueue, MemoryLedger, MemoryRuns, MemoryStripe } from '../support/memory';
+import { MemoryClock, memoryBilling } from '../support/memory';
 
 /** The invoice job, runs and previews on in-memory adapters with the real catalog: one scenario per defect found. */
 const catalog = new CatalogIndex(parseCatalog(catalogJson));
@@ -21,23 +20,8 @@ const DAY = 86_400_000;
 
 function world(at: Date) {
   const clock = new MemoryClock(at);
-  const stripe = new MemoryStripe();
-  const ledger = new MemoryLedger();
-  const deps = {
-    catalog,
-    clock,
-    ledger,
-    usageIndex: ledger,
-    customers: new MemoryCustomers(),
-    invoices: new MemoryInvoices(),
-    runs: new MemoryRuns(),
-    invoiceJobs: new MemoryJobQueue(),
-    epoch: new MemoryEpoch(),
-    subscriptions: { sync: async () => ({}) },
-    graceMs: HOUR,
-    correctionWindowMs: 35 * DAY,
-    sync: new StripeInvoiceSync(stripe),
-  };
+  const deps = memoryBilling(catalog, clock);
+  const { stripe } = deps;
   const put = (id: string, body: { name: string; planId?: string; stripeCustomerId?: string; budget?: { amount: string } }) =>
     putCustomer(deps, admin, id, body);
   /** Runs every queued job (fan-outs and invoices) until the queue is empty. */
