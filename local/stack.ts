@@ -81,9 +81,25 @@ function functionEnvironment(declared: Record<string, unknown>, resources: Provi
   return env;
 }
 
+/**
+ * Sets `env` in process.env; the function returned puts back what each key held before, unless
+ * something (another stack) has set the key since.
+ */
+export function setEnvironment(env: Record<string, string>): () => void {
+  const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  return () => {
+    for (const [key, value] of Object.entries(env)) {
+      if (process.env[key] !== value) continue;
+      if (before[key] === undefined) delete process.env[key];
+      else process.env[key] = before[key];
+    }
+  };
+}
+
 export async function startStack(opts: StackOptions = {}): Promise<Stack> {
   const deployment = loadDeployment();
-  const started: { dynamoLocal?: DynamoLocal; fauxqs?: SqsSns; stripe?: StripeFake; http?: LocalHttpServer; untap?: () => void } = {};
+  const started: { dynamoLocal?: DynamoLocal; fauxqs?: SqsSns; stripe?: StripeFake; http?: LocalHttpServer; untap?: () => void; restoreEnv?: () => void } = {};
   try {
     const [dynamoLocal, fauxqs, stripe] = await Promise.all([
       startDynamoLocal({ dataDir: opts.dataDir }),
@@ -125,8 +141,10 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       POWERTOOLS_METRICS_DISABLED: process.env.POWERTOOLS_METRICS_DISABLED ?? 'true',
       ...opts.env,
     };
-    // Handlers read their configuration from the environment, as on Lambda.
-    Object.assign(process.env, env);
+    // Handlers read their configuration from the environment, as on Lambda. Put back on stop, so
+    // that a stack's settings (COUNTER_SHARDS, a small fan-out page) never reach the next one.
+    const restoreEnv = setEnvironment(env);
+    started.restoreEnv = restoreEnv;
     const activity: StackActivity = { eventsCounted: 0, alertsSent: 0 };
     // Loaded only now: the logger reads its level from the environment just set.
     const { tapMetrics } = require('../lib/platform/observability') as typeof import('../lib/platform/observability');
@@ -222,10 +240,12 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
           sqs.destroy();
           sns.destroy();
           await Promise.all([fauxqs.stop(), dynamoLocal.stop(), stripe.stop()]);
+          restoreEnv();
         })()),
     };
   } catch (err) {
     started.untap?.();
+    started.restoreEnv?.();
     await started.http?.stop();
     await started.stripe?.stop();
     await started.fauxqs?.stop();

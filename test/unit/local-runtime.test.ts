@@ -3,6 +3,7 @@ import { loadDeployment, rateMs } from '../../local/deployment';
 import { succeeded } from '../../local/poller';
 import { MAX_BATCH_BYTES, toBatches } from '../../lib/app/ingest';
 import { splitTarget } from '../../local/http-server';
+import { setEnvironment } from '../../local/stack';
 import { asciiJson } from '../../lib/domain/json';
 import type { MeteredEvent } from '../../lib/domain/events';
 
@@ -103,5 +104,22 @@ describe('local HTTP API request targets', () => {
     ['http://localhost:3000', '/', ''],
   ])('takes %s literally, as API Gateway does', (target, path, query) => {
     expect(splitTarget(target)).toEqual({ path, query });
+  });
+});
+
+describe("a local stack's environment", () => {
+  it("is put back when the stack stops, so that one stack's settings never reach the next", () => {
+    process.env.LOCAL_RUNTIME_KEPT = 'before';
+    delete process.env.LOCAL_RUNTIME_ADDED;
+    const restore = setEnvironment({ LOCAL_RUNTIME_KEPT: 'stack', LOCAL_RUNTIME_ADDED: 'stack', LOCAL_RUNTIME_OVERWRITTEN: 'stack' });
+    expect(process.env).toMatchObject({ LOCAL_RUNTIME_KEPT: 'stack', LOCAL_RUNTIME_ADDED: 'stack' });
+    // Another stack set this one meanwhile: it keeps the other stack's value.
+    process.env.LOCAL_RUNTIME_OVERWRITTEN = 'other stack';
+    restore();
+    expect(process.env.LOCAL_RUNTIME_KEPT).toBe('before');
+    expect(process.env.LOCAL_RUNTIME_ADDED).toBeUndefined();
+    expect(process.env.LOCAL_RUNTIME_OVERWRITTEN).toBe('other stack');
+    delete process.env.LOCAL_RUNTIME_KEPT;
+    delete process.env.LOCAL_RUNTIME_OVERWRITTEN;
   });
 });
