@@ -1,6 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetItemCommand, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { Period } from '../../lib/domain/period';
+import { crashOn } from '../support/faults';
 import { cloudEvent, startTestStack, type TestStack } from '../support/stack';
 
 /**
@@ -44,23 +45,6 @@ function twoDays() {
 }
 
 const daily = (customerId: string, period: string) => container().ledger.readDaily(customerId, period);
-
-/** Makes the handlers' DynamoDB client fail the n-th call of a command, once. */
-function crashOn(commandName: string, nth: number) {
-  let calls = 0;
-  const state = { crashed: false };
-  dynamo.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName === commandName && !state.crashed && ++calls === nth) {
-        state.crashed = true;
-        throw Object.assign(new Error(`injected crash in ${commandName}`), { name: 'InjectedCrash' });
-      }
-      return next(args);
-    },
-    { step: 'initialize', name: 'fault' },
-  );
-  return state;
-}
 
 describe('daily counters', () => {
   it('counts each event in the UTC day of its time, once, through duplicates and redeliveries', async () => {
@@ -116,7 +100,7 @@ describe('daily counters', () => {
   it('counts a day once when the aggregator dies at the counter transaction and the message comes back', async () => {
     const c = 'cus_daily_crash';
     const { period, day1, day2, at } = twoDays();
-    const state = crashOn('TransactWriteItemsCommand', 1);
+    const state = crashOn(dynamo, 'TransactWriteItemsCommand', 1);
     await t.sendEvents([
       ...Array.from({ length: 10 }, (_, i) => cloudEvent({ subject: c, time: at(day1, i), data: { value: 5 } })),
       ...Array.from({ length: 4 }, () => cloudEvent({ subject: c, time: at(day2, 0), data: { value: 1 } })),

@@ -1,4 +1,5 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { crashOn } from '../support/faults';
 import { cloudEvent, startTestStack, type TestStack } from '../support/stack';
 
 /**
@@ -25,27 +26,10 @@ afterEach(async () => {
   expect(await t.receiveAll(t.dlqUrl)).toEqual([]);
 });
 
-/** Makes the handlers' DynamoDB client crash on the n-th call of a command (counting from 1), once. */
-function crashOn(commandName: string, nth: number) {
-  let calls = 0;
-  const state = { crashed: false };
-  dynamo.middlewareStack.add(
-    (next, context) => async (args) => {
-      if (context.commandName === commandName && !state.crashed && ++calls === nth) {
-        state.crashed = true;
-        throw Object.assign(new Error(`injected crash in ${commandName}`), { name: 'InjectedCrash' });
-      }
-      return next(args);
-    },
-    { step: 'initialize', name: 'fault' },
-  );
-  return state;
-}
-
 describe('the aggregator failing half way through a batch', () => {
   it('loses nothing and counts nothing twice when it dies after claiming part of the events', async () => {
     const c = 'cus_crash_claims';
-    const state = crashOn('PutItemCommand', 6);
+    const state = crashOn(dynamo, 'PutItemCommand', 6);
     await t.sendEvents(Array.from({ length: 20 }, () => cloudEvent({ subject: c, data: { value: 5 } })));
     await t.drain();
     expect(state.crashed).toBe(true);
@@ -57,7 +41,7 @@ describe('the aggregator failing half way through a batch', () => {
 
   it('counts once when it dies at the counter transaction and the batch is redelivered', async () => {
     const c = 'cus_crash_tx';
-    const state = crashOn('TransactWriteItemsCommand', 1);
+    const state = crashOn(dynamo, 'TransactWriteItemsCommand', 1);
     await t.sendEvents(Array.from({ length: 20 }, () => cloudEvent({ subject: c, data: { value: 5 } })));
     await t.drain();
     expect(state.crashed).toBe(true);
@@ -67,7 +51,7 @@ describe('the aggregator failing half way through a batch', () => {
   it('counts once when it dies between two transactions of one message (more than 99 counters)', async () => {
     // 60 customers x 2 meters = 120 counters: two transactions; the second one crashes.
     const customers = Array.from({ length: 60 }, (_, i) => `cus_many_${i}`);
-    const state = crashOn('TransactWriteItemsCommand', 2);
+    const state = crashOn(dynamo, 'TransactWriteItemsCommand', 2);
     await t.sendEvents(customers.map((c) => cloudEvent({ subject: c, data: { value: 3 } })));
     await t.drain();
     expect(state.crashed).toBe(true);
@@ -81,7 +65,7 @@ describe('the aggregator failing half way through a batch', () => {
   it('counts once when it dies after the counters but before SQS deleted the message', async () => {
     const c = 'cus_crash_delete';
     // Fail the MAX update that comes after the additive transaction: the whole message is retried.
-    const state = crashOn('UpdateItemCommand', 1);
+    const state = crashOn(dynamo, 'UpdateItemCommand', 1);
     await t.sendEvents([cloudEvent({ subject: c, data: { value: 8 } }), cloudEvent({ subject: c, type: 'storage_gb', data: { value: 4 } })]);
     await t.drain();
     expect(state.crashed).toBe(true);

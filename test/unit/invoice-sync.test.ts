@@ -6,19 +6,12 @@
 import { createStripeClient, StripeBilling } from '../../lib/adapters/stripe';
 import { MAX_LINES_PER_INVOICE, StripeInvoiceSync } from '../../lib/adapters/stripe/invoice-sync';
 import { BillingProviderError, type SyncInvoice } from '../../lib/app/invoicing/stripe-port';
-import { startStripeFake, type StripeFake } from '../../local/stripe-fake/server';
+import type { StripeFake } from '../../local/stripe-fake/server';
+import { useStripeFake } from '../support/stripe-fake';
 
 let fake: StripeFake;
 
-beforeAll(async () => {
-  fake = await startStripeFake({ port: 0 });
-});
-afterAll(async () => {
-  await fake.stop();
-});
-beforeEach(() => {
-  fake.reset();
-});
+useStripeFake((f) => (fake = f));
 
 function billing(): StripeBilling {
   const config = {

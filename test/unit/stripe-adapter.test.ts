@@ -15,7 +15,8 @@ import {
   type StripeCallOutcome,
   type StripeOperation,
 } from '../../lib/adapters/stripe';
-import { startStripeFake, type StripeFake } from '../../local/stripe-fake/server';
+import type { StripeFake } from '../../local/stripe-fake/server';
+import { useStripeFake } from '../support/stripe-fake';
 
 const API_KEY = 'sk_test_adapter_unit';
 const FINALIZE_PATH = /^\/v1\/invoices\/[^/]+\/finalize$/;
@@ -95,17 +96,7 @@ async function runInvoice(billing: StripeBilling, customer: string, period = '20
 
 const TOTAL = LINES.reduce((s, l) => s + l.amountMinor, 0);
 
-beforeAll(async () => {
-  fake = await startStripeFake({ port: 0 });
-});
-
-afterAll(async () => {
-  await fake.stop();
-});
-
-beforeEach(() => {
-  fake.reset();
-});
+useStripeFake((f) => (fake = f));
 
 describe('invoicing against the fake', () => {
   it('creates a draft, adds 3 lines in one request and finalizes: one open invoice whose total is the sum', async () => {

@@ -5,6 +5,7 @@
  */
 import Stripe from 'stripe';
 import { startStripeFake, type StripeFake } from '../../local/stripe-fake/server';
+import { useStripeFake } from '../support/stripe-fake';
 
 const API_KEY = 'sk_test_fake_unit';
 
@@ -40,17 +41,7 @@ async function rawPost(path: string, body: string, headers: Record<string, strin
   });
 }
 
-beforeAll(async () => {
-  fake = await startStripeFake({ port: 0 });
-});
-
-afterAll(async () => {
-  await fake.stop();
-});
-
-beforeEach(() => {
-  fake.reset();
-});
+useStripeFake((f) => (fake = f));
 
 describe('customers', () => {
   it('creates and retrieves a customer with metadata', async () => {
