@@ -5,20 +5,27 @@ import { join } from 'node:path';
 import catalogJson from '../catalog/catalog.json';
 import { Period } from '../lib/domain/period';
 import { startStack } from '../local/stack';
+import { descendantCpuSeconds, selfTimes, startCpuProfile } from './cpu-profile';
 
 /**
  * `npm run bench:reads`: latency of the read endpoints at a fixed request rate on the local stack.
  *
  * A catalog of 10 meters, one customer with 3 months of history (usage in each month, the two
- * closed months invoiced, so the preview has earlier invoices and corrections to look at), a warm-up,
- * then for each endpoint RATE requests/s (default 200) for DURATION seconds (default 15), open loop: requests
+ * closed months invoiced, so the preview has earlier invoices and corrections to look at), then for
+ * each endpoint WARMUP seconds (default 10) of unmeasured requests and RATE requests/s (default 200)
+ * for DURATION seconds (default 15), both open loop: requests
  * leave on schedule whether or not earlier ones came back, so a slow server shows as latency, not as
- * a lower rate. Prints p50/p95/p99/max per endpoint; exits non-zero on any non-200.
+ * a lower rate. Prints p50/p95/p99/max per endpoint and the CPU this process (client, API and
+ * handlers together) and DynamoDB Local's JVM used in each endpoint's phase; exits non-zero on any
+ * non-200. PROFILE=1 also profiles this process per endpoint and prints where its CPU went.
  */
 const RATE = Number(process.env.RATE ?? 200);
 const SECONDS = Number(process.env.DURATION ?? 15);
 /** Only the endpoints whose name contains this (e.g. ONLY=upcoming). */
 const ONLY = process.env.ONLY ?? '';
+const PROFILE = process.env.PROFILE === '1';
+/** Seconds of unmeasured requests at RATE before each endpoint's measured ones. */
+const WARMUP = Number(process.env.WARMUP ?? 10);
 const HOUR = 3_600_000;
 
 function tenMeterCatalog() {
@@ -148,20 +155,42 @@ async function main() {
       );
       return { latencies: latencies.sort((a, b) => a - b), failures };
     };
-    // Warm-up: the JVM behind DynamoDB Local and the handlers' first calls.
-    for (const [, path] of endpoints) await shoot(path, RATE / 2, 3);
 
-    console.log(`\nread latency, local stack, ${RATE} requests/s for ${SECONDS} s per endpoint, 10 meters, 3 months of history (${new Date().toISOString()})`);
-    console.log('endpoint                    requests  p50 ms  p95 ms  p99 ms  max ms  non-200');
+    console.log(
+      `\nread latency, local stack, ${RATE} requests/s for ${SECONDS} s per endpoint after ${WARMUP} s of warm-up at that rate, 10 meters, 3 months of history (${new Date().toISOString()})`,
+    );
+    console.log('endpoint                    requests  p50 ms  p95 ms  p99 ms  max ms  non-200  CPU % of a core: this process / DynamoDB Local');
     let bad = 0;
+    const profiles: string[] = [];
     for (const [name, path] of endpoints.filter(([name]) => name.includes(ONLY))) {
+      // Warm-up at the same rate, not measured: the handlers' first calls and the JIT of DynamoDB Local's JVM.
+      if (WARMUP > 0) await shoot(path, RATE, WARMUP);
+      const profiler = PROFILE ? await startCpuProfile() : undefined;
+      const cpu0 = { self: process.cpuUsage(), children: descendantCpuSeconds(), at: performance.now() };
       const { latencies, failures } = await shoot(path, RATE, SECONDS);
+      const wall = (performance.now() - cpu0.at) / 1000;
+      const self = process.cpuUsage(cpu0.self);
+      const java = (descendantCpuSeconds().get('DynamoDB Local (java)') ?? 0) - (cpu0.children.get('DynamoDB Local (java)') ?? 0);
       bad += failures;
       const f = (n: number) => n.toFixed(1).padStart(7);
+      const share = (s: number) => `${Math.round((100 * s) / wall)}%`;
       console.log(
-        `${name.padEnd(26)} ${String(latencies.length).padStart(9)} ${f(percentile(latencies, 50))} ${f(percentile(latencies, 95))} ${f(percentile(latencies, 99))} ${f(latencies.at(-1)!)} ${String(failures).padStart(8)}`,
+        `${name.padEnd(26)} ${String(latencies.length).padStart(9)} ${f(percentile(latencies, 50))} ${f(percentile(latencies, 95))} ${f(percentile(latencies, 99))} ${f(latencies.at(-1)!)} ${String(failures).padStart(8)}  ${share((self.user + self.system) / 1e6)} / ${share(java)}`,
       );
+      const profiled = await profiler?.stop(`bench-reads-${name.replace(/\W+/g, '-')}`);
+      if (profiled) {
+        const { total, functions, categories } = selfTimes(profiled.profile, join(__dirname, '..'));
+        const line = (t: { name: string; ms: number; share: number }) =>
+          `    ${(t.ms / 1000).toFixed(2).padStart(6)} s ${(100 * t.share).toFixed(1).padStart(5)}%  ${t.name}`;
+        profiles.push(
+          `  ${name}: ${profiled.file} (${(total / 1000).toFixed(1)} s sampled)`,
+          ...categories.map(line),
+          '  top 12 functions:',
+          ...functions.slice(0, 12).map(line),
+        );
+      }
     }
+    if (profiles.length > 0) console.log(`\nCPU profiles of this process (load client, HTTP API and handlers), self time:\n${profiles.join('\n')}`);
     for (const e of errors) console.log(`network error: ${e}`);
     if (bad > 0) process.exitCode = 1;
   } finally {

@@ -3,6 +3,7 @@ import { createPortalLink, portalLinkInput, readDailyUsage, readPortal } from '.
 import { wire } from '../../lib/platform/wiring/base';
 import { catalogArea } from '../../lib/platform/wiring/catalog';
 import { usageArea } from '../../lib/platform/wiring/usage';
+import { countersArea } from '../../lib/platform/wiring/counters';
 import { customersArea } from '../../lib/platform/wiring/customers';
 import { invoicingArea } from '../../lib/platform/wiring/invoicing';
 import { alertsArea } from '../../lib/platform/wiring/alerts';
@@ -11,7 +12,7 @@ import { httpHandler, pageHandler, requestBaseUrl } from '../../lib/platform/htt
 import { PAGE_HEADERS, renderError, renderPortal } from './page';
 
 /** The areas of the composition root this function uses. */
-const deps = () => wire(catalogArea, usageArea, customersArea, invoicingArea, alertsArea, portalArea);
+const deps = () => wire(catalogArea, usageArea, countersArea, customersArea, invoicingArea, alertsArea, portalArea);
 
 /** POST /api/v1/customers/{id}/portal-links {ttlSeconds?} (read; a bound key only for its customer): a signed, expiring link. */
 export const createLink = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => {

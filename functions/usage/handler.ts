@@ -1,12 +1,12 @@
 import { readUsage } from '../../lib/app/usage';
 import { wire } from '../../lib/platform/wiring/base';
 import { catalogArea } from '../../lib/platform/wiring/catalog';
-import { usageArea } from '../../lib/platform/wiring/usage';
+import { countersArea } from '../../lib/platform/wiring/counters';
 import { customersArea } from '../../lib/platform/wiring/customers';
 import { httpHandler } from '../../lib/platform/http';
 
 /** The areas of the composition root this function uses. */
-const deps = () => wire(catalogArea, usageArea, customersArea);
+const deps = () => wire(catalogArea, countersArea);
 
 /** GET /api/v1/customers/{id}/usage?period=YYYY-MM: the usage page. */
 export const handler = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => {

@@ -7,7 +7,7 @@ import { listAlerts, type AlertDeps } from './alerts';
 import { portalLink, type LinkDeps } from './portal-link';
 import { checkCustomerId } from './customer-id';
 import { listInvoices } from './invoicing/views';
-import type { InvoiceRepository, UsageLedger } from './ports';
+import type { CustomerRepository, InvoiceRepository, UsageLedger } from './ports';
 import { readUsage, resolvePeriod } from './usage';
 
 /**
@@ -18,7 +18,8 @@ import { readUsage, resolvePeriod } from './usage';
 export { portalLink, type LinkDeps };
 
 export interface PortalDeps extends AlertDeps, LinkDeps {
-  ledger: Pick<UsageLedger, 'read' | 'readDaily' | 'periodsWithUsage'>;
+  ledger: Pick<UsageLedger, 'readDaily' | 'periodsWithUsage'>;
+  customers: Pick<CustomerRepository, 'get'>;
   invoices: Pick<InvoiceRepository, 'list'>;
 }
 

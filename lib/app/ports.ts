@@ -128,10 +128,13 @@ export interface Customer {
   updatedAt: string;
 }
 
-/** One read of what an entitlement check needs: the customer and the period's counters of some meters. */
+/** The counter of duplicates dropped for a customer and period, read like a meter's (meter slugs start with a letter). */
+export const DUPLICATES_COUNTER = '_duplicates';
+
 /**
  * The customer and its counters of some meters in some periods, read together (one request where
- * the store allows): what an entitlement check and an invoice's gather need on their hot paths.
+ * the store allows): what the usage page, an alert evaluation, an entitlement check and an
+ * invoice's gather need on their hot paths. `DUPLICATES_COUNTER` may be asked for like a meter.
  */
 export interface CounterReads {
   read(customerId: string, periods: string[], meters: string[]): Promise<{ customer: Customer | undefined; counters: Record<string, Record<string, string>> }>;

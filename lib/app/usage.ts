@@ -5,11 +5,10 @@ import { estimatePeriod } from '../domain/invoicing';
 import { Period } from '../domain/period';
 import { checkCustomerId } from './customer-id';
 import { gatherPeriod } from './invoicing/snapshot';
-import type { Clock, CustomerRepository, UsageLedger } from './ports';
+import type { Clock, CounterReads } from './ports';
 
 export interface UsageDeps {
-  ledger: Pick<UsageLedger, 'read'>;
-  customers: Pick<CustomerRepository, 'get'>;
+  counterReads: CounterReads;
   catalog: CatalogIndex;
   clock: Clock;
 }

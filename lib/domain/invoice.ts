@@ -174,6 +174,8 @@ export function correctionLines(
   for (const charge of plan.charges) {
     const now = parseQuantity(quantityOf(nowTotals, charge.meter), `${charge.meter} quantity now`);
     const before = parseQuantity(quantityOf(invoicedTotals, charge.meter), `${charge.meter} quantity invoiced`);
+    // The same quantity prices the same: nothing to correct, and no need to price it twice.
+    if (now.eq(before)) continue;
     const difference = billedAmount(plan.currency, charge, now).minus(billedAmount(plan.currency, charge, before));
     if (difference.isZero()) continue;
     const label = labelOf(meters, charge.meter);

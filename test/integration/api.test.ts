@@ -1,5 +1,6 @@
 import { ScanCommand } from '@aws-sdk/client-dynamodb';
 import { cloudEvent, startTestStack, type TestStack } from '../support/stack';
+import { commandsDuring } from '../support/faults';
 
 /** The HTTP contract on the real local stack: bad input, the error envelope and access control. */
 let t: TestStack;
@@ -242,5 +243,32 @@ describe('entitlements', () => {
     expect(meter.body.error.code).toBe('meter_not_found');
     const bound = (await t.request('POST', '/api/v1/api-keys', { body: { name: 'bound', scopes: ['read'], customerId: 'cus_other' } })).body.key;
     expect((await t.request('GET', '/api/v1/customers/cus_entitled/entitlements', { key: bound })).status).toBe(403);
+  });
+});
+
+describe('what a read costs the store', () => {
+  it('answers the usage page and an entitlement check with one BatchGetItem, and the upcoming invoice with one more Query of the invoices', async () => {
+    const { dynamoClient } = require('../../lib/platform/clients') as typeof import('../../lib/platform/clients');
+    const id = 'cus_read_cost';
+    expect(
+      (
+        await t.sendEvents([
+          cloudEvent({ subject: id, data: { value: 7 } }),
+          cloudEvent({ subject: id, id: 'rc-2', type: 'user_activity', data: { userId: 'u1' } }),
+        ])
+      ).status,
+    ).toBe(202);
+    expect((await t.sendEvents([cloudEvent({ subject: id, id: 'rc-2', type: 'user_activity', data: { userId: 'u1' } })])).status).toBe(202);
+    await t.drain();
+    let usage: any;
+    expect(await commandsDuring(dynamoClient(), async () => (usage = await t.request('GET', `/api/v1/customers/${id}/usage`)))).toEqual([
+      'BatchGetItemCommand',
+    ]);
+    expect(usage.body).toMatchObject({ duplicatesDropped: 1 });
+    expect(usage.body.meters.find((m: any) => m.meter === 'api_calls')).toMatchObject({ value: '7' });
+    expect(usage.body.meters.find((m: any) => m.meter === 'active_users')).toMatchObject({ value: '1' });
+    expect(await commandsDuring(dynamoClient(), () => t.request('GET', `/api/v1/customers/${id}/entitlements`))).toEqual(['BatchGetItemCommand']);
+    const preview = await commandsDuring(dynamoClient(), () => t.request('GET', `/api/v1/customers/${id}/invoices/upcoming`));
+    expect(preview.sort()).toEqual(['BatchGetItemCommand', 'QueryCommand']);
   });
 });

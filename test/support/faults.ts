@@ -19,3 +19,24 @@ export function crashOn(dynamo: DynamoDBClient, commandName: string, nth: number
   );
   return state;
 }
+
+/**
+ * Records the name of every command `dynamo` (the handlers' client) sends while `during` runs, with
+ * a middleware named `watch`: what a read path costs in requests.
+ */
+export async function commandsDuring(dynamo: DynamoDBClient, during: () => Promise<unknown>): Promise<string[]> {
+  const sent: string[] = [];
+  dynamo.middlewareStack.add(
+    (next, context) => async (args) => {
+      sent.push(context.commandName!);
+      return next(args);
+    },
+    { step: 'initialize', name: 'watch' },
+  );
+  try {
+    await during();
+  } finally {
+    dynamo.middlewareStack.remove('watch');
+  }
+  return sent;
+}

@@ -23,6 +23,7 @@ import type {
   UsageIndex,
   UsageLedger,
 } from '../../lib/app/ports';
+import { DUPLICATES_COUNTER } from '../../lib/app/ports';
 
 /**
  * In-memory adapters for the invoicing use cases, with the same conditional semantics as the
@@ -100,8 +101,9 @@ export class MemoryCounterReads implements CounterReads {
     const customer = await this.customers.get(customerId);
     const counters: Record<string, Record<string, string>> = {};
     for (const period of periods) {
-      const { values } = await this.ledger.read(customerId, period);
-      counters[period] = Object.fromEntries(meters.filter((m) => values[m] !== undefined).map((m) => [m, values[m]!]));
+      const { values, duplicatesDropped } = await this.ledger.read(customerId, period);
+      const all: Record<string, string> = duplicatesDropped > 0 ? { ...values, [DUPLICATES_COUNTER]: String(duplicatesDropped) } : values;
+      counters[period] = Object.fromEntries(meters.filter((m) => all[m] !== undefined).map((m) => [m, all[m]!]));
     }
     return { customer, counters };
   }

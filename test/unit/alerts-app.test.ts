@@ -2,7 +2,7 @@ import { evaluateCustomerAlerts, listAlerts, sweepPendingAlerts, type AlertDeps 
 import type { AlertRecord, AlertRepository, Customer } from '../../lib/app/ports';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import catalogJson from '../../catalog/catalog.json';
-import { MemoryClock } from '../support/memory';
+import { MemoryClock, MemoryCounterReads } from '../support/memory';
 
 /**
  * Alerts as a use case on in-memory ports (the real catalog: default plan thresholds 80/90/100% of
@@ -51,8 +51,7 @@ beforeEach(() => {
   alerts = new MemoryAlerts();
   clock.at = new Date('2026-11-20T12:00:00Z');
   deps = {
-    ledger: { read: async () => ({ values: { ...counters }, duplicatesDropped: 0 }) },
-    customers: { get: async () => customer },
+    counterReads: new MemoryCounterReads({ get: async () => customer }, { read: async () => ({ values: { ...counters }, duplicatesDropped: 0 }) }),
     catalog,
     clock,
     alerts,

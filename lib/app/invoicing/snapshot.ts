@@ -1,7 +1,7 @@
 import type { CatalogIndex } from '../../domain/catalog';
 import { CORRECTION_LOOKBACK, type InvoiceSnapshot } from '../../domain/invoicing';
 import type { Period } from '../../domain/period';
-import type { CounterReads, Customer, CustomerRepository, InvoiceRecord, InvoiceRepository, UsageLedger } from '../ports';
+import { DUPLICATES_COUNTER, type CounterReads, type Customer, type InvoiceRecord, type InvoiceRepository } from '../ports';
 
 /**
  * Gather: everything billing reads about one customer, read in one place. The compute
@@ -13,14 +13,15 @@ export interface SnapshotDeps {
   invoices: Pick<InvoiceRepository, 'list'>;
 }
 
-/** The period as it accrues (usage page, alerts): the customer and the period's counters. */
-export async function gatherPeriod(
-  deps: { ledger: Pick<UsageLedger, 'read'>; customers: Pick<CustomerRepository, 'get'> },
-  customerId: string,
-  period: Period,
-) {
-  const [customer, counters] = await Promise.all([deps.customers.get(customerId), deps.ledger.read(customerId, period.key)]);
-  return { customer, counters: counters.values, duplicatesDropped: counters.duplicatesDropped };
+/**
+ * The period as it accrues (usage page, alerts): the customer, the period's counters of the
+ * catalog's meters and the duplicates dropped, in one read.
+ */
+export async function gatherPeriod(deps: Pick<SnapshotDeps, 'catalog' | 'counterReads'>, customerId: string, period: Period) {
+  const meters = deps.catalog.meters().map((m) => m.slug);
+  const read = await deps.counterReads.read(customerId, [period.key], [...meters, DUPLICATES_COUNTER]);
+  const { [DUPLICATES_COUNTER]: duplicates = '0', ...counters } = read.counters[period.key]!;
+  return { customer: read.customer, counters, duplicatesDropped: Number(duplicates) };
 }
 
 export interface GatheredInvoices extends InvoiceSnapshot {
