@@ -20,7 +20,8 @@ import { descendantCpuSeconds, selfTimes, startCpuProfile, type CpuProfiler } fr
  * as deployed).
  *
  * Store ceiling: RAW_SECONDS=10 s of conditional PutItems of new keys into the dedupe table, right
- * before and right after the counting phase, with the aggregator's client and as many concurrent
+ * before (after RAW_WARMUP=20 s of the same, unreported, to warm DynamoDB Local's JVM) and right
+ * after the counting phase, with the aggregator's client and as many concurrent
  * writers as the counting path can have in flight.
  *
  * Freshness: FRESH_SECONDS=20 s of open-loop load at 50% and at 90% of the end-to-end rate just
@@ -40,6 +41,8 @@ const POLLERS = Number(process.env.POLLERS ?? 4);
 /** Seconds before SQS hands a message out again: on a loaded machine a message that outlasts it is counted by two invocations at once (exactly once still, but its claims and archive writes are paid twice). */
 const VISIBILITY = Number(process.env.VISIBILITY ?? 60);
 const RAW_SECONDS = Number(process.env.RAW_SECONDS ?? 10);
+/** Seconds of unreported raw PutItems before the first measured ones. */
+const RAW_WARMUP = Number(process.env.RAW_WARMUP ?? 20);
 const FRESH_SECONDS = Number(process.env.FRESH_SECONDS ?? 20);
 const FRESH_PROBES = Number(process.env.FRESH_PROBES ?? 10);
 const FRESH_POLL_MS = Number(process.env.FRESH_POLL_MS ?? 20);
@@ -138,15 +141,18 @@ async function main() {
     const writers = POLLERS * recordsPerInvocation * DEFAULT_WRITE_CONCURRENCY;
 
     /** Conditional PutItems of new keys into the dedupe table from `writers` concurrent loops for RAW_SECONDS; puts per second. */
-    const rawPuts = async (tag: string): Promise<number> => {
+    /** CPU of this process per raw PutItem, by phase: what a claim costs the client alone. */
+    const rawCpuMsPerPut = new Map<string, number>();
+    const rawPuts = async (tag: string, seconds = RAW_SECONDS): Promise<number> => {
       const docs = documents(client);
       const source = `bench-raw-${randomUUID().slice(0, 8)}-${tag}`;
       const expiresAt = Math.floor(Date.now() / 1000) + 86_400;
       let n = 0;
       let puts = 0;
       let failed = 0;
+      const cpu0 = process.cpuUsage();
       const t0 = performance.now();
-      const end = t0 + RAW_SECONDS * 1000;
+      const end = t0 + seconds * 1000;
       await Promise.all(
         Array.from({ length: writers }, async () => {
           while (performance.now() < end) {
@@ -168,6 +174,8 @@ async function main() {
         }),
       );
       if (failed > 0) console.error(`raw PutItems (${tag}): ${failed} failed`);
+      const cpu = process.cpuUsage(cpu0);
+      rawCpuMsPerPut.set(tag, (cpu.user + cpu.system) / 1000 / puts);
       return puts / ((performance.now() - t0) / 1000);
     };
 
@@ -182,6 +190,9 @@ async function main() {
     const requests: unknown[][] = [];
     for (let i = 0; i < all.length; i += REQUEST_SIZE) requests.push(all.slice(i, i + REQUEST_SIZE));
 
+    // The JVM behind DynamoDB Local writes about half as fast until it has compiled its write path:
+    // warm it first, so that the ceiling before counting is not a cold figure.
+    if (RAW_WARMUP > 0) await rawPuts('warm-up', RAW_WARMUP);
     const rawBefore = await rawPuts('before');
 
     capacity.reset();
@@ -216,10 +227,13 @@ async function main() {
       }
       return { total, duplicates, values };
     };
-    let totals = await readTotals();
+    // Done when the usage API shows every event. Until the queue is empty that cannot be, so the
+    // bench watches the queue (one small request) instead of loading the API it measures.
+    let totals = { total: 0, duplicates: 0, values: [] as string[] };
     while (totals.total + totals.duplicates < EVENTS) {
-      await sleep(250);
+      while ((await queueDepth(stack, 'UsageQueue')) > 0) await sleep(100);
       totals = await readTotals();
+      if (totals.total + totals.duplicates < EVENTS) await sleep(100);
     }
     const tCounted = performance.now();
     tally.on = false;
@@ -229,7 +243,9 @@ async function main() {
     const priced = capacity.pricedUnits;
     const reported = capacity.reportedUnits;
     const archive = { ...archiveWrites };
+    const rawProfiler: CpuProfiler | undefined = PROFILE ? await startCpuProfile() : undefined;
     const rawAfter = await rawPuts('after');
+    const rawProfiled = await rawProfiler?.stop('bench-metering-raw');
     const exact = totals.values.every((v, c) => v === String(expectedValue(c)));
 
     const secs = (ms: number) => (ms / 1000).toFixed(1);
@@ -280,10 +296,10 @@ async function main() {
     const ratio = endToEnd / rawMean;
     console.log(
       `ceiling:     raw conditional PutItems (new keys, dedupe table, the aggregator's client, ${writers} concurrent writers = ${POLLERS} pollers x ${recordsPerInvocation} records x ${DEFAULT_WRITE_CONCURRENCY} claims each), ${RAW_SECONDS} s each: ` +
-        `${Math.round(rawBefore)}/s before counting, ${Math.round(rawAfter)}/s after (JVM warmer), mean ${Math.round(rawMean)}/s`,
+        `${Math.round(rawBefore)}/s before counting (after ${RAW_WARMUP} s of the same to warm the JVM), ${Math.round(rawAfter)}/s after, mean ${Math.round(rawMean)}/s`,
     );
     console.log(
-      `ratio:       end-to-end ${Math.round(endToEnd)} events/s / raw ${Math.round(rawMean)} PutItems/s = ${ratio.toFixed(3)} (against the warm figure after alone: ${(endToEnd / rawAfter).toFixed(3)}; goal >= ${TARGET_RATIO}; each event is 1 claim PutItem plus its share of its message's transactions, so 1.0 would mean the per-message writes were free)`,
+      `ratio:       end-to-end ${Math.round(endToEnd)} events/s / raw ${Math.round(rawMean)} PutItems/s = ${ratio.toFixed(3)} (against the figure before alone: ${(endToEnd / rawBefore).toFixed(3)}, after alone: ${(endToEnd / rawAfter).toFixed(3)}; goal >= ${TARGET_RATIO}; each event is 1 claim PutItem plus its share of its message's transactions, so 1.0 would mean the per-message writes were free)`,
     );
     const wall = (tCounted - t0) / 1000;
     const cpuLine = [['this process (HTTP API, pollers, handlers)', (cpuSelf.user + cpuSelf.system) / 1e6] as const, ...cpuChildren]
@@ -291,6 +307,10 @@ async function main() {
       .map(([name, s]) => `${name} ${s.toFixed(1)} s (${((100 * s) / wall).toFixed(0)}% of a core)`)
       .join(', ');
     console.log(`CPU:         during the counting phase (${wall.toFixed(1)} s): ${cpuLine}`);
+    const perPut = (tag: string) => (rawCpuMsPerPut.get(tag) ?? 0).toFixed(3);
+    console.log(
+      `             this process per event counted: ${((cpuSelf.user + cpuSelf.system) / 1000 / EVENTS).toFixed(3)} ms of CPU; per raw PutItem: ${perPut('before')} ms before, ${perPut('after')} ms after`,
+    );
 
     // Reconciliation: every counter of the period recomputed from the archive and compared (before
     // the freshness phases add events to the same period).
@@ -317,6 +337,20 @@ async function main() {
       groups.slice(0, 15).forEach((g) => console.log(line(g)));
       console.log('top 15 functions by self time:');
       functions.slice(0, 15).forEach((f) => console.log(line(f)));
+      if (rawProfiled) {
+        // Per operation: an event counted end to end against one raw PutItem, by kind of code.
+        const raw = selfTimes(rawProfiled.profile, join(__dirname, '..'));
+        const puts = rawAfter * RAW_SECONDS;
+        const rawBy = new Map(raw.groups.map((g) => [g.name, g.ms]));
+        console.log(
+          `\nper operation, ms of this process's CPU by package: an event counted (${EVENTS}) / a raw PutItem (${Math.round(puts)}, ${rawProfiled.file})`,
+        );
+        const names = [...new Set([...groups.slice(0, 25).map((g) => g.name), ...raw.groups.slice(0, 10).map((g) => g.name)])];
+        const rows = names.map((name) => ({ name, e: (groups.find((g) => g.name === name)?.ms ?? 0) / EVENTS, r: (rawBy.get(name) ?? 0) / puts }));
+        rows.sort((a, b) => b.e - b.r - (a.e - a.r));
+        for (const r of rows)
+          console.log(`  ${r.e.toFixed(4).padStart(8)} ${r.r.toFixed(4).padStart(8)} ${(r.e - r.r >= 0 ? '+' : '') + (r.e - r.r).toFixed(4)}  ${r.name}`);
+      }
     }
 
     rows.push(
