@@ -31,6 +31,10 @@ import { descendantCpuSeconds, selfTimes, startCpuProfile, type CpuProfiler } fr
  * usage every FRESH_POLL_MS=20 ms from its 202 until its counter shows it.
  *
  * PROFILE=1 profiles this process (HTTP API, pollers, handlers) during the counting phase.
+ *
+ * BACKLOG=1 stops the aggregator's pollers while the requests are sent and starts them once every
+ * event is queued: ingest's CPU per event alone, then the aggregator counting a full queue alone
+ * (the rate and ratio it prints are then that, not end to end).
  */
 const EVENTS = Number(process.env.EVENTS ?? 100_000);
 const DUP_RATE = Number(process.env.DUP_RATE ?? 0.1);
@@ -48,6 +52,8 @@ const FRESH_PROBES = Number(process.env.FRESH_PROBES ?? 10);
 const FRESH_POLL_MS = Number(process.env.FRESH_POLL_MS ?? 20);
 const FRESH_BACKGROUND_MS = Number(process.env.FRESH_BACKGROUND_MS ?? 1000);
 const PROFILE = process.env.PROFILE === '1';
+const BACKLOG = process.env.BACKLOG === '1';
+const secs = (ms: number) => (ms / 1000).toFixed(1);
 /** A probe not visible by then is reported as unseen. */
 const PROBE_TIMEOUT_MS = 120_000;
 /** The goals the figures are printed beside. */
@@ -199,9 +205,13 @@ async function main() {
     archiveWrites.puts = 0;
     archiveWrites.events = 0;
     tally.on = true;
-    const profiler: CpuProfiler | undefined = PROFILE ? await startCpuProfile() : undefined;
-    const cpuBefore = { self: process.cpuUsage(), children: descendantCpuSeconds() };
-    const t0 = performance.now();
+    // BACKLOG=1: the aggregator waits until every request is queued, then counts the backlog alone.
+    const usagePollers = stack.pollers.filter((p) => p.queueUrl === stack.resources.queues['UsageQueue']!.url);
+    if (BACKLOG) await Promise.all(usagePollers.map((p) => p.stop()));
+    let profiler: CpuProfiler | undefined = PROFILE && !BACKLOG ? await startCpuProfile() : undefined;
+    let cpuBefore = { self: process.cpuUsage(), children: descendantCpuSeconds() };
+    let t0 = performance.now();
+    const tSend = t0;
     let next = 0;
     await Promise.all(
       Array.from({ length: SENDERS }, async () => {
@@ -212,6 +222,16 @@ async function main() {
       }),
     );
     const tIngested = performance.now();
+    if (BACKLOG) {
+      const cpu = process.cpuUsage(cpuBefore.self);
+      console.log(
+        `ingest alone: ${EVENTS} events queued in ${secs(tIngested - tSend)} s, ${((cpu.user + cpu.system) / 1000 / EVENTS).toFixed(3)} ms of this process's CPU per event`,
+      );
+      profiler = PROFILE ? await startCpuProfile() : undefined;
+      cpuBefore = { self: process.cpuUsage(), children: descendantCpuSeconds() };
+      t0 = performance.now();
+      usagePollers.forEach((p) => p.start());
+    }
 
     const expectedValue = (c: number) => (Math.floor(unique / CUSTOMERS) + (c < unique % CUSTOMERS ? 1 : 0)) * 1.5;
     const readTotals = async (): Promise<{ total: number; duplicates: number; values: string[] }> => {
@@ -248,7 +268,6 @@ async function main() {
     const rawProfiled = await rawProfiler?.stop('bench-metering-raw');
     const exact = totals.values.every((v, c) => v === String(expectedValue(c)));
 
-    const secs = (ms: number) => (ms / 1000).toFixed(1);
     const endToEnd = EVENTS / ((tCounted - t0) / 1000);
     console.log(`\nexactly-once counting, local stack (DynamoDB Local ${'3.x'}, fauxqs, ${POLLERS} pollers), ${new Date().toISOString()}`);
     console.log(
@@ -257,8 +276,10 @@ async function main() {
     console.log(
       `workload: ${EVENTS} events (${unique} unique + ${EVENTS - unique} duplicates), ${CUSTOMERS} customers, ${requests.length} requests of <= ${REQUEST_SIZE}, ${SENDERS} senders`,
     );
-    console.log(`ingest:      ${secs(tIngested - t0)} s  -> ${Math.round(EVENTS / ((tIngested - t0) / 1000))} events/s accepted (202)`);
-    console.log(`end to end:  ${secs(tCounted - t0)} s  -> ${Math.round(endToEnd)} events/s counted`);
+    console.log(`ingest:      ${secs(tIngested - tSend)} s  -> ${Math.round(EVENTS / ((tIngested - tSend) / 1000))} events/s accepted (202)`);
+    console.log(
+      `${BACKLOG ? 'backlog:    ' : 'end to end: '} ${secs(tCounted - t0)} s  -> ${Math.round(endToEnd)} events/s counted${BACKLOG ? ' (the aggregator alone, from a full queue)' : ''}`,
+    );
     console.log(
       `read back:   counted ${totals.total} unique events (expected ${unique}), duplicatesDropped ${totals.duplicates} (expected ${EVENTS - unique}), values exact: ${exact}`,
     );
@@ -354,7 +375,7 @@ async function main() {
     }
 
     rows.push(
-      ['end to end', `${Math.round(endToEnd)} events/s`, `${EVENTS} events, ${REQUEST_SIZE} per request`],
+      [BACKLOG ? 'counting a full queue' : 'end to end', `${Math.round(endToEnd)} events/s`, `${EVENTS} events, ${REQUEST_SIZE} per request`],
       ['raw conditional PutItem', `${Math.round(rawBefore)} / ${Math.round(rawAfter)} per s`, `before / after counting, ${writers} writers`],
       ['ratio to the ceiling', ratio.toFixed(3), `goal >= ${TARGET_RATIO}: ${ratio >= TARGET_RATIO ? 'met' : 'missed'}`],
       ['write requests per event', (writeRequests / EVENTS).toFixed(3), `${(claims / EVENTS).toFixed(2)} claims + per-message writes`],

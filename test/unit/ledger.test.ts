@@ -33,17 +33,24 @@ beforeEach(() => {
   capacity.reset();
 });
 
-it("claims an event it owns and reports another batch's claim as a duplicate", async () => {
-  db.on(PutCommand)
-    .resolvesOnce({})
-    .rejectsOnce(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
-  expect(await ledger.claim('b1', [event('1'), event('2')], () => 0)).toEqual(['owned', 'duplicate']);
+const claimedBy = (batch: string) => new ConditionalCheckFailedException({ message: 'no', $metadata: {}, Item: { claimedBy: { S: batch } } });
+
+it("claims an event it owns, owns its own claim again on a redelivery, and reports another batch's claim as a duplicate", async () => {
+  db.on(PutCommand).resolvesOnce({}).rejectsOnce(claimedBy('b0')).rejectsOnce(claimedBy('b1'));
+  expect(await ledger.claim('b1', [event('1'), event('2'), event('3')], () => 0)).toEqual(['owned', 'duplicate', 'owned']);
   const put = db.commandCalls(PutCommand)[0]!.args[0].input;
-  expect(put.ConditionExpression).toBe('attribute_not_exists(pk) OR claimedBy = :batch');
+  // The common case is the plain conditional put; the claim found comes back only when it fails.
+  expect(put.ConditionExpression).toBe('attribute_not_exists(pk)');
+  expect(put.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD');
   // The marker remembers where the event lives, so a void can find it: customer, period, archive group.
   expect(put.Item).toMatchObject({ claimedBy: 'b1', c: 'c', p: '2026-11', g: 0 });
   expect(put.Item!.expiresAt).toBe(Date.parse('2026-11-23T00:00:00Z') / 1000 + 100);
-  expect(capacity.pricedUnits).toBe(2); // the failed condition is billed too
+  expect(capacity.pricedUnits).toBe(3); // the failed conditions are billed too
+});
+
+it('fails the message instead of guessing when a failed claim does not say who holds it', async () => {
+  db.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
+  await expect(ledger.claim('b1', [event('1')], () => 0)).rejects.toThrow(/without returning the claim/);
 });
 
 it('applies additive counters with the applied marker first, as exact decimal strings', async () => {

@@ -55,6 +55,11 @@ export function shardSuffix(batchId: string, shards: number): string {
   const n = createHash('sha256').update(batchId, 'utf8').digest().readUInt32BE(0) % shards;
   return n === 0 ? '' : `#${n}`;
 }
+/** Who holds the claim a failed conditional put found (ReturnValuesOnConditionCheckFailure: ALL_OLD; the item comes back unconverted). */
+function claimedByOf(err: unknown): string | undefined {
+  return (err as { Item?: { claimedBy?: { S?: string } } }).Item?.claimedBy?.S;
+}
+
 /** The meter (or `_duplicates`) a counter item belongs to: `m#api_calls#3` -> `api_calls`. */
 export const counterOf = (sk: string) => sk.slice(2).split('#')[0]!;
 /** Requests one message's claims (and its MAX, LATEST and UNIQUE_COUNT writes) keep in flight at once, unless set. */
@@ -130,8 +135,10 @@ export class DynamoUsageLedger implements UsageLedger {
             TableName: this.tables.dedupe,
             // c, p, g: where the event lives (customer, period, archive group): a void finds it by them.
             Item: { pk: claimPk(e), claimedBy: batchId, expiresAt, c: e.customerId, p: e.period, g: groupOf(e) },
-            ConditionExpression: 'attribute_not_exists(pk) OR claimedBy = :batch',
-            ExpressionAttributeValues: { ':batch': batchId },
+            // The claim is there already: the failure returns it, so that a redelivery of this same
+            // batch (its own claim) is told from a duplicate without another request.
+            ConditionExpression: 'attribute_not_exists(pk)',
+            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             ReturnConsumedCapacity: 'TOTAL',
           }),
         );
@@ -142,7 +149,11 @@ export class DynamoUsageLedger implements UsageLedger {
         if (isConditionalCheckFailure(err)) {
           // A failed condition is still billed as the write it attempted.
           this.meter.price(1);
-          return 'duplicate';
+          const holder = claimedByOf(err);
+          // Without the claim found there is no telling a redelivery from a duplicate: fail the
+          // message (SQS delivers it again) rather than guess and lose or double an event.
+          if (holder === undefined) throw new Error(`claim of ${claimPk(e)} failed its condition without returning the claim it found`);
+          return holder === batchId ? 'owned' : 'duplicate';
         }
         throw err;
       }
