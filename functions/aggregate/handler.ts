@@ -8,13 +8,12 @@ import { catalogArea } from '../../lib/platform/wiring/catalog';
 import { usageArea } from '../../lib/platform/wiring/usage';
 import { countersArea } from '../../lib/platform/wiring/counters';
 import { archiveArea } from '../../lib/platform/wiring/archive';
-import { customersArea } from '../../lib/platform/wiring/customers';
 import { alertsArea } from '../../lib/platform/wiring/alerts';
 import { sqsHandler } from '../../lib/platform/lambda';
 import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
 
 /** The areas of the composition root this function uses. */
-const deps = () => wire(catalogArea, usageArea, countersArea, archiveArea, customersArea, alertsArea);
+const deps = () => wire(catalogArea, usageArea, countersArea, archiveArea, alertsArea);
 
 /** zod/mini: the full zod would be ~150 KB more of this hot-path bundle. */
 const batchSchema = z.object({

@@ -2,13 +2,12 @@ import { sweepPendingAlerts } from '../../lib/app/alerts';
 import { wire } from '../../lib/platform/wiring/base';
 import { catalogArea } from '../../lib/platform/wiring/catalog';
 import { countersArea } from '../../lib/platform/wiring/counters';
-import { customersArea } from '../../lib/platform/wiring/customers';
 import { alertsArea } from '../../lib/platform/wiring/alerts';
 import { scheduledHandler } from '../../lib/platform/lambda';
 import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
 
 /** The areas of the composition root this function uses. */
-const deps = () => wire(catalogArea, countersArea, customersArea, alertsArea);
+const deps = () => wire(catalogArea, countersArea, alertsArea);
 
 /** Every minute: alerts claimed but not published (SNS failed, or the aggregator died) are sent now. */
 export const handler = scheduledHandler(async () => {

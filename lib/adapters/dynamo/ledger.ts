@@ -129,13 +129,14 @@ export class DynamoUsageLedger implements UsageLedger {
   async claim(batchId: string, events: MeteredEvent[], groupOf: (e: MeteredEvent) => number): Promise<ClaimOutcome[]> {
     const expiresAt = this.expiresAt();
     return mapLimit(events, this.opts.concurrency ?? DEFAULT_WRITE_CONCURRENCY, async (e) => {
+      const pk = claimPk(e);
       try {
         const out = await this.db.send(
           new PutCommand({
             TableName: this.tables.dedupe,
             // c, p, g: where the event lives (customer, period, archive group): a void finds it by them.
-            Item: { pk: claimPk(e), claimedBy: batchId, expiresAt, c: e.customerId, p: e.period, g: groupOf(e) },
-            // The claim is there already: the failure returns it, so that a redelivery of this same
+            Item: { pk, claimedBy: batchId, expiresAt, c: e.customerId, p: e.period, g: groupOf(e) },
+            // When a claim is there already the failure returns it, so that a redelivery of this same
             // batch (its own claim) is told from a duplicate without another request.
             ConditionExpression: 'attribute_not_exists(pk)',
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -152,7 +153,7 @@ export class DynamoUsageLedger implements UsageLedger {
           const holder = claimedByOf(err);
           // Without the claim found there is no telling a redelivery from a duplicate: fail the
           // message (SQS delivers it again) rather than guess and lose or double an event.
-          if (holder === undefined) throw new Error(`claim of ${claimPk(e)} failed its condition without returning the claim it found`);
+          if (holder === undefined) throw new Error(`claim of ${pk} failed its condition without returning the claim it found`);
           return holder === batchId ? 'owned' : 'duplicate';
         }
         throw err;
