@@ -1,8 +1,13 @@
 /**
  * Billing periods are UTC calendar months, half-open [start, end), keyed "YYYY-MM".
  * An event belongs to the period containing its `time`, not its arrival time.
+ *
+ * Keys run from 1970-01 to 9998-12: every period's start and end is then an instant with a
+ * four-digit year (9999-12 would end in year 10000, which RFC 3339 cannot write), and Date.UTC
+ * never sees a year under 100 (it reads those as 19xx).
  */
-export const PERIOD_PATTERN = /^(\d{4})-(0[1-9]|1[0-2])$/;
+export const PERIOD_PATTERN = /^(19[7-9]\d|[2-8]\d{3}|9\d{2}[0-8])-(0[1-9]|1[0-2])$/;
+export const PERIOD_RANGE = { first: '1970-01', last: '9998-12' } as const;
 
 export class Period {
   private constructor(

@@ -103,6 +103,13 @@ describe('bad input is rejected whole, with a 4xx naming the problem, and nothin
 
   it('answers 400 for a bad period, customer id or customer body, never 500', async () => {
     await expectRejected(await t.request('GET', '/api/v1/customers/cus_1/usage?period=2026-13'), 400, 'invalid_period');
+    for (const period of ['9999-12', '0050-03']) {
+      for (const route of ['usage', 'invoices/upcoming', 'alerts']) {
+        const res = await t.request('GET', `/api/v1/customers/cus_1/${route}?period=${period}`);
+        await expectRejected(res, 400, 'invalid_period');
+        expect(res.body.error.message).toBe(`period must be YYYY-MM from 1970-01 to 9998-12; got "${period}"`);
+      }
+    }
     await expectRejected(await t.request('GET', '/api/v1/customers/bad%20id/usage'), 400, 'invalid_customer_id');
     await expectRejected(await t.request('PUT', '/api/v1/customers/cus_1', { body: { name: '' } }), 400, 'invalid_body');
     await expectRejected(await t.request('PUT', '/api/v1/customers/cus_1', { body: { name: 'A', planId: 'gold' } }), 400, 'unknown_plan');

@@ -144,6 +144,17 @@ describe('Period (UTC months, half-open)', () => {
     expect(p.end.toISOString()).toBe('2027-01-01T00:00:00.000Z');
     expect(() => Period.parse('2026-13')).toThrow(RangeError);
   });
+
+  it('takes only periods whose bounds are real RFC 3339 instants: 1970-01 to 9998-12', () => {
+    // 9999-12 would end in year 10000 ("+010000-01-01..."); before 1970 Date.UTC read years under 100 as 19xx.
+    for (const key of ['9999-12', '9999-01', '1969-12', '0050-03', '0000-01']) {
+      expect(Period.isValidKey(key)).toBe(false);
+      expect(() => Period.parse(key)).toThrow(RangeError);
+    }
+    for (const key of ['1970-01', '9998-12', '2000-02']) expect(Period.isValidKey(key)).toBe(true);
+    expect(Period.parse('9998-12').end.toISOString()).toBe('9999-01-01T00:00:00.000Z');
+    expect(Period.parse('1970-01').start.toISOString()).toBe('1970-01-01T00:00:00.000Z');
+  });
 });
 
 describe('parseReading', () => {
