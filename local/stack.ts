@@ -6,6 +6,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { SubscribeCommand } from '@aws-sdk/client-sns';
 import { loadDeployment, loadHandler, rateMs } from './deployment';
+import { asFunction, enforceRoles } from './iam';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, freePort, startDynamoLocal, startSqsSns, type DynamoLocal, type SqsSns } from './emulators';
 import { startHttpServer, type LocalHttpServer, type LocalRoute } from './http-server';
 import { SqsPoller, type PollerOptions } from './poller';
@@ -153,11 +154,19 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
       else if (name === 'AlertsSent') activity.alertsSent += value;
     });
     started.untap = untap;
+    // Each function may call only what its role in serverless.yml allows, as on AWS.
+    const functionClients = require('../lib/platform/clients') as typeof import('../lib/platform/clients');
+    enforceRoles(deployment, resources, {
+      dynamodb: functionClients.dynamoClient(),
+      s3: functionClients.s3Client(),
+      sqs: functionClients.sqsClient(),
+      sns: functionClients.snsClient(),
+    });
 
     const routes: LocalRoute[] = deployment.routes.map((r) => ({
       method: r.method,
       path: r.path,
-      handler: loadHandler(r.fn.handler),
+      handler: asFunction(r.fn.name, loadHandler(r.fn.handler)),
       timeoutMs: (r.fn.timeout ?? deployment.defaultTimeout) * 1000,
     }));
     started.http = await startHttpServer(routes, port);
@@ -169,7 +178,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
         sqs,
         queueUrl: queue.url,
         queueArn: queue.arn,
-        handler: loadHandler<PollerOptions['handler']>(t.fn.handler),
+        handler: asFunction(t.fn.name, loadHandler<PollerOptions['handler']>(t.fn.handler)),
         batchSize: t.batchSize,
         reportBatchItemFailures: t.reportBatchItemFailures,
         concurrency: opts.pollerConcurrency ?? 2,
@@ -190,7 +199,7 @@ export async function startStack(opts: StackOptions = {}): Promise<Stack> {
     const timers = (opts.schedules ? deployment.schedules : []).flatMap((s) => {
       const every = rateMs(s.expression);
       if (every === undefined) return [];
-      const handler = loadHandler<(event: unknown) => Promise<unknown>>(s.fn.handler);
+      const handler = asFunction(s.fn.name, loadHandler<(event: unknown) => Promise<unknown>>(s.fn.handler));
       const timer = setInterval(
         () => {
           const run = handler({ source: 'aws.events', 'detail-type': 'Scheduled Event', time: new Date().toISOString(), detail: {} })
