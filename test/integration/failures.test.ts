@@ -29,13 +29,14 @@ afterEach(async () => {
 describe('the aggregator failing half way through a batch', () => {
   it('loses nothing and counts nothing twice when it dies after claiming part of the events', async () => {
     const c = 'cus_crash_claims';
-    const state = crashOn(dynamo, 'PutItemCommand', 6);
-    await t.sendEvents(Array.from({ length: 20 }, () => cloudEvent({ subject: c, data: { value: 5 } })));
+    // 60 events: claims go 25 to a request, so the second of three requests fails while the others land.
+    const state = crashOn(dynamo, 'BatchExecuteStatementCommand', 2);
+    await t.sendEvents(Array.from({ length: 60 }, () => cloudEvent({ subject: c, data: { value: 5 } })));
     await t.drain();
     expect(state.crashed).toBe(true);
     const u = await t.usage(c);
-    expect(u.values.api_calls).toBe('100');
-    expect(u.values.api_requests).toBe('20');
+    expect(u.values.api_calls).toBe('300');
+    expect(u.values.api_requests).toBe('60');
     expect(u.duplicatesDropped).toBe(0);
   });
 

@@ -325,7 +325,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
   ingest: { ...AUTHENTICATE, DedupeTable: 'PutItem GetItem UpdateItem', UsageQueue: 'SendMessage' },
   aggregate: {
     UsageQueue: SQS_TRIGGER,
-    DedupeTable: 'PutItem',
+    DedupeTable: 'PartiQLInsert BatchGetItem PutItem',
     UsageTable: 'BatchGetItem UpdateItem PutItem Query',
     CustomersTable: 'BatchGetItem',
     AlertsTable: 'Query PutItem UpdateItem',

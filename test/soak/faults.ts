@@ -46,7 +46,7 @@ export type AggregatorThrottleStep = (typeof AGGREGATOR_THROTTLE_STEPS)[number];
 
 const CRASH_MATCH: Record<CrashStep, { kinds: CallKind[] | 'first'; when: 'before' | 'after'; skipUpTo?: number }> = {
   'at its first call (before any claim)': { kinds: 'first', when: 'before' },
-  'between claims': { kinds: ['claim'], when: 'before', skipUpTo: 300 },
+  'between claims': { kinds: ['claim'], when: 'before', skipUpTo: 12 },
   'before the counter transaction': { kinds: ['transaction'], when: 'before' },
   'after the counter transaction': { kinds: ['transaction'], when: 'after' },
   'before a MAX/LATEST/UNIQUE write': { kinds: ['max-latest', 'unique'], when: 'before', skipUpTo: 5 },
@@ -55,7 +55,7 @@ const CRASH_MATCH: Record<CrashStep, { kinds: CallKind[] | 'first'; when: 'befor
   'after publishing, before mark-sent': { kinds: ['alert-mark-sent'], when: 'before' },
 };
 const THROTTLE_MATCH: Record<Exclude<AggregatorThrottleStep, 'a random call'>, { kinds: CallKind[]; skipUpTo?: number }> = {
-  'a claim': { kinds: ['claim'], skipUpTo: 300 },
+  'a claim': { kinds: ['claim'], skipUpTo: 12 },
   'the counter transaction': { kinds: ['transaction'] },
   'a MAX/LATEST/UNIQUE write': { kinds: ['max-latest', 'unique'], skipUpTo: 5 },
   'an alert evaluation read': { kinds: ['read'], skipUpTo: 5 },
@@ -68,7 +68,7 @@ export interface FaultRates {
   crashRate: number;
   /**
    * Message deliveries (aggregator and invoice worker) that meet one throttled DynamoDB call. Per
-   * message, not per call: a message makes hundreds of calls (one claim per event; one member per
+   * message, not per call: a message makes tens to hundreds of calls (a claim request per 25 events; one member per
    * customer for a run's fan-out), and any throttled one fails it, so a per-call rate of 1% would
    * fail nearly every attempt (reported as an observation, see README).
    */
@@ -204,6 +204,9 @@ export class Faults {
         if (table === t.alerts) return 'alert-claim';
         return 'other';
       }
+      // Event claims: PartiQL INSERTs, 25 to a request, and the read of whose claims were found.
+      case 'BatchExecuteStatementCommand':
+        return /^INSERT INTO "([^"]+)"/.exec(String(input.Statements?.[0]?.Statement))?.[1] === t.dedupe ? 'claim' : 'other';
       case 'TransactWriteItemsCommand': {
         const first = input.TransactItems?.[0]?.Put;
         if (first?.TableName === t.dedupe && (str(first.Item?.pk) ?? '').startsWith('ap|')) return 'transaction';
@@ -215,9 +218,10 @@ export class Faults {
         if (table === t.alerts) return /:sent\b/.test(String(input.UpdateExpression)) ? 'alert-mark-sent' : 'alert-mark-failed';
         if (table === t.dedupe) return 'idempotency';
         return 'other';
+      case 'BatchGetItemCommand':
+        return t.dedupe !== undefined && t.dedupe in (input.RequestItems ?? {}) ? 'claim' : 'read';
       case 'QueryCommand':
       case 'GetItemCommand':
-      case 'BatchGetItemCommand':
         return 'read';
       default:
         return 'other';

@@ -1,4 +1,13 @@
-import { ConditionalCheckFailedException, DynamoDBClient, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import {
+  BatchExecuteStatementCommand,
+  BatchGetItemCommand,
+  ConditionalCheckFailedException,
+  DynamoDBClient,
+  TransactionCanceledException,
+  type BatchExecuteStatementCommandInput,
+  type BatchExecuteStatementCommandOutput,
+  type BatchGetItemCommandInput,
+} from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { createHash } from 'node:crypto';
@@ -33,24 +42,90 @@ beforeEach(() => {
   capacity.reset();
 });
 
-const claimedBy = (batch: string) => new ConditionalCheckFailedException({ message: 'no', $metadata: {}, Item: { claimedBy: { S: batch } } });
-
-it("claims an event it owns, owns its own claim again on a redelivery, and reports another batch's claim as a duplicate", async () => {
-  db.on(PutCommand).resolvesOnce({}).rejectsOnce(claimedBy('b0')).rejectsOnce(claimedBy('b1'));
-  expect(await ledger.claim('b1', [event('1'), event('2'), event('3')], () => 0)).toEqual(['owned', 'duplicate', 'owned']);
-  const put = db.commandCalls(PutCommand)[0]!.args[0].input;
-  // The common case is the plain conditional put; the claim found comes back only when it fails.
-  expect(put.ConditionExpression).toBe('attribute_not_exists(pk)');
-  expect(put.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD');
-  // The marker remembers where the event lives, so a void can find it: customer, period, archive group.
-  expect(put.Item).toMatchObject({ claimedBy: 'b1', c: 'c', p: '2026-11', g: 0 });
-  expect(put.Item!.expiresAt).toBe(Date.parse('2026-11-23T00:00:00Z') / 1000 + 100);
-  expect(capacity.pricedUnits).toBe(3); // the failed conditions are billed too
+/** The claims: PartiQL INSERTs, 25 to a BatchExecuteStatement, on the plain client. */
+const raw = mockClient(DynamoDBClient);
+beforeEach(() => raw.reset());
+type StatementAnswer = NonNullable<BatchExecuteStatementCommandOutput['Responses']>[number];
+const ok: StatementAnswer = { TableName: 'D' };
+const refused = (Code: 'DuplicateItem' | 'ConditionalCheckFailed', holder?: string): StatementAnswer => ({
+  TableName: 'D',
+  Error: { Code, Message: 'no', ...(holder === undefined ? {} : { Item: { claimedBy: { S: holder } } }) },
 });
+const claimRequests = () => raw.commandCalls(BatchExecuteStatementCommand).map((c) => c.args[0].input.Statements!);
 
-it('fails the message instead of guessing when a failed claim does not say who holds it', async () => {
-  db.on(PutCommand).rejects(new ConditionalCheckFailedException({ message: 'no', $metadata: {} }));
-  await expect(ledger.claim('b1', [event('1')], () => 0)).rejects.toThrow(/without returning the claim/);
+describe('claims', () => {
+  it("owns a new claim, owns its own claim again on a redelivery, and reports another batch's claim as a duplicate", async () => {
+    raw.on(BatchExecuteStatementCommand).resolves({ Responses: [ok, refused('DuplicateItem', 'b0'), refused('ConditionalCheckFailed', 'b1')] });
+    expect(await ledger.claim('b1', [event('1'), event('2'), event('3')], (e) => Number(e.id) * 10)).toEqual(['owned', 'duplicate', 'owned']);
+    const [statements] = claimRequests();
+    expect(statements).toHaveLength(3);
+    // INSERT is the put-if-absent: a key that is there already fails that statement alone.
+    expect(statements![0]!.Statement).toBe(`INSERT INTO "D" VALUE {'pk': ?, 'claimedBy': ?, 'expiresAt': ?, 'c': ?, 'p': ?, 'g': ?}`);
+    expect(statements![0]!.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD');
+    // The marker remembers where the event lives, so a void can find it: customer, period, archive group.
+    const expiresAt = String(Date.parse('2026-11-23T00:00:00Z') / 1000 + 100);
+    expect(statements![1]!.Parameters).toEqual([{ S: 'ev|["s","2"]' }, { S: 'b1' }, { N: expiresAt }, { S: 'c' }, { S: '2026-11' }, { N: '20' }]);
+    expect(raw.commandCalls(BatchGetItemCommand)).toHaveLength(0); // every refusal said whose claim it found
+    expect(capacity.pricedUnits).toBe(3); // the refused writes are billed too
+  });
+
+  it('sends 25 claims to a request and keeps the outcomes in the order of the events', async () => {
+    raw.on(BatchExecuteStatementCommand).callsFake((input: BatchExecuteStatementCommandInput) => ({
+      Responses: input.Statements!.map((s) => (s.Parameters![0]!.S!.endsWith('7"]') ? refused('DuplicateItem', 'b0') : ok)),
+    }));
+    const events = Array.from({ length: 60 }, (_, i) => event(String(i)));
+    const out = await ledger.claim('b1', events, () => 0);
+    expect(claimRequests().map((s) => s.length)).toEqual([25, 25, 10]);
+    expect(out.flatMap((o, i) => (o === 'duplicate' ? [i] : []))).toEqual([7, 17, 27, 37, 47, 57]);
+  });
+
+  it('reads whose claims it found, all of a message at once and consistently, when a refusal does not say (DynamoDB Local never does)', async () => {
+    // 130 events: refusals in every request of 25, 110 of them to read back (2 reads of <= 100 keys).
+    raw.on(BatchExecuteStatementCommand).callsFake((input: BatchExecuteStatementCommandInput) => ({
+      Responses: input.Statements!.map((s) => (Number(JSON.parse(s.Parameters![0]!.S!.slice(3))[1]) < 110 ? refused('DuplicateItem') : ok)),
+    }));
+    const holder = (i: number) => (i % 2 === 0 ? 'b1' : 'b0');
+    raw.on(BatchGetItemCommand).callsFake((input: BatchGetItemCommandInput) => {
+      const keys = input.RequestItems!.D!.Keys!;
+      // The first read leaves its last key unprocessed: it is asked for again.
+      const served = keys.length === 100 ? keys.slice(0, 99) : keys;
+      return {
+        Responses: { D: served.map((k) => ({ pk: k.pk!, claimedBy: { S: holder(Number(JSON.parse(k.pk!.S!.slice(3))[1])) } })) },
+        ...(served.length < keys.length ? { UnprocessedKeys: { D: { Keys: keys.slice(99) } } } : {}),
+      };
+    });
+    const events = Array.from({ length: 130 }, (_, i) => event(String(i)));
+    const out = await ledger.claim('b1', events, () => 0);
+    expect(out).toEqual(events.map((_, i) => (i < 110 && holder(i) === 'b0' ? 'duplicate' : 'owned')));
+    const reads = raw.commandCalls(BatchGetItemCommand).map((c) => c.args[0].input.RequestItems!.D!);
+    expect(reads.map((r) => r.Keys!.length)).toEqual([100, 1, 10]);
+    for (const r of reads) expect(r.ConsistentRead).toBe(true);
+  });
+
+  it('fails the message instead of guessing when a refused claim cannot be found', async () => {
+    raw.on(BatchExecuteStatementCommand).resolves({ Responses: [refused('DuplicateItem')] });
+    raw.on(BatchGetItemCommand).resolves({ Responses: { D: [] } });
+    await expect(ledger.claim('b1', [event('1')], () => 0)).rejects.toThrow(/no claim was found/);
+  });
+
+  it('sends a throttled claim again on its own, and fails the message on any other statement error', async () => {
+    raw
+      .on(BatchExecuteStatementCommand)
+      .resolvesOnce({ Responses: [ok, { TableName: 'D', Error: { Code: 'ThrottlingError', Message: 'slow down' } }] })
+      .resolvesOnce({ Responses: [ok] });
+    expect(await ledger.claim('b1', [event('1'), event('2')], () => 0)).toEqual(['owned', 'owned']);
+    expect(claimRequests().map((s) => s.map((x) => x.Parameters![0]!.S))).toEqual([['ev|["s","1"]', 'ev|["s","2"]'], ['ev|["s","2"]']]);
+    expect(capacity.pricedUnits).toBe(2); // a throttled statement is not a write
+
+    raw.reset();
+    raw.on(BatchExecuteStatementCommand).resolves({ Responses: [{ TableName: 'D', Error: { Code: 'ValidationError', Message: 'bad' } }] });
+    await expect(ledger.claim('b1', [event('1')], () => 0)).rejects.toThrow(/claim of ev\|\["s","1"\] failed: ValidationError: bad/);
+  });
+
+  it('fails the message when the answers do not match the statements sent', async () => {
+    raw.on(BatchExecuteStatementCommand).resolves({ Responses: [ok] });
+    await expect(ledger.claim('b1', [event('1'), event('2')], () => 0)).rejects.toThrow(/2 statements sent, 1 answered/);
+  });
 });
 
 it('applies additive counters with the applied marker first, as exact decimal strings', async () => {
@@ -160,9 +235,9 @@ it('sets MAX only when greater, and a failed condition is not an error', async (
 
 describe('keys built from client input stay inside DynamoDB key limits', () => {
   const claimKeyOf = async (e: MeteredEvent) => {
-    db.on(PutCommand).resolves({});
+    raw.on(BatchExecuteStatementCommand).resolves({ Responses: [ok] });
     await ledger.claim('b1', [e], () => 0);
-    return db.commandCalls(PutCommand).at(-1)!.args[0].input.Item!.pk as string;
+    return claimRequests().at(-1)![0]!.Parameters![0]!.S!;
   };
   const withIdentity = (source: string, id: string): MeteredEvent => ({ ...event(id), source });
 

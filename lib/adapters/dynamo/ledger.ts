@@ -1,4 +1,10 @@
-import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  BatchExecuteStatementCommand,
+  BatchGetItemCommand,
+  type AttributeValue,
+  type BatchGetItemCommandOutput,
+  type DynamoDBClient,
+} from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createHash } from 'node:crypto';
 import type { AggregationPlan, CounterRef } from '../../domain/aggregation';
@@ -6,7 +12,7 @@ import type { MeteredEvent } from '../../domain/events';
 import { Q, canonical, type Quantity } from '../../domain/quantity';
 import type { ClaimOutcome, Clock, UsageLedger } from '../../app/ports';
 import { cancellationReasons, isConditionalCheckFailure, isThrottling } from '../../platform/aws-errors';
-import { mapLimit, retry } from '../../platform/concurrency';
+import { mapLimit, retry, sleep } from '../../platform/concurrency';
 import { capacity as processCapacity, type CapacityMeter } from './capacity';
 import { allItems, documents, exact } from './documents';
 
@@ -37,7 +43,10 @@ export interface LedgerOptions {
   markerTtlSeconds: number;
   /** Shards per additive counter (1: none). */
   shards?: number;
+  /** Requests in flight per message for MAX, LATEST and UNIQUE_COUNT writes. */
   concurrency?: number;
+  /** Claim requests in flight per message. */
+  claimRequests?: number;
   capacity?: CapacityMeter;
 }
 
@@ -55,14 +64,28 @@ export function shardSuffix(batchId: string, shards: number): string {
   const n = createHash('sha256').update(batchId, 'utf8').digest().readUInt32BE(0) % shards;
   return n === 0 ? '' : `#${n}`;
 }
-/** Who holds the claim a failed conditional put found (ReturnValuesOnConditionCheckFailure: ALL_OLD; the item comes back unconverted). */
-function claimedByOf(err: unknown): string | undefined {
-  return (err as { Item?: { claimedBy?: { S?: string } } }).Item?.claimedBy?.S;
+/** BatchExecuteStatement takes at most 25 statements, BatchGetItem 100 keys. */
+const CLAIMS_PER_REQUEST = 25;
+const MAX_BATCH_GET_KEYS = 100;
+/** Claim requests (of up to 25 claims) one message keeps in flight at once, unless set. */
+export const DEFAULT_CLAIM_REQUESTS = 4;
+/** A statement failing with one of these is sent again; any other error fails the message. */
+const RETRYABLE_STATEMENT_ERRORS = new Set([
+  'ThrottlingError',
+  'ProvisionedThroughputExceeded',
+  'RequestLimitExceeded',
+  'InternalServerError',
+  'TransactionConflict',
+]);
+class ClaimsThrottled extends Error {
+  constructor(n: number) {
+    super(`${n} claims throttled`);
+  }
 }
 
 /** The meter (or `_duplicates`) a counter item belongs to: `m#api_calls#3` -> `api_calls`. */
 export const counterOf = (sk: string) => sk.slice(2).split('#')[0]!;
-/** Requests one message's claims (and its MAX, LATEST and UNIQUE_COUNT writes) keep in flight at once, unless set. */
+/** Requests one message's MAX, LATEST and UNIQUE_COUNT writes keep in flight at once, unless set. */
 export const DEFAULT_WRITE_CONCURRENCY = 24;
 /** TransactWriteItems takes 100 items; one is the applied marker. */
 const COUNTERS_PER_TRANSACTION = 99;
@@ -114,7 +137,7 @@ export class DynamoUsageLedger implements UsageLedger {
   private readonly meter: CapacityMeter;
   private readonly db: DynamoDBDocumentClient;
   constructor(
-    client: DynamoDBClient,
+    private readonly client: DynamoDBClient,
     private readonly tables: LedgerTables,
     private readonly opts: LedgerOptions,
   ) {
@@ -126,39 +149,99 @@ export class DynamoUsageLedger implements UsageLedger {
     return Math.floor(this.opts.clock.now().getTime() / 1000) + this.opts.markerTtlSeconds;
   }
 
+  /**
+   * Claims go 25 to a request: PartiQL's INSERT is DynamoDB's put-if-absent (a key that is there
+   * already fails that statement alone with DuplicateItem), and BatchExecuteStatement runs up to
+   * 25 of them each on its own, billed as 25 writes like 25 PutItems. One request instead of 25
+   * is most of what counting costs the function (docs/scaling.md).
+   */
   async claim(batchId: string, events: MeteredEvent[], groupOf: (e: MeteredEvent) => number): Promise<ClaimOutcome[]> {
-    const expiresAt = this.expiresAt();
-    return mapLimit(events, this.opts.concurrency ?? DEFAULT_WRITE_CONCURRENCY, async (e) => {
+    const expiresAt = { N: String(this.expiresAt()) };
+    const claims = events.map((e) => {
       const pk = claimPk(e);
-      try {
-        const out = await this.db.send(
-          new PutCommand({
-            TableName: this.tables.dedupe,
-            // c, p, g: where the event lives (customer, period, archive group): a void finds it by them.
-            Item: { pk, claimedBy: batchId, expiresAt, c: e.customerId, p: e.period, g: groupOf(e) },
-            // When a claim is there already the failure returns it, so that a redelivery of this same
-            // batch (its own claim) is told from a duplicate without another request.
-            ConditionExpression: 'attribute_not_exists(pk)',
-            ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+      // c, p, g: where the event lives (customer, period, archive group): a void finds it by them.
+      return { pk, parameters: [{ S: pk }, { S: batchId }, expiresAt, { S: e.customerId }, { S: e.period }, { N: String(groupOf(e)) }] };
+    });
+    const requests: (typeof claims)[] = [];
+    for (let i = 0; i < claims.length; i += CLAIMS_PER_REQUEST) requests.push(claims.slice(i, i + CLAIMS_PER_REQUEST));
+    const outcomes = (await mapLimit(requests, this.opts.claimRequests ?? DEFAULT_CLAIM_REQUESTS, (r) => this.claimMany(batchId, r))).flat();
+    // Claims refused without saying whose claim they found: whose it is decides between a
+    // redelivery of this batch (its own claims, still 'owned') and duplicates. Read them, all of
+    // the message's at once, consistently. A claim gone by now (its TTL passed) cannot be told
+    // apart: fail the message (SQS delivers it again) rather than guess.
+    const unknown = outcomes.flatMap((o, i) => (o === undefined ? [i] : []));
+    if (unknown.length > 0) {
+      const holders = await this.holders(unknown.map((i) => claims[i]!.pk));
+      for (const i of unknown) {
+        const holder = holders.get(claims[i]!.pk);
+        if (holder === undefined) throw new Error(`claim of ${claims[i]!.pk} was refused, and no claim was found there`);
+        outcomes[i] = holder === batchId ? 'owned' : 'duplicate';
+      }
+    }
+    return outcomes as ClaimOutcome[];
+  }
+
+  /**
+   * Up to 25 claims in one request; statements throttled on their own are sent again. A claim
+   * refused without the claim it found comes back undefined.
+   */
+  private async claimMany(batchId: string, claims: { pk: string; parameters: AttributeValue[] }[]): Promise<(ClaimOutcome | undefined)[]> {
+    const statement = `INSERT INTO "${this.tables.dedupe}" VALUE {'pk': ?, 'claimedBy': ?, 'expiresAt': ?, 'c': ?, 'p': ?, 'g': ?}`;
+    // Filled, not sparse: `flat()` drops the holes of a sparse array.
+    const outcomes = new Array<ClaimOutcome | undefined>(claims.length).fill(undefined);
+    let pending = claims.map((_, i) => i);
+    await retry(
+      async () => {
+        const out = await this.client.send(
+          new BatchExecuteStatementCommand({
+            // A refused claim may come back with the claim it found (DynamoDB Local never returns it).
+            Statements: pending.map((i) => ({ Statement: statement, Parameters: claims[i]!.parameters, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' })),
             ReturnConsumedCapacity: 'TOTAL',
           }),
         );
         this.meter.record(out.ConsumedCapacity);
-        this.meter.price(1);
-        return 'owned';
-      } catch (err) {
-        if (isConditionalCheckFailure(err)) {
-          // A failed condition is still billed as the write it attempted.
-          this.meter.price(1);
-          const holder = claimedByOf(err);
-          // Without the claim found there is no telling a redelivery from a duplicate: fail the
-          // message (SQS delivers it again) rather than guess and lose or double an event.
-          if (holder === undefined) throw new Error(`claim of ${pk} failed its condition without returning the claim it found`);
-          return holder === batchId ? 'owned' : 'duplicate';
-        }
-        throw err;
+        if ((out.Responses ?? []).length !== pending.length)
+          throw new Error(`claims: ${pending.length} statements sent, ${out.Responses?.length ?? 0} answered`);
+        const again: number[] = [];
+        // One response per statement, in the order of the statements.
+        (out.Responses ?? []).forEach((r, k) => {
+          const i = pending[k]!;
+          const code = r.Error?.Code;
+          if (code === undefined) {
+            this.meter.price(1);
+            outcomes[i] = 'owned';
+          } else if (code === 'DuplicateItem' || code === 'ConditionalCheckFailed') {
+            // A refused write is still billed as the write it attempted.
+            this.meter.price(1);
+            const holder = r.Error!.Item?.claimedBy?.S;
+            if (holder !== undefined) outcomes[i] = holder === batchId ? 'owned' : 'duplicate';
+          } else if (RETRYABLE_STATEMENT_ERRORS.has(code)) again.push(i);
+          else throw new Error(`claim of ${claims[i]!.pk} failed: ${code}: ${r.Error!.Message ?? ''}`);
+        });
+        pending = again;
+        if (again.length > 0) throw new ClaimsThrottled(again.length);
+      },
+      { attempts: 8, baseMs: 50, retryable: (err) => err instanceof ClaimsThrottled },
+    );
+    return outcomes;
+  }
+
+  /** The batch holding each claim: consistent BatchGetItems of up to 100 keys, keys not served in time asked for again. */
+  private async holders(pks: string[]): Promise<Map<string, string>> {
+    const holders = new Map<string, string>();
+    for (let start = 0; start < pks.length; start += MAX_BATCH_GET_KEYS) {
+      let keys: Record<string, AttributeValue>[] | undefined = pks.slice(start, start + MAX_BATCH_GET_KEYS).map((pk) => ({ pk: { S: pk } }));
+      for (let attempt = 1; keys && keys.length > 0; attempt++) {
+        if (attempt > 8) throw new Error(`claims: ${keys.length} refused claims still unread after ${attempt - 1} reads`);
+        if (attempt > 1) await sleep(Math.min(1000, 25 * 2 ** attempt) * Math.random());
+        const out: BatchGetItemCommandOutput = await this.client.send(
+          new BatchGetItemCommand({ RequestItems: { [this.tables.dedupe]: { Keys: keys, ConsistentRead: true, ProjectionExpression: 'pk, claimedBy' } } }),
+        );
+        for (const item of out.Responses?.[this.tables.dedupe] ?? []) holders.set(item.pk!.S!, item.claimedBy?.S ?? '');
+        keys = out.UnprocessedKeys?.[this.tables.dedupe]?.Keys;
       }
-    });
+    }
+    return holders;
   }
 
   async apply(batchId: string, plan: AggregationPlan): Promise<void> {
