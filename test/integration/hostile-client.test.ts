@@ -39,6 +39,22 @@ describe('keys built from client input', () => {
     expect(u.duplicatesDropped).toBe(3);
   });
 
+  it("counts ids and sources written in PartiQL's own syntax (the claims are INSERT statements) as plain text, once each", async () => {
+    const c = 'cus_partiql';
+    // Quotes, a parameter mark, a document literal, a comment and a statement of its own: claims
+    // bind them as parameters, never into the statement's text.
+    const ids = [`'`, `"`, `?`, `{'pk': ?}`, `x' OR 'a'='a`, `--`, `"; DELETE FROM "t"`, `\\`, `\`{}\``];
+    const events = ids.map((id, i) => cloudEvent({ subject: c, id, source: i % 2 ? `INSERT INTO "x" VALUE {'pk': ?}` : `'`, data: { value: 1 } }));
+    expect((await t.sendEvents(events)).status).toBe(202);
+    await t.drain();
+    expect((await t.usage(c)).values.api_calls).toBe(String(ids.length));
+    expect((await t.sendEvents(events)).status).toBe(202);
+    await t.drain();
+    const u = await t.usage(c);
+    expect(u.values.api_calls).toBe(String(ids.length));
+    expect(u.duplicatesDropped).toBe(ids.length);
+  });
+
   it('counts a UNIQUE_COUNT value that looks like the hash of a long value as a value of its own', async () => {
     const c = 'cus_lookalike';
     const long = '\u00fc'.repeat(250); // 500 bytes: stored by its hash
