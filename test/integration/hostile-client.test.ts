@@ -21,6 +21,18 @@ afterEach(async () => {
   expect(await t.receiveAll(t.dlqUrl)).toEqual([]);
 });
 
+/** Sends `events` (api_calls of 1 each) twice: each counts once, and the second time each is a duplicate. */
+async function expectCountedOnceEach(customer: string, events: unknown[]) {
+  expect((await t.sendEvents(events)).status).toBe(202);
+  await t.drain();
+  expect((await t.usage(customer)).values.api_calls).toBe(String(events.length));
+  expect((await t.sendEvents(events)).status).toBe(202);
+  await t.drain();
+  const u = await t.usage(customer);
+  expect(u.values.api_calls).toBe(String(events.length));
+  expect(u.duplicatesDropped).toBe(events.length);
+}
+
 describe('keys built from client input', () => {
   it('counts an event whose (source, id) is longer than a DynamoDB key, and its message-mates, exactly once', async () => {
     const c = 'cus_longkey';
@@ -45,14 +57,7 @@ describe('keys built from client input', () => {
     // bind them as parameters, never into the statement's text.
     const ids = [`'`, `"`, `?`, `{'pk': ?}`, `x' OR 'a'='a`, `--`, `"; DELETE FROM "t"`, `\\`, `\`{}\``];
     const events = ids.map((id, i) => cloudEvent({ subject: c, id, source: i % 2 ? `INSERT INTO "x" VALUE {'pk': ?}` : `'`, data: { value: 1 } }));
-    expect((await t.sendEvents(events)).status).toBe(202);
-    await t.drain();
-    expect((await t.usage(c)).values.api_calls).toBe(String(ids.length));
-    expect((await t.sendEvents(events)).status).toBe(202);
-    await t.drain();
-    const u = await t.usage(c);
-    expect(u.values.api_calls).toBe(String(ids.length));
-    expect(u.duplicatesDropped).toBe(ids.length);
+    await expectCountedOnceEach(c, events);
   });
 
   it('counts a UNIQUE_COUNT value that looks like the hash of a long value as a value of its own', async () => {
@@ -71,15 +76,7 @@ describe('ids SQS would refuse as raw text', () => {
     const c = 'cus_oddids';
     const ids = ['x\uffff', 'x\ufffe', 'x\u0000', 'x\u007f', 'x\u{1F600}', 'x\ufffd', 'x?'];
     const events = ids.map((id) => cloudEvent({ subject: c, id, source: `src\uffff\u{1F600}`, data: { value: 1 } }));
-    const res = await t.sendEvents(events);
-    expect(res.status).toBe(202);
-    await t.drain();
-    expect((await t.usage(c)).values.api_calls).toBe(String(ids.length));
-    expect((await t.sendEvents(events)).status).toBe(202);
-    await t.drain();
-    const u = await t.usage(c);
-    expect(u.values.api_calls).toBe(String(ids.length));
-    expect(u.duplicatesDropped).toBe(ids.length);
+    await expectCountedOnceEach(c, events);
   });
 
   it('rejects lone surrogates in id, source and UNIQUE_COUNT values with a 400 naming the field', async () => {

@@ -73,7 +73,8 @@ it('reports a failed message as failed when another invocation of the aggregator
     const [failing, slow] = [batchOf('cus_known_a1'), batchOf('cus_known_a2')];
     dynamo.middlewareStack.add(
       (next) => async (args) => {
-        const claimedBy = (args as { input: { Item?: { claimedBy?: unknown } } }).input.Item?.claimedBy;
+        // The batch a claim request is for: claims are INSERTs whose second parameter is the batch id.
+        const claimedBy = (args as { input: { Statements?: { Parameters?: { S?: string }[] }[] } }).input.Statements?.[0]?.Parameters?.[1]?.S;
         if (claimedBy === failing) throw Object.assign(new Error('down'), { name: 'InjectedOutage' });
         if (claimedBy === slow) await new Promise((r) => setTimeout(r, 400));
         return next(args);
