@@ -115,7 +115,7 @@ function tallyRequests(client: DynamoDBClient, tableNames: Record<string, string
       if (name === 'BatchExecuteStatement') name += ' (event claims)';
       if (name === 'PutItem Dedupe') {
         const pk = String(input.Item?.pk);
-        name += pk.startsWith('ev|') ? ' (event claim)' : pk.endsWith('|settled') ? ' (message settled)' : '';
+        if (pk.endsWith('|settled')) name += ' (message settled)';
       }
       tally.requests.set(name, (tally.requests.get(name) ?? 0) + 1);
       tally.transactItems += input.TransactItems?.length ?? 0;

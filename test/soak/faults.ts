@@ -199,7 +199,6 @@ export class Faults {
     switch (command) {
       case 'PutItemCommand': {
         const pk = str(input.Item?.pk) ?? '';
-        if (table === t.dedupe && pk.startsWith('ev|')) return 'claim';
         if (table === t.dedupe && pk.startsWith('idem|')) return 'idempotency';
         if (table === t.alerts) return 'alert-claim';
         return 'other';
