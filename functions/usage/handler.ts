@@ -2,7 +2,6 @@ import { readUsage } from '../../lib/app/usage';
 import { wire } from '../../lib/platform/wiring/base';
 import { catalogArea } from '../../lib/platform/wiring/catalog';
 import { countersArea } from '../../lib/platform/wiring/counters';
-import { customersArea } from '../../lib/platform/wiring/customers';
 import { httpHandler } from '../../lib/platform/http';
 
 /** The areas of the composition root this function uses. */

@@ -332,7 +332,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
     AlertsTopic: 'Publish',
     'ArchiveBucket/events/*': 'PutObject',
   },
-  usage: { ...AUTHENTICATE, UsageTable: 'BatchGetItem Query', CustomersTable: 'BatchGetItem' },
+  usage: { ...AUTHENTICATE, UsageTable: 'BatchGetItem', CustomersTable: 'BatchGetItem' },
   customersPut: {
     ...AUTHENTICATE,
     CustomersTable: 'GetItem PutItem',
@@ -346,7 +346,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
   apiKeysRevoke: { ApiKeysTable: 'GetItem UpdateItem' },
   apiKeysList: { ApiKeysTable: 'GetItem Scan' },
   invoicesList: { ...AUTHENTICATE, InvoicesTable: 'Query' },
-  invoicesUpcoming: { ...AUTHENTICATE, CustomersTable: 'BatchGetItem GetItem', UsageTable: 'BatchGetItem Query', InvoicesTable: 'Query' },
+  invoicesUpcoming: { ...AUTHENTICATE, CustomersTable: 'BatchGetItem', UsageTable: 'BatchGetItem', InvoicesTable: 'Query' },
   invoiceRunsStart: { ...AUTHENTICATE, InvoicesTable: 'UpdateItem GetItem Query', UsageTable: 'GetItem', InvoiceQueue: 'SendMessage' },
   invoiceRunsProgress: { ...AUTHENTICATE, InvoicesTable: 'GetItem Query' },
   invoiceScheduler: { InvoicesTable: 'UpdateItem', InvoiceQueue: 'SendMessage' },
