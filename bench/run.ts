@@ -138,7 +138,7 @@ async function main() {
   const { capacity } = require('../lib/adapters/dynamo/capacity') as typeof import('../lib/adapters/dynamo/capacity');
   const { archiveWrites } = require('../lib/adapters/s3/archive') as typeof import('../lib/adapters/s3/archive');
   const { dynamoClient } = require('../lib/platform/clients') as typeof import('../lib/platform/clients');
-  const { claimPk, DEFAULT_CLAIM_REQUESTS, DEFAULT_WRITE_CONCURRENCY } =
+  const { claimPk, claimStatement, DEFAULT_CLAIM_REQUESTS, DEFAULT_WRITE_CONCURRENCY } =
     require('../lib/adapters/dynamo/ledger') as typeof import('../lib/adapters/dynamo/ledger');
   const { BatchExecuteStatementCommand } = require('@aws-sdk/client-dynamodb') as typeof import('@aws-sdk/client-dynamodb');
   const { documents } = require('../lib/adapters/dynamo/documents') as typeof import('../lib/adapters/dynamo/documents');
@@ -166,7 +166,7 @@ async function main() {
       const docs = documents(client);
       const source = `bench-raw-${randomUUID().slice(0, 8)}-${tag}`;
       const expiresAt = Math.floor(Date.now() / 1000) + 86_400;
-      const statement = `INSERT INTO "${stack.env.DEDUPE_TABLE!}" VALUE {'pk': ?, 'claimedBy': ?, 'expiresAt': ?, 'c': ?, 'p': ?, 'g': ?}`;
+      const statement = claimStatement(stack.env.DEDUPE_TABLE!);
       let n = 0;
       let writes = 0;
       let failed = 0;

@@ -2,7 +2,7 @@ import { authorize, type Principal } from '../domain/apikey';
 import type { CatalogIndex } from '../domain/catalog';
 import { ValidationError } from '../domain/errors';
 import { estimatePeriod } from '../domain/invoicing';
-import { Period, PERIOD_RANGE } from '../domain/period';
+import { Period, PERIOD_RANGE, PERIOD_SHAPE } from '../domain/period';
 import { checkCustomerId } from './customer-id';
 import { gatherPeriod } from './invoicing/snapshot';
 import type { Clock, CounterReads } from './ports';
@@ -16,7 +16,7 @@ export interface UsageDeps {
 /** A period named by a caller (query string, body, CLI): 400 `invalid_period` unless it is YYYY-MM. */
 export function parsePeriodInput(text: unknown, field = 'period'): Period {
   if (typeof text !== 'string' || !Period.isValidKey(text)) {
-    const range = typeof text === 'string' && /^\d{4}-(0[1-9]|1[0-2])$/.test(text) ? ` from ${PERIOD_RANGE.first} to ${PERIOD_RANGE.last}` : '';
+    const range = typeof text === 'string' && PERIOD_SHAPE.test(text) ? ` from ${PERIOD_RANGE.first} to ${PERIOD_RANGE.last}` : '';
     const message = `${field} must be YYYY-MM${range}${typeof text === 'string' ? `; got "${text.slice(0, 32)}"` : ''}`;
     throw new ValidationError('invalid_period', message, [{ field, code: 'invalid_period', message }]);
   }

@@ -8,6 +8,8 @@
  */
 export const PERIOD_PATTERN = /^(19[7-9]\d|[2-8]\d{3}|9\d{2}[0-8])-(0[1-9]|1[0-2])$/;
 export const PERIOD_RANGE = { first: '1970-01', last: '9998-12' } as const;
+/** The shape of a key, any year: a key of this shape outside PERIOD_RANGE is out of range, not malformed. */
+export const PERIOD_SHAPE = /^\d{4}-(0[1-9]|1[0-2])$/;
 
 export class Period {
   private constructor(

@@ -2,7 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { CounterReads, Customer } from '../../app/ports';
 import { canonical, Q, type Quantity } from '../../domain/quantity';
-import { documents } from './documents';
+import { batchGetAll, documents } from './documents';
 import { counterOf, counterSk, usagePk } from './ledger';
 
 /** BatchGetItem takes at most 100 keys per request. */
@@ -14,7 +14,7 @@ type Key = Record<string, unknown>;
  * A customer and its counters of some meters in some periods with BatchGetItem over both tables
  * (consistent reads): one request for an entitlement check, one for an invoice's counters (three
  * periods of ten meters), instead of a read of the customer and a Query per period. Keys the
- * service could not serve in time (UnprocessedKeys) are asked for again.
+ * service could not serve in time (UnprocessedKeys) are asked for again, after a backoff.
  */
 export class DynamoCounterReads implements CounterReads {
   private readonly db: DynamoDBDocumentClient;
@@ -41,9 +41,10 @@ export class DynamoCounterReads implements CounterReads {
     let customer: Customer | undefined;
     const sums = new Map<string, Map<string, Quantity>>(periods.map((p) => [p, new Map()]));
     for (let i = 0; i < keys.length; i += BATCH_KEYS) {
-      let request: Record<string, { Keys: Key[]; ConsistentRead: boolean }> | undefined = {};
-      for (const { table, key } of keys.slice(i, i + BATCH_KEYS)) (request[table] ??= { Keys: [], ConsistentRead: true }).Keys.push(key);
-      while (request && Object.keys(request).length > 0) {
+      const byTable: Record<string, Key[]> = {};
+      for (const { table, key } of keys.slice(i, i + BATCH_KEYS)) (byTable[table] ??= []).push(key);
+      await batchGetAll(byTable, async (pending) => {
+        const request = Object.fromEntries(Object.entries(pending).map(([table, Keys]) => [table, { Keys, ConsistentRead: true }]));
         const out = await this.db.send(new BatchGetCommand({ RequestItems: request }));
         for (const item of out.Responses?.[this.tables.customers] ?? []) customer = item as Customer;
         for (const item of out.Responses?.[this.tables.usage] ?? []) {
@@ -52,8 +53,8 @@ export class DynamoCounterReads implements CounterReads {
           const meter = counterOf(String(item.sk));
           byMeter.set(meter, (byMeter.get(meter) ?? new Q(0)).plus(String(item.value ?? '0')));
         }
-        request = out.UnprocessedKeys as typeof request;
-      }
+        return out;
+      });
     }
     // Meters in a stable order (the order of `meters`), as a Query by sort key would give them.
     const counters = Object.fromEntries(

@@ -1,5 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, NumberValue } from '@aws-sdk/lib-dynamodb';
+import { sleep } from '../../platform/concurrency';
 
 /**
  * The document client every adapter talks to DynamoDB through. Numbers never pass through a
@@ -32,4 +33,24 @@ export async function* allItems<T = Record<string, unknown>>(
     yield* (out.Items ?? []) as T[];
     start = out.LastEvaluatedKey;
   } while (start);
+}
+
+/**
+ * A BatchGetItem until every key is served: `send(keys)` sends one request for those keys (by
+ * table), with whatever read options the caller gives them, and hands back its answer; the keys
+ * DynamoDB leaves unprocessed (UnprocessedKeys) are sent again after a backoff, and after
+ * `attempts` requests in all the read fails.
+ */
+export async function batchGetAll<K>(
+  keys: Record<string, K[]>,
+  send: (keys: Record<string, K[]>) => Promise<{ UnprocessedKeys?: Record<string, { Keys?: K[] }> }>,
+  attempts = Number.POSITIVE_INFINITY,
+): Promise<void> {
+  let pending = keys;
+  for (let attempt = 1; Object.values(pending).some((k) => k.length > 0); attempt++) {
+    if (attempt > attempts) throw new Error(`BatchGetItem: keys still unprocessed after ${attempts} requests`);
+    if (attempt > 1) await sleep(Math.min(1000, 25 * 2 ** attempt));
+    const out = await send(pending);
+    pending = Object.fromEntries(Object.entries(out.UnprocessedKeys ?? {}).map(([table, k]) => [table, k.Keys ?? []]));
+  }
 }

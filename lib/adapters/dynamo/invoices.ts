@@ -9,8 +9,8 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { cancellationReasons, isConditionalCheckFailure } from '../../platform/aws-errors';
-import { mapLimit, sleep } from '../../platform/concurrency';
-import { allItems, documents } from './documents';
+import { mapLimit } from '../../platform/concurrency';
+import { allItems, batchGetAll, documents } from './documents';
 import type {
   CreateInvoicesOutcome,
   FanOutPosition,
@@ -267,14 +267,13 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     const unique = [...new Set(customerIds)];
     const taken = new Set<string>();
     for (let i = 0; i < unique.length; i += 100) {
-      let keys: Record<string, unknown>[] = unique.slice(i, i + 100).map((id) => memberKey(period, id));
-      for (let attempt = 1; keys.length > 0; attempt++) {
-        if (attempt > 1) await sleep(Math.min(1000, 25 * 2 ** attempt));
+      const keys: Record<string, unknown>[] = unique.slice(i, i + 100).map((id) => memberKey(period, id));
+      await batchGetAll({ [this.table]: keys }, async (pending) => {
         const out = await this.db.send(
           new BatchGetCommand({
             RequestItems: {
               [this.table]: {
-                Keys: keys,
+                Keys: pending[this.table],
                 ProjectionExpression: 'sk, #chain, #step',
                 ExpressionAttributeNames: { '#chain': 'fanOutChain', '#step': 'fanOutStep' },
               },
@@ -285,8 +284,8 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
           const m = item as { sk: string; fanOutChain?: string; fanOutStep?: string };
           if (m.fanOutChain === take.chain && m.fanOutStep !== take.step) taken.add(m.sk.slice('cus#'.length));
         }
-        keys = out.UnprocessedKeys?.[this.table]?.Keys ?? [];
-      }
+        return out;
+      });
     }
     const rest = unique.filter((id) => !taken.has(id));
     const enqueue = await mapLimit(rest, 16, (id) => this.takeMember(period, id, take));

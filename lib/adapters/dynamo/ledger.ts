@@ -1,10 +1,4 @@
-import {
-  BatchExecuteStatementCommand,
-  BatchGetItemCommand,
-  type AttributeValue,
-  type BatchGetItemCommandOutput,
-  type DynamoDBClient,
-} from '@aws-sdk/client-dynamodb';
+import { BatchExecuteStatementCommand, BatchGetItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createHash } from 'node:crypto';
 import type { AggregationPlan, CounterRef } from '../../domain/aggregation';
@@ -12,9 +6,9 @@ import type { MeteredEvent } from '../../domain/events';
 import { Q, canonical, type Quantity } from '../../domain/quantity';
 import type { ClaimOutcome, Clock, UsageLedger } from '../../app/ports';
 import { cancellationReasons, isConditionalCheckFailure, isThrottling } from '../../platform/aws-errors';
-import { mapLimit, retry, sleep } from '../../platform/concurrency';
+import { mapLimit, retry } from '../../platform/concurrency';
 import { capacity as processCapacity, type CapacityMeter } from './capacity';
-import { allItems, documents, exact } from './documents';
+import { allItems, batchGetAll, documents, exact } from './documents';
 
 type TransactItem = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>[number];
 
@@ -83,6 +77,12 @@ class ClaimsThrottled extends Error {
   }
 }
 
+/**
+ * A claim: the marker put if its key is not there (pk, claimedBy, expiresAt, c, p, g); its values
+ * are bound as parameters, never written into the text.
+ */
+export const claimStatement = (dedupeTable: string) => `INSERT INTO "${dedupeTable}" VALUE {'pk': ?, 'claimedBy': ?, 'expiresAt': ?, 'c': ?, 'p': ?, 'g': ?}`;
+
 /** The meter (or `_duplicates`) a counter item belongs to: `m#api_calls#3` -> `api_calls`. */
 export const counterOf = (sk: string) => sk.slice(2).split('#')[0]!;
 /** Requests one message's MAX, LATEST and UNIQUE_COUNT writes keep in flight at once, unless set. */
@@ -136,6 +136,7 @@ function retryableTransaction(err: unknown): boolean {
 export class DynamoUsageLedger implements UsageLedger {
   private readonly meter: CapacityMeter;
   private readonly db: DynamoDBDocumentClient;
+  private readonly claimStatement: string;
   constructor(
     private readonly client: DynamoDBClient,
     private readonly tables: LedgerTables,
@@ -143,6 +144,7 @@ export class DynamoUsageLedger implements UsageLedger {
   ) {
     this.db = documents(client);
     this.meter = opts.capacity ?? processCapacity;
+    this.claimStatement = claimStatement(tables.dedupe);
   }
 
   private expiresAt(): number {
@@ -186,7 +188,6 @@ export class DynamoUsageLedger implements UsageLedger {
    * refused without the claim it found comes back undefined.
    */
   private async claimMany(batchId: string, claims: { pk: string; parameters: AttributeValue[] }[]): Promise<(ClaimOutcome | undefined)[]> {
-    const statement = `INSERT INTO "${this.tables.dedupe}" VALUE {'pk': ?, 'claimedBy': ?, 'expiresAt': ?, 'c': ?, 'p': ?, 'g': ?}`;
     // Filled, not sparse: `flat()` drops the holes of a sparse array.
     const outcomes = new Array<ClaimOutcome | undefined>(claims.length).fill(undefined);
     let pending = claims.map((_, i) => i);
@@ -195,7 +196,11 @@ export class DynamoUsageLedger implements UsageLedger {
         const out = await this.client.send(
           new BatchExecuteStatementCommand({
             // A refused claim may come back with the claim it found (DynamoDB Local never returns it).
-            Statements: pending.map((i) => ({ Statement: statement, Parameters: claims[i]!.parameters, ReturnValuesOnConditionCheckFailure: 'ALL_OLD' })),
+            Statements: pending.map((i) => ({
+              Statement: this.claimStatement,
+              Parameters: claims[i]!.parameters,
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            })),
             ReturnConsumedCapacity: 'TOTAL',
           }),
         );
@@ -226,20 +231,23 @@ export class DynamoUsageLedger implements UsageLedger {
     return outcomes;
   }
 
-  /** The batch holding each claim: consistent BatchGetItems of up to 100 keys, keys not served in time asked for again. */
+  /** The batch holding each claim: consistent BatchGetItems of up to 100 keys. */
   private async holders(pks: string[]): Promise<Map<string, string>> {
     const holders = new Map<string, string>();
+    const table = this.tables.dedupe;
     for (let start = 0; start < pks.length; start += MAX_BATCH_GET_KEYS) {
-      let keys: Record<string, AttributeValue>[] | undefined = pks.slice(start, start + MAX_BATCH_GET_KEYS).map((pk) => ({ pk: { S: pk } }));
-      for (let attempt = 1; keys && keys.length > 0; attempt++) {
-        if (attempt > 8) throw new Error(`claims: ${keys.length} refused claims still unread after ${attempt - 1} reads`);
-        if (attempt > 1) await sleep(Math.min(1000, 25 * 2 ** attempt) * Math.random());
-        const out: BatchGetItemCommandOutput = await this.client.send(
-          new BatchGetItemCommand({ RequestItems: { [this.tables.dedupe]: { Keys: keys, ConsistentRead: true, ProjectionExpression: 'pk, claimedBy' } } }),
-        );
-        for (const item of out.Responses?.[this.tables.dedupe] ?? []) holders.set(item.pk!.S!, item.claimedBy?.S ?? '');
-        keys = out.UnprocessedKeys?.[this.tables.dedupe]?.Keys;
-      }
+      const keys: Record<string, AttributeValue>[] = pks.slice(start, start + MAX_BATCH_GET_KEYS).map((pk) => ({ pk: { S: pk } }));
+      await batchGetAll(
+        { [table]: keys },
+        async (pending) => {
+          const out = await this.client.send(
+            new BatchGetItemCommand({ RequestItems: { [table]: { Keys: pending[table], ConsistentRead: true, ProjectionExpression: 'pk, claimedBy' } } }),
+          );
+          for (const item of out.Responses?.[table] ?? []) holders.set(item.pk!.S!, item.claimedBy?.S ?? '');
+          return out;
+        },
+        8,
+      );
     }
     return holders;
   }
