@@ -59,7 +59,17 @@ export const counterId = (c: CounterRef & { day?: string }) => `${c.customerId}\
 /** The UTC day of a normalized event time (`2026-11-23T18:00:00.000000000Z` -> `2026-11-23`). */
 export const eventDay = (e: Pick<MeteredEvent, 'time'>) => e.time.slice(0, 10);
 export const eventKey = (e: Pick<MeteredEvent, 'source' | 'id'>) => `${e.source}\u0001${e.id}`;
-export const latestOrder = (e: MeteredEvent) => `${e.time}\u0001${e.source}\u0001${e.id}`;
+/**
+ * The order key of a LATEST reading: the tuple (time, source, id), each compared as a string of UTF-8
+ * code units (the order DynamoDB compares strings in), first time, then source, then id. It is one
+ * string because the store compares one attribute in its condition, so each component is escaped
+ * (U+0000 -> U+0000 U+0002) and ended with U+0000 U+0001, which sorts below anything a component can
+ * continue with: comparing two keys gives exactly the tuple order, and two different tuples never
+ * share a key. A plain join with a separator did neither: ids may contain any character
+ * (docs/exactly-once.md, "LATEST").
+ */
+export const latestOrder = (e: Pick<MeteredEvent, 'time' | 'source' | 'id'>) => `${orderPart(e.time)}${orderPart(e.source)}${orderPart(e.id)}`;
+const orderPart = (s: string) => `${s.replace(/\u0000/g, '\u0000\u0002')}\u0000\u0001`;
 
 /** DynamoDB compares strings by their UTF-8 bytes; so must we, or LATEST could disagree with the store. */
 export function compareUtf8(a: string, b: string): number {

@@ -235,7 +235,8 @@ function modelUsage(events: ModelEvent[], customer: number, period: string): Rec
     if (AGGREGATION[e.meter] === 'SUM') usage[e.meter] = new Q(current ?? 0).plus(e.value).toFixed();
     if (AGGREGATION[e.meter] === 'MAX') usage[e.meter] = current === undefined || new Q(e.value).gt(current) ? e.value : current;
     if (AGGREGATION[e.meter] === 'LATEST') {
-      const order = `${e.time}\u0001model\u0001${e.id}`;
+      // By time, then id (one source here), each compared as a string.
+      const order = `${e.time} ${e.id}`;
       if (latest[e.meter] === undefined || compareUtf8(order, latest[e.meter]!) > 0) {
         latest[e.meter] = order;
         usage[e.meter] = e.value;

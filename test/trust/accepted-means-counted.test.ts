@@ -142,7 +142,7 @@ interface Expected {
   api_calls: Decimal;
   api_requests: number;
   storage_gb: Decimal;
-  queue_depth?: { order: string; value: Decimal };
+  queue_depth?: { order: string[]; value: Decimal };
   active_users: Set<string>;
 }
 function expectedCounters(events: Gen[]): Map<string, Expected> {
@@ -157,8 +157,10 @@ function expectedCounters(events: Gen[]): Map<string, Expected> {
       x.api_requests += 1;
     } else if (e.kind === 'storage_gb') x.storage_gb = Decimal.max(x.storage_gb, e.value.exact);
     else {
-      const order = `${normalized}\u0001${e.source}\u0001${e.id}`;
-      if (!x.queue_depth || compareUtf8(order, x.queue_depth.order) > 0) x.queue_depth = { order, value: e.value.exact };
+      // The latest by the tuple (time, source, id), each compared as a string (the product stores an encoding of it).
+      const order = [normalized, e.source, e.id];
+      const later = (a: string[], b: string[]) => (compareUtf8(a[0]!, b[0]!) || compareUtf8(a[1]!, b[1]!) || compareUtf8(a[2]!, b[2]!)) > 0;
+      if (!x.queue_depth || later(order, x.queue_depth.order)) x.queue_depth = { order, value: e.value.exact };
     }
   }
   return byPeriod;

@@ -1,4 +1,5 @@
-import { distinctEvents, latestOrder, planAggregation, UnknownMeterError } from '../../lib/domain/aggregation';
+import fc from 'fast-check';
+import { compareUtf8, distinctEvents, latestOrder, planAggregation, UnknownMeterError } from '../../lib/domain/aggregation';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import type { MeteredEvent } from '../../lib/domain/events';
 import fixture from '../fixtures/catalog.json';
@@ -46,6 +47,39 @@ describe('planAggregation', () => {
     );
     expect(plan.latest[0]!.value).toBe('5');
     expect(plan.latest[0]!.order).toContain('2026-11-23T18:00:01.000000000Z');
+  });
+
+  it('orders LATEST readings by the tuple (time, source, id), each compared as a string, never by a joined key', () => {
+    // Joined with U+0001, ("a", "x") beat ("a\u0000", "x") and ("a\u0001b", "c") met ("a", "b\u0001c") on one key.
+    const t = '2026-11-23T18:00:00.000000000Z';
+    const latestOf = (...events: MeteredEvent[]) => planAggregation(events, [], catalog).latest[0]!.value;
+    const a = e('x', { queue_depth: '1' }, { source: 'a' });
+    const aNul = e('x', { queue_depth: '2' }, { source: 'a\u0000' });
+    expect(latestOf(a, aNul)).toBe('2');
+    expect(latestOf(aNul, a)).toBe('2');
+    const left = e('c', { queue_depth: '3' }, { source: 'a\u0001b' });
+    const right = e('b\u0001c', { queue_depth: '4' }, { source: 'a' });
+    expect(latestOrder(left)).not.toBe(latestOrder(right));
+    expect(latestOf(left, right)).toBe('3'); // "a\u0001b" > "a"
+    expect(latestOf(right, left)).toBe('3');
+    expect(latestOf(e('a\u0000', { queue_depth: '5' }, { time: t }), e('a', { queue_depth: '6' }, { time: t }))).toBe('5');
+  });
+
+  it('keeps the tuple order in the stored order key for any source and id (property, control characters included)', () => {
+    const chars = fc.constantFrom('\u0000', '\u0001', '\u0002', 'a', 'b', '\uffff', '\u{1F600}', '\ue000');
+    const text = fc.array(chars, { maxLength: 5 }).map((cs) => cs.join(''));
+    const time = fc.constantFrom('2026-11-23T18:00:00.000000000Z', '2026-11-23T18:00:00.000000001Z');
+    const sign = (n: number) => Math.sign(n);
+    /** Strings compared as DynamoDB compares them: by their UTF-8 code units (which is code point order). */
+    const byString = (x: string, y: string) => compareUtf8(x, y);
+    fc.assert(
+      fc.property(time, text, text, time, text, text, (t1, s1, i1, t2, s2, i2) => {
+        const tuple = byString(t1, t2) || byString(s1, s2) || byString(i1, i2);
+        const keys = compareUtf8(latestOrder(e(i1, {}, { time: t1, source: s1 })), latestOrder(e(i2, {}, { time: t2, source: s2 })));
+        expect(sign(keys)).toBe(sign(tuple));
+      }),
+      { numRuns: 5000, seed: 20261207 },
+    );
   });
 
   it('collects distinct values for UNIQUE_COUNT', () => {
