@@ -1,6 +1,5 @@
 import type { ScheduledEvent } from 'aws-lambda';
-import { beginInvoiceRun } from '../../lib/app/invoicing/runs';
-import { Period } from '../../lib/domain/period';
+import { scheduledInvoiceRun } from '../../lib/app/invoicing/runs';
 import { wire } from '../../lib/platform/wiring/base';
 import { customersArea } from '../../lib/platform/wiring/customers';
 import { usageArea } from '../../lib/platform/wiring/usage';
@@ -12,15 +11,14 @@ import { logger } from '../../lib/platform/observability';
 const deps = () => wire(customersArea, usageArea, invoicingArea);
 
 /**
- * EventBridge monthly cron: invoice the period that ended before the grace period. It only starts
- * the run's fan-out (the worker walks it, a page per step); re-running it (EventBridge retries, a
- * manual re-invoke) restarts the fan-out, which only enqueues customers not yet done.
+ * EventBridge, hourly in the first days of each month: starts the run of the month that ended
+ * before it fired, once that month is closed (its end plus INVOICE_GRACE_MINUTES) and unless its run
+ * exists already. It only starts the run's fan-out (the worker walks it, a page per step).
  */
 export const handler = scheduledHandler(async (event: ScheduledEvent) => {
   const c = deps();
-  const asOf = new Date(Date.parse(event.time ?? '') || c.clock.now().getTime());
-  const period = Period.containing(new Date(asOf.getTime() - c.graceMs)).previous();
-  const run = await beginInvoiceRun(c, period);
-  logger.info('invoice run started', run);
-  return run;
+  const firedAt = new Date(Date.parse(event.time ?? '') || c.clock.now().getTime());
+  const outcome = await scheduledInvoiceRun(c, firedAt);
+  logger.info(outcome.started ? 'invoice run started' : 'no invoice run started', outcome);
+  return outcome;
 });

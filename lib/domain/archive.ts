@@ -124,7 +124,7 @@ export function recount(catalog: CatalogIndex, events: Iterable<ArchivedEvent>, 
   for (const e of events) {
     if (voided(e)) continue;
     const day = eventDay(e);
-    const order = latestOrder({ ...e, customerId: e.subject, period: '', readings: e.readings });
+    const order = latestOrder(e);
     for (const [slug, value] of Object.entries(e.readings)) {
       const meter = catalog.meter(slug);
       if (!meter) continue; // a meter removed from the catalog since: nothing counts it any more

@@ -27,9 +27,6 @@ import { billable } from './quantity';
  *   next invoice in that currency (and carried again while it is still larger).
  */
 
-/** Late events are accepted for 35 days, so a period can still change for about two months. */
-export const CORRECTION_LOOKBACK = 2;
-
 /** What billing needs to know of a customer. */
 export interface BillingCustomer {
   createdAt: string;
@@ -180,6 +177,8 @@ export interface InvoiceSnapshot {
   counters: Record<string, Record<string, string>>;
   /** Every invoice record of the customer. */
   records: StoredInvoice[];
+  /** How many periods before `period` its invoices correct (correctionLookback). */
+  lookback: number;
 }
 
 export interface ComputedInvoice {
@@ -230,7 +229,7 @@ export function computeInvoices(catalog: CatalogIndex, snapshot: InvoiceSnapshot
 
   const baselines: ComputedInvoices['baselines'] = [];
   let earlier = period;
-  for (let i = 0; i < CORRECTION_LOOKBACK; i++) {
+  for (let i = 0; i < snapshot.lookback; i++) {
     earlier = earlier.previous();
     const invoiced = records.find((r) => r.kind === 'period' && r.key === ownKey(earlier.key));
     // Not invoiced yet: its own invoice will bill all of it, whenever it runs.

@@ -54,3 +54,28 @@ export class Period {
     return this.key;
   }
 }
+
+/**
+ * How many earlier periods an invoice corrects: enough that every period an event can still land
+ * in is looked at by a later invoice. An event of a period arrives at most `windowMs` after that
+ * period's end (the late-event window); the invoice of the k-th period after it is computed at
+ * least (the k shortest months in a row) + `graceMs` after that end. The smallest k for which that
+ * is later than the window: 2 for 35 days, 4 for 90 days, 12 for 365 days.
+ */
+export function correctionLookback(windowMs: number, graceMs: number): number {
+  for (let k = 1; k <= MAX_CORRECTION_LOOKBACK; k++) if (shortestMonths(k) + graceMs > windowMs) return k;
+  throw new RangeError(`a late-event window of ${Math.round(windowMs / 86_400_000)} days needs more than ${MAX_CORRECTION_LOOKBACK} periods of corrections`);
+}
+/** At most a year of periods is corrected: a year of baselines moves in one transaction with the invoice. */
+export const MAX_CORRECTION_LOOKBACK = 12;
+
+/** The shortest time k whole months in a row can take (from the ends of twelve consecutive months of a common year). */
+function shortestMonths(k: number): number {
+  let shortest = Infinity;
+  for (let from = Period.parse('2026-01'), i = 0; i < 12; i++, from = from.next()) {
+    let to = from;
+    for (let j = 0; j < k; j++) to = to.next();
+    shortest = Math.min(shortest, to.end.getTime() - from.end.getTime());
+  }
+  return shortest;
+}

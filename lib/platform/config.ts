@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import '../domain/zod-english';
+import { MAX_CORRECTION_LOOKBACK, correctionLookback } from '../domain/period';
 
 /**
  * Configuration comes from the environment only (serverless.yml sets it on Lambda, local/stack.ts
@@ -34,7 +35,8 @@ const schema = z.object({
    * well under DynamoDB's 400 KB).
    */
   INVOICE_FAN_OUT_PAGE_SIZE: z._default(integer(1, 2000), 1000),
-  DEDUPE_WINDOW_DAYS: z._default(integer(35, 365), 35),
+  /** Late events are accepted this many days; corrections look back as far (settingsProblems). */
+  DEDUPE_WINDOW_DAYS: z._default(integer(35), 35),
   /** Shards per additive counter, for customers above ~100,000 events/s (docs/scaling.md). */
   COUNTER_SHARDS: z._default(integer(1, 9), 1),
   LOCAL_ADMIN_KEY: z._default(text(8), 'local-admin-key'),
@@ -71,6 +73,32 @@ export type Config = z.infer<typeof schema> & {
   cursorSecret: string | undefined;
 };
 
+/**
+ * Settings that are each valid but cannot work together, each problem naming both settings: a
+ * grace at least as long as the late-event window would invoice periods that can no longer change
+ * while it looks as if late events were expected, and a window longer than the corrections can
+ * reach (a year of periods, moved in one transaction with the invoice) would count late events
+ * that no invoice ever bills.
+ */
+export function settingsProblems(c: { INVOICE_GRACE_MINUTES: number; DEDUPE_WINDOW_DAYS: number }): string[] {
+  const problems: string[] = [];
+  const graceMs = c.INVOICE_GRACE_MINUTES * 60_000;
+  const windowMs = c.DEDUPE_WINDOW_DAYS * 86_400_000;
+  if (graceMs >= windowMs) {
+    problems.push(
+      `INVOICE_GRACE_MINUTES (${c.INVOICE_GRACE_MINUTES}) must be shorter than DEDUPE_WINDOW_DAYS (${c.DEDUPE_WINDOW_DAYS} days): a period is invoiced after its grace, and late events for it are accepted for the window`,
+    );
+  }
+  try {
+    correctionLookback(windowMs, graceMs);
+  } catch {
+    problems.push(
+      `DEDUPE_WINDOW_DAYS (${c.DEDUPE_WINDOW_DAYS}) with INVOICE_GRACE_MINUTES (${c.INVOICE_GRACE_MINUTES}) reaches further back than invoices can correct (${MAX_CORRECTION_LOOKBACK} periods): late events would be counted and never billed`,
+    );
+  }
+  return problems;
+}
+
 /** Only ever used against the local emulators (see isLocal). */
 const LOCAL_CURSOR_SECRET = 'local-development-cursor-secret-not-for-aws';
 
@@ -84,6 +112,8 @@ export function config(): Config {
     throw new Error(`invalid configuration: ${problems}`);
   }
   const c = parsed.data;
+  const contradictions = settingsProblems(c);
+  if (contradictions.length > 0) throw new Error(`invalid configuration: ${contradictions.join('; ')}`);
   // The local admin key and cursor secret must never work on AWS, even on a stage someone named "local".
   const isLocal = c.STAGE === 'local' && c.DYNAMODB_ENDPOINT !== undefined;
   if (!isLocal && c.CURSOR_SECRET === undefined) {

@@ -46,9 +46,9 @@ it('declares the queues with DLQ redrive and event source mappings that report b
   expect(resources.AlertsTopic!.Type).toBe('AWS::SNS::Topic');
 });
 
-it('schedules the monthly invoice run and the alert outbox sweeper with EventBridge', () => {
+it('schedules the invoice run (hourly in the first eight days, whatever the grace) and the alert outbox sweeper with EventBridge', () => {
   const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties);
-  const monthly = rules.find((r) => r.ScheduleExpression === 'cron(0 1 1 * ? *)');
+  const monthly = rules.find((r) => r.ScheduleExpression === 'cron(5 * 1-8 * ? *)');
   expect(JSON.stringify(monthly?.Targets)).toContain('InvoiceSchedulerLambdaFunction');
   const sweeper = rules.find((r) => r.ScheduleExpression === 'rate(1 minute)');
   expect(JSON.stringify(sweeper?.Targets)).toContain('AlertSweeperLambdaFunction');
@@ -349,7 +349,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
   invoicesUpcoming: { ...AUTHENTICATE, CustomersTable: 'BatchGetItem', UsageTable: 'BatchGetItem', InvoicesTable: 'Query' },
   invoiceRunsStart: { ...AUTHENTICATE, InvoicesTable: 'UpdateItem GetItem Query', UsageTable: 'GetItem', InvoiceQueue: 'SendMessage' },
   invoiceRunsProgress: { ...AUTHENTICATE, InvoicesTable: 'GetItem Query' },
-  invoiceScheduler: { InvoicesTable: 'UpdateItem', InvoiceQueue: 'SendMessage' },
+  invoiceScheduler: { InvoicesTable: 'GetItem UpdateItem', InvoiceQueue: 'SendMessage' },
   invoiceWorker: {
     InvoiceQueue: `${SQS_TRIGGER} SendMessage`,
     CustomersTable: 'BatchGetItem Scan GetItem',

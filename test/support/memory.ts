@@ -375,7 +375,7 @@ export class MemoryStripe implements BillingProvider {
  * What the invoice job, runs and previews take, on in-memory adapters (the ledger is also the usage
  * index); `chaos` crashes the invoices, runs, queue and Stripe. Tests spread it and add their own.
  */
-export function memoryBilling(catalog: CatalogIndex, clock: MemoryClock, opts: { chaos?: Chaos; correctionWindowMs?: number } = {}) {
+export function memoryBilling(catalog: CatalogIndex, clock: MemoryClock, opts: { chaos?: Chaos; correctionWindowMs?: number; graceMs?: number } = {}) {
   const chaos = opts.chaos ?? calm;
   const ledger = new MemoryLedger();
   const customers = new MemoryCustomers();
@@ -392,7 +392,7 @@ export function memoryBilling(catalog: CatalogIndex, clock: MemoryClock, opts: {
     invoiceJobs: new MemoryJobQueue(chaos),
     epoch: new MemoryEpoch(),
     subscriptions: { sync: async () => ({}) },
-    graceMs: 3_600_000,
+    graceMs: opts.graceMs ?? 3_600_000,
     correctionWindowMs: opts.correctionWindowMs ?? 35 * 86_400_000,
     stripe,
     sync: new StripeInvoiceSync(stripe),

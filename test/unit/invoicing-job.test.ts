@@ -1,52 +1,21 @@
 import catalogJson from '../../catalog/catalog.json';
-import { putCustomer } from '../../lib/app/customers';
 import { invoiceCustomer } from '../../lib/app/invoicing/job';
-import { beginInvoiceRun, fanOutInvoiceRun, startInvoiceRunByHand } from '../../lib/app/invoicing/runs';
+import { startInvoiceRunByHand } from '../../lib/app/invoicing/runs';
 import { previewInvoice } from '../../lib/app/invoicing/views';
 import { readUsage } from '../../lib/app/usage';
-import type { Principal } from '../../lib/domain/apikey';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import { Period } from '../../lib/domain/period';
-import { MemoryClock, memoryBilling } from '../support/memory';
+import { admin, billingWorld } from '../support/billing-world';
 
 /** The invoice job, runs and previews on in-memory adapters with the real catalog: one scenario per defect found. */
 const catalog = new CatalogIndex(parseCatalog(catalogJson));
-const admin: Principal = { keyId: 'test', scopes: ['admin'] };
 const sep = Period.parse('2026-09');
 const oct = Period.parse('2026-10');
 const nov = Period.parse('2026-11');
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
 
-function world(at: Date) {
-  const clock = new MemoryClock(at);
-  const deps = memoryBilling(catalog, clock);
-  const { stripe } = deps;
-  const put = (id: string, body: { name: string; planId?: string; stripeCustomerId?: string; budget?: { amount: string } }) =>
-    putCustomer(deps, admin, id, body);
-  /** Runs every queued job (fan-outs and invoices) until the queue is empty. */
-  const drain = async () => {
-    while (deps.invoiceJobs.jobs.length > 0) {
-      const job = deps.invoiceJobs.jobs.shift()!;
-      if ('action' in job) await fanOutInvoiceRun(deps, job);
-      else await invoiceCustomer(deps, job);
-    }
-  };
-  /** Starts the period's run and walks its fan-out, leaving the customers' jobs in the queue. */
-  const fanOut = async (period: Period) => {
-    await beginInvoiceRun(deps, period);
-    for (let step; (step = deps.invoiceJobs.jobs.find((j) => 'action' in j));) {
-      deps.invoiceJobs.jobs.splice(deps.invoiceJobs.jobs.indexOf(step), 1);
-      if ('action' in step) await fanOutInvoiceRun(deps, step);
-    }
-  };
-  const run = async (period: Period, at = new Date(period.end.getTime() + HOUR)) => {
-    clock.at = at;
-    await beginInvoiceRun(deps, period);
-    await drain();
-  };
-  return { deps, clock, stripe, put, run, drain, fanOut };
-}
+const world = (at: Date) => billingWorld(catalog, at);
 
 describe('invoicing scenarios', () => {
   it('bills each period its own fees when months are invoiced out of order (2 x 117.00, not 165.00)', async () => {

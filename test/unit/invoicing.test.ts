@@ -42,6 +42,7 @@ const snapshot = (over: Partial<InvoiceSnapshot> & { period: Period }): InvoiceS
   customer: customer(),
   counters: {},
   records: [],
+  lookback: 2,
   ...over,
 });
 

@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import * as z from 'zod';
 import { authorize, requireUnbound, type Principal } from '../../domain/apikey';
 import { ConflictError, NotFoundError } from '../../domain/errors';
-import { CORRECTION_LOOKBACK } from '../../domain/invoicing';
-import { PERIOD_PATTERN, Period } from '../../domain/period';
+import { correctionLookback, PERIOD_PATTERN, Period } from '../../domain/period';
 import { sleep } from '../../platform/concurrency';
 import type {
   Clock,
@@ -112,9 +111,10 @@ async function checkNewRun(deps: RunDeps, period: Period): Promise<void> {
 }
 
 /** The pages a run's fan-out walks: every customer, then those with usage in the period and each one it may correct. */
-function fanOutSources(period: Period): string[] {
+function fanOutSources(deps: RunDeps, period: Period): string[] {
   const sources = ['customers', `usage:${period.key}`];
-  for (let p = period.previous(), i = 0; i < CORRECTION_LOOKBACK; i++, p = p.previous()) sources.push(`usage:${p.key}`);
+  const lookback = correctionLookback(deps.correctionWindowMs, deps.graceMs);
+  for (let p = period.previous(), i = 0; i < lookback; i++, p = p.previous()) sources.push(`usage:${p.key}`);
   return sources;
 }
 
@@ -132,6 +132,23 @@ export async function beginInvoiceRun(deps: RunDeps, period: Period): Promise<{ 
   await deps.runs.beginFanOut(period.key, deps.clock.now().toISOString(), { token, chain, source: 'customers', page: 0 });
   await deps.invoiceJobs.enqueue([{ period: period.key, action: 'start_run', token }]);
   return { period: period.key, chain };
+}
+
+/**
+ * What the schedule does when it fires (hourly in the first days of a month): start the run of the
+ * month that ended before it fired, once that month has closed (its end plus the grace). A run that
+ * exists already (started by an earlier firing or by hand, finished or not) is left alone: the
+ * schedule never restarts a finished run, and never reaches back to the month before last, whatever
+ * the grace. A month whose run the schedule did not start by the last firing of the days it fires
+ * on stays for an operator (POST /invoice-runs); the alarm on runs that failed says so.
+ */
+export async function scheduledInvoiceRun(deps: RunDeps, firedAt: Date): Promise<{ period: string; started: boolean; reason?: string }> {
+  const period = Period.containing(firedAt).previous();
+  const closes = period.end.getTime() + deps.graceMs;
+  if (firedAt.getTime() < closes) return { period: period.key, started: false, reason: `not closed until ${new Date(closes).toISOString()}` };
+  if (await deps.runs.exists(period.key)) return { period: period.key, started: false, reason: 'its run exists already' };
+  await beginInvoiceRun(deps, period);
+  return { period: period.key, started: true };
 }
 
 export type FanOutOutcome =
@@ -169,7 +186,7 @@ export async function fanOutInvoiceRun(deps: RunDeps, job: Extract<InvoiceJob, {
     enqueued += jobs.length;
   }
 
-  const sources = fanOutSources(period);
+  const sources = fanOutSources(deps, period);
   const source = page.cursor !== undefined ? at.source : sources[sources.indexOf(at.source) + 1];
   const outcome = { period: period.key, source: at.source, page: at.page, members: page.ids.length, enqueued };
   if (source === undefined) {

@@ -1,6 +1,6 @@
 import type { CatalogIndex } from '../../domain/catalog';
-import { CORRECTION_LOOKBACK, type InvoiceSnapshot } from '../../domain/invoicing';
-import type { Period } from '../../domain/period';
+import { type InvoiceSnapshot } from '../../domain/invoicing';
+import { correctionLookback, type Period } from '../../domain/period';
 import { DUPLICATES_COUNTER, type CounterReads, type Customer, type InvoiceRecord, type InvoiceRepository } from '../ports';
 
 /**
@@ -11,6 +11,9 @@ export interface SnapshotDeps {
   catalog: CatalogIndex;
   counterReads: CounterReads;
   invoices: Pick<InvoiceRepository, 'list'>;
+  /** The late-event window and the grace before a period is invoiced: together they say how far corrections look back. */
+  correctionWindowMs: number;
+  graceMs: number;
 }
 
 /**
@@ -37,12 +40,13 @@ export interface GatheredInvoices extends InvoiceSnapshot {
  * kept: the others have nothing to correct.
  */
 export async function gatherInvoices(deps: SnapshotDeps, customerId: string, period: Period): Promise<GatheredInvoices> {
+  const depth = correctionLookback(deps.correctionWindowMs, deps.graceMs);
   const lookback: string[] = [];
-  for (let p = period.previous(), i = 0; i < CORRECTION_LOOKBACK; i++, p = p.previous()) lookback.push(p.key);
+  for (let p = period.previous(), i = 0; i < depth; i++, p = p.previous()) lookback.push(p.key);
   const meters = deps.catalog.meters().map((m) => m.slug);
   const [records, read] = await Promise.all([deps.invoices.list(customerId), deps.counterReads.read(customerId, [period.key, ...lookback], meters)]);
   const invoiced = lookback.filter((key) => records.some((r) => r.kind === 'period' && r.key === key));
   const counters: Record<string, Record<string, string>> = { [period.key]: read.counters[period.key]! };
   for (const key of invoiced) counters[key] = read.counters[key]!;
-  return { customerId, customer: read.customer, period, counters, records };
+  return { customerId, customer: read.customer, period, counters, records, lookback: depth };
 }
