@@ -1,18 +1,43 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CatalogError, parseCatalog } from '../lib/domain/catalog';
+import { CatalogError, parseCatalog, publishCatalog, publishedIssues } from '../lib/domain/catalog';
 import { ROOT } from './deployment';
 
 /**
  * `npm run catalog:check [file]`: the build-time validation of the catalog (also run by `npm run
  * package`). Without an argument it checks what the functions would load: CATALOG_FILE when set,
- * else the bundled catalog/catalog.json.
+ * else the bundled catalog/catalog.json. The bundled catalog (or CATALOG_FILE with
+ * PUBLISHED_CATALOG_FILE) is also held against its published catalog: a published plan version or
+ * meter that changed is refused, and so is a version not published yet.
+ *
+ * `npm run catalog:publish` (`--publish`): adds the catalog's new versions and meters to its
+ * published catalog (refusing to while a published one changed). Commit both files.
  */
-const file = process.argv[2] || process.env.CATALOG_FILE || join(ROOT, 'catalog', 'catalog.json');
+const publish = process.argv.includes('--publish');
+const args = process.argv.slice(2).filter((a) => a !== '--publish');
+const file = args[0] || process.env.CATALOG_FILE || join(ROOT, 'catalog', 'catalog.json');
+const publishedFile = args[0] || process.env.CATALOG_FILE ? process.env.PUBLISHED_CATALOG_FILE || undefined : join(ROOT, 'catalog', 'published.json');
+
+const fail = (message: string): never => {
+  console.error(`${file}: ${message}`);
+  process.exit(1);
+};
 try {
   const catalog = parseCatalog(JSON.parse(readFileSync(file, 'utf8')));
-  console.log(`${file}: ${catalog.meters.length} meters, plans ${catalog.plans.map((p) => p.id).join(', ')}: valid`);
+  const plans = [...new Set(catalog.plans.map((p) => p.id))].map((id) => {
+    const versions = catalog.plans.filter((p) => p.id === id).map((p) => p.version);
+    return versions.length === 1 && versions[0] === 1 ? id : `${id} (v${versions.join(', v')})`;
+  });
+  if (publishedFile !== undefined) {
+    const published = parseCatalog(JSON.parse(readFileSync(publishedFile, 'utf8')));
+    const issues = publishedIssues(catalog, published).filter((i) => !publish || !i.unpublished);
+    if (issues.length > 0) throw new CatalogError(issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+    if (publish) {
+      writeFileSync(publishedFile, `${JSON.stringify(publishCatalog(catalog, published), null, 2)}\n`);
+      console.log(`${publishedFile}: published`);
+    }
+  }
+  console.log(`${file}: ${catalog.meters.length} meters, plans ${plans.join(', ')}: valid${publishedFile ? ', every version published' : ''}`);
 } catch (err) {
-  console.error(err instanceof CatalogError ? `${file}: ${err.message}` : `${file}: ${(err as Error).message}`);
-  process.exit(1);
+  fail(err instanceof CatalogError ? err.message : (err as Error).message);
 }

@@ -57,6 +57,7 @@ export async function evaluateCustomerAlerts(deps: AlertDeps, customerId: string
     customerName: customer?.name,
     period: periodKey,
     currency: plan.currency,
+    plan: { id: plan.id, version: plan.version },
     projected: e.budget?.projected ?? e.projectedSubtotal,
     budget: e.budget?.amount,
     usagePageUrl: deps.usagePageUrl?.(customerId),

@@ -52,11 +52,13 @@ export async function putCustomer(
   const existing = await deps.customers.get(id);
   // Without planId the plan stays; an explicit change applies from the next period.
   const planId = input.planId ?? existing?.planId ?? 'default';
-  const plan = deps.catalog.plan(planId);
-  if (!plan) throw invalid('planId', 'unknown_plan', `plan "${planId}" is not in the catalog`);
-  if (input.budget !== undefined) checkBudget(input.budget.amount, plan.currency);
+  // A plan asked for must be on sale; a customer kept on a plan since removed from the catalog keeps it.
+  if (input.planId !== undefined && !deps.catalog.onSale(input.planId)) throw invalid('planId', 'unknown_plan', `plan "${planId}" is not in the catalog`);
   const now = deps.clock.now().toISOString();
   const current = Period.containing(deps.clock.now());
+  const plan = deps.catalog.planVersion(planId, current.key);
+  if (!plan) throw invalid('planId', 'unknown_plan', `plan "${planId}" is not in the catalog`);
+  if (input.budget !== undefined) checkBudget(input.budget.amount, plan.currency);
   const customer: Customer = {
     id,
     name: input.name,

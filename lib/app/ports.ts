@@ -1,6 +1,7 @@
 import type { AggregationPlan } from '../domain/aggregation';
 import type { ArchiveGroup, ArchivedEvent } from '../domain/archive';
 import type { ApiKeyRecord } from '../domain/apikey';
+import type { Plan } from '../domain/catalog';
 import type { MeteredEvent } from '../domain/events';
 import type { InvoiceLine } from '../domain/invoice';
 import type { InvoiceKind } from '../domain/invoicing';
@@ -185,6 +186,10 @@ export interface InvoiceRecord {
   kind: InvoiceKind;
   status: InvoiceStatus;
   planId: string;
+  /** The plan version that priced the period (own invoices); records made before versions: absent (1). */
+  planVersion?: number;
+  /** Own invoices: a copy of that version; corrections of the period are priced with it (docs/invoicing.md, "Plan versions"). */
+  plan?: Plan;
   currency: string;
   /** Whether the period owed its fixed fees (own invoices). */
   fees: boolean;

@@ -51,6 +51,7 @@ export async function readUsage(deps: UsageDeps, principal: Principal, customerI
     periodStart: period.start.toISOString(),
     periodEnd: period.end.toISOString(),
     planId: plan.id,
+    planVersion: plan.version,
     currency: plan.currency,
     asOf: deps.clock.now().toISOString(),
     meters: e.meters.map((m) => {

@@ -154,6 +154,8 @@ export interface AlertContext {
   /** YYYY-MM */
   period: string;
   currency: string;
+  /** The plan and its version in force for the period (what the thresholds and prices come from). */
+  plan?: { id: string; version: number };
   /** For `included` alerts: the meter's display name and unit from the catalog. */
   meterDisplayName?: string;
   unit?: string;
@@ -178,6 +180,8 @@ export interface AlertBody {
   limit: string;
   percent: string;
   currency: string;
+  /** The plan and version in force for the period, or null when unknown. */
+  plan: { id: string; version: number } | null;
   /** The projected period-end cost, or null when unknown. */
   projected: string | null;
   /** The monthly budget, or null when the customer has none. */
@@ -267,6 +271,7 @@ export function alertMessage(candidate: AlertCandidate, ctx: AlertContext): Aler
       limit,
       percent,
       currency: ctx.currency.toLowerCase(),
+      plan: ctx.plan ?? null,
       projected: ctx.projected ?? null,
       budget: ctx.budget ?? null,
       usagePageUrl,

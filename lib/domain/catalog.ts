@@ -1,6 +1,7 @@
 import * as z from 'zod/mini';
 import './zod-english';
 import { currencyMinorDigits, isOnMinorUnit, Money } from './money';
+import { PERIOD_PATTERN } from './period';
 
 /**
  * The catalog: meters (how events become one number per customer and period) and plans (how those
@@ -43,8 +44,11 @@ const tierSchema = z.strictObject({ upTo: z.nullable(decimalString), unitPrice: 
 export type Tier = z.infer<typeof tierSchema>;
 
 /**
- * `included`: the free allowance that alerts and "percent used" refer to. `limit`: a hard cap per
- * period (entitlements answer hasAccess: false once usage reaches it); metering itself never stops.
+ * `included`: the free allowance that alerts and "percent used" refer to; for graduated and volume
+ * charges it is the free tier (derived from the tiers when left out, and refused when it says
+ * otherwise: a page saying 75% used while the invoice already charges would be a lie). `limit`: a
+ * hard cap per period (entitlements answer hasAccess: false once usage reaches it); metering itself
+ * never stops.
  */
 const chargeBase = { meter: slug, included: z._default(decimalString, '0'), limit: z.optional(decimalString) };
 const tiered = { ...chargeBase, tiers: z.array(tierSchema).check(z.minLength(1)) };
@@ -58,9 +62,13 @@ export type Charge = z.infer<typeof chargeSchema>;
 export type ChargeModel = Charge['model'];
 
 const percent = z.number().check(z.int(), z.minimum(1), z.maximum(1000));
-export const planSchema = z
+const planObject = z
   .strictObject({
     id: matching(/^[A-Za-z0-9._-]{1,64}$/, 'must be 1..64 chars of [A-Za-z0-9._-]'),
+    /** Plans are versions: a published version never changes; a change is the next version (docs/invoicing.md, "Plan versions"). */
+    version: z._default(z.number().check(z.int(), z.minimum(1), z.maximum(9999)), 1),
+    /** The first period this version prices (absent on a plan's first version: it covers every period before the next). */
+    effectiveFrom: z.optional(matching(PERIOD_PATTERN, 'must be a period YYYY-MM from 1970-01 to 9998-12')),
     name: length(1, 128),
     currency: z.enum(CURRENCIES),
     baseFee: z.optional(decimalString),
@@ -75,6 +83,8 @@ export const planSchema = z
       for (const issue of planIssues(p)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
     }),
   );
+/** A plan version; graduated and volume charges without `included` take their free tier. */
+export const planSchema = z.pipe(z.transform(withDerivedIncluded), planObject);
 export type Plan = z.infer<typeof planSchema>;
 
 export interface CatalogIssue {
@@ -99,14 +109,23 @@ function planIssues(p: Omit<Plan, 'alertThresholds'>): CatalogIssue[] {
     }
   };
   fixed(['baseFee'], p.baseFee);
+  if (p.version > 1 && p.effectiveFrom === undefined) issues.push({ path: ['effectiveFrom'], message: `is required for version ${p.version}` });
   const charged = new Set<string>();
   p.charges.forEach((ch, ci) => {
     const at = ['charges', ci];
     if (charged.has(ch.meter)) issues.push({ path: [...at, 'meter'], message: `meter "${ch.meter}" is charged twice` });
     charged.add(ch.meter);
     if (ch.model === 'graduated' || ch.model === 'volume') {
-      tierIssues(ch.tiers).forEach((t) => issues.push({ path: [...at, 'tiers', ...t.path], message: t.message }));
+      const tiers = tierIssues(ch.tiers);
+      tiers.forEach((t) => issues.push({ path: [...at, 'tiers', ...t.path], message: t.message }));
       ch.tiers.forEach((t, ti) => fixed([...at, 'tiers', ti, 'flatFee'], t.flatFee));
+      const free = tiers.length === 0 ? freeTier(ch.model, ch.tiers) : null;
+      if (free !== null && !new Money(ch.included).eq(free)) {
+        issues.push({
+          path: [...at, 'included'],
+          message: `must equal the free tier (${free}), or be left out to take it: an allowance that differs from the free tier shows usage as included while it is charged`,
+        });
+      }
     }
     if (ch.model === 'package') {
       if (new Money(ch.packageSize).lte(0)) issues.push({ path: [...at, 'packageSize'], message: 'must be greater than 0' });
@@ -151,22 +170,78 @@ export function catalogIssues(input: unknown): CatalogIssue[] {
     if (meters.has(slugValue)) issues.push({ path: ['meters', i, 'slug'], message: `duplicate meter "${slugValue}"` });
     meters.add(slugValue);
   });
-  const plans = new Set<string>();
+  const versions = new Map<string, { version: number; effectiveFrom?: string; at: number }[]>();
   shape.data.plans.forEach((raw, pi) => {
-    collect(planSchema, raw, ['plans', pi]);
+    const parsed = collect(planSchema, raw, ['plans', pi]);
     const plan = (raw ?? {}) as { id?: unknown; charges?: unknown };
-    if (typeof plan.id === 'string') {
-      if (plans.has(plan.id)) issues.push({ path: ['plans', pi, 'id'], message: `duplicate plan "${plan.id}"` });
-      plans.add(plan.id);
-    }
+    if (parsed) versions.set(parsed.id, [...(versions.get(parsed.id) ?? []), { version: parsed.version, effectiveFrom: parsed.effectiveFrom, at: pi }]);
     if (!Array.isArray(plan.charges)) return;
     plan.charges.forEach((ch: unknown, ci) => {
       const meter = ch !== null && typeof ch === 'object' ? (ch as { meter?: unknown }).meter : undefined;
       if (typeof meter === 'string' && !meters.has(meter)) issues.push({ path: ['plans', pi, 'charges', ci, 'meter'], message: `unknown meter "${meter}"` });
     });
   });
-  if (!plans.has('default')) issues.push({ path: ['plans'], message: 'a plan with id "default" is required' });
+  for (const [id, list] of versions) issues.push(...versionIssues(id, list));
+  if (!versions.has('default') && !shape.data.plans.some((p) => (p as { id?: unknown })?.id === 'default')) {
+    issues.push({ path: ['plans'], message: 'a plan with id "default" is required' });
+  }
   return issues;
+}
+
+/**
+ * The versions of one plan in a catalog: each once, numbered without gaps (a catalog may leave out
+ * a plan's oldest versions: the published catalog keeps them), and taking effect in their order.
+ */
+function versionIssues(id: string, list: { version: number; effectiveFrom?: string; at: number }[]): CatalogIssue[] {
+  const issues: CatalogIssue[] = [];
+  const sorted = [...list].sort((a, b) => a.version - b.version || a.at - b.at);
+  sorted.forEach((v, i) => {
+    const before = sorted[i - 1];
+    if (!before) return;
+    const path = ['plans', v.at, 'version'];
+    if (v.version === before.version) issues.push({ path, message: `plan "${id}" has version ${v.version} twice` });
+    else if (v.version !== before.version + 1) issues.push({ path, message: `plan "${id}" jumps from version ${before.version} to ${v.version}` });
+    else if (v.effectiveFrom !== undefined && before.effectiveFrom !== undefined && v.effectiveFrom < before.effectiveFrom) {
+      issues.push({
+        path: ['plans', v.at, 'effectiveFrom'],
+        message: `${v.effectiveFrom} is before version ${before.version}'s ${before.effectiveFrom}: versions take effect in their order`,
+      });
+    }
+  });
+  return issues;
+}
+
+const isFree = (t: Tier) => new Money(t.unitPrice).isZero() && (t.flatFee === undefined || new Money(t.flatFee).isZero());
+
+/**
+ * The free tier of a tiered charge: the units priced at nothing. Graduated: up to the end of its
+ * leading zero-price tiers; volume: the first tier's bound when that tier is free (a total within it
+ * costs nothing), else 0. Null when every unit is free (any allowance is then true).
+ */
+export function freeTier(model: 'graduated' | 'volume', tiers: Tier[]): string | null {
+  let bound = '0';
+  for (const t of model === 'volume' ? tiers.slice(0, 1) : tiers) {
+    if (!isFree(t)) return bound;
+    if (t.upTo === null) return null;
+    bound = t.upTo;
+  }
+  return bound;
+}
+
+/** A copy of a raw plan in which graduated and volume charges without `included` take their free tier. */
+function withDerivedIncluded(plan: unknown): unknown {
+  const charges = (plan as { charges?: unknown } | null)?.charges;
+  if (!Array.isArray(charges)) return plan;
+  return {
+    ...(plan as object),
+    charges: charges.map((ch: unknown) => {
+      const c = ch as { model?: unknown; included?: unknown; tiers?: unknown } | null;
+      if (c === null || typeof c !== 'object' || c.included !== undefined || (c.model !== 'graduated' && c.model !== 'volume')) return ch;
+      const tiers = z.array(tierSchema).check(z.minLength(1)).safeParse(c.tiers);
+      const free = tiers.success && tierIssues(tiers.data).length === 0 ? freeTier(c.model, tiers.data) : '0';
+      return { ...c, included: free ?? '0' };
+    }),
+  };
 }
 
 /** Tier bounds must strictly increase and only the last tier may be open-ended (upTo: null). */
@@ -200,25 +275,123 @@ export class CatalogError extends Error {
 /** Parses and validates a catalog; every problem names the field it is about, all of them at once. */
 export function parseCatalog(input: unknown): Catalog {
   const issues = catalogIssues(input);
-  if (issues.length > 0) throw new CatalogError(issues.map((i) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`));
+  if (issues.length > 0) throw new CatalogError(issues.map(issueText));
   const raw = input as { meters: unknown[]; plans: unknown[] };
   return { meters: raw.meters.map((m) => meterSchema.parse(m)), plans: raw.plans.map((p) => planSchema.parse(p)) };
 }
 
-/** Lookups over a validated catalog. */
-export class CatalogIndex {
-  private readonly meterBySlug: Map<string, Meter>;
-  private readonly metersByType = new Map<string, Meter[]>();
-  private readonly planById: Map<string, Plan>;
+const issueText = (i: CatalogIssue) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`;
 
-  constructor(readonly catalog: Catalog) {
-    this.meterBySlug = new Map(catalog.meters.map((m) => [m.slug, m]));
-    this.planById = new Map(catalog.plans.map((p) => [p.id, p]));
-    for (const m of catalog.meters) this.metersByType.set(m.eventType, [...(this.metersByType.get(m.eventType) ?? []), m]);
+// ---------------------------------------------------------------------------------------------
+// The published catalog
+
+/**
+ * Every meter and plan version ever published (catalog/published.json, written by `npm run
+ * catalog:publish`), bundled beside the catalog so that a version, or a whole plan, removed from the
+ * catalog stays readable for the periods it priced. What is published never changes: a changed plan
+ * is its next version, a meter counted by another rule is another meter.
+ */
+export interface PublishedIssue extends CatalogIssue {
+  /** Only not published yet (the build refuses it; a function still loads it). */
+  unpublished?: true;
+}
+
+/** Fields that decide what a meter counts: changing one would re-read the counters kept so far under another rule. */
+const COUNTING_FIELDS = ['aggregation', 'eventType', 'valueProperty'] as const;
+
+export function publishedIssues(current: Catalog, published: Catalog): PublishedIssue[] {
+  const issues: PublishedIssue[] = [];
+  current.meters.forEach((m, mi) => {
+    const before = published.meters.find((p) => p.slug === m.slug);
+    if (!before) {
+      issues.push({ path: ['meters', mi], message: `meter "${m.slug}" is not published yet: run npm run catalog:publish`, unpublished: true });
+      return;
+    }
+    for (const field of COUNTING_FIELDS) {
+      if (before[field] !== m[field]) {
+        issues.push({
+          path: ['meters', mi, field],
+          message: `meter "${m.slug}" was published as ${before[field] ?? '(none)'} and cannot change to ${m[field] ?? '(none)'}: a meter that counts by another rule is a new meter (a new slug), or its counters so far would be recounted under the new rule`,
+        });
+      }
+    }
+  });
+  current.plans.forEach((p, pi) => {
+    const before = published.plans.find((q) => q.id === p.id && q.version === p.version);
+    if (!before) {
+      issues.push({ path: ['plans', pi], message: `plan "${p.id}" version ${p.version} is not published yet: run npm run catalog:publish`, unpublished: true });
+    } else if (canonicalJson(before) !== canonicalJson(p)) {
+      const next = Math.max(...[...current.plans, ...published.plans].filter((q) => q.id === p.id).map((q) => q.version)) + 1;
+      issues.push({
+        path: ['plans', pi],
+        message: `plan "${p.id}" version ${p.version} was published and cannot change (invoices may have been priced with it): add the change as version ${next} with an effectiveFrom`,
+      });
+    }
+  });
+  return issues;
+}
+
+/** The published catalog after publishing `current`: what was published, plus what is new (meters take their current names). */
+export function publishCatalog(current: Catalog, published: Catalog): Catalog {
+  const meters = [...current.meters, ...published.meters.filter((m) => !current.meters.some((c) => c.slug === m.slug))];
+  const plans = [...published.plans, ...current.plans.filter((p) => !published.plans.some((q) => q.id === p.id && q.version === p.version))];
+  const order = [...new Set(plans.map((p) => p.id))];
+  return { meters, plans: plans.sort((a, b) => order.indexOf(a.id) - order.indexOf(b.id) || a.version - b.version) };
+}
+
+/** JSON with object keys sorted, so two parses of the same plan compare equal whatever the key order. */
+function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) =>
+    v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v,
+  );
+}
+
+/** The catalog the functions run on: refused when it changes what was published (catalog:check refuses it first). */
+export function runtimeCatalog(current: Catalog, published: Catalog | undefined): CatalogIndex {
+  const conflicts = published ? publishedIssues(current, published).filter((i) => !i.unpublished) : [];
+  if (conflicts.length > 0) throw new CatalogError(conflicts.map(issueText));
+  return new CatalogIndex(current, published);
+}
+
+/**
+ * Lookups over a validated catalog and what was published before it. Ingest reads the catalog's
+ * meters; counting, pricing and reading also know the meters and plan versions that were published
+ * and are no longer in the catalog, so that events accepted before a deploy still count and periods
+ * priced with a removed version are still priced with it.
+ */
+export class CatalogIndex {
+  private readonly meterBySlug = new Map<string, Meter>();
+  private readonly metersByType = new Map<string, Meter[]>();
+  private readonly versionsById = new Map<string, Plan[]>();
+  private readonly retired: Meter[];
+
+  constructor(
+    readonly catalog: Catalog,
+    readonly published?: Catalog,
+  ) {
+    for (const m of catalog.meters) {
+      this.meterBySlug.set(m.slug, m);
+      this.metersByType.set(m.eventType, [...(this.metersByType.get(m.eventType) ?? []), m]);
+    }
+    this.retired = (published?.meters ?? []).filter((m) => !this.meterBySlug.has(m.slug));
+    for (const m of this.retired) this.meterBySlug.set(m.slug, m);
+    for (const p of [...catalog.plans, ...(published?.plans ?? [])]) {
+      const list = this.versionsById.get(p.id) ?? [];
+      if (!list.some((q) => q.version === p.version)) list.push(p);
+      this.versionsById.set(
+        p.id,
+        list.sort((a, b) => a.version - b.version),
+      );
+    }
   }
 
+  /** The catalog's meters (what ingest accepts and the usage page lists). */
   meters(): Meter[] {
     return this.catalog.meters;
+  }
+  /** The catalog's meters and those published before and removed since (what counting and pricing may meet). */
+  knownMeters(): Meter[] {
+    return [...this.catalog.meters, ...this.retired];
   }
   meter(slug: string): Meter | undefined {
     return this.meterBySlug.get(slug);
@@ -226,10 +399,22 @@ export class CatalogIndex {
   metersForType(eventType: string): Meter[] {
     return this.metersByType.get(eventType) ?? [];
   }
-  plan(id: string): Plan | undefined {
-    return this.planById.get(id);
+  /** Whether customers can be put on the plan: it is in the catalog (not only published). */
+  onSale(id: string): boolean {
+    return this.catalog.plans.some((p) => p.id === id);
   }
-  defaultPlan(): Plan {
-    return this.planById.get('default')!;
+  /**
+   * The version of a plan in force for a period: the latest whose effectiveFrom is at or before it;
+   * a period before every version's effectiveFrom takes the first version. Undefined: no such plan.
+   */
+  planVersion(id: string, period: string): Plan | undefined {
+    const versions = this.versionsById.get(id);
+    if (!versions) return undefined;
+    let inForce = versions[0]!;
+    for (const v of versions) if (v.effectiveFrom === undefined || v.effectiveFrom <= period) inForce = v;
+    return inForce;
+  }
+  defaultPlan(period: string): Plan {
+    return this.planVersion('default', period)!;
   }
 }

@@ -49,15 +49,16 @@ export interface PeriodTerms {
 }
 
 export function termsFor(catalog: CatalogIndex, customer: BillingCustomer | undefined, period: string): PeriodTerms {
-  if (!customer) return { plan: catalog.defaultPlan(), fees: false };
+  if (!customer) return { plan: catalog.defaultPlan(period), fees: false };
   const created = Period.containing(new Date(customer.createdAt)).key;
   const schedule = customer.plans?.length ? customer.plans : [{ from: created, planId: customer.planId }];
-  if (period < schedule[0]!.from) return { plan: catalog.defaultPlan(), fees: false };
-  return { plan: planById(catalog, planIdFor(schedule, period)!), fees: period >= created };
+  if (period < schedule[0]!.from) return { plan: catalog.defaultPlan(period), fees: false };
+  return { plan: planVersionFor(catalog, planIdFor(schedule, period)!, period), fees: period >= created };
 }
 
-export function planById(catalog: CatalogIndex, id: string): Plan {
-  const plan = catalog.plan(id);
+/** The version of a plan in force for a period, from the catalog or what was published before it. */
+export function planVersionFor(catalog: CatalogIndex, id: string, period: string): Plan {
+  const plan = catalog.planVersion(id, period);
   if (!plan) throw new PlanNotFoundError(id);
   return plan;
 }
@@ -158,6 +159,13 @@ export interface StoredInvoice {
   kind: InvoiceKind;
   status: string;
   planId: string;
+  /** The version of the plan the period was priced with (absent on records made before plans had versions: 1). */
+  planVersion?: number;
+  /**
+   * Own invoices: a copy of that version as it priced the period. Corrections of the period are
+   * priced with it, whatever the catalog says later (a version edited or removed, a currency changed).
+   */
+  plan?: Plan;
   currency: string;
   total: string;
   /** What has been billed for the period so far (own invoices only): the baseline of its next correction. */
@@ -186,6 +194,10 @@ export interface ComputedInvoice {
   period: string;
   kind: InvoiceKind;
   planId: string;
+  /** Own invoices: the plan version that priced the period; corrections in another currency: that of the latest period they correct. */
+  planVersion: number;
+  /** Own invoices: the version itself, kept with the record. */
+  plan?: Plan;
   currency: Plan['currency'];
   /** Whether the period owed its fixed fees (own invoices). */
   fees: boolean;
@@ -217,15 +229,15 @@ export const correctionKey = (period: string, currency: string) => `${period}#${
  */
 export function computeInvoices(catalog: CatalogIndex, snapshot: InvoiceSnapshot): ComputedInvoices {
   const { period, records } = snapshot;
-  const meters = catalog.meters();
+  const meters = catalog.knownMeters();
   const terms = termsFor(catalog, snapshot.customer, period.key);
   const quantities = billable(snapshot.counters[period.key] ?? {});
   const own = priceUsage({ plan: terms.plan, meters, usage: quantities, fees: terms.fees });
 
-  const byCurrency = new Map<string, { planId: string; lines: InvoiceLine[]; corrections: ComputedInvoice['corrections'] }>();
-  const bucket = (currency: string, planId: string) =>
-    byCurrency.get(currency) ?? byCurrency.set(currency, { planId, lines: [], corrections: [] }).get(currency)!;
-  bucket(terms.plan.currency, terms.plan.id).lines.push(...own.lines);
+  const byCurrency = new Map<string, { plan: Pick<Plan, 'id' | 'version'>; lines: InvoiceLine[]; corrections: ComputedInvoice['corrections'] }>();
+  const bucket = (currency: string, plan: Pick<Plan, 'id' | 'version'>) =>
+    byCurrency.get(currency) ?? byCurrency.set(currency, { plan, lines: [], corrections: [] }).get(currency)!;
+  bucket(terms.plan.currency, terms.plan).lines.push(...own.lines);
 
   const baselines: ComputedInvoices['baselines'] = [];
   let earlier = period;
@@ -235,9 +247,12 @@ export function computeInvoices(catalog: CatalogIndex, snapshot: InvoiceSnapshot
     // Not invoiced yet: its own invoice will bill all of it, whenever it runs.
     if (!invoiced?.invoicedQuantities) continue;
     const now = billable(snapshot.counters[earlier.key] ?? {});
-    const lines = correctionLines(planById(catalog, invoiced.planId), meters, now, invoiced.invoicedQuantities, earlier.key);
+    // Nothing changed since it was billed: nothing to price (not even a plan to look up).
+    if (sameQuantities(now, invoiced.invoicedQuantities)) continue;
+    const plan = pricedWith(catalog, invoiced);
+    const lines = correctionLines(plan, meters, now, invoiced.invoicedQuantities, earlier.key);
     if (lines.length === 0) continue;
-    const b = bucket(invoiced.currency, invoiced.planId);
+    const b = bucket(plan.currency, plan);
     b.lines.push(...lines);
     b.corrections.push({ period: earlier.key, quantities: now });
     baselines.push({ period: earlier.key, quantities: now, version: invoiced.invoicedVersion ?? 1 });
@@ -260,7 +275,9 @@ export function computeInvoices(catalog: CatalogIndex, snapshot: InvoiceSnapshot
       key,
       period: period.key,
       kind: main ? 'period' : 'correction',
-      planId: b.planId,
+      planId: b.plan.id,
+      planVersion: b.plan.version,
+      ...(main ? { plan: terms.plan } : {}),
       currency: draft.currency,
       fees: main && terms.fees,
       lines: draft.lines,
@@ -273,6 +290,19 @@ export function computeInvoices(catalog: CatalogIndex, snapshot: InvoiceSnapshot
   // The own invoice first, the others in currency order (a stable shape for previews and records).
   invoices.sort((a, b) => (a.kind === b.kind ? (a.key < b.key ? -1 : 1) : a.kind === 'period' ? -1 : 1));
   return { invoices, baselines, credits };
+}
+
+/**
+ * The version an invoiced period was priced with: the copy its invoice keeps, or for an invoice made
+ * before plans had versions, that plan's version in force for the period.
+ */
+export function pricedWith(catalog: CatalogIndex, invoiced: StoredInvoice): Plan {
+  return invoiced.plan ?? planVersionFor(catalog, invoiced.planId, invoiced.period);
+}
+
+/** Whether two quantity maps say the same (a meter missing from one counts 0). */
+function sameQuantities(a: Record<string, string>, b: Record<string, string>): boolean {
+  return [...new Set([...Object.keys(a), ...Object.keys(b)])].every((m) => dec(a[m] ?? '0').eq(dec(b[m] ?? '0')));
 }
 
 /** Credits carried from earlier negative invoices in this currency and not yet used. */

@@ -1,5 +1,3 @@
-import type { CatalogIndex, Plan } from './catalog';
-
 /**
  * A customer's plan over time: a plan change takes effect from the next period, so the
  * current period is billed entirely on the plan it started with. Entries are sorted by `from`
@@ -22,10 +20,4 @@ export function schedulePlan(schedule: PlanChange[] | undefined, planId: string,
   if (!schedule?.length) return [{ from: currentPeriod, planId }];
   if (planIdFor(schedule, currentPeriod) === planId) return schedule.filter((c) => c.from <= currentPeriod);
   return [...schedule.filter((c) => c.from <= currentPeriod), { from: nextPeriod, planId }];
-}
-
-/** The plan that prices a period: the scheduled one, or the default plan for unknown customers. */
-export function planFor(catalog: CatalogIndex, schedule: PlanChange[] | undefined, period: string): Plan {
-  const id = planIdFor(schedule, period);
-  return (id && catalog.plan(id)) || catalog.defaultPlan();
 }

@@ -235,7 +235,18 @@ describe('evaluateAlerts properties', () => {
         currency,
         alertThresholds: { included, budget },
         charges: [
-          { meter: 'api_calls', model: 'graduated', included: inc, tiers: [{ upTo: null, unitPrice: '0.001' }] },
+          // The allowance is the free tier (the catalog refuses one that says otherwise).
+          {
+            meter: 'api_calls',
+            model: 'graduated',
+            included: inc,
+            tiers: dec(inc).isZero()
+              ? [{ upTo: null, unitPrice: '0.001' }]
+              : [
+                  { upTo: inc, unitPrice: '0' },
+                  { upTo: null, unitPrice: '0.001' },
+                ],
+          },
           { meter: 'storage_gb', model: 'flat', included: '3', amount: '1' },
         ],
       }),
@@ -362,6 +373,7 @@ describe('alertMessage', () => {
       customerName: 'Acme',
       period,
       currency: 'usd',
+      plan: { id: 'default', version: 2 },
       meterDisplayName: 'API Calls',
       unit: 'calls',
       projected: '312.40',
@@ -380,6 +392,7 @@ describe('alertMessage', () => {
         limit: '10000',
         percent: '90.00',
         currency: 'usd',
+        plan: { id: 'default', version: 2 },
         projected: '312.40',
         budget: '500.00',
         usagePageUrl: 'https://usage.example.com/p/cus_42',

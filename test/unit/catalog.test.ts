@@ -1,5 +1,6 @@
-import { CatalogError, compareDecimalStrings, parseCatalog } from '../../lib/domain/catalog';
+import { CatalogError, CatalogIndex, compareDecimalStrings, parseCatalog, publishCatalog, publishedIssues } from '../../lib/domain/catalog';
 import real from '../../catalog/catalog.json';
+import published from '../../catalog/published.json';
 
 const clone = () => JSON.parse(JSON.stringify(real));
 
@@ -76,6 +77,108 @@ describe('catalog validation', () => {
     expect(compareDecimalStrings('100000', '99999.999999999999')).toBe(1);
     expect(compareDecimalStrings('0.10', '0.1')).toBe(0);
     expect(compareDecimalStrings('007', '7.0')).toBe(0);
+  });
+});
+
+describe('plan versions', () => {
+  /** The default plan again as version 2 from `effectiveFrom`, changed by `edit`. */
+  const withVersion2 = (effectiveFrom: string | undefined, edit: (plan: any) => void = () => {}) => {
+    const c = clone();
+    const v2 = JSON.parse(JSON.stringify(c.plans[0]));
+    v2.version = 2;
+    if (effectiveFrom !== undefined) v2.effectiveFrom = effectiveFrom;
+    edit(v2);
+    c.plans.push(v2);
+    return c;
+  };
+
+  it('prices each period with the version in force for it; the first version also covers what came before it', () => {
+    const index = new CatalogIndex(parseCatalog(withVersion2('2026-10', (p) => (p.charges[0].tiers[1].unitPrice = '0.002'))));
+    const price = (period: string) => index.planVersion('default', period)!.charges[0] as { tiers: { unitPrice: string }[] };
+    expect([index.planVersion('default', '2026-09')!.version, index.planVersion('default', '2026-10')!.version]).toEqual([1, 2]);
+    expect(price('2026-09').tiers[1]!.unitPrice).toBe('0.001');
+    expect(price('2027-03').tiers[1]!.unitPrice).toBe('0.002');
+    expect(index.planVersion('default', '1999-01')!.version).toBe(1);
+    expect(index.planVersion('nope', '2026-10')).toBeUndefined();
+  });
+
+  it.each([
+    ['a version after the first without effectiveFrom', () => withVersion2(undefined), 'plans.4.effectiveFrom: is required for version 2'],
+    ['one version twice', () => withVersion2('2026-10', (p) => (p.version = 1)), 'plans.4.version: plan "default" has version 1 twice'],
+    ['a gap between versions', () => withVersion2('2026-10', (p) => (p.version = 3)), 'plans.4.version: plan "default" jumps from version 1 to 3'],
+    [
+      'a later version that takes effect before an earlier one',
+      () => {
+        const c = withVersion2('2026-10');
+        c.plans[0].effectiveFrom = '2026-11';
+        return c;
+      },
+      "plans.4.effectiveFrom: 2026-10 is before version 1's 2026-11",
+    ],
+    ['an effectiveFrom that is not a period', () => withVersion2('2026-13'), 'plans.4.effectiveFrom'],
+  ])('rejects %s, naming the field', (_name, make, expected) => {
+    expect(() => parseCatalog(make())).toThrow(expected);
+  });
+
+  it('refuses an included allowance that contradicts the free tier (the page would say 75% used while the invoice charges)', () => {
+    const c = clone();
+    c.plans[0].charges[0].included = '20000'; // the zero-price tier ends at 10,000
+    expect(() => parseCatalog(c)).toThrow('plans.0.charges.0.included: must equal the free tier (10000)');
+    const volume = clone();
+    volume.plans[1].charges[0].included = '0'; // pro's api_calls: volume, free up to 50,000
+    expect(() => parseCatalog(volume)).toThrow('plans.1.charges.0.included: must equal the free tier (50000)');
+  });
+
+  it('derives included from the free tier when the catalog leaves it out', () => {
+    const c = clone();
+    delete c.plans[0].charges[0].included;
+    delete c.plans[1].charges[0].included;
+    const parsed = parseCatalog(c);
+    expect(parsed.plans[0]!.charges[0]!.included).toBe('10000');
+    expect(parsed.plans[1]!.charges[0]!.included).toBe('50000');
+  });
+});
+
+describe('the published catalog: every version ever published, immutable', () => {
+  const current = () => parseCatalog(clone());
+  const publishedNow = () => parseCatalog(JSON.parse(JSON.stringify(published)));
+
+  it('holds every plan version and meter of the repository catalog, unchanged (npm run catalog:publish writes it)', () => {
+    expect(publishedIssues(current(), publishedNow())).toEqual([]);
+  });
+
+  it('refuses a published version that changed, naming plan and version and what to do instead', () => {
+    const c = clone();
+    c.plans[0].charges[0].tiers[1].unitPrice = '0.002';
+    const issues = publishedIssues(parseCatalog(c), publishedNow()).map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(issues).toEqual([expect.stringMatching(/^plans\.0: plan "default" version 1 was published and cannot change .*version 2/)]);
+  });
+
+  it('refuses a meter whose aggregation changed: that is a new meter', () => {
+    const c = clone();
+    c.meters[1].aggregation = 'SUM';
+    const issues = publishedIssues(parseCatalog(c), publishedNow()).map((i) => `${i.path.join('.')}: ${i.message}`);
+    expect(issues).toEqual([expect.stringMatching(/^meters\.1\.aggregation: meter "storage_gb" was published as MAX .*new meter/)]);
+  });
+
+  it('refuses a version that is not published yet, saying how to publish it; publishing adds it and keeps the rest', () => {
+    const c = clone();
+    const v2 = { ...JSON.parse(JSON.stringify(c.plans[0])), version: 2, effectiveFrom: '2027-01' };
+    c.plans.push(v2);
+    const next = parseCatalog(c);
+    expect(publishedIssues(next, publishedNow()).map((i) => i.message)).toEqual([expect.stringContaining('npm run catalog:publish')]);
+    const after = publishCatalog(next, publishedNow());
+    expect(publishedIssues(next, after)).toEqual([]);
+    expect(after.plans.filter((p) => p.id === 'default').map((p) => p.version)).toEqual([1, 2]);
+  });
+
+  it('keeps a plan removed from the catalog readable for the periods that used it', () => {
+    const c = clone();
+    const pro = c.plans.splice(1, 1)[0];
+    const index = new CatalogIndex(parseCatalog(c), publishedNow());
+    expect(publishedIssues(parseCatalog(c), publishedNow())).toEqual([]);
+    expect(index.onSale('pro')).toBe(false);
+    expect(index.planVersion('pro', '2026-09')).toMatchObject({ id: 'pro', baseFee: pro.baseFee, version: 1 });
   });
 });
 

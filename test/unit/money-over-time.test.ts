@@ -1,5 +1,6 @@
 import catalogJson from '../../catalog/catalog.json';
 import { scheduledInvoiceRun } from '../../lib/app/invoicing/runs';
+import { previewInvoice } from '../../lib/app/invoicing/views';
 import { readUsage } from '../../lib/app/usage';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import { correctionLookback } from '../../lib/domain/period';
@@ -20,6 +21,120 @@ const dec = Period.parse('2026-12');
 const jan = Period.parse('2027-01');
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
+
+/** A copy of the repository's catalog to edit. */
+const repo = () => JSON.parse(JSON.stringify(catalogJson));
+/** `plan` again as its next version from `effectiveFrom`, edited by `edit`. */
+function nextVersion(json: any, planId: string, effectiveFrom: string, edit: (plan: any) => void) {
+  const versions = json.plans.filter((p: any) => p.id === planId);
+  const v = JSON.parse(JSON.stringify(versions[versions.length - 1]));
+  v.version = (v.version ?? 1) + 1;
+  v.effectiveFrom = effectiveFrom;
+  edit(v);
+  json.plans.push(v);
+  return json;
+}
+/** A deploy: the functions load `json` from now on, beside what was published before (`published`). */
+function deploy(w: { deps: { catalog: CatalogIndex } }, json: unknown, published?: unknown) {
+  w.deps.catalog = new CatalogIndex(parseCatalog(json), published === undefined ? undefined : parseCatalog(published));
+}
+/** Everything billed for `period` in minor units, per currency, across all of a customer's invoices. */
+function billedFor(w: ReturnType<typeof billingWorld>, customerId: string, period: string) {
+  const out: Record<string, bigint> = {};
+  for (const r of w.deps.invoices.all().filter((x) => x.customerId === customerId)) {
+    for (const l of r.lines) if (l.kind !== 'credit' && (l.period ?? r.period) === period) out[r.currency] = (out[r.currency] ?? 0n) + BigInt(l.amountMinor);
+  }
+  return out;
+}
+
+describe('prices as billed: a period is priced, and corrected, with its own version of the plan', () => {
+  it("prices a late September correction at September's price after the price went up in October (10.00, not 20.00)", async () => {
+    const w = billingWorld(catalog, new Date(sep.start.getTime() + DAY));
+    await w.put('cus_t', { name: 'T', stripeCustomerId: 'cus_s1' });
+    w.deps.ledger.set('cus_t', sep.key, { api_calls: '20000' });
+    await w.run(sep); // 10,000 x 0.001
+    const v2 = nextVersion(repo(), 'default', oct.key, (p) => (p.charges[0].tiers[1].unitPrice = '0.002'));
+    deploy(w, v2, v2);
+    w.deps.ledger.set('cus_t', sep.key, { api_calls: '30000' }); // 10,000 late September calls
+    w.deps.ledger.set('cus_t', oct.key, { api_calls: '20000' }); // 10,000 x 0.002
+    expect((await readUsage(w.deps, admin, 'cus_t', oct.key)).planVersion).toBe(2);
+    expect((await previewInvoice(w.deps, admin, 'cus_t', oct.key)).planVersion).toBe(2);
+    await w.run(oct);
+    const r = w.records('cus_t');
+    expect(r[sep.key]).toMatchObject({ planId: 'default', planVersion: 1, total: '10.00' });
+    expect(r[oct.key]).toMatchObject({ planVersion: 2, total: '30.00', status: 'finalized' });
+    expect(r[oct.key]!.lines.map((l) => [l.lineKey, l.amount])).toEqual([
+      ['api_calls:tier:1', '20.00'],
+      ['api_calls:correction:2026-09', '10.00'],
+    ]);
+  });
+
+  it('keeps billing a period with the version it was priced with even if that version is edited in place (its invoice keeps a copy)', async () => {
+    const w = billingWorld(catalog, new Date(sep.start.getTime() + DAY));
+    await w.put('cus_t', { name: 'T', stripeCustomerId: 'cus_s1' });
+    w.deps.ledger.set('cus_t', sep.key, { api_calls: '20000' });
+    await w.run(sep);
+    const edited = repo();
+    edited.plans[0].charges[0].tiers[1].unitPrice = '0.002'; // what catalog:check refuses, deployed anyway
+    deploy(w, edited);
+    w.deps.ledger.set('cus_t', sep.key, { api_calls: '30000' });
+    await w.run(oct);
+    expect(w.records('cus_t')[oct.key]!.lines.map((l) => [l.lineKey, l.amount])).toEqual([['api_calls:correction:2026-09', '10.00']]);
+  });
+
+  it('corrects a euro period in euros at its own prices after the plan moved to yen (no total_mismatch)', async () => {
+    const eu = repo();
+    eu.plans.push({ ...JSON.parse(JSON.stringify(eu.plans[0])), id: 'eu', name: 'Europe', currency: 'eur' });
+    const w = billingWorld(new CatalogIndex(parseCatalog(eu)), new Date(sep.start.getTime() + DAY));
+    await w.put('cus_eu', { name: 'EU', planId: 'eu', stripeCustomerId: 'cus_s3' });
+    w.deps.ledger.set('cus_eu', sep.key, { seats: '5' }); // 2 x 8.00 EUR
+    await w.run(sep);
+    const yen = nextVersion(eu, 'eu', oct.key, (p) => {
+      p.currency = 'jpy';
+      p.charges = p.charges.map((c: any) => ({ ...c, tiers: c.tiers.map((t: any) => ({ ...t, unitPrice: String(Math.round(Number(t.unitPrice) * 150)) })) }));
+      p.charges[3].tiers[1].unitPrice = '1200';
+    });
+    deploy(w, yen, yen);
+    w.deps.ledger.set('cus_eu', sep.key, { seats: '6' }); // a late seat: +8.00 EUR
+    w.deps.ledger.set('cus_eu', oct.key, { seats: '4' }); // 1 x 1200 JPY
+    await w.run(oct);
+    const r = w.records('cus_eu');
+    expect(r[oct.key]).toMatchObject({ currency: 'jpy', total: '1200', status: 'finalized', planVersion: 2 });
+    expect(r[`${oct.key}#eur`]).toMatchObject({ currency: 'eur', total: '8.00', status: 'finalized' });
+    expect([...w.stripe.invoices.values()].map((i) => [i.currency, i.total]).sort()).toEqual([
+      ['eur', 1600],
+      ['eur', 800],
+      ['jpy', 1200],
+    ]);
+  });
+
+  it('keeps invoicing customers that left a plan after the plan is removed from the catalog (no plan_not_found)', async () => {
+    const withLegacy = repo();
+    withLegacy.plans.push({ ...JSON.parse(JSON.stringify(withLegacy.plans[0])), id: 'legacy', name: 'Legacy', baseFee: '10.00' });
+    const w = billingWorld(new CatalogIndex(parseCatalog(withLegacy)), new Date(sep.start.getTime() + DAY));
+    await w.put('cus_old', { name: 'Old', planId: 'legacy', stripeCustomerId: 'cus_s4' });
+    await w.put('cus_gone', { name: 'Gone', planId: 'legacy', stripeCustomerId: 'cus_s5' });
+    w.clock.at = new Date(sep.start.getTime() + 10 * DAY);
+    await w.put('cus_old', { name: 'Old', planId: 'pro', stripeCustomerId: 'cus_s4' }); // from October
+    await w.put('cus_gone', { name: 'Gone', planId: 'pro', stripeCustomerId: 'cus_s5' });
+    w.deps.ledger.set('cus_old', sep.key, { api_calls: '20000' });
+    await w.run(sep);
+    const withoutLegacy = repo();
+    deploy(w, withoutLegacy, withLegacy); // removed from the catalog, still published
+    w.deps.ledger.set('cus_old', oct.key, { api_calls: '1000' });
+    expect((await previewInvoice(w.deps, admin, 'cus_old', oct.key)).total).toBe('69.00'); // pro: 49.00 base + 20.00 seats
+    expect((await readUsage(w.deps, admin, 'cus_old', sep.key)).planId).toBe('legacy');
+    await w.run(oct);
+    w.deps.ledger.set('cus_old', sep.key, { api_calls: '30000' }); // late September usage, priced on legacy
+    deploy(w, withoutLegacy); // and even with nothing published: the September invoice keeps its version
+    await w.run(nov);
+    expect(w.records('cus_old')[oct.key]).toMatchObject({ status: 'finalized', total: '69.00' });
+    expect(w.records('cus_old')[nov.key]).toMatchObject({ status: 'finalized', total: '79.00' }); // + 10.00 for September, on legacy
+    expect(w.records('cus_gone')[nov.key]).toMatchObject({ status: 'finalized', total: '69.00' });
+    expect(billedFor(w, 'cus_old', sep.key)).toEqual({ usd: 3000n }); // 10.00 base + 20.00 usage, on legacy
+    expect([...w.deps.runs.members.get(nov.key)!.values()].map((m) => m.status)).toEqual(['done', 'done']);
+  });
+});
 
 describe('settings that cannot contradict each other', () => {
   it('corrects every period an event can still land in: the lookback follows the late-event window', () => {

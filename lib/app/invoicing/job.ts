@@ -95,6 +95,8 @@ function toRecord(customerId: string, customer: Customer | undefined, i: Compute
     kind: i.kind,
     status,
     planId: i.planId,
+    planVersion: i.planVersion,
+    ...(i.plan ? { plan: i.plan } : {}),
     currency: i.currency,
     fees: i.fees,
     lines: i.lines,
