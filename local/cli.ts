@@ -56,6 +56,8 @@ function period(value: string): string {
 }
 
 const dash = (v: Cell) => (v === null || v === undefined || v === '' ? '-' : v);
+/** A budget with its currency ("$500.00"); one stored before budgets had a currency shows its amount alone. */
+const budgetText = (b: { amount: string; currency?: string }) => (b.currency ? formatMoney(b.amount, b.currency) : b.amount);
 
 // ---------------------------------------------------------------------------------------------
 // keys
@@ -113,7 +115,7 @@ function customerFields(c: CustomerView, now: Date): [string, Cell][] {
     ['plan', plan],
     ['stripe customer', dash(c.stripeCustomerId)],
     ['alert email', dash(c.alertEmail)],
-    ['budget', dash(c.budget?.amount)],
+    ['budget', c.budget ? budgetText(c.budget) : '-'],
     ['created', c.createdAt],
     ['updated', c.updatedAt],
   ];
@@ -139,7 +141,7 @@ function customersCommands(cli: Command): void {
         r.customers.length
           ? table(
               ['id', 'name', 'plan', 'stripe customer', 'alert email', 'budget'],
-              r.customers.map((x) => [x.id, x.name, x.planId, dash(x.stripeCustomerId), dash(x.alertEmail), dash(x.budget?.amount)]),
+              r.customers.map((x) => [x.id, x.name, x.planId, dash(x.stripeCustomerId), dash(x.alertEmail), x.budget ? budgetText(x.budget) : '-']),
               [5],
             )
           : 'no customers yet',
@@ -156,35 +158,52 @@ function customersCommands(cli: Command): void {
     });
   customers
     .command('put <id>')
-    .description('create a customer, or change the fields given (the others stay as they are)')
+    .description('create a customer, or change the fields given (the others stay as they are: PATCH)')
     .option('--name <name>', 'display name (required for a new customer)')
-    .option('--plan <planId>', 'catalog plan; a change applies from the next period')
+    .option('--plan <planId>', 'catalog plan; a change applies from the next period (in the month of creation, from creation)')
     .option('--stripe-customer <id>', 'the Stripe customer (cus_...) invoices go to')
-    .option('--no-stripe-customer', 'unlink the Stripe customer (invoices are then recorded, not sent)')
+    .option('--no-stripe-customer', 'unlink the Stripe customer (invoices are then recorded, not sent; refused while one is on its way to Stripe)')
     .option('--alert-email <address>', 'where alerts are e-mailed (an SNS subscription filtered to this customer)')
     .option('--no-alert-email', 'stop e-mailing alerts')
-    .option('--budget <amount>', "monthly budget in the plan's currency, e.g. 500.00")
+    .option('--budget <amount>', 'monthly budget, e.g. 500.00, in the currency of the plan in force (or --budget-currency)')
+    .option('--budget-currency <currency>', "the budget's currency: that of the plan in force or of a plan scheduled")
     .option('--no-budget', 'remove the budget')
     .addOption(jsonOption())
     .action(
-      async (id: string, o: { name?: string; plan?: string; stripeCustomer?: string | false; alertEmail?: string | false; budget?: string | false } & Json) => {
+      async (
+        id: string,
+        o: {
+          name?: string;
+          plan?: string;
+          stripeCustomer?: string | false;
+          alertEmail?: string | false;
+          budget?: string | false;
+          budgetCurrency?: string;
+        } & Json,
+      ) => {
         const c = await container();
-        const { customerInput, getCustomer, putCustomer } = await import('../lib/app/customers');
+        const { customerInput, customerPatch, getCustomer, patchCustomer, putCustomer } = await import('../lib/app/customers');
         const existing = await getCustomer(c, operator, id).catch((err: unknown) => {
           if (err instanceof NotFoundError) return undefined;
           throw err;
         });
         if (!existing && !o.name) throw new UsageError(`${id} is a new customer: give it a name with --name "..."`);
-        // commander sets a --no-x flag's value to false and leaves it undefined when neither form is given.
-        const pick = <T>(given: T | false | undefined, kept: T | undefined) => (given === false ? undefined : (given ?? kept));
-        const input = parse(customerInput, {
-          name: o.name ?? existing?.name,
+        if (o.budgetCurrency !== undefined && (o.budget === undefined || o.budget === false))
+          throw new UsageError('--budget-currency goes with --budget <amount>');
+        // commander sets a --no-x flag's value to false and leaves it undefined when neither form is given: false removes (null), undefined keeps.
+        const given = <T>(v: T | false | undefined) => (v === false ? null : v);
+        const fields = {
+          ...(o.name !== undefined ? { name: o.name } : {}),
           ...(o.plan !== undefined ? { planId: o.plan } : {}),
-          stripeCustomerId: pick(o.stripeCustomer, existing?.stripeCustomerId),
-          alertEmail: pick(o.alertEmail, existing?.alertEmail),
-          budget: o.budget === false ? undefined : o.budget !== undefined ? { amount: o.budget } : existing?.budget,
-        });
-        const out = await putCustomer(c, operator, id, input);
+          ...(o.stripeCustomer !== undefined ? { stripeCustomerId: given(o.stripeCustomer) } : {}),
+          ...(o.alertEmail !== undefined ? { alertEmail: given(o.alertEmail) } : {}),
+          ...(o.budget !== undefined
+            ? { budget: o.budget === false ? null : { amount: o.budget, ...(o.budgetCurrency ? { currency: o.budgetCurrency } : {}) } }
+            : {}),
+        };
+        const out = existing
+          ? { created: false, customer: await patchCustomer(c, operator, id, parse(customerPatch, fields)) }
+          : await putCustomer(c, operator, id, parse(customerInput, fields));
         output(o.json, out, (r) => [`${r.created ? 'created' : 'updated'} ${r.customer.id}`, record(customerFields(r.customer, c.clock.now()))].join('\n'));
       },
     );
@@ -215,9 +234,11 @@ function usageCommand(cli: Command): void {
           ]),
           [1, 2, 3, 4],
         );
-        const budget = u.budget
-          ? `${money(u.budget.amount)}: ${u.budget.percentUsed}% used, ${u.budget.projectedPercent}% projected`
-          : 'none (customers put --budget sets one)';
+        const budget = !u.budget
+          ? 'none (customers put --budget sets one)'
+          : u.budget.percentUsed === null
+            ? `${formatMoney(u.budget.amount, u.budget.currency)}: does not apply to a period billed in ${u.currency.toUpperCase()}`
+            : `${money(u.budget.amount)}: ${u.budget.percentUsed}% used, ${u.budget.projectedPercent}% projected`;
         return [
           `${u.customerId}, ${u.period} (plan ${u.planId}, ${u.currency.toUpperCase()}), as of ${u.asOf}`,
           meters,

@@ -291,11 +291,18 @@ export function renderPortal(v: PortalView): PageResponse {
           </div>
           <div>
             <dt>Budget</dt>
-            <dd data-field="budget">${u.budget ? money(u.budget.amount, u.currency) : markup`<span class="muted">none set</span>`}</dd>
+            <dd data-field="budget">${u.budget ? money(u.budget.amount, u.budget.currency) : markup`<span class="muted">none set</span>`}</dd>
           </div>
         </dl>
         ${
-          u.budget
+          u.budget && u.budget.percentUsed === null
+            ? markup`<p class="muted" data-field="budgetOtherCurrency">
+                The budget is in ${u.budget.currency.toUpperCase()}; this period is billed in ${u.currency.toUpperCase()}, so it does not apply (money is never converted).
+              </p>`
+            : ''
+        }
+        ${
+          u.budget && u.budget.percentUsed !== null && u.budget.projectedPercent !== null
             ? markup`<p>
                   Budget used: <strong data-field="budgetPercent">${num(u.budget.percentUsed)}%</strong>, projected
                   <span data-field="budgetProjected">${num(u.budget.projectedPercent)}%</span> at period end.

@@ -1,29 +1,46 @@
 import * as z from 'zod';
 import { authorize, requireUnbound, type Principal } from '../domain/apikey';
-import { decimalString, type CatalogIndex } from '../domain/catalog';
+import { CURRENCIES, decimalString, type CatalogIndex } from '../domain/catalog';
 import type { CursorCodec } from '../domain/cursor';
-import { NotFoundError, ValidationError } from '../domain/errors';
+import { ConflictError, NotFoundError, ValidationError } from '../domain/errors';
+import { budgetOf, termsFor } from '../domain/invoicing';
 import { SUBJECT_PATTERN } from '../domain/events';
 import { Period } from '../domain/period';
 import { schedulePlan } from '../domain/plan-schedule';
 import { currencyMinorDigits, dec, isOnMinorUnit } from '../domain/money';
 import { checkCustomerId } from './customer-id';
-import type { AlertSubscriptions, Clock, Customer, CustomerRepository, UsageEpoch } from './ports';
+import type { AlertSubscriptions, Clock, Customer, CustomerRepository, InvoiceRepository, InvoiceStatus, UsageEpoch } from './ports';
 
-export const customerInput = z
-  .object({
-    name: z.string().trim().min(1).max(256),
-    /** Absent: keep the current plan (a new customer gets `default`). */
-    planId: z.string().min(1).max(64).optional(),
-    stripeCustomerId: z
-      .string()
-      .regex(/^cus_[A-Za-z0-9]{1,64}$/, 'must look like a Stripe customer id (cus_...)')
-      .optional(),
-    alertEmail: z.email().max(254).optional(),
-    budget: z.object({ amount: decimalString }).strict().optional(),
-  })
-  .strict();
+/**
+ * The fields of a customer after its name. Left out: kept as it is (a new customer gets `default`
+ * and none of the others). null: removed. No field is ever reset or unlinked because a request left
+ * it out (docs/invoicing.md, "Customers").
+ */
+const customerFields = {
+  /** Absent: keep the current plan (a new customer gets `default`). */
+  planId: z.string().min(1).max(64).optional(),
+  stripeCustomerId: z
+    .string()
+    .regex(/^cus_[A-Za-z0-9]{1,64}$/, 'must look like a Stripe customer id (cus_...)')
+    .nullable()
+    .optional(),
+  alertEmail: z.email().max(254).nullable().optional(),
+  budget: z
+    .object({
+      amount: decimalString,
+      /** Absent: the currency of the plan in force for the current period (for a new customer, the plan asked for). */
+      currency: z.enum(CURRENCIES).optional(),
+    })
+    .strict()
+    .nullable()
+    .optional(),
+};
+/** PUT: create, or replace the fields given. */
+export const customerInput = z.object({ name: z.string().trim().min(1).max(256), ...customerFields }).strict();
 export type CustomerInput = z.infer<typeof customerInput>;
+/** PATCH: change the fields given of a customer that exists. */
+export const customerPatch = z.object({ name: z.string().trim().min(1).max(256).optional(), ...customerFields }).strict();
+export type CustomerPatch = z.infer<typeof customerPatch>;
 
 export interface CustomerDeps {
   customers: CustomerRepository;
@@ -31,6 +48,8 @@ export interface CustomerDeps {
   clock: Clock;
   subscriptions: AlertSubscriptions;
   epoch: Pick<UsageEpoch, 'note'>;
+  /** To refuse unlinking a customer whose invoices are on their way to Stripe. */
+  invoices: Pick<InvoiceRepository, 'list'>;
 }
 
 function invalid(field: string, code: string, message: string): ValidationError {
@@ -50,39 +69,122 @@ export async function putCustomer(
   requireUnbound(principal);
   checkCustomerId(id);
   const existing = await deps.customers.get(id);
-  // Without planId the plan stays; an explicit change applies from the next period.
-  const planId = input.planId ?? existing?.planId ?? 'default';
-  // A plan asked for must be on sale; a customer kept on a plan since removed from the catalog keeps it.
-  if (input.planId !== undefined && !deps.catalog.onSale(input.planId)) throw invalid('planId', 'unknown_plan', `plan "${planId}" is not in the catalog`);
-  const now = deps.clock.now().toISOString();
-  const current = Period.containing(deps.clock.now());
-  const plan = deps.catalog.planVersion(planId, current.key);
-  if (!plan) throw invalid('planId', 'unknown_plan', `plan "${planId}" is not in the catalog`);
-  if (input.budget !== undefined) checkBudget(input.budget.amount, plan.currency);
-  const customer: Customer = {
-    id,
-    name: input.name,
-    planId,
-    plans: schedulePlan(existing?.plans, planId, current.key, current.next().key),
-    stripeCustomerId: input.stripeCustomerId,
-    alertEmail: input.alertEmail,
-    // Setting, changing or removing alertEmail subscribes, moves or unsubscribes its SNS email
-    // subscription (filtered to this customer's alerts) before the customer is saved.
-    alertSubscriptionArn: (
-      await deps.subscriptions.sync(id, { email: existing?.alertEmail, subscriptionArn: existing?.alertSubscriptionArn }, { email: input.alertEmail })
-    ).subscriptionArn,
-    budget: input.budget,
-    createdAt: existing?.createdAt ?? now,
-    updatedAt: now,
-  };
-  if (!existing) await deps.epoch.note(current.key);
-  await deps.customers.put(customer);
-  return { created: !existing, customer };
+  return { created: !existing, customer: await save(deps, id, existing, input) };
 }
 
-/** A budget is a positive amount the plan's currency can bill: 0.004 dollars would be a budget of nothing. */
+/** PATCH /customers/{id}: only the fields given change; a customer that does not exist is a 404, never created. */
+export async function patchCustomer(deps: CustomerDeps, principal: Principal, id: string, input: CustomerPatch): Promise<Customer> {
+  authorize(principal, 'admin');
+  requireUnbound(principal);
+  checkCustomerId(id);
+  const existing = await deps.customers.get(id);
+  if (!existing) throw new NotFoundError('customer_not_found', `customer "${id}" does not exist; PUT creates it`);
+  return save(deps, id, existing, input);
+}
+
+/** What statuses mean an invoice is on its way to (or stuck before) the Stripe customer it was made for. */
+const IN_FLIGHT: InvoiceStatus[] = ['pending', 'draft_created', 'items_added', 'blocked'];
+
+async function save(deps: CustomerDeps, id: string, existing: Customer | undefined, input: CustomerPatch): Promise<Customer> {
+  const keep = <T>(given: T | null | undefined, kept: T | undefined): T | undefined => (given === undefined ? kept : (given ?? undefined));
+  const now = deps.clock.now();
+  const current = Period.containing(now);
+  const created = existing ? Period.containing(new Date(existing.createdAt)).key : current.key;
+  const name = input.name ?? existing?.name;
+  if (name === undefined) throw invalid('name', 'invalid_input', 'name is required for a new customer');
+
+  // A plan asked for must be on sale; a customer kept on a plan since removed from the catalog keeps it.
+  const planId = input.planId ?? existing?.planId ?? 'default';
+  if (input.planId !== undefined && !deps.catalog.onSale(input.planId)) throw invalid('planId', 'unknown_plan', `plan "${planId}" is not in the catalog`);
+  // In the month a customer was created nothing has been invoiced on its plan yet: a change corrects it from creation.
+  const plans = schedulePlan(existing?.plans, planId, current.key, current.next().key, created);
+
+  const stripeCustomerId = keep(input.stripeCustomerId, existing?.stripeCustomerId);
+  if (existing?.stripeCustomerId !== undefined && stripeCustomerId !== existing.stripeCustomerId) await refuseWhileInFlight(deps, existing);
+
+  const customer: Customer = { id, name, planId, plans, createdAt: existing?.createdAt ?? now.toISOString(), updatedAt: now.toISOString() };
+  const budget = budgetFor(deps.catalog, existing, customer, input.budget);
+  const alertEmail = keep(input.alertEmail, existing?.alertEmail);
+  // Setting, changing or removing alertEmail subscribes, moves or unsubscribes its SNS email
+  // subscription (filtered to this customer's alerts) before the customer is saved.
+  const subscription = await deps.subscriptions.sync(
+    id,
+    { email: existing?.alertEmail, subscriptionArn: existing?.alertSubscriptionArn },
+    { email: alertEmail },
+  );
+  Object.assign(
+    customer,
+    stripeCustomerId !== undefined ? { stripeCustomerId } : {},
+    alertEmail !== undefined ? { alertEmail } : {},
+    subscription.subscriptionArn !== undefined ? { alertSubscriptionArn: subscription.subscriptionArn } : {},
+    budget !== undefined ? { budget } : {},
+  );
+  if (!existing) await deps.epoch.note(current.key);
+  await deps.customers.put(customer);
+  return customer;
+}
+
+/** Unlinking (or relinking) while an invoice is on its way to the Stripe customer it was made for would strand it. */
+async function refuseWhileInFlight(deps: CustomerDeps, existing: Customer): Promise<void> {
+  const inFlight = (await deps.invoices.list(existing.id)).filter((r) => IN_FLIGHT.includes(r.status) && r.stripeCustomerId === existing.stripeCustomerId);
+  if (inFlight.length === 0) return;
+  const which = inFlight.map((r) => `${r.key} (${r.status})`).join(', ');
+  throw new ConflictError(
+    'invoices_in_flight',
+    `${existing.id} has invoices on their way to ${existing.stripeCustomerId} (${which}); let their invoice jobs finish (or unblock them) before changing its Stripe customer`,
+    [{ field: 'stripeCustomerId', code: 'invoices_in_flight', message: `invoices not yet in Stripe: ${which}` }],
+  );
+}
+
+/**
+ * The budget after a request, with its currency. A budget given without one takes the currency of
+ * the plan in force for the current period (for a new customer, the plan asked for); one given
+ * with a currency must be that of the current plan or of a plan scheduled. A budget kept from
+ * before across a change to a plan in another currency is refused (409): it would be read in a
+ * currency it was never meant in, and money is never converted silently.
+ */
+function budgetFor(catalog: CatalogIndex, existing: Customer | undefined, next: Customer, given: CustomerPatch['budget']) {
+  const current = Period.containing(new Date(next.updatedAt)).key;
+  /** The currencies the customer bills in from the current period on: its plan now and every plan scheduled. */
+  const currencies = (c: Customer | undefined) =>
+    c ? [...new Set([current, ...(c.plans ?? []).filter((p) => p.from > current).map((p) => p.from)].map((p) => termsFor(catalog, c, p).plan.currency))] : [];
+  const after = currencies(next);
+  if (given === null) return undefined;
+  if (given === undefined) {
+    const kept = budgetOf(catalog, existing);
+    if (!kept) return undefined;
+    const before = currencies(existing);
+    const introduced = after.find((c) => c !== kept.currency && !before.includes(c));
+    if (introduced !== undefined) {
+      throw new ConflictError(
+        'budget_currency_mismatch',
+        `the budget is ${kept.amount} ${kept.currency.toUpperCase()} and plan "${next.planId}" bills in ${introduced.toUpperCase()}: send a budget with the plan change (in either currency), or budget: null`,
+        [
+          {
+            field: 'budget',
+            code: 'budget_currency_mismatch',
+            message: `a budget for ${introduced.toUpperCase()} is needed with this plan change, or budget: null`,
+          },
+        ],
+      );
+    }
+    return kept;
+  }
+  const currency = given.currency ?? after[0]!;
+  if (!after.includes(currency)) {
+    throw invalid(
+      'budget.currency',
+      'invalid_budget',
+      `budget.currency ${currency} is neither the currency of the plan in force (${after[0]}) nor of a plan scheduled (${after.join(', ')})`,
+    );
+  }
+  checkBudget(given.amount, currency);
+  return { amount: given.amount, currency };
+}
+
+/** A budget is a positive amount its currency can bill: 0.004 dollars would be a budget of nothing. */
 function checkBudget(amount: string, currency: string): void {
-  if (dec(amount).isZero()) throw invalid('budget.amount', 'invalid_budget', 'budget.amount must be greater than 0; leave budget out for no budget');
+  if (dec(amount).isZero()) throw invalid('budget.amount', 'invalid_budget', 'budget.amount must be greater than 0; send budget: null for no budget');
   if (!isOnMinorUnit(amount, currency)) {
     throw invalid(
       'budget.amount',

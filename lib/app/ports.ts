@@ -124,7 +124,8 @@ export interface Customer {
   alertEmail?: string;
   /** The SNS subscription that delivers this customer's alerts to alertEmail. */
   alertSubscriptionArn?: string;
-  budget?: { amount: string };
+  /** The monthly budget and its currency (absent on budgets stored before they had one: budgetOf). */
+  budget?: { amount: string; currency?: string };
   createdAt: string;
   updatedAt: string;
 }

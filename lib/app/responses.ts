@@ -187,10 +187,10 @@ export const usage = z
     meters: z.array(meterUsage),
     baseFee: money,
     subtotal: money.meta({ description: 'The period as it would be invoiced now: the sum of its rounded lines, base fee included.' }),
-    budget: z
-      .object({ amount: money, percentUsed: percent, projectedPercent: percent })
-      .nullable()
-      .meta({ description: 'Null when the customer has no budget.' }),
+    budget: z.object({ amount: money, currency, percentUsed: percent.nullable(), projectedPercent: percent.nullable() }).nullable().meta({
+      description:
+        'Null when the customer has no budget. A budget in another currency than the period’s does not apply to it (never converted): its percentages are null.',
+    }),
     projection: z.object({ subtotal: money, method: z.string() }),
     duplicatesDropped: z.number().int().min(0),
   })
@@ -335,7 +335,10 @@ export const customer = z
     stripeCustomerId: z.string().optional(),
     alertEmail: z.string().optional(),
     alertSubscriptionArn: z.string().optional().meta({ description: 'The SNS subscription that delivers the alerts to alertEmail.' }),
-    budget: z.object({ amount: decimal }).optional(),
+    budget: z
+      .object({ amount: decimal, currency })
+      .optional()
+      .meta({ description: 'A monthly budget in its currency; it applies to periods billed in that currency.' }),
     createdAt: timestamp,
     updatedAt: timestamp,
   })

@@ -1,7 +1,8 @@
 import { authorize, type Principal } from '../domain/apikey';
 import type { CatalogIndex } from '../domain/catalog';
 import { ValidationError } from '../domain/errors';
-import { estimatePeriod } from '../domain/invoicing';
+import { budgetOf, estimatePeriod, type BillingCustomer, type BudgetUse } from '../domain/invoicing';
+import { roundToMinor } from '../domain/money';
 import { Period, PERIOD_RANGE, PERIOD_SHAPE } from '../domain/period';
 import { checkCustomerId } from './customer-id';
 import { gatherPeriod } from './invoicing/snapshot';
@@ -43,7 +44,7 @@ export async function readUsage(deps: UsageDeps, principal: Principal, customerI
   authorize(principal, 'read', customerId);
   checkCustomerId(customerId);
   const period = resolvePeriod(periodText, deps.clock);
-  const { estimate: e, duplicatesDropped } = await estimate(deps, customerId, period);
+  const { estimate: e, duplicatesDropped, customer } = await estimate(deps, customerId, period);
   const { plan } = e.terms;
   return {
     customerId,
@@ -71,11 +72,19 @@ export async function readUsage(deps: UsageDeps, principal: Principal, customerI
     }),
     baseFee: e.baseFee,
     subtotal: e.subtotal,
-    budget: e.budget ? { amount: e.budget.amount, percentUsed: e.budget.percentUsed, projectedPercent: e.budget.projectedPercent } : null,
+    budget: budgetView(deps.catalog, customer, e.budget),
     projection: {
       subtotal: e.projectedSubtotal,
       method: 'SUM and COUNT meters scaled by the elapsed share of the period; peaks, latest and unique values as they are',
     },
     duplicatesDropped,
   };
+}
+
+/** The budget as the usage API shows it: with its currency, and no percentages for a period billed in another one. */
+function budgetView(catalog: CatalogIndex, customer: BillingCustomer | undefined, use: BudgetUse | null) {
+  const budget = budgetOf(catalog, customer);
+  if (!budget) return null;
+  if (!use) return { amount: roundToMinor(budget.amount, budget.currency), currency: budget.currency, percentUsed: null, projectedPercent: null };
+  return { amount: use.amount, currency: budget.currency, percentUsed: use.percentUsed, projectedPercent: use.projectedPercent };
 }

@@ -32,8 +32,28 @@ export interface BillingCustomer {
   createdAt: string;
   planId: string;
   plans?: PlanChange[];
-  budget?: { amount: string };
+  /** A monthly budget in its currency (a budget stored before budgets had one: see budgetOf). */
+  budget?: Budget;
   stripeCustomerId?: string;
+  updatedAt?: string;
+}
+
+export interface Budget {
+  amount: string;
+  currency?: string;
+}
+
+/**
+ * The customer's budget with its currency. A budget stored before budgets carried a currency is in
+ * the currency of the plan that was in force when it was last set (its customer's updatedAt), the
+ * only currency it could have been checked against then.
+ */
+export function budgetOf(catalog: CatalogIndex, customer: BillingCustomer | undefined): { amount: string; currency: string } | undefined {
+  const budget = customer?.budget;
+  if (!budget) return undefined;
+  if (budget.currency !== undefined) return { amount: budget.amount, currency: budget.currency };
+  const set = Period.containing(new Date(customer!.updatedAt ?? customer!.createdAt)).key;
+  return { amount: budget.amount, currency: termsFor(catalog, customer, set).plan.currency };
 }
 
 export class PlanNotFoundError extends ConflictError {
@@ -80,8 +100,9 @@ export interface BudgetUse {
   projectedPercent: string;
 }
 
-export function budgetUse(budget: { amount: string } | undefined, currency: string, spent: string, projected: string): BudgetUse | null {
-  if (!budget) return null;
+export function budgetUse(budget: { amount: string; currency: string } | undefined, currency: string, spent: string, projected: string): BudgetUse | null {
+  // A budget in another currency does not apply to the period: money is never converted silently.
+  if (!budget || budget.currency !== currency) return null;
   const amount = roundToMinor(budget.amount, currency);
   if (dec(amount).isZero()) return null;
   return { amount, spent, percentUsed: percentOf(spent, amount), projected, projectedPercent: percentOf(projected, amount) };
@@ -142,7 +163,7 @@ export function estimatePeriod(input: EstimateInput): PeriodEstimate {
     subtotal: current.total,
     baseFee: roundToMinor(fees ? (plan.baseFee ?? '0') : '0', plan.currency),
     projectedSubtotal,
-    budget: budgetUse(customer?.budget, plan.currency, current.total, projectedSubtotal),
+    budget: budgetUse(budgetOf(catalog, customer), plan.currency, current.total, projectedSubtotal),
   };
 }
 

@@ -15,9 +15,19 @@ export function planIdFor(schedule: PlanChange[] | undefined, period: string): s
   return current;
 }
 
-/** The schedule after asking for `planId` while `currentPeriod` runs. */
-export function schedulePlan(schedule: PlanChange[] | undefined, planId: string, currentPeriod: string, nextPeriod: string): PlanChange[] {
-  if (!schedule?.length) return [{ from: currentPeriod, planId }];
+/**
+ * The schedule after asking for `planId` while `currentPeriod` runs. In the period the customer was
+ * created in (`createdPeriod`) nothing has been invoiced on its plan yet: the change replaces the
+ * plan from creation (a plan set by mistake is corrected for that month too).
+ */
+export function schedulePlan(
+  schedule: PlanChange[] | undefined,
+  planId: string,
+  currentPeriod: string,
+  nextPeriod: string,
+  createdPeriod?: string,
+): PlanChange[] {
+  if (!schedule?.length || createdPeriod === currentPeriod) return [{ from: currentPeriod, planId }];
   if (planIdFor(schedule, currentPeriod) === planId) return schedule.filter((c) => c.from <= currentPeriod);
   return [...schedule.filter((c) => c.from <= currentPeriod), { from: nextPeriod, planId }];
 }

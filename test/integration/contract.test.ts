@@ -198,6 +198,40 @@ const CASES: Case[] = [
   },
   { route: 'PUT /api/v1/customers/{id}', status: 200, why: 'replaced', send: () => send('PUT', '/api/v1/customers/cus_contract_2', { name: 'Two again' }) },
   { route: 'PUT /api/v1/customers/{id}', status: 400, why: 'no name', send: () => send('PUT', '/api/v1/customers/cus_contract_2', {}) },
+  {
+    route: 'PUT /api/v1/customers/{id}',
+    status: 409,
+    why: 'a budget kept across a move to yen',
+    send: async () => {
+      await send('PUT', '/api/v1/customers/cus_contract_3', { name: 'Three', budget: { amount: '10.00' } });
+      return send('PUT', '/api/v1/customers/cus_contract_3', { name: 'Three', planId: 'jp' });
+    },
+  },
+  {
+    route: 'PATCH /api/v1/customers/{id}',
+    status: 200,
+    why: 'one field changed',
+    send: () => send('PATCH', '/api/v1/customers/cus_contract_2', { alertEmail: null }),
+    holds: (b) => expect(b.name).toBe('Two again'),
+  },
+  {
+    route: 'PATCH /api/v1/customers/{id}',
+    status: 400,
+    why: 'an unknown plan',
+    send: () => send('PATCH', '/api/v1/customers/cus_contract_2', { planId: 'nope' }),
+  },
+  {
+    route: 'PATCH /api/v1/customers/{id}',
+    status: 404,
+    why: 'nobody (PATCH never creates)',
+    send: () => send('PATCH', '/api/v1/customers/cus_nobody', { name: 'X' }),
+  },
+  {
+    route: 'PATCH /api/v1/customers/{id}',
+    status: 409,
+    why: 'a budget kept across a move to yen',
+    send: () => send('PATCH', '/api/v1/customers/cus_contract_3', { planId: 'jp' }),
+  },
   { route: 'GET /api/v1/customers/{id}', status: 200, why: 'the customer', send: () => get(`/api/v1/customers/${C}`) },
   { route: 'GET /api/v1/customers/{id}', status: 400, why: 'a customer id with a space', send: () => get('/api/v1/customers/cus%20x') },
   { route: 'GET /api/v1/customers/{id}', status: 404, why: 'nobody', send: () => get('/api/v1/customers/cus_nobody') },

@@ -87,6 +87,7 @@ it('routes every HTTP API path to a function', () => {
       'POST /api/v1/api-keys',
       'POST /api/v1/events',
       'PUT /api/v1/customers/{id}',
+      'PATCH /api/v1/customers/{id}',
       'POST /api/v1/customers/{id}/portal-links',
       'GET /portal',
       'GET /portal/usage.csv',
@@ -336,7 +337,15 @@ const EXPECTED: Record<string, Record<string, string>> = {
   customersPut: {
     ...AUTHENTICATE,
     CustomersTable: 'GetItem PutItem',
+    InvoicesTable: 'Query',
     UsageTable: 'UpdateItem',
+    AlertsTopic: 'Subscribe ListSubscriptionsByTopic GetSubscriptionAttributes SetSubscriptionAttributes Unsubscribe',
+    'AlertsTopic:*': 'GetSubscriptionAttributes SetSubscriptionAttributes Unsubscribe',
+  },
+  customersPatch: {
+    ...AUTHENTICATE,
+    CustomersTable: 'GetItem PutItem',
+    InvoicesTable: 'Query',
     AlertsTopic: 'Subscribe ListSubscriptionsByTopic GetSubscriptionAttributes SetSubscriptionAttributes Unsubscribe',
     'AlertsTopic:*': 'GetSubscriptionAttributes SetSubscriptionAttributes Unsubscribe',
   },
@@ -470,8 +479,9 @@ describe('least privilege', () => {
       .map(([fn]) => fn)
       .sort();
 
-  it('lets only the customers PUT function subscribe and unsubscribe e-mail addresses', () => {
-    for (const action of ['sns:Subscribe', 'sns:Unsubscribe', 'sns:SetSubscriptionAttributes']) expect(withAction(action)).toEqual(['customersPut']);
+  it('lets only the customers PUT and PATCH functions subscribe and unsubscribe e-mail addresses', () => {
+    for (const action of ['sns:Subscribe', 'sns:Unsubscribe', 'sns:SetSubscriptionAttributes'])
+      expect(withAction(action)).toEqual(['customersPatch', 'customersPut']);
     expect(withAction('sns:Publish')).toEqual(['aggregate', 'alertSweeper']);
   });
 

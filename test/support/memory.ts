@@ -304,6 +304,8 @@ export class MemoryStripe implements BillingProvider {
   readonly items: { id: string; invoice: string; amount: number; metadata: Record<string, string> }[] = [];
   private readonly keys = new Map<string, unknown>();
   private seq = 0;
+  /** The next this many calls fail as a timeout would (retryable) before reaching the provider. */
+  failNext = 0;
   constructor(private readonly chaos: Chaos = calm) {}
 
   /** Stripe forgets idempotency keys after 24 hours: a retry that comes later must find what it made by other means. */
@@ -312,6 +314,10 @@ export class MemoryStripe implements BillingProvider {
   }
 
   private async call<T>(where: string, key: string | undefined, write: () => T): Promise<T> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new BillingProviderError(`injected timeout of ${where}`, true, 'timeout');
+    }
     return step(this.chaos, `stripe.${where}`, () => {
       if (key !== undefined && this.keys.has(key)) return this.keys.get(key) as T;
       const out = write();

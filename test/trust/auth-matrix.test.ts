@@ -13,6 +13,7 @@ const ACCESS: Record<string, Access> = {
   'POST /api/v1/events': { scope: 'ingest' },
   'GET /api/v1/customers/{id}/usage': { scope: 'read', customer: true },
   'PUT /api/v1/customers/{id}': { scope: 'admin' },
+  'PATCH /api/v1/customers/{id}': { scope: 'admin' },
   'GET /api/v1/customers/{id}': { scope: 'read', customer: true },
   'GET /api/v1/customers': { scope: 'admin' },
   'POST /api/v1/api-keys': { scope: 'admin' },

@@ -44,7 +44,7 @@ interface Scenario {
 const input = ({ plan: p = basePlan, values = {}, budget, subtotal = '0', projectedSubtotal = '0' }: Scenario = {}): EvaluateAlertsInput => ({
   plan: p,
   values,
-  budget: budgetUse(budget, p.currency, roundToMinor(subtotal, p.currency), roundToMinor(projectedSubtotal, p.currency)),
+  budget: budgetUse(budget && { ...budget, currency: p.currency }, p.currency, roundToMinor(subtotal, p.currency), roundToMinor(projectedSubtotal, p.currency)),
 });
 const keys = (cs: AlertCandidate[]) => cs.map((c) => c.key);
 
@@ -154,17 +154,17 @@ describe('evaluateAlerts: budget and forecast', () => {
   });
 
   it('decides on the same truncated percent the usage page shows (79.9966% used: 79.99 shown, no 80% alert)', () => {
-    const b = budgetUse({ amount: '500.00' }, 'usd', '399.98', '0.00')!;
+    const b = budgetUse({ amount: '500.00', currency: 'usd' }, 'usd', '399.98', '0.00')!;
     expect(b.percentUsed).toBe('79.99');
     expect(keys(evaluateAlerts({ plan: basePlan, values: {}, budget: b }))).toEqual(['budget#-#50']);
-    const at80 = budgetUse({ amount: '500.00' }, 'usd', '400.00', '0.00')!;
+    const at80 = budgetUse({ amount: '500.00', currency: 'usd' }, 'usd', '400.00', '0.00')!;
     expect(at80.percentUsed).toBe('80.00');
     expect(keys(evaluateAlerts({ plan: basePlan, values: {}, budget: at80 }))).toEqual(['budget#-#50', 'budget#-#80']);
   });
 
   it('treats a budget that rounds to zero in the currency as no budget (0.004 usd)', () => {
-    expect(budgetUse({ amount: '0.004' }, 'usd', '15.30', '20.00')).toBeNull();
-    expect(budgetUse({ amount: '0.4' }, 'jpy', '15', '20')).toBeNull();
+    expect(budgetUse({ amount: '0.004', currency: 'usd' }, 'usd', '15.30', '20.00')).toBeNull();
+    expect(budgetUse({ amount: '0.4', currency: 'jpy' }, 'jpy', '15', '20')).toBeNull();
   });
 
   it('reports the forecast value, limit and percent', () => {

@@ -42,7 +42,7 @@ describe('invoicing scenarios', () => {
   });
 
   it('bills a correction in the currency of the period it corrects, on its own invoice (16.00 usd, not 1600 jpy)', async () => {
-    const w = world(new Date(sep.start.getTime() + DAY));
+    const w = world(new Date(sep.start.getTime() - 10 * DAY)); // created in August
     await w.put('cus_fx', { name: 'FX', stripeCustomerId: 'cus_s2' });
     w.deps.ledger.set('cus_fx', '2026-09', { seats: '3' });
     w.clock.at = new Date(sep.start.getTime() + 10 * DAY);

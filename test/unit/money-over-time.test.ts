@@ -1,4 +1,5 @@
 import catalogJson from '../../catalog/catalog.json';
+import { patchCustomer } from '../../lib/app/customers';
 import { scheduledInvoiceRun } from '../../lib/app/invoicing/runs';
 import { previewInvoice } from '../../lib/app/invoicing/views';
 import { readUsage } from '../../lib/app/usage';
@@ -111,7 +112,7 @@ describe('prices as billed: a period is priced, and corrected, with its own vers
   it('keeps invoicing customers that left a plan after the plan is removed from the catalog (no plan_not_found)', async () => {
     const withLegacy = repo();
     withLegacy.plans.push({ ...JSON.parse(JSON.stringify(withLegacy.plans[0])), id: 'legacy', name: 'Legacy', baseFee: '10.00' });
-    const w = billingWorld(new CatalogIndex(parseCatalog(withLegacy)), new Date(sep.start.getTime() + DAY));
+    const w = billingWorld(new CatalogIndex(parseCatalog(withLegacy)), new Date(sep.start.getTime() - 10 * DAY)); // created in August
     await w.put('cus_old', { name: 'Old', planId: 'legacy', stripeCustomerId: 'cus_s4' });
     await w.put('cus_gone', { name: 'Gone', planId: 'legacy', stripeCustomerId: 'cus_s5' });
     w.clock.at = new Date(sep.start.getTime() + 10 * DAY);
@@ -133,6 +134,111 @@ describe('prices as billed: a period is priced, and corrected, with its own vers
     expect(w.records('cus_gone')[nov.key]).toMatchObject({ status: 'finalized', total: '69.00' });
     expect(billedFor(w, 'cus_old', sep.key)).toEqual({ usd: 3000n }); // 10.00 base + 20.00 usage, on legacy
     expect([...w.deps.runs.members.get(nov.key)!.values()].map((m) => m.status)).toEqual(['done', 'done']);
+  });
+});
+
+describe('customers: a field left out is kept, null removes it, PATCH changes only what it names', () => {
+  it('keeps the Stripe link, alert e-mail and budget through a PUT that leaves them out; null removes each', async () => {
+    const w = billingWorld(catalog, new Date(sep.start.getTime() + DAY));
+    await w.put('cus_f', { name: 'F', stripeCustomerId: 'cus_s1', alertEmail: 'ops@f.example', budget: { amount: '500.00', currency: 'usd' } });
+    const kept = (await w.put('cus_f', { name: 'F renamed', planId: 'pro' })).customer;
+    expect(kept).toMatchObject({
+      name: 'F renamed',
+      planId: 'pro',
+      stripeCustomerId: 'cus_s1',
+      alertEmail: 'ops@f.example',
+      budget: { amount: '500.00', currency: 'usd' },
+    });
+    const removed = (await w.put('cus_f', { name: 'F', stripeCustomerId: null, alertEmail: null, budget: null })).customer;
+    expect(removed).not.toHaveProperty('stripeCustomerId');
+    expect(removed).not.toHaveProperty('alertEmail');
+    expect(removed).not.toHaveProperty('budget');
+    expect(removed.planId).toBe('pro');
+  });
+
+  it('PATCH changes only the fields given and never creates a customer', async () => {
+    const w = billingWorld(catalog, new Date(sep.start.getTime() + DAY));
+    await w.put('cus_p', { name: 'P', stripeCustomerId: 'cus_s2', budget: { amount: '100.00' } });
+    const patched = await patchCustomer(w.deps, admin, 'cus_p', { alertEmail: 'a@p.example' });
+    expect(patched).toMatchObject({ name: 'P', stripeCustomerId: 'cus_s2', alertEmail: 'a@p.example', budget: { amount: '100.00', currency: 'usd' } });
+    await expect(patchCustomer(w.deps, admin, 'cus_nobody', { name: 'X' })).rejects.toMatchObject({ code: 'customer_not_found' });
+    expect(await w.deps.customers.get('cus_nobody')).toBeUndefined();
+  });
+
+  it('refuses to unlink or relink a customer whose invoices are on their way to Stripe, naming them', async () => {
+    const w = billingWorld(catalog, new Date(sep.start.getTime() + DAY));
+    await w.put('cus_u', { name: 'U', stripeCustomerId: 'cus_s3' });
+    w.deps.ledger.set('cus_u', sep.key, { api_calls: '20000' });
+    w.clock.at = new Date(sep.end.getTime() + HOUR);
+    await w.fanOut(sep); // September's job is queued, its invoice will be made for cus_s3
+    const job = w.deps.invoiceJobs.jobs.shift()!;
+    w.stripe.failNext = 1; // the draft fails: the record stays pending, on its way to Stripe
+    await expect(import('../../lib/app/invoicing/job').then((m) => m.invoiceCustomer(w.deps, job as { customerId: string; period: string }))).rejects.toThrow();
+    expect(w.records('cus_u')[sep.key]!.status).toBe('pending');
+    await expect(patchCustomer(w.deps, admin, 'cus_u', { stripeCustomerId: null })).rejects.toMatchObject({
+      code: 'invoices_in_flight',
+      message: expect.stringContaining('2026-09'),
+    });
+    await expect(patchCustomer(w.deps, admin, 'cus_u', { stripeCustomerId: 'cus_other' })).rejects.toMatchObject({ code: 'invoices_in_flight' });
+    w.deps.invoiceJobs.jobs.push(job); // SQS delivers it again: it finalizes
+    await w.drain();
+    expect(w.records('cus_u')[sep.key]!.status).toBe('finalized');
+    await w.put('cus_u', { name: 'U', stripeCustomerId: 'cus_s3' }); // idempotent
+    expect((await patchCustomer(w.deps, admin, 'cus_u', { stripeCustomerId: null })).stripeCustomerId).toBeUndefined();
+  });
+
+  it('lets a plan set by mistake at creation be corrected for the creation month (nothing was invoiced yet)', async () => {
+    const w = billingWorld(catalog, new Date(sep.start.getTime() + 5 * DAY));
+    await w.put('cus_m', { name: 'M', planId: 'pro', stripeCustomerId: 'cus_s4' });
+    w.clock.at = new Date(sep.start.getTime() + 6 * DAY);
+    const fixed = (await w.put('cus_m', { name: 'M', planId: 'default' })).customer;
+    expect(fixed.plans).toEqual([{ from: sep.key, planId: 'default' }]);
+    w.deps.ledger.set('cus_m', sep.key, { api_calls: '20000' });
+    await w.run(sep);
+    expect(w.records('cus_m')[sep.key]).toMatchObject({ planId: 'default', total: '10.00' });
+    // After the creation month a change applies from the next period, as before.
+    w.clock.at = new Date(oct.start.getTime() + DAY);
+    expect((await w.put('cus_m', { name: 'M', planId: 'pro' })).customer.plans).toEqual([
+      { from: sep.key, planId: 'default' },
+      { from: nov.key, planId: 'pro' },
+    ]);
+  });
+});
+
+describe('money with its currency: budgets and credits', () => {
+  it("stores a budget with its currency: the current period's, or the plan asked for when the customer is new", async () => {
+    const w = billingWorld(catalog, new Date(sep.start.getTime() + DAY));
+    expect((await w.put('cus_jp', { name: 'JP', planId: 'jp', budget: { amount: '50000' } })).customer.budget).toEqual({ amount: '50000', currency: 'jpy' });
+    expect((await w.put('cus_us', { name: 'US', budget: { amount: '500.00' } })).customer.budget).toEqual({ amount: '500.00', currency: 'usd' });
+    await expect(w.put('cus_x', { name: 'X', budget: { amount: '500.00', currency: 'eur' } })).rejects.toMatchObject({
+      code: 'invalid_budget',
+      details: [expect.objectContaining({ field: 'budget.currency' })],
+    });
+  });
+
+  it('refuses a move to a plan in another currency while a budget is set, unless the request sets a new budget (409 naming it)', async () => {
+    const w = billingWorld(catalog, new Date(sep.start.getTime() - 10 * DAY)); // created in August
+    await w.put('cus_b', { name: 'B', budget: { amount: '500.00' } });
+    w.clock.at = new Date(sep.start.getTime() + DAY);
+    await expect(w.put('cus_b', { name: 'B', planId: 'jp' })).rejects.toMatchObject({
+      code: 'budget_currency_mismatch',
+      details: [expect.objectContaining({ field: 'budget' })],
+    });
+    // 99.50 dollars is a valid budget while the customer is still on dollars, whatever is scheduled.
+    await w.put('cus_b', { name: 'B', planId: 'jp', budget: { amount: '99.50', currency: 'usd' } });
+    expect((await w.deps.customers.get('cus_b'))!.budget).toEqual({ amount: '99.50', currency: 'usd' });
+  });
+
+  it('never reads a dollar budget as yen: a yen period has no budget use and sends no budget alert', async () => {
+    const w = billingWorld(catalog, new Date(sep.start.getTime() - 10 * DAY)); // created in August
+    await w.put('cus_fx', { name: 'FX', budget: { amount: '500.00' } });
+    w.clock.at = new Date(sep.start.getTime() + DAY);
+    await w.put('cus_fx', { name: 'FX', planId: 'jp', budget: { amount: '500.00', currency: 'usd' } }); // from October
+    w.clock.at = new Date(oct.start.getTime() + 10 * DAY);
+    w.deps.ledger.set('cus_fx', oct.key, { seats: '10' }); // 7 x 1200 = 8400 yen
+    const usage = await readUsage(w.deps, admin, 'cus_fx', oct.key);
+    expect(usage.currency).toBe('jpy');
+    expect(usage.budget).toEqual({ amount: '500.00', currency: 'usd', percentUsed: null, projectedPercent: null });
   });
 });
 

@@ -69,7 +69,7 @@ function view(over: Partial<PortalView> = {}): PortalView {
       ],
       baseFee: '0.00',
       subtotal: '407.91',
-      budget: { amount: '500.00', percentUsed: '81.58', projectedPercent: '1000.00' },
+      budget: { amount: '500.00', currency: 'usd', percentUsed: '81.58', projectedPercent: '1000.00' },
       projection: { subtotal: '5000.00', method: '' },
       duplicatesDropped: 0,
     },

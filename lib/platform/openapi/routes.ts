@@ -1,7 +1,7 @@
 import * as z from 'zod';
 import { apiKeyInput } from '../../app/apikeys';
 import { listEventsQuery, voidInput } from '../../app/audit';
-import { customerInput } from '../../app/customers';
+import { customerInput, customerPatch } from '../../app/customers';
 import { MAX_EVENTS_PER_REQUEST } from '../../app/ingest';
 import { invoiceRunInput } from '../../app/invoicing/runs';
 import { portalLinkInput } from '../../app/portal';
@@ -203,7 +203,7 @@ export const API: Record<string, RouteDoc> = {
     tag: 'Customers',
     summary: 'Create or replace a customer',
     description:
-      'Idempotent. Without `planId` the plan stays (a new customer gets `default`); a plan change applies from the next period. Setting, changing or removing `alertEmail` subscribes, moves or unsubscribes its alert e-mails. A budget is a positive amount on the currency’s minor unit.',
+      'Idempotent. A field left out keeps its value and `null` removes it: without `planId` the plan stays (a new customer gets `default`); a plan change applies from the next period (in the month the customer was created, from creation). Setting, changing or removing `alertEmail` subscribes, moves or unsubscribes its alert e-mails. A budget is a positive amount on the minor unit of its currency (default: the currency of the plan in force now), which is that of the plan in force or of a plan scheduled.',
     access: { scope: 'admin' },
     path: customerPath,
     body: customerInput,
@@ -211,7 +211,23 @@ export const API: Record<string, RouteDoc> = {
       201: { description: 'Created.', schema: res.customer },
       200: { description: 'Replaced.', schema: res.customer },
     },
-    errors: { 400: ['invalid_customer_id', 'unknown_plan', 'invalid_budget'] },
+    errors: { 400: ['invalid_customer_id', 'unknown_plan', 'invalid_budget'], 409: ['invoices_in_flight', 'budget_currency_mismatch'] },
+  },
+  'PATCH /api/v1/customers/{id}': {
+    operationId: 'patchCustomer',
+    tag: 'Customers',
+    summary: 'Change some fields of a customer',
+    description:
+      'Only the fields given change; `null` removes `stripeCustomerId`, `alertEmail` or `budget`. A customer that does not exist is a 404 (PUT creates). The Stripe customer cannot change while an invoice is on its way to the current one (409 `invoices_in_flight`), and a budget kept across a plan change to another currency is refused (409 `budget_currency_mismatch`): send a budget with the change.',
+    access: { scope: 'admin' },
+    path: customerPath,
+    body: customerPatch,
+    responses: { 200: { description: 'Changed.', schema: res.customer } },
+    errors: {
+      400: ['invalid_customer_id', 'unknown_plan', 'invalid_budget'],
+      404: ['customer_not_found'],
+      409: ['invoices_in_flight', 'budget_currency_mismatch'],
+    },
   },
   'GET /api/v1/customers/{id}': {
     operationId: 'getCustomer',
