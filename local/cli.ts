@@ -257,7 +257,17 @@ function usageCommand(cli: Command): void {
 // ---------------------------------------------------------------------------------------------
 // invoices
 
-type RunView = { period: string; status: string; total: number; done: number; skipped: number; failed: number; pending: number };
+type RunView = {
+  period: string;
+  status: string;
+  total: number;
+  done: number;
+  skipped: number;
+  failed: number;
+  waiting: number;
+  pending: number;
+  corrections: number;
+};
 const runRecord = (r: RunView) =>
   record([
     ['period', r.period],
@@ -266,7 +276,9 @@ const runRecord = (r: RunView) =>
     ['done', r.done],
     ['skipped (nothing to bill)', r.skipped],
     ['failed', r.failed],
+    ['waiting for a Stripe customer', r.waiting],
     ['pending', r.pending],
+    ['corrections of earlier periods', r.corrections],
   ]);
 
 /** Polls the run until it completes, with a progress bar on a terminal (stderr, so --json stays clean). */
@@ -289,7 +301,7 @@ async function waitForRun(c: Container, periodKey: string, json: boolean | undef
   let run: RunView;
   for (;;) {
     run = await getInvoiceRun(c, operator, periodKey);
-    const finished = run.done + run.skipped + run.failed;
+    const finished = run.done + run.skipped + run.failed + run.waiting;
     first ??= finished;
     const seconds = (Date.now() - started) / 1000;
     const payload = {
@@ -338,6 +350,11 @@ function invoicesCommands(cli: Command): void {
           `invoice run ${r.period}: ${r.status}`,
           runRecord(r),
           ...(r.failed > 0 ? [`${r.failed} failed: see \`invoices list --customer <id>\` (lastError); running the period again retries them`] : []),
+          ...(r.waiting > 0
+            ? [
+                `${r.waiting} recorded without a Stripe customer: link one (customers put <id> --stripe-customer cus_...), then \`invoices sync --customer <id>\``,
+              ]
+            : []),
         ].join('\n'),
       );
     });
@@ -370,6 +387,25 @@ function invoicesCommands(cli: Command): void {
         const more = p.additionalInvoices.length ? [`plus ${p.additionalInvoices.length} correction invoice(s) in another currency (--json shows them)`] : [];
         return [`upcoming invoice, ${p.customerId}, ${p.period} (plan ${p.planId}), as of ${p.asOf}`, lines, `total ${money(p.total)}`, ...more].join('\n');
       });
+    });
+  invoices
+    .command('sync')
+    .description("send a customer's invoices that Stripe does not have yet (recorded before it had a Stripe customer, or left part way)")
+    .requiredOption('--customer <id>', 'customer id')
+    .addOption(jsonOption())
+    .action(async (o: { customer: string } & Json) => {
+      const c = await container();
+      const { syncCustomerInvoices } = await import('../lib/app/invoicing/job');
+      const { invoiceSync } = await import('../lib/platform/wiring/stripe');
+      output(o.json, await syncCustomerInvoices({ ...c, sync: invoiceSync() }, operator, o.customer), (r) =>
+        r.invoices.length
+          ? table(
+              ['invoice', 'status', 'total', 'last error'],
+              r.invoices.map((i) => [i.key, i.status, formatMoney(i.total, i.currency), dash(i.lastError)]),
+              [2],
+            )
+          : `${r.customerId}: Stripe has every invoice already`,
+      );
     });
   invoices
     .command('list')

@@ -252,13 +252,17 @@ export interface UsageEpoch {
   earliest(): Promise<string | undefined>;
 }
 
-export type RunMemberStatus = 'pending' | 'done' | 'skipped' | 'failed';
+/** waiting: invoiced, but recorded without a Stripe customer (not_synced); the next job or run of the period sends it once one is linked. */
+export type RunMemberStatus = 'pending' | 'done' | 'skipped' | 'failed' | 'waiting';
 export interface InvoiceRun {
   period: string;
   total: number;
   done: number;
   skipped: number;
   failed: number;
+  waiting: number;
+  /** Correction lines of earlier periods that the run's invoices carried. */
+  corrections: number;
   startedAt: string;
   /** Every member has been added and enqueued (until then the counts are still growing). */
   fannedOut?: boolean;
@@ -326,8 +330,11 @@ export interface InvoiceRunRepository {
    * member taken again is pending again, so that the run is not completed while its job runs.
    */
   takeMembers(period: string, customerIds: string[], take: MemberTake): Promise<string[]>;
-  /** Moves a pending (or failed) member to its final status; a final status never changes. `error` says why it failed. */
-  finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string): Promise<void>;
+  /**
+   * Moves a pending (failed, or waiting) member to its final status; a final status never changes.
+   * `error` says why it failed; `corrections`, how many correction lines its invoices carried.
+   */
+  finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string, corrections?: number): Promise<void>;
 }
 
 /** One page of customer ids and where the next one starts (absent: this was the last). */

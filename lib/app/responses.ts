@@ -279,10 +279,16 @@ export const invoiceRun = z
     period: periodKey,
     status: z.enum(['starting', 'running', 'completed']).meta({ description: '`starting` until every customer is enqueued.' }),
     total: z.number().int().min(0),
-    done: z.number().int().min(0).meta({ description: 'Finalized in Stripe, not_synced or credit_carried.' }),
+    done: z.number().int().min(0).meta({ description: 'Finalized in Stripe or credit_carried.' }),
     skipped: z.number().int().min(0).meta({ description: 'Nothing to charge.' }),
     failed: z.number().int().min(0),
+    waiting: z
+      .number()
+      .int()
+      .min(0)
+      .meta({ description: 'Invoiced but recorded without a Stripe customer (not_synced): sent by the next job or run once one is linked.' }),
     pending: z.number().int().min(0),
+    corrections: z.number().int().min(0).meta({ description: 'Correction lines of earlier periods the run’s invoices carried.' }),
     startedAt: timestamp,
   })
   .meta({ id: 'InvoiceRun' });

@@ -145,8 +145,21 @@ describe('the monthly run', () => {
     expect((await invoicesOf('cus_inv_nocustomer'))[0]).toMatchObject({ status: 'not_synced', total: '5.00', planId: 'default' });
     const run = (await t.request('GET', `/api/v1/invoice-runs/${closed.key}`)).body;
     expect(run).toMatchObject({ status: 'completed', failed: 0, pending: 0 });
-    expect(run.done + run.skipped).toBe(run.total);
+    expect(run.done + run.skipped + run.waiting).toBe(run.total);
     expect(run.skipped).toBeGreaterThanOrEqual(1);
+    expect(run.waiting).toBe(2); // invoiced, waiting for a Stripe customer
+  });
+
+  it('sends a not_synced invoice once the customer is linked: re-running the period sends it, nothing twice', async () => {
+    const stripeId = (await stripe.customers.create({ name: 'cus_inv_local' })).id;
+    expect((await t.request('PATCH', '/api/v1/customers/cus_inv_local', { body: { stripeCustomerId: stripeId } })).status).toBe(200);
+    const res = await t.request('POST', '/api/v1/invoice-runs', { body: { period: closed.key } });
+    expect(res.status).toBe(202);
+    const run = await waitForRun(closed.key, 60_000);
+    expect(run).toMatchObject({ status: 'completed', failed: 0, waiting: 1 }); // cus_inv_nocustomer was never created
+    const [record] = await invoicesOf('cus_inv_local');
+    expect(record).toMatchObject({ status: 'finalized', total: '10.00', stripeInvoiceId: expect.any(String) });
+    expect(stripeInvoicesOf(stripeId).map((i) => i.total)).toEqual([1000]);
   });
 
   it('does nothing new when the run is started again or a job is delivered twice', async () => {
@@ -447,20 +460,24 @@ describe('usage with amounts', () => {
     expect(upcoming).toMatchObject({ period: current.key, status: 'upcoming', total: '188.98', currency: 'usd' });
   });
 
-  it('applies a plan change from the next period on', async () => {
+  it('applies a plan change from the next period on (from creation in the month the customer was created)', async () => {
     const id = 'cus_plan_change';
-    await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: 'Changer', planId: 'default' } });
+    await at(current.previous().start, () => t.request('PUT', `/api/v1/customers/${id}`, { body: { name: 'Changer', planId: 'default' } }));
     const changed = await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: 'Changer', planId: 'pro' } });
     expect(changed.body.plans).toEqual([
-      { from: current.key, planId: 'default' },
+      { from: current.previous().key, planId: 'default' },
       { from: current.next().key, planId: 'pro' },
     ]);
+    const fresh = 'cus_plan_fixed';
+    await t.request('PUT', `/api/v1/customers/${fresh}`, { body: { name: 'Fixed', planId: 'pro' } });
+    const fixed = await t.request('PUT', `/api/v1/customers/${fresh}`, { body: { name: 'Fixed', planId: 'default' } });
+    expect(fixed.body.plans).toEqual([{ from: current.key, planId: 'default' }]);
     expect((await t.request('GET', `/api/v1/customers/${id}/usage`)).body.planId).toBe('default');
     const next = (await t.request('GET', `/api/v1/customers/${id}/invoices/upcoming?period=${current.next().key}`)).body;
     expect(next).toMatchObject({ planId: 'pro', total: '69.00' }); // the pro base fee and its flat seats charge
     // Changing back before the period ends cancels the pending change.
     const back = await t.request('PUT', `/api/v1/customers/${id}`, { body: { name: 'Changer', planId: 'default' } });
-    expect(back.body.plans).toEqual([{ from: current.key, planId: 'default' }]);
+    expect(back.body.plans).toEqual([{ from: current.previous().key, planId: 'default' }]);
   });
 });
 
@@ -484,7 +501,7 @@ describe('money at the edges (end to end)', () => {
 
   it('bills each month its own fees when the later month is invoiced first, and corrections in their own currency', async () => {
     const pro = (await customer('cus_edge_pro', 'pro', true, day(may, 2)))!;
-    const fx = (await customer('cus_edge_fx', 'default', true, day(may, 2)))!;
+    const fx = (await customer('cus_edge_fx', 'default', true, day(may.previous(), 2)))!;
     await at(day(may, 10), () => t.request('PUT', '/api/v1/customers/cus_edge_fx', { body: { name: 'fx', planId: 'jp', stripeCustomerId: fx } }));
     await send('cus_edge_pro', 'seats', 3, day(may, 3));
     await send('cus_edge_pro', 'api_calls', 60000, day(may, 3));

@@ -202,15 +202,16 @@ export class MemoryInvoices implements InvoiceRepository {
 
 export class MemoryRuns implements InvoiceRunRepository {
   readonly runs = new Map<string, { startedAt: string; fannedOut: boolean; fanOut?: FanOutPosition }>();
-  readonly members = new Map<string, Map<string, { status: RunMemberStatus; lastError?: string; chain?: string; step?: string }>>();
+  readonly members = new Map<string, Map<string, { status: RunMemberStatus; lastError?: string; chain?: string; step?: string; corrections?: number }>>();
   constructor(private readonly chaos: Chaos = calm) {}
   async get(period: string): Promise<InvoiceRun | undefined> {
     const run = this.runs.get(period);
     if (!run) return undefined;
-    const counts = { total: 0, done: 0, skipped: 0, failed: 0 };
+    const counts = { total: 0, done: 0, skipped: 0, failed: 0, waiting: 0, corrections: 0 };
     for (const m of this.members.get(period)?.values() ?? []) {
       counts.total++;
       if (m.status !== 'pending') counts[m.status]++;
+      counts.corrections += m.corrections ?? 0;
     }
     return { period, startedAt: run.startedAt, fannedOut: run.fannedOut, ...counts };
   }
@@ -274,14 +275,16 @@ export class MemoryRuns implements InvoiceRunRepository {
       if (m.step !== take.step && !retake) return false;
       Object.assign(m, { chain: take.chain, step: take.step });
       if (!take.again.includes(m.status)) return false;
-      if (m.status === 'failed') m.status = 'pending';
+      if (m.status === 'failed' || m.status === 'waiting') m.status = 'pending';
       return true;
     });
   }
-  async finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string) {
+  async finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string, corrections?: number) {
     await step(this.chaos, 'runs.finish', () => {
       const m = this.members.get(period)?.get(customerId);
-      if (m && (m.status === 'pending' || m.status === 'failed')) Object.assign(m, { status, lastError: error });
+      if (m && (m.status === 'pending' || m.status === 'failed' || m.status === 'waiting')) {
+        Object.assign(m, { status, lastError: error }, corrections === undefined ? {} : { corrections });
+      }
     });
   }
 }

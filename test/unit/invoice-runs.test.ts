@@ -286,15 +286,17 @@ describe('the fan-out of an invoice run', () => {
       if (job.customerId === 'c3') await w.runs.finish(oct.key, 'c3', 'failed', 'injected: Stripe was down');
       else await invoiceCustomer(w.deps, job);
     }
-    expect(runView((await w.runs.get(oct.key))!)).toMatchObject({ status: 'completed', failed: 1, pending: 0 });
+    // c1, c4 and x_unknown have no Stripe customer: invoiced, recorded not_synced, waiting for one.
+    expect(runView((await w.runs.get(oct.key))!)).toMatchObject({ status: 'completed', failed: 1, waiting: 3, pending: 0 });
 
     w.jobs.length = 0;
     await beginInvoiceRun(w.deps, oct);
     await w.fanOut();
-    expect(w.jobsFor(oct.key)).toEqual(['c3']);
-    expect(runView((await w.runs.get(oct.key))!)).toMatchObject({ status: 'running', failed: 0, pending: 1 });
+    // The failed member is asked again, and so are the waiting ones (the run sends them once linked).
+    expect(w.jobsFor(oct.key)).toEqual(['c1', 'c3', 'c4', 'x_unknown']);
+    expect(runView((await w.runs.get(oct.key))!)).toMatchObject({ status: 'running', failed: 0, waiting: 0, pending: 4 });
 
-    await invoiceCustomer(w.deps, w.jobs[0]!);
-    expect(runView((await w.runs.get(oct.key))!)).toMatchObject({ status: 'completed', failed: 0, pending: 0, total: 9 });
+    for (const job of w.jobs) await invoiceCustomer(w.deps, job);
+    expect(runView((await w.runs.get(oct.key))!)).toMatchObject({ status: 'completed', failed: 0, waiting: 3, pending: 0, total: 9 });
   });
 });

@@ -1,5 +1,6 @@
 import catalogJson from '../../catalog/catalog.json';
 import { patchCustomer } from '../../lib/app/customers';
+import { syncCustomerInvoices } from '../../lib/app/invoicing/job';
 import { scheduledInvoiceRun } from '../../lib/app/invoicing/runs';
 import { previewInvoice } from '../../lib/app/invoicing/views';
 import { readUsage } from '../../lib/app/usage';
@@ -201,6 +202,76 @@ describe('customers: a field left out is kept, null removes it, PATCH changes on
     expect((await w.put('cus_m', { name: 'M', planId: 'pro' })).customer.plans).toEqual([
       { from: sep.key, planId: 'default' },
       { from: nov.key, planId: 'pro' },
+    ]);
+  });
+});
+
+describe('no terminal dead ends: an invoice recorded for a customer without Stripe is sent once it is linked', () => {
+  /** A pro customer with no Stripe customer: September (117.00) is recorded not_synced. */
+  async function unlinked() {
+    const w = billingWorld(catalog, new Date(sep.start.getTime() - 10 * DAY));
+    await w.put('cus_n', { name: 'N', planId: 'pro' });
+    w.deps.ledger.set('cus_n', sep.key, { api_calls: '60000', seats: '3' }); // 49.00 + 48.00 (60,000 x 0.0008, volume) + 20.00
+    await w.run(sep);
+    expect(w.records('cus_n')[sep.key]).toMatchObject({ status: 'not_synced', total: '117.00' });
+    return w;
+  }
+  const stripeTotals = (w: ReturnType<typeof billingWorld>) => [...w.stripe.invoices.values()].map((i) => [i.metadata.invoice_key, i.total]).sort();
+
+  it('sends September when its period is run again after the customer was linked', async () => {
+    const w = await unlinked();
+    await patchCustomer(w.deps, admin, 'cus_n', { stripeCustomerId: 'cus_s9' });
+    await w.run(sep, new Date(oct.start.getTime() + 2 * DAY));
+    expect(w.records('cus_n')[sep.key]).toMatchObject({ status: 'finalized', stripeCustomerId: 'cus_s9', total: '117.00' });
+    expect(stripeTotals(w)).toEqual([['inv:cus_n:2026-09:invoice', 11700]]);
+  });
+
+  it("sends September before October's invoice corrects it: Stripe never gets a correction of a bill it never got", async () => {
+    const w = await unlinked();
+    await patchCustomer(w.deps, admin, 'cus_n', { stripeCustomerId: 'cus_s9' });
+    w.deps.ledger.set('cus_n', sep.key, { api_calls: '70000', seats: '3' }); // late: +8.00
+    await w.run(oct);
+    expect(w.records('cus_n')[oct.key]!.lines.map((l) => [l.lineKey, l.amount])).toContainEqual(['api_calls:correction:2026-09', '8.00']);
+    expect(stripeTotals(w)).toEqual([
+      ['inv:cus_n:2026-09:invoice', 11700],
+      ['inv:cus_n:2026-10:invoice', 7700],
+    ]);
+  });
+
+  it('sends what is owed on demand (invoices sync), and says why when the customer has no Stripe customer', async () => {
+    const w = await unlinked();
+    await expect(syncCustomerInvoices(w.deps, admin, 'cus_n')).rejects.toMatchObject({ code: 'no_stripe_customer' });
+    await patchCustomer(w.deps, admin, 'cus_n', { stripeCustomerId: 'cus_s9' });
+    const out = await syncCustomerInvoices(w.deps, admin, 'cus_n');
+    expect(out.invoices.map((i) => [i.key, i.status])).toEqual([[sep.key, 'finalized']]);
+    expect(stripeTotals(w)).toEqual([['inv:cus_n:2026-09:invoice', 11700]]);
+    // Again: nothing more to send, nothing sent twice.
+    expect((await syncCustomerInvoices(w.deps, admin, 'cus_n')).invoices).toEqual([]);
+    expect(w.stripe.invoices.size).toBe(1);
+  });
+
+  it('puts a carried credit used on an invoice recorded without Stripe into Stripe with that invoice', async () => {
+    const gpus = repo();
+    gpus.meters.push({ slug: 'gpus', displayName: 'GPUs', unit: 'gpus', eventType: 'gpus', aggregation: 'LATEST', valueProperty: '$.value' });
+    gpus.plans.push({ id: 'gpu', name: 'GPU', currency: 'usd', charges: [{ meter: 'gpus', model: 'graduated', tiers: [{ upTo: null, unitPrice: '10.00' }] }] });
+    const w = billingWorld(new CatalogIndex(parseCatalog(gpus)), new Date(sep.start.getTime() - 10 * DAY));
+    await w.put('cus_g', { name: 'G', planId: 'gpu', stripeCustomerId: 'cus_sg' });
+    w.deps.ledger.set('cus_g', sep.key, { gpus: '8' });
+    await w.run(sep); // 80.00 in Stripe
+    w.deps.ledger.set('cus_g', sep.key, { gpus: '2' }); // -60.00
+    w.deps.ledger.set('cus_g', oct.key, { gpus: '1' }); // 10.00: October is -50.00, carried
+    await w.run(oct);
+    await patchCustomer(w.deps, admin, 'cus_g', { stripeCustomerId: null });
+    w.deps.ledger.set('cus_g', nov.key, { gpus: '9' }); // 90.00 - 50.00
+    await w.run(nov);
+    expect(w.records('cus_g')[nov.key]).toMatchObject({ status: 'not_synced', total: '40.00' });
+    await patchCustomer(w.deps, admin, 'cus_g', { stripeCustomerId: 'cus_sg' });
+    await syncCustomerInvoices(w.deps, admin, 'cus_g');
+    const nov_ = [...w.stripe.invoices.values()].find((i) => i.metadata.invoice_key === 'inv:cus_g:2026-11:invoice')!;
+    expect(nov_.total).toBe(4000);
+    expect(w.stripe.items.filter((i) => i.invoice === nov_.id).map((i) => [i.metadata.line_key, i.amount])).toEqual([
+      ['gpus:tier:0', 9000],
+      ['credit:2026-10', -5000],
     ]);
   });
 });

@@ -167,14 +167,14 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     const out = await this.db.send(new GetCommand({ TableName: this.table, Key: runKey(period), ConsistentRead: true }));
     if (!out.Item) return undefined;
     const run = strip<Pick<InvoiceRun, 'period' | 'startedAt' | 'fannedOut'>>(out.Item);
-    const counts = { total: 0, done: 0, skipped: 0, failed: 0 };
+    const counts = { total: 0, done: 0, skipped: 0, failed: 0, waiting: 0, corrections: 0 };
     const members = allItems((start) =>
       this.db.send(
         new QueryCommand({
           TableName: this.table,
           KeyConditionExpression: 'pk = :pk AND begins_with(sk, :cus)',
           ExpressionAttributeValues: { ':pk': `run#${period}`, ':cus': 'cus#' },
-          ProjectionExpression: '#status',
+          ProjectionExpression: '#status, corrections',
           ExpressionAttributeNames: { '#status': 'status' },
           ConsistentRead: true,
           ExclusiveStartKey: start,
@@ -185,6 +185,7 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
       counts.total++;
       const status = item.status as RunMemberStatus;
       if (status !== 'pending') counts[status]++;
+      counts.corrections += typeof item.corrections === 'number' ? item.corrections : 0;
     }
     return { period: run.period, startedAt: run.startedAt, fannedOut: run.fannedOut === true, ...counts };
   }
@@ -323,8 +324,8 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
         }),
       );
       const old = out.Attributes?.status as RunMemberStatus | undefined;
-      // A failed member tried again is pending again: the run is not completed until its job ends.
-      if (old === 'failed' && take.again.includes(old)) await this.reopen(period, customerId);
+      // A failed (or waiting) member tried again is pending again: the run is not completed until its job ends.
+      if ((old === 'failed' || old === 'waiting') && take.again.includes(old)) await this.reopen(period, customerId);
       return old === undefined || take.again.includes(old);
     } catch (err) {
       if (isConditionalCheckFailure(err)) return false;
@@ -339,9 +340,9 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
           TableName: this.table,
           Key: memberKey(period, customerId),
           UpdateExpression: 'SET #status = :pending',
-          ConditionExpression: '#status = :failed',
+          ConditionExpression: '#status IN (:failed, :waiting)',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':pending': 'pending', ':failed': 'failed' },
+          ExpressionAttributeValues: { ':pending': 'pending', ':failed': 'failed', ':waiting': 'waiting' },
         }),
       );
     } catch (err) {
@@ -349,21 +350,24 @@ export class DynamoInvoiceRuns implements InvoiceRunRepository {
     }
   }
 
-  async finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string): Promise<void> {
+  async finish(period: string, customerId: string, status: Exclude<RunMemberStatus, 'pending'>, error?: string, corrections?: number): Promise<void> {
     try {
-      // Final statuses stay final; "failed" may still become done or skipped when a re-run succeeds.
+      // Final statuses stay final; "failed" and "waiting" may still become done or skipped when a later job succeeds.
+      const set = ['#status = :s', ...(error === undefined ? [] : ['lastError = :e']), ...(corrections === undefined ? [] : ['corrections = :c'])];
       await this.db.send(
         new UpdateCommand({
           TableName: this.table,
           Key: memberKey(period, customerId),
-          UpdateExpression: error === undefined ? 'SET #status = :s REMOVE lastError' : 'SET #status = :s, lastError = :e',
-          ConditionExpression: 'attribute_exists(pk) AND #status IN (:pending, :failed)',
+          UpdateExpression: `SET ${set.join(', ')}${error === undefined ? ' REMOVE lastError' : ''}`,
+          ConditionExpression: 'attribute_exists(pk) AND #status IN (:pending, :failed, :waiting)',
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: {
             ':s': status,
             ':pending': 'pending',
             ':failed': 'failed',
+            ':waiting': 'waiting',
             ...(error === undefined ? {} : { ':e': error.slice(0, 500) }),
+            ...(corrections === undefined ? {} : { ':c': corrections }),
           },
         }),
       );

@@ -1,5 +1,7 @@
 import type { CatalogIndex } from '../../domain/catalog';
-import { ConflictError, DomainError } from '../../domain/errors';
+import { authorize, requireUnbound, type Principal } from '../../domain/apikey';
+import { ConflictError, DomainError, NotFoundError } from '../../domain/errors';
+import { checkCustomerId } from '../customer-id';
 import { computeInvoices, CREDIT_CARRIED, type ComputedInvoice } from '../../domain/invoicing';
 import { Period } from '../../domain/period';
 import {
@@ -42,9 +44,9 @@ const MAX_COMPUTE_ATTEMPTS = 5;
 
 export async function invoiceCustomer(deps: InvoicingDeps & { sync: InvoiceSync }, job: { customerId: string; period: string }): Promise<InvoiceOutcome> {
   const period = Period.parse(job.period);
-  let records: InvoiceRecord[];
+  let stored: { records: InvoiceRecord[]; earlier: InvoiceRecord[]; stripeCustomerId?: string };
   try {
-    records = await storedInvoices(deps, job.customerId, period);
+    stored = await storedInvoices(deps, job.customerId, period);
   } catch (err) {
     // A rule that holds however often we retry (e.g. plan_not_found): record why and stop.
     if (!(err instanceof DomainError)) throw err;
@@ -52,25 +54,38 @@ export async function invoiceCustomer(deps: InvoicingDeps & { sync: InvoiceSync 
     await deps.runs.finish(period.key, job.customerId, 'failed', error);
     return { status: 'failed', records: [], error };
   }
+  // Earlier invoices recorded while the customer had no Stripe customer go first: Stripe never
+  // gets a correction (or a credit) of a bill it never got.
+  for (const record of stored.earlier) {
+    const sent = await syncInvoice(deps, await linked(deps, record, stored.stripeCustomerId));
+    if (sent.status === 'finalized') await deps.runs.finish(sent.period, job.customerId, 'done');
+  }
   const synced: InvoiceRecord[] = [];
-  for (const record of records) synced.push(await syncInvoice(deps, await unblock(deps, record)));
+  for (const record of stored.records) synced.push(await syncInvoice(deps, await linked(deps, await unblock(deps, record), stored.stripeCustomerId)));
 
   const blocked = synced.find((r) => r.status === 'blocked');
   if (blocked) await deps.runs.finish(period.key, job.customerId, 'failed', blocked.lastError);
   else if (synced.every((r) => TERMINAL_INVOICE_STATUSES.includes(r.status))) {
-    await deps.runs.finish(period.key, job.customerId, synced.every((r) => r.status === 'no_charge') ? 'skipped' : 'done');
+    const status = synced.every((r) => r.status === 'no_charge') ? 'skipped' : synced.some((r) => r.status === 'not_synced') ? 'waiting' : 'done';
+    const corrections = synced.reduce((n, r) => n + r.lines.filter((l) => l.kind === 'correction').length, 0);
+    await deps.runs.finish(period.key, job.customerId, status, undefined, corrections);
   }
   return { status: blocked ? 'failed' : synced[0]!.status, records: synced, error: blocked?.lastError };
 }
 
-/** The period's records as stored, created now from a fresh snapshot if this is the first attempt. */
-async function storedInvoices(deps: InvoicingDeps, customerId: string, period: Period): Promise<InvoiceRecord[]> {
+/**
+ * The period's records as stored, created now from a fresh snapshot if this is the first attempt;
+ * and, when the customer has a Stripe customer, its earlier records still waiting for one.
+ */
+async function storedInvoices(deps: InvoicingDeps, customerId: string, period: Period) {
   for (let attempt = 1; attempt <= MAX_COMPUTE_ATTEMPTS; attempt++) {
     const snapshot = await gatherInvoices(deps, customerId, period);
+    const stripeCustomerId = snapshot.customer?.stripeCustomerId;
+    const earlier = stripeCustomerId ? waitingForStripe(snapshot.records).filter((r) => r.period !== period.key) : [];
     const mine = snapshot.records
       .filter((r) => r.period === period.key)
       .sort((a, b) => (a.key === period.key ? -1 : b.key === period.key ? 1 : a.key < b.key ? -1 : 1));
-    if (mine[0]?.key === period.key) return mine;
+    if (mine[0]?.key === period.key) return { records: mine, earlier, stripeCustomerId };
     const computed = computeInvoices(deps.catalog, snapshot);
     const now = deps.clock.now().toISOString();
     const fresh = computed.invoices.map((i) => toRecord(customerId, snapshot.customer, i, now));
@@ -79,7 +94,7 @@ async function storedInvoices(deps: InvoicingDeps, customerId: string, period: P
       computed.baselines.map((b) => ({ customerId, ...b })),
       computed.credits.map((c) => ({ customerId, ...c })),
     );
-    if (outcome === 'created') return fresh;
+    if (outcome === 'created') return { records: fresh, earlier, stripeCustomerId };
     // 'exists': another attempt stored them, read them back; 'moved': a baseline or credit changed, recompute.
   }
   throw new ConflictError('invoice_contended', `the invoice of ${customerId} for ${period.key} kept losing races to other invoices; retrying later`);
@@ -109,6 +124,50 @@ function toRecord(customerId: string, customer: Customer | undefined, i: Compute
     attempts: 1,
     createdAt: now,
     updatedAt: now,
+  };
+}
+
+/** Records made while the customer had no Stripe customer, oldest first. */
+const waitingForStripe = (records: InvoiceRecord[]) => records.filter((r) => r.status === 'not_synced').sort((a, b) => (a.key < b.key ? -1 : 1));
+
+/**
+ * A record made while the customer had no Stripe customer, once the customer has one: it is on
+ * its way to Stripe (pending, for that Stripe customer) like any other. Another attempt may have
+ * moved it first: then it goes on from what that attempt stored.
+ */
+async function linked(deps: InvoicingDeps, record: InvoiceRecord, stripeCustomerId: string | undefined): Promise<InvoiceRecord> {
+  if (record.status !== 'not_synced' || stripeCustomerId === undefined) return record;
+  const at = deps.clock.now().toISOString();
+  return (
+    (await deps.invoices.update(record.customerId, record.key, 'not_synced', { status: 'pending', stripeCustomerId, updatedAt: at })) ??
+    (await deps.invoices.get(record.customerId, record.key))!
+  );
+}
+
+/**
+ * `npm run cli -- invoices sync --customer`: sends every invoice of the customer that Stripe does not
+ * have yet (recorded before it had a Stripe customer, or left part way), oldest first, and returns
+ * what each became. A customer without a Stripe customer is a 409 that says what to do.
+ */
+export async function syncCustomerInvoices(deps: InvoicingDeps & { sync: InvoiceSync }, principal: Principal, customerId: string) {
+  authorize(principal, 'admin');
+  requireUnbound(principal);
+  checkCustomerId(customerId);
+  const { customer } = await deps.counterReads.read(customerId, [], []);
+  if (!customer) throw new NotFoundError('customer_not_found', `customer "${customerId}" does not exist`);
+  if (!customer.stripeCustomerId) {
+    throw new ConflictError(
+      'no_stripe_customer',
+      `${customerId} has no Stripe customer: link one first (customers put ${customerId} --stripe-customer cus_...)`,
+    );
+  }
+  const open = (await deps.invoices.list(customerId)).filter((r) => !TERMINAL_INVOICE_STATUSES.includes(r.status) || r.status === 'not_synced');
+  const invoices: InvoiceRecord[] = [];
+  for (const record of open.sort((a, b) => (a.key < b.key ? -1 : 1)))
+    invoices.push(await syncInvoice(deps, await linked(deps, record, customer.stripeCustomerId)));
+  return {
+    customerId,
+    invoices: invoices.map((r) => ({ key: r.key, period: r.period, status: r.status, total: r.total, currency: r.currency, lastError: r.lastError ?? null })),
   };
 }
 

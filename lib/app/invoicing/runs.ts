@@ -65,7 +65,7 @@ const JOB_SLICE = 100;
 const POSITION_WAITS_MS = [50, 100, 200, 400, 800, 1600];
 
 export function runView(run: InvoiceRun) {
-  const finished = run.done + run.skipped + run.failed;
+  const finished = run.done + run.skipped + run.failed + run.waiting;
   const status = run.fannedOut !== true ? 'starting' : finished >= run.total ? 'completed' : 'running';
   return {
     period: run.period,
@@ -74,6 +74,8 @@ export function runView(run: InvoiceRun) {
     done: run.done,
     skipped: run.skipped,
     failed: run.failed,
+    waiting: run.waiting,
+    corrections: run.corrections,
     pending: Math.max(0, run.total - finished),
     startedAt: run.startedAt,
   };
@@ -173,7 +175,7 @@ export async function fanOutInvoiceRun(deps: RunDeps, job: Extract<InvoiceJob, {
   // A slice at a time, so that the first invoices start while the rest of the page is taken.
   for (let i = 0; i < page.ids.length; i += JOB_SLICE) {
     const ids = page.ids.slice(i, i + JOB_SLICE);
-    const own = await deps.runs.takeMembers(period.key, ids, { ...take, again: ['pending', 'failed'] });
+    const own = await deps.runs.takeMembers(period.key, ids, { ...take, again: ['pending', 'failed', 'waiting'] });
     const jobs = own.map((customerId) => ({ period: period.key, customerId }));
     if (resumes !== undefined) {
       // Resume that earlier run: customers whose usage there came after its fan-out become members.
