@@ -427,6 +427,57 @@ function invoicesCommands(cli: Command): void {
 }
 
 // ---------------------------------------------------------------------------------------------
+// credits
+
+function creditsCommands(cli: Command): void {
+  const credits = cli.command('credits').description('credits carried from negative invoices: what is owed, and settling it');
+  credits
+    .command('list')
+    .description("a customer's carried credits and what is owed per currency")
+    .requiredOption('--customer <id>', 'customer id')
+    .addOption(jsonOption())
+    .action(async (o: { customer: string } & Json) => {
+      const { listCredits } = await import('../lib/app/credits');
+      output(o.json, await listCredits(await container(), operator, o.customer), (r) =>
+        r.credits.length
+          ? [
+              table(
+                ['credit', 'amount', 'status', 'applied to / settled', 'next invoice'],
+                r.credits.map((c) => [
+                  c.key,
+                  formatMoney(c.amount, c.currency),
+                  c.status,
+                  dash(c.appliedTo ?? (c.settledAt ? `${c.settledAt} by ${c.settledBy}: ${c.reason}${c.reference ? ` (${c.reference})` : ''}` : null)),
+                  c.status !== 'open' ? '-' : c.usableOnNextInvoice ? 'goes on it' : `not in ${c.currency.toUpperCase()}`,
+                ]),
+                [1],
+              ),
+              r.owed.length ? `owed: ${r.owed.map((x) => formatMoney(x.amount, x.currency)).join(', ')}` : 'nothing owed',
+            ].join('\n')
+          : `no credits for ${r.customerId}`,
+      );
+    });
+  credits
+    .command('settle')
+    .description('record that an open credit was refunded through Stripe or written off; it is never applied after')
+    .requiredOption('--customer <id>', 'customer id')
+    .requiredOption('--credit <key>', 'the credit, as `credits list` shows it')
+    .addOption(new Option('--as <how>', 'refund (give --reference) or write_off').choices(['refund', 'write_off']).makeOptionMandatory())
+    .requiredOption('--reason <text>', 'why, for the record')
+    .option('--reference <id>', 'the Stripe refund or credit note id (re_..., cn_...), required for a refund')
+    .addOption(jsonOption())
+    .action(async (o: { customer: string; credit: string; as: 'refund' | 'write_off'; reason: string; reference?: string } & Json) => {
+      const { creditSettleInput, settleCredit } = await import('../lib/app/credits');
+      const input = parse(creditSettleInput, { as: o.as, reason: o.reason, ...(o.reference ? { reference: o.reference } : {}) });
+      output(
+        o.json,
+        await settleCredit(await container(), operator, o.customer, o.credit, input),
+        (c) => `${c.key}: ${formatMoney(c.amount, c.currency)} ${c.status.replace('_', ' ')} (${c.reason}${c.reference ? `, ${c.reference}` : ''})`,
+      );
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
 // reconcile
 
 function reconcileCommand(cli: Command): void {
@@ -504,6 +555,7 @@ export function program(): Command {
     .exitOverride();
   keysCommands(cli);
   customersCommands(cli);
+  creditsCommands(cli);
   usageCommand(cli);
   invoicesCommands(cli);
   reconcileCommand(cli);

@@ -351,6 +351,25 @@ export function renderPortal(v: PortalView): PageResponse {
               </table>`
         }
       </section>
+      ${
+        v.credits.owed.length === 0
+          ? ''
+          : markup`<section aria-labelledby="credits-h">
+              <h2 id="credits-h">Credits owed to you</h2>
+              <ul data-field="creditsOwed">
+                ${v.credits.credits
+                  .filter((c) => c.status === 'open')
+                  .map(
+                    (c) =>
+                      markup`<li>${money(c.amount, c.currency)} from the ${monthName(c.period)} invoice: ${
+                        c.usableOnNextInvoice
+                          ? 'it goes on your next invoice.'
+                          : markup`in ${c.currency.toUpperCase()}, which your invoices are no longer in: it goes on a correction in ${c.currency.toUpperCase()} if one comes, or is refunded.`
+                      }</li>`,
+                  )}
+              </ul>
+            </section>`
+      }
       <section aria-labelledby="invoices-h">
         <h2 id="invoices-h">Invoices</h2>
         ${

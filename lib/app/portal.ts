@@ -6,14 +6,15 @@ import { PORTAL_LINK_TTL, type PortalGrant } from '../domain/portal-token';
 import { listAlerts, type AlertDeps } from './alerts';
 import { portalLink, type LinkDeps } from './portal-link';
 import { checkCustomerId } from './customer-id';
-import { listInvoices } from './invoicing/views';
+import { creditSummary } from './credits';
+import { publicInvoice } from './invoicing/views';
 import type { CustomerRepository, InvoiceRepository, UsageLedger } from './ports';
 import { readUsage, resolvePeriod } from './usage';
 
 /**
  * What customers see (docs/portal.md): a link that opens their usage page without an API key, and
  * the page's data. Every number comes from the same use cases the API answers with (readUsage,
- * listAlerts, listInvoices); only the daily series is read here, from the daily counters.
+ * listAlerts, the invoice list and credits); only the daily series is read here, from the daily counters.
  */
 export { portalLink, type LinkDeps };
 
@@ -56,11 +57,11 @@ export async function readPortal(deps: PortalDeps, token: string | undefined, pe
   const current = Period.containing(now);
   const recent: string[] = [];
   for (let p = current, i = 0; i < PICKER_MONTHS; i++, p = p.previous()) recent.push(p.key);
-  const [usage, daily, alerts, invoices, customer, withUsage] = await Promise.all([
+  const [usage, daily, alerts, records, customer, withUsage] = await Promise.all([
     readUsage(deps, principal, grant.customerId, period.key),
     deps.ledger.readDaily(grant.customerId, period.key),
     listAlerts(deps, principal, grant.customerId, period.key),
-    listInvoices(deps, principal, grant.customerId),
+    deps.invoices.list(grant.customerId),
     deps.customers.get(grant.customerId),
     deps.ledger.periodsWithUsage(grant.customerId, recent),
   ]);
@@ -68,7 +69,8 @@ export async function readPortal(deps: PortalDeps, token: string | undefined, pe
   const series: MeterSeries[] = usage.meters.flatMap((m) =>
     m.aggregation === 'UNIQUE_COUNT' ? [] : [{ meter: m.meter, points: dailySeries(m.aggregation, days, daily[m.meter] ?? {}) }],
   );
-  const periods = [...new Set([current.key, period.key, ...withUsage, ...invoices.invoices.map((i) => i.period)])].sort().reverse();
+  const invoices = records.map(publicInvoice);
+  const periods = [...new Set([current.key, period.key, ...withUsage, ...invoices.map((i) => i.period)])].sort().reverse();
   return {
     customerId: grant.customerId,
     customerName: customer?.name ?? null,
@@ -79,7 +81,8 @@ export async function readPortal(deps: PortalDeps, token: string | undefined, pe
     usage,
     series,
     alerts: alerts.alerts,
-    invoices: invoices.invoices,
+    invoices,
+    credits: creditSummary(deps.catalog, customer, records, now),
   };
 }
 export type PortalView = Awaited<ReturnType<typeof readPortal>>;

@@ -208,6 +208,8 @@ export interface InvoiceRecord {
   corrections: { period: string; quantities: Record<string, string> }[];
   /** A carried credit (credit_carried): the key of the invoice that used it. */
   creditAppliedTo?: string;
+  /** A carried credit an operator settled outside invoices (refunded or written off): never applied after. */
+  creditSettlement?: CreditSettlement;
   stripeCustomerId?: string;
   stripeInvoiceId?: string;
   stripeStatus?: string;
@@ -223,6 +225,16 @@ export interface InvoiceRecord {
   createdAt: string;
   updatedAt: string;
   finalizedAt?: string;
+}
+
+export interface CreditSettlement {
+  as: 'refund' | 'write_off';
+  reason: string;
+  /** Where the money went (a Stripe refund or credit note id); required for a refund. */
+  reference?: string;
+  at: string;
+  /** The key (id) of whoever settled it. */
+  by: string;
 }
 
 export type CreateInvoicesOutcome = 'created' | 'exists' | 'moved';
@@ -241,6 +253,8 @@ export interface InvoiceRepository {
     baselines: { customerId: string; period: string; quantities: Record<string, string>; version: number }[],
     credits: { customerId: string; key: string; appliedTo: string }[],
   ): Promise<CreateInvoicesOutcome>;
+  /** Settles a carried credit that is still open (neither applied nor settled); false otherwise. */
+  settleCredit(customerId: string, key: string, settlement: CreditSettlement): Promise<boolean>;
   /** Applies `changes` if the stored status is still `expected` and returns the record as stored; undefined otherwise. */
   update(customerId: string, key: string, expected: InvoiceStatus, changes: Partial<InvoiceRecord>): Promise<InvoiceRecord | undefined>;
 }

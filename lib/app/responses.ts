@@ -274,6 +274,31 @@ const invoice = z
 
 export const invoiceList = z.object({ customerId, invoices: z.array(invoice).meta({ description: 'Newest first.' }) }).meta({ id: 'InvoiceList' });
 
+const credit = z
+  .object({
+    key: z.string().meta({ description: 'The key of the negative invoice the credit was carried from.' }),
+    period: periodKey,
+    currency,
+    amount: money.meta({ description: 'What the customer is owed (positive).' }),
+    status: z.enum(['open', 'applied', 'refunded', 'written_off']),
+    appliedTo: z.string().nullable().meta({ description: 'The invoice that used it (applied).' }),
+    usableOnNextInvoice: z.boolean().meta({ description: 'Open and in the currency of the customer’s next invoice (it goes on it).' }),
+    settledAt: timestamp.nullable(),
+    settledBy: z.string().nullable().meta({ description: 'The key id of whoever settled it.' }),
+    reason: z.string().nullable(),
+    reference: z.string().nullable().meta({ description: 'A refund’s Stripe refund or credit note id.' }),
+  })
+  .meta({ id: 'Credit' });
+
+export const creditList = z
+  .object({
+    customerId,
+    credits: z.array(credit),
+    owed: z.array(z.object({ currency, amount: money })).meta({ description: 'Open credits per currency: owed until applied or settled.' }),
+  })
+  .meta({ id: 'CreditList' });
+export const settledCredit = credit;
+
 export const invoiceRun = z
   .object({
     period: periodKey,

@@ -194,6 +194,8 @@ export interface StoredInvoice {
   invoicedVersion?: number;
   /** Set once a carried credit has been put on a later invoice. */
   creditAppliedTo?: string;
+  /** Set when an operator settled a carried credit outside invoices (refund, write-off): it is not applied. */
+  creditSettlement?: object;
 }
 
 export const CREDIT_CARRIED = 'credit_carried';
@@ -329,7 +331,7 @@ function sameQuantities(a: Record<string, string>, b: Record<string, string>): b
 /** Credits carried from earlier negative invoices in this currency and not yet used. */
 function carriedCredits(records: StoredInvoice[], currency: string): StoredInvoice[] {
   return records
-    .filter((r) => r.status === CREDIT_CARRIED && r.currency === currency && r.creditAppliedTo === undefined)
+    .filter((r) => r.status === CREDIT_CARRIED && r.currency === currency && r.creditAppliedTo === undefined && r.creditSettlement === undefined)
     .sort((a, b) => (a.key < b.key ? -1 : 1));
 }
 

@@ -23,6 +23,7 @@ const now = new Date();
 const period = Period.containing(now);
 const recent = () => new Date(Math.max(period.start.getTime(), now.getTime() - 60_000)).toISOString();
 const C = 'cus_contract';
+const CREDITED = 'cus_contract_credited';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs `fn` with the stack's clock at `when` (the handlers run in this process). */
@@ -60,6 +61,35 @@ beforeAll(async () => {
       },
     }),
   );
+  // Two carried credits (negative invoices of a LATEST meter corrected down), as the invoice job
+  // records them, of a customer no run invoices (it has neither a customer record nor usage).
+  for (const key of ['2026-01', '2026-02']) {
+    await dynamo.send(
+      new PutItemCommand({
+        TableName: t.stack.env.INVOICES_TABLE,
+        Item: {
+          pk: { S: `inv#${CREDITED}` },
+          sk: { S: key },
+          customerId: { S: CREDITED },
+          key: { S: key },
+          period: { S: key },
+          kind: { S: 'period' },
+          status: { S: 'credit_carried' },
+          planId: { S: 'default' },
+          currency: { S: 'usd' },
+          fees: { BOOL: false },
+          lines: { L: [] },
+          total: { S: '-12.50' },
+          totalMinor: { S: '-1250' },
+          quantities: { M: {} },
+          corrections: { L: [] },
+          attempts: { N: '1' },
+          createdAt: { S: now.toISOString() },
+          updatedAt: { S: now.toISOString() },
+        },
+      }),
+    );
+  }
   // Usage past 80% of the included calls, seats over the budget: tiers, a budget and alerts to show.
   const events = [
     cloudEvent({ subject: C, id: 'c-calls', time: recent(), data: { value: 9000 } }),
@@ -231,6 +261,42 @@ const CASES: Case[] = [
     status: 409,
     why: 'a budget kept across a move to yen',
     send: () => send('PATCH', '/api/v1/customers/cus_contract_3', { planId: 'jp' }),
+  },
+  {
+    route: 'GET /api/v1/customers/{id}/credits',
+    status: 200,
+    why: 'two open credits',
+    send: () => get(`/api/v1/customers/${CREDITED}/credits`),
+    holds: (b) => expect(b.owed).toEqual([{ currency: 'usd', amount: expect.stringMatching(/^(25\.00|12\.50)$/) }]),
+  },
+  { route: 'GET /api/v1/customers/{id}/credits', status: 400, why: 'a customer id with a space', send: () => get('/api/v1/customers/cus%20x/credits') },
+  {
+    route: 'POST /api/v1/customers/{id}/credits/{key}/settle',
+    status: 200,
+    why: 'written off',
+    send: () => send('POST', `/api/v1/customers/${CREDITED}/credits/2026-01/settle`, { as: 'write_off', reason: 'goodwill' }),
+    holds: (b) => expect(b).toMatchObject({ status: 'written_off', reason: 'goodwill' }),
+  },
+  {
+    route: 'POST /api/v1/customers/{id}/credits/{key}/settle',
+    status: 400,
+    why: 'a refund without its reference',
+    send: () => send('POST', `/api/v1/customers/${CREDITED}/credits/2026-02/settle`, { as: 'refund', reason: 'card' }),
+  },
+  {
+    route: 'POST /api/v1/customers/{id}/credits/{key}/settle',
+    status: 404,
+    why: 'no such credit',
+    send: () => send('POST', `/api/v1/customers/${CREDITED}/credits/2025-01/settle`, { as: 'write_off', reason: 'x' }),
+  },
+  {
+    route: 'POST /api/v1/customers/{id}/credits/{key}/settle',
+    status: 409,
+    why: 'settled already',
+    send: async () => {
+      await send('POST', `/api/v1/customers/${CREDITED}/credits/2026-02/settle`, { as: 'refund', reason: 'card', reference: 're_1' });
+      return send('POST', `/api/v1/customers/${CREDITED}/credits/2026-02/settle`, { as: 'write_off', reason: 'again' });
+    },
   },
   { route: 'GET /api/v1/customers/{id}', status: 200, why: 'the customer', send: () => get(`/api/v1/customers/${C}`) },
   { route: 'GET /api/v1/customers/{id}', status: 400, why: 'a customer id with a space', send: () => get('/api/v1/customers/cus%20x') },

@@ -5,6 +5,7 @@ import type { CatalogIndex } from '../../lib/domain/catalog';
 import type {
   Clock,
   CreateInvoicesOutcome,
+  CreditSettlement,
   Customer,
   CounterReads,
   CustomerRepository,
@@ -178,7 +179,7 @@ export class MemoryInvoices implements InvoiceRepository {
       for (const b of baselines) if (this.records.get(this.id(b.customerId, b.period))?.invoicedVersion !== b.version) return 'moved';
       for (const c of credits) {
         const r = this.records.get(this.id(c.customerId, c.key));
-        if (!r || r.creditAppliedTo !== undefined) return 'moved';
+        if (!r || r.creditAppliedTo !== undefined || r.creditSettlement !== undefined) return 'moved';
       }
       for (const r of records) this.records.set(this.id(r.customerId, r.key), clone(r));
       for (const b of baselines) {
@@ -188,6 +189,14 @@ export class MemoryInvoices implements InvoiceRepository {
       }
       for (const c of credits) this.records.get(this.id(c.customerId, c.key))!.creditAppliedTo = c.appliedTo;
       return 'created' as const;
+    });
+  }
+  async settleCredit(customerId: string, key: string, settlement: CreditSettlement) {
+    return step(this.chaos, 'invoices.settleCredit', () => {
+      const r = this.records.get(this.id(customerId, key));
+      if (!r || r.status !== 'credit_carried' || r.creditAppliedTo !== undefined || r.creditSettlement !== undefined) return false;
+      r.creditSettlement = clone(settlement);
+      return true;
     });
   }
   async update(customerId: string, key: string, expected: InvoiceStatus, changes: Partial<InvoiceRecord>) {

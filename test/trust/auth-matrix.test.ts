@@ -14,6 +14,8 @@ const ACCESS: Record<string, Access> = {
   'GET /api/v1/customers/{id}/usage': { scope: 'read', customer: true },
   'PUT /api/v1/customers/{id}': { scope: 'admin' },
   'PATCH /api/v1/customers/{id}': { scope: 'admin' },
+  'GET /api/v1/customers/{id}/credits': { scope: 'read', customer: true },
+  'POST /api/v1/customers/{id}/credits/{key}/settle': { scope: 'admin' },
   'GET /api/v1/customers/{id}': { scope: 'read', customer: true },
   'GET /api/v1/customers': { scope: 'admin' },
   'POST /api/v1/api-keys': { scope: 'admin' },
@@ -38,7 +40,7 @@ const ACCESS: Record<string, Access> = {
 };
 
 const routes = loadDeployment().routes.map((r) => `${r.method} ${r.path}`);
-const PARAMS: Record<string, string> = { id: 'cus_matrix', period: '2026-01', keyId: 'abcdefghijkl', meter: 'api_calls' };
+const PARAMS: Record<string, string> = { id: 'cus_matrix', period: '2026-01', keyId: 'abcdefghijkl', meter: 'api_calls', key: '2026-01' };
 const MALFORMED = ['Bearer', 'Basic bG9jYWw6a2V5', 'Bearer\u00a0local-admin-key', 'Bearer a b', 'bearer  mk_short_secret', 'Token local-admin-key'];
 
 type Variant = 'no key' | 'malformed header' | 'unknown key' | 'revoked key' | 'wrong scope' | "other customer's bound key" | 'bound key on an admin route';

@@ -1,4 +1,5 @@
 import catalogJson from '../../catalog/catalog.json';
+import { listCredits, settleCredit } from '../../lib/app/credits';
 import { patchCustomer } from '../../lib/app/customers';
 import { syncCustomerInvoices } from '../../lib/app/invoicing/job';
 import { scheduledInvoiceRun } from '../../lib/app/invoicing/runs';
@@ -310,6 +311,71 @@ describe('money with its currency: budgets and credits', () => {
     const usage = await readUsage(w.deps, admin, 'cus_fx', oct.key);
     expect(usage.currency).toBe('jpy');
     expect(usage.budget).toEqual({ amount: '500.00', currency: 'usd', percentUsed: null, projectedPercent: null });
+  });
+});
+
+describe('a credit in a currency the customer left is owed, visible and settled, never stranded', () => {
+  /** A GPU customer on dollars whose October is -50.00 (carried), then moved to a yen plan from November. */
+  async function stranded() {
+    const json = repo();
+    json.meters.push({ slug: 'gpus', displayName: 'GPUs', unit: 'gpus', eventType: 'gpus', aggregation: 'LATEST', valueProperty: '$.value' });
+    json.plans.push({ id: 'gpu', name: 'GPU', currency: 'usd', charges: [{ meter: 'gpus', model: 'graduated', tiers: [{ upTo: null, unitPrice: '10.00' }] }] });
+    json.plans.push({
+      id: 'gpu_jp',
+      name: 'GPU JP',
+      currency: 'jpy',
+      charges: [{ meter: 'gpus', model: 'graduated', tiers: [{ upTo: null, unitPrice: '1500' }] }],
+    });
+    const w = billingWorld(new CatalogIndex(parseCatalog(json)), new Date(sep.start.getTime() - 10 * DAY));
+    await w.put('cus_c', { name: 'C', planId: 'gpu', stripeCustomerId: 'cus_sc' });
+    w.deps.ledger.set('cus_c', sep.key, { gpus: '8' });
+    await w.run(sep); // 80.00
+    w.clock.at = new Date(oct.start.getTime() + 5 * DAY);
+    await w.put('cus_c', { name: 'C', planId: 'gpu_jp' }); // from November
+    w.deps.ledger.set('cus_c', sep.key, { gpus: '2' }); // -60.00
+    w.deps.ledger.set('cus_c', oct.key, { gpus: '1' }); // 10.00
+    await w.run(oct); // -50.00 USD, carried
+    w.deps.ledger.set('cus_c', nov.key, { gpus: '1' }); // 1500 yen
+    await w.run(nov);
+    return w;
+  }
+
+  it('lists a dollar credit of a customer now billed in yen as owed, with nowhere to apply it', async () => {
+    const w = await stranded();
+    expect(w.records('cus_c')[oct.key]).toMatchObject({ status: 'credit_carried', total: '-50.00' });
+    expect(w.records('cus_c')[nov.key]!.lines.some((l) => l.kind === 'credit')).toBe(false);
+    const credits = await listCredits(w.deps, admin, 'cus_c');
+    expect(credits.credits).toEqual([
+      expect.objectContaining({ key: oct.key, period: oct.key, currency: 'usd', amount: '50.00', status: 'open', usableOnNextInvoice: false }),
+    ]);
+    expect(credits.owed).toEqual([{ currency: 'usd', amount: '50.00' }]);
+  });
+
+  it('applies it to a correction invoice in its currency when one comes', async () => {
+    const w = await stranded();
+    w.deps.ledger.set('cus_c', oct.key, { gpus: '9' }); // October late: +80.00 USD, corrected on a dollar invoice of its own
+    await w.run(dec);
+    expect(w.records('cus_c')[`${dec.key}#usd`]!.lines.map((l) => [l.lineKey, l.amount])).toEqual([
+      ['gpus:correction:2026-10', '80.00'],
+      ['credit:2026-10', '-50.00'],
+    ]);
+    expect((await listCredits(w.deps, admin, 'cus_c')).credits[0]).toMatchObject({ status: 'applied', appliedTo: `${dec.key}#usd` });
+  });
+
+  it('is settled by an operator, refund or write-off, recorded once; a settled credit is never applied', async () => {
+    const w = await stranded();
+    await expect(settleCredit(w.deps, admin, 'cus_c', oct.key, { as: 'refund', reason: 'refunded by card' })).rejects.toMatchObject({
+      code: 'invalid_input',
+      details: [expect.objectContaining({ field: 'reference' })],
+    });
+    const settled = await settleCredit(w.deps, admin, 'cus_c', oct.key, { as: 'refund', reason: 'refunded by card', reference: 're_3Q' });
+    expect(settled).toMatchObject({ status: 'refunded', settledBy: 'test', reference: 're_3Q', reason: 'refunded by card' });
+    await expect(settleCredit(w.deps, admin, 'cus_c', oct.key, { as: 'write_off', reason: 'again' })).rejects.toMatchObject({ code: 'credit_not_open' });
+    await expect(settleCredit(w.deps, admin, 'cus_c', sep.key, { as: 'write_off', reason: 'x' })).rejects.toMatchObject({ code: 'credit_not_found' });
+    w.deps.ledger.set('cus_c', oct.key, { gpus: '9' });
+    await w.run(dec);
+    expect(w.records('cus_c')[`${dec.key}#usd`]!.lines.map((l) => l.lineKey)).toEqual(['gpus:correction:2026-10']);
+    expect((await listCredits(w.deps, admin, 'cus_c')).owed).toEqual([]);
   });
 });
 

@@ -131,6 +131,7 @@ function view(over: Partial<PortalView> = {}): PortalView {
         finalizedAt: '2026-11-01T02:00:01.000Z',
       },
     ],
+    credits: { credits: [], owed: [] },
     ...over,
   } as PortalView;
 }
@@ -143,6 +144,37 @@ it('escapes every customer-supplied string: name, alert subjects, invoice lines,
   expect(page.body).toContain('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;friends&#39;');
   // Only https invoice links are followed; a javascript: URL is not a link at all.
   expect(page.body).not.toContain('javascript:');
+});
+
+it('lists credits owed, saying where each goes: the next invoice, or a correction or refund in a currency left', () => {
+  const credit = (key: string, currency: string, amount: string, usableOnNextInvoice: boolean) => ({
+    key,
+    period: key,
+    currency,
+    amount,
+    status: 'open' as const,
+    appliedTo: null,
+    usableOnNextInvoice,
+    settledAt: null,
+    settledBy: null,
+    reason: null,
+    reference: null,
+  });
+  const body = renderPortal(
+    view({
+      credits: {
+        credits: [credit('2026-08', 'usd', '50.00', false), credit('2026-09', 'jpy', '300', true)],
+        owed: [
+          { currency: 'jpy', amount: '300' },
+          { currency: 'usd', amount: '50.00' },
+        ],
+      },
+    }),
+  ).body;
+  const section = body.slice(body.indexOf('id="credits-h"')).split('</section>')[0]!;
+  expect(section).toContain('<data value="50.00">USD 50.00</data> from the August 2026 invoice: in USD, which your invoices are no longer in');
+  expect(section).toContain('<data value="300">JPY 300</data> from the September 2026 invoice: it goes on your next invoice.');
+  expect(page.body).not.toContain('id="credits-h"'); // none owed: no section
 });
 
 it('shows the API numbers unchanged in <data value>, with thousands separators for the eye', () => {

@@ -13,6 +13,7 @@ import { mapLimit } from '../../platform/concurrency';
 import { allItems, batchGetAll, documents } from './documents';
 import type {
   CreateInvoicesOutcome,
+  CreditSettlement,
   FanOutPosition,
   IdPage,
   InvoiceRecord,
@@ -104,7 +105,7 @@ export class DynamoInvoices implements InvoiceRepository {
           TableName: this.table,
           Key: invKey(c.customerId, c.key),
           UpdateExpression: 'SET creditAppliedTo = :to, updatedAt = :now',
-          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(creditAppliedTo)',
+          ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(creditAppliedTo) AND attribute_not_exists(creditSettlement)',
           ExpressionAttributeValues: { ':to': c.appliedTo, ':now': now },
         },
       })),
@@ -117,6 +118,25 @@ export class DynamoInvoices implements InvoiceRepository {
       if (reasons === undefined) throw err;
       if (reasons[0] === 'ConditionalCheckFailed') return 'exists';
       if (reasons.includes('ConditionalCheckFailed')) return 'moved';
+      throw err;
+    }
+  }
+
+  async settleCredit(customerId: string, key: string, settlement: CreditSettlement): Promise<boolean> {
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: invKey(customerId, key),
+          UpdateExpression: 'SET creditSettlement = :s, updatedAt = :now',
+          ConditionExpression: '#status = :carried AND attribute_not_exists(creditAppliedTo) AND attribute_not_exists(creditSettlement)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':s': settlement, ':now': settlement.at, ':carried': 'credit_carried' },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionalCheckFailure(err)) return false;
       throw err;
     }
   }

@@ -1,6 +1,7 @@
 import * as z from 'zod';
 import { apiKeyInput } from '../../app/apikeys';
 import { listEventsQuery, voidInput } from '../../app/audit';
+import { creditSettleInput } from '../../app/credits';
 import { customerInput, customerPatch } from '../../app/customers';
 import { MAX_EVENTS_PER_REQUEST } from '../../app/ingest';
 import { invoiceRunInput } from '../../app/invoicing/runs';
@@ -197,6 +198,29 @@ export const API: Record<string, RouteDoc> = {
     parameters: PERIOD_DEFAULT,
     responses: { 200: { description: 'The alerts.', schema: res.alertList } },
     errors: { 400: ['invalid_customer_id', 'invalid_period'] },
+  },
+  'GET /api/v1/customers/{id}/credits': {
+    operationId: 'listCredits',
+    tag: 'Invoices',
+    summary: 'Carried credits, and what is owed',
+    description: `Every credit carried from a negative invoice: open (owed; it goes on the next invoice in its currency, or on a correction invoice in a currency the customer left), applied, refunded or written off. \`owed\` sums the open ones per currency. ${CUSTOMER_ROUTE}`,
+    access: { scope: 'read', customer: true },
+    path: customerPath,
+    responses: { 200: { description: 'The credits.', schema: res.creditList } },
+    errors: { 400: ['invalid_customer_id'] },
+  },
+  'POST /api/v1/customers/{id}/credits/{key}/settle': {
+    operationId: 'settleCredit',
+    tag: 'Invoices',
+    summary: 'Settle an open credit outside invoices',
+    description:
+      'Records that an open credit was refunded through Stripe (`reference`: the refund or credit note id) or written off, with who, when and why; it is never applied to an invoice after. 409 `credit_not_open` when it was applied or settled already.',
+    access: { scope: 'admin' },
+    path: z.object({ id: res.customerId, key: z.string().min(1).max(64) }),
+    parameters: { key: 'The credit’s key as listed (`2026-10`, or `2026-10%23usd`: `#` percent-encoded).' },
+    body: creditSettleInput,
+    responses: { 200: { description: 'Settled.', schema: res.settledCredit } },
+    errors: { 400: ['invalid_customer_id', 'invalid_input'], 404: ['credit_not_found'], 409: ['credit_not_open'] },
   },
   'PUT /api/v1/customers/{id}': {
     operationId: 'putCustomer',
