@@ -62,4 +62,10 @@ export const handler = sqsHandler({ parallel: true }, async (record) => {
     logger.error('alerts skipped: the period cannot be priced as the catalog stands', u);
     metrics.addMetric('AlertsUnpriced', MetricUnit.Count, 1);
   }
+  // Events of a meter this aggregator does not know yet (a deploy under way): the rest is counted;
+  // SQS delivers the message again after its visibility timeout and a later delivery counts them.
+  if (out.deferred > 0) {
+    metrics.addMetric('EventsDeferred', MetricUnit.Count, out.deferred);
+    throw new Error(`${out.deferred} events of batch ${batch.batchId} wait for a meter this aggregator does not know yet`);
+  }
 });

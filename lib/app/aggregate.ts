@@ -1,4 +1,4 @@
-import { distinctEvents, planAggregation } from '../domain/aggregation';
+import { distinctEvents, planAggregation, type AggregationPlan } from '../domain/aggregation';
 import { archiveGroups, groupIndex } from '../domain/archive';
 import type { CatalogIndex } from '../domain/catalog';
 import type { MeteredEvent } from '../domain/events';
@@ -9,6 +9,8 @@ export interface BatchOutcome {
   events: number;
   counted: number;
   duplicates: number;
+  /** Events left for a later delivery: their meters are not known to this aggregator yet (a deploy under way). */
+  deferred: number;
   /** The (customer, period) pairs whose counters this batch owns changes to (alerts look at them). */
   touched: { customerId: string; period: string }[];
   /** Per meter (by slug), events counted and dropped as duplicates: an event counts for each meter it has a reading for. */
@@ -31,31 +33,78 @@ function tallyByMeter(owned: MeteredEvent[], duplicates: MeteredEvent[]): BatchO
   return [...tally.values()].sort((a, b) => (a.meter < b.meter ? -1 : a.meter > b.meter ? 1 : 0));
 }
 
+/** The part of a message whose meters the aggregator did not know yet, counted by a later delivery under this batch id. */
+export const deferredBatchId = (batchId: string) => `${batchId}~deferred`;
+
+/** An event this aggregator cannot count: a reading for a meter its catalog (and what was published) does not know. */
+const unknownTo = (catalog: CatalogIndex) => (e: MeteredEvent) => Object.keys(e.readings).some((slug) => catalog.meter(slug) === undefined);
+
+/** The message holds an event this aggregator cannot count: a newer one claimed it. Fail the message; a later delivery counts it. */
+export class UnknownMeterHeldError extends Error {
+  constructor(batchId: string, meters: string[]) {
+    super(`batch ${batchId} holds events of meters this aggregator does not know (${meters.join(', ')}): left to a later delivery`);
+    this.name = 'UnknownMeterHeldError';
+  }
+}
+
 /**
  * Counts one queue message exactly once (docs/exactly-once.md):
- * 1. claim every distinct event for this batch (a conditional marker per (source, id), which also
- *    records where the event is archived: customer, period and group);
+ * 1. claim every distinct event whose meters this aggregator knows for this batch (a conditional
+ *    marker per event, which also records where the event is archived: customer, period and
+ *    group); reserve every other one for the batch's deferred part (`<batchId>~deferred`);
  * 2. archive the events this batch owns, one object per (customer, period) group, before any
  *    counter moves, so that an archived object exists for everything counted;
- * 3. plan the counter changes from the owned events and apply them under the batch's "applied" marker.
- * Any failure leaves the message to SQS: a redelivery re-claims its own markers, rewrites the same
- * archive objects (same content, same keys) and either finds the plan applied or applies it now.
+ * 3. plan the counter changes from the owned events and apply them under the batch's "applied" marker;
+ * 4. the deferred part likewise, once every meter in it is known: until then the outcome says how
+ *    many events wait (`deferred`), and the caller leaves the message to SQS to deliver again.
+ * Which batch holds an event's claim decides, once and for every later delivery, which part counts
+ * it: an aggregator with another catalog, on a later delivery, finds the same parts. Any failure
+ * leaves the message to SQS: a redelivery re-claims its own markers, rewrites the same archive
+ * objects (same content, same keys) and either finds each plan applied or applies it now.
  */
 export async function countBatch(deps: { ledger: UsageLedger; catalog: CatalogIndex; archive: EventArchive }, batch: UsageBatch): Promise<BatchOutcome> {
   const { distinct, repeats } = distinctEvents(batch.events);
   const groups = groupIndex(batch.events);
-  const outcomes = await deps.ledger.claim(batch.batchId, distinct, (e) => groups.get(`${e.customerId}\u0001${e.period}`)!);
-  const owned = distinct.filter((_, i) => outcomes[i] === 'owned');
-  const duplicates = [...distinct.filter((_, i) => outcomes[i] === 'duplicate'), ...repeats];
-  await Promise.all(archiveGroups(batch.batchId, batch.events, owned).map((g) => deps.archive.put(g)));
-  await deps.ledger.apply(batch.batchId, planAggregation(owned, duplicates, deps.catalog));
-  const touched = new Map(owned.map((e) => [`${e.customerId}\u0001${e.period}`, { customerId: e.customerId, period: e.period }]));
+  const groupOf = (e: MeteredEvent) => groups.get(`${e.customerId}\u0001${e.period}`)!;
+  const unknown = unknownTo(deps.catalog);
+  const deferredId = deferredBatchId(batch.batchId);
+  const known = distinct.filter((e) => !unknown(e));
+  const strange = distinct.filter(unknown);
+  const [heldKnown, heldStrange] = await Promise.all([
+    deps.ledger.claim(batch.batchId, known, groupOf),
+    strange.length > 0 ? deps.ledger.claim(deferredId, strange, groupOf) : [],
+  ]);
+  const holder = new Map<MeteredEvent, string>([...known.map((e, i) => [e, heldKnown[i]!] as const), ...strange.map((e, i) => [e, heldStrange[i]!] as const)]);
+  const held = (by: string) => distinct.filter((e) => holder.get(e) === by);
+  const owned = held(batch.batchId);
+  const deferred = held(deferredId);
+  const duplicates = [...distinct.filter((e) => holder.get(e) !== batch.batchId && holder.get(e) !== deferredId), ...repeats];
+  const stuck = owned.filter(unknown);
+  if (stuck.length > 0) throw new UnknownMeterHeldError(batch.batchId, unknownSlugs(deps.catalog, stuck));
+
+  await count(deps, batch.batchId, batch.events, owned, planAggregation(owned, duplicates, deps.catalog));
+  // The deferred part counts when every meter in it is known, all of it at once: its plan is then the same whichever delivery applies it.
+  const waiting = deferred.some(unknown);
+  if (deferred.length > 0 && !waiting) await count(deps, deferredId, batch.events, deferred, planAggregation(deferred, [], deps.catalog));
+  const counted = waiting ? owned : [...owned, ...deferred];
+  const touched = new Map(counted.map((e) => [`${e.customerId}\u0001${e.period}`, { customerId: e.customerId, period: e.period }]));
   return {
     batchId: batch.batchId,
     events: batch.events.length,
-    counted: owned.length,
+    counted: counted.length,
     duplicates: duplicates.length,
+    deferred: waiting ? deferred.length : 0,
     touched: [...touched.values()],
-    byMeter: tallyByMeter(owned, duplicates),
+    byMeter: tallyByMeter(counted, duplicates),
   };
+}
+
+/** Archives a part's events (groups numbered over the whole message) and applies its plan under its batch id. */
+async function count(deps: { ledger: UsageLedger; archive: EventArchive }, batchId: string, all: MeteredEvent[], owned: MeteredEvent[], plan: AggregationPlan) {
+  await Promise.all(archiveGroups(batchId, all, owned).map((g) => deps.archive.put(g)));
+  await deps.ledger.apply(batchId, plan);
+}
+
+function unknownSlugs(catalog: CatalogIndex, events: MeteredEvent[]): string[] {
+  return [...new Set(events.flatMap((e) => Object.keys(e.readings)).filter((slug) => catalog.meter(slug) === undefined))].sort();
 }

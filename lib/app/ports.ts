@@ -27,14 +27,14 @@ export interface UsageQueue {
   enqueue(batches: UsageBatch[]): Promise<void>;
 }
 
-export type ClaimOutcome = 'owned' | 'duplicate';
-
 export interface UsageLedger {
   /**
-   * Claims each event for this batch: 'owned' if unclaimed or already claimed by this same batch.
-   * The claim remembers where the event lives: customer, period and archive group.
+   * Claims each event for this batch unless it is claimed already, and returns the batch that holds
+   * each event's claim: this one (unclaimed before, or claimed by an earlier delivery of it), or
+   * another (a duplicate, or the part of this message deferred to a later delivery). The claim
+   * remembers where the event lives: customer, period and archive group.
    */
-  claim(batchId: string, events: MeteredEvent[], groupOf: (e: MeteredEvent) => number): Promise<ClaimOutcome[]>;
+  claim(batchId: string, events: MeteredEvent[], groupOf: (e: MeteredEvent) => number): Promise<string[]>;
   /** Applies the plan exactly once for this batch, however often it is called. */
   apply(batchId: string, plan: AggregationPlan): Promise<void>;
   /** Counters of one customer and period: meter -> value, plus duplicates dropped. */

@@ -54,9 +54,9 @@ const refused = (Code: 'DuplicateItem' | 'ConditionalCheckFailed', holder?: stri
 const claimRequests = () => raw.commandCalls(BatchExecuteStatementCommand).map((c) => c.args[0].input.Statements!);
 
 describe('claims', () => {
-  it("owns a new claim, owns its own claim again on a redelivery, and reports another batch's claim as a duplicate", async () => {
+  it("holds a new claim, holds its own claim again on a redelivery, and reports another batch's claim by that batch", async () => {
     raw.on(BatchExecuteStatementCommand).resolves({ Responses: [ok, refused('DuplicateItem', 'b0'), refused('ConditionalCheckFailed', 'b1')] });
-    expect(await ledger.claim('b1', [event('1'), event('2'), event('3')], (e) => Number(e.id) * 10)).toEqual(['owned', 'duplicate', 'owned']);
+    expect(await ledger.claim('b1', [event('1'), event('2'), event('3')], (e) => Number(e.id) * 10)).toEqual(['b1', 'b0', 'b1']);
     const [statements] = claimRequests();
     expect(statements).toHaveLength(3);
     // INSERT is the put-if-absent: a key that is there already fails that statement alone.
@@ -76,7 +76,7 @@ describe('claims', () => {
     const events = Array.from({ length: 60 }, (_, i) => event(String(i)));
     const out = await ledger.claim('b1', events, () => 0);
     expect(claimRequests().map((s) => s.length)).toEqual([25, 25, 10]);
-    expect(out.flatMap((o, i) => (o === 'duplicate' ? [i] : []))).toEqual([7, 17, 27, 37, 47, 57]);
+    expect(out.flatMap((o, i) => (o === 'b0' ? [i] : []))).toEqual([7, 17, 27, 37, 47, 57]);
   });
 
   it('reads whose claims it found, all of a message at once and consistently, when a refusal does not say (DynamoDB Local never does)', async () => {
@@ -96,7 +96,7 @@ describe('claims', () => {
     });
     const events = Array.from({ length: 130 }, (_, i) => event(String(i)));
     const out = await ledger.claim('b1', events, () => 0);
-    expect(out).toEqual(events.map((_, i) => (i < 110 && holder(i) === 'b0' ? 'duplicate' : 'owned')));
+    expect(out).toEqual(events.map((_, i) => (i < 110 ? holder(i) : 'b1')));
     const reads = raw.commandCalls(BatchGetItemCommand).map((c) => c.args[0].input.RequestItems!.D!);
     expect(reads.map((r) => r.Keys!.length)).toEqual([100, 1, 10]);
     for (const r of reads) expect(r.ConsistentRead).toBe(true);
@@ -113,7 +113,7 @@ describe('claims', () => {
       .on(BatchExecuteStatementCommand)
       .resolvesOnce({ Responses: [ok, { TableName: 'D', Error: { Code: 'ThrottlingError', Message: 'slow down' } }] })
       .resolvesOnce({ Responses: [ok] });
-    expect(await ledger.claim('b1', [event('1'), event('2')], () => 0)).toEqual(['owned', 'owned']);
+    expect(await ledger.claim('b1', [event('1'), event('2')], () => 0)).toEqual(['b1', 'b1']);
     expect(claimRequests().map((s) => s.map((x) => x.Parameters![0]!.S))).toEqual([['ev|["s","1"]', 'ev|["s","2"]'], ['ev|["s","2"]']]);
     expect(capacity.pricedUnits).toBe(2); // a throttled statement is not a write
 

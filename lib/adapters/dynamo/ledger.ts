@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { AggregationPlan, CounterRef } from '../../domain/aggregation';
 import type { MeteredEvent } from '../../domain/events';
 import { Q, canonical, type Quantity } from '../../domain/quantity';
-import type { ClaimOutcome, Clock, UsageLedger } from '../../app/ports';
+import type { Clock, UsageLedger } from '../../app/ports';
 import { cancellationReasons, isConditionalCheckFailure, isThrottling } from '../../platform/aws-errors';
 import { mapLimit, retry } from '../../platform/concurrency';
 import { capacity as processCapacity, type CapacityMeter } from './capacity';
@@ -157,7 +157,7 @@ export class DynamoUsageLedger implements UsageLedger {
    * 25 of them each on its own, billed as 25 writes like 25 PutItems. One request instead of 25
    * is most of what counting costs the function (docs/scaling.md).
    */
-  async claim(batchId: string, events: MeteredEvent[], groupOf: (e: MeteredEvent) => number): Promise<ClaimOutcome[]> {
+  async claim(batchId: string, events: MeteredEvent[], groupOf: (e: MeteredEvent) => number): Promise<string[]> {
     const expiresAt = { N: String(this.expiresAt()) };
     const claims = events.map((e) => {
       const pk = claimPk(e);
@@ -168,8 +168,8 @@ export class DynamoUsageLedger implements UsageLedger {
     for (let i = 0; i < claims.length; i += CLAIMS_PER_REQUEST) requests.push(claims.slice(i, i + CLAIMS_PER_REQUEST));
     const outcomes = (await mapLimit(requests, this.opts.claimRequests ?? DEFAULT_CLAIM_REQUESTS, (r) => this.claimMany(batchId, r))).flat();
     // Claims refused without saying whose claim they found: whose it is decides between a
-    // redelivery of this batch (its own claims, still 'owned') and duplicates. Read them, all of
-    // the message's at once, consistently. A claim gone by now (its TTL passed) cannot be told
+    // redelivery of this batch (its own claims), its deferred part, and duplicates. Read them, all
+    // of the message's at once, consistently. A claim gone by now (its TTL passed) cannot be told
     // apart: fail the message (SQS delivers it again) rather than guess.
     const unknown = outcomes.flatMap((o, i) => (o === undefined ? [i] : []));
     if (unknown.length > 0) {
@@ -177,19 +177,19 @@ export class DynamoUsageLedger implements UsageLedger {
       for (const i of unknown) {
         const holder = holders.get(claims[i]!.pk);
         if (holder === undefined) throw new Error(`claim of ${claims[i]!.pk} was refused, and no claim was found there`);
-        outcomes[i] = holder === batchId ? 'owned' : 'duplicate';
+        outcomes[i] = holder;
       }
     }
-    return outcomes as ClaimOutcome[];
+    return outcomes as string[];
   }
 
   /**
    * Up to 25 claims in one request; statements throttled on their own are sent again. A claim
    * refused without the claim it found comes back undefined.
    */
-  private async claimMany(batchId: string, claims: { pk: string; parameters: AttributeValue[] }[]): Promise<(ClaimOutcome | undefined)[]> {
+  private async claimMany(batchId: string, claims: { pk: string; parameters: AttributeValue[] }[]): Promise<(string | undefined)[]> {
     // Filled, not sparse: `flat()` drops the holes of a sparse array.
-    const outcomes = new Array<ClaimOutcome | undefined>(claims.length).fill(undefined);
+    const outcomes = new Array<string | undefined>(claims.length).fill(undefined);
     let pending = claims.map((_, i) => i);
     await retry(
       async () => {
@@ -214,12 +214,12 @@ export class DynamoUsageLedger implements UsageLedger {
           const code = r.Error?.Code;
           if (code === undefined) {
             this.meter.price(1);
-            outcomes[i] = 'owned';
+            outcomes[i] = batchId;
           } else if (code === 'DuplicateItem' || code === 'ConditionalCheckFailed') {
             // A refused write is still billed as the write it attempted.
             this.meter.price(1);
             const holder = r.Error!.Item?.claimedBy?.S;
-            if (holder !== undefined) outcomes[i] = holder === batchId ? 'owned' : 'duplicate';
+            if (holder !== undefined) outcomes[i] = holder;
           } else if (RETRYABLE_STATEMENT_ERRORS.has(code)) again.push(i);
           else throw new Error(`claim of ${claims[i]!.pk} failed: ${code}: ${r.Error!.Message ?? ''}`);
         });
