@@ -215,7 +215,9 @@ function customersCommands(cli: Command): void {
 function usageCommand(cli: Command): void {
   cli
     .command('usage')
-    .description("a customer's period so far: per meter the value, what the plan includes, % used and the amount; subtotal, projection, budget")
+    .description(
+      "a customer's period: per meter the value, what the plan includes, % used and the amount; subtotal and projection (or, once invoiced, what was invoiced and the correction pending), budget",
+    )
     .requiredOption('--customer <id>', 'customer id')
     .option('--period <YYYY-MM>', 'default: the current period', period)
     .addOption(jsonOption())
@@ -239,16 +241,27 @@ function usageCommand(cli: Command): void {
           : u.budget.percentUsed === null
             ? `${formatMoney(u.budget.amount, u.budget.currency)}: does not apply to a period billed in ${u.currency.toUpperCase()}`
             : `${money(u.budget.amount)}: ${u.budget.percentUsed}% used, ${u.budget.projectedPercent}% projected`;
+        // A closed period is not "so far" and has nothing to project; once invoiced, it is what was invoiced plus what is pending.
+        const amounts: [string, Cell][] = u.invoice
+          ? [
+              [`invoiced (${u.invoice.status})`, money(u.invoice.billed)],
+              [
+                'correction pending',
+                u.pendingCorrection
+                  ? `${money(u.pendingCorrection.total)}${u.pendingCorrection.carriedBy ? ` (on the ${u.pendingCorrection.carriedBy} invoice)` : ''}`
+                  : 'none',
+              ],
+            ]
+          : u.closed
+            ? [['subtotal (not invoiced yet)', money(u.subtotal)]]
+            : [
+                ['subtotal so far', money(u.subtotal)],
+                ['projected at period end', money(u.projection.subtotal)],
+              ];
         return [
-          `${u.customerId}, ${u.period} (plan ${u.planId}, ${u.currency.toUpperCase()}), as of ${u.asOf}`,
+          `${u.customerId}, ${u.period} (plan ${u.planId} v${u.planVersion}, ${u.currency.toUpperCase()})${u.closed ? ', closed' : ''}, as of ${u.asOf}`,
           meters,
-          record([
-            ['base fee', money(u.baseFee)],
-            ['subtotal so far', money(u.subtotal)],
-            ['projected at period end', money(u.projection.subtotal)],
-            ['budget', budget],
-            ['duplicates dropped', formatQuantity(String(u.duplicatesDropped))],
-          ]),
+          record([['base fee', money(u.baseFee)], ...amounts, ['budget', budget], ['duplicates dropped', formatQuantity(String(u.duplicatesDropped))]]),
         ].join('\n');
       });
     });
@@ -385,7 +398,15 @@ function invoicesCommands(cli: Command): void {
             )
           : 'no charges so far';
         const more = p.additionalInvoices.length ? [`plus ${p.additionalInvoices.length} correction invoice(s) in another currency (--json shows them)`] : [];
-        return [`upcoming invoice, ${p.customerId}, ${p.period} (plan ${p.planId}), as of ${p.asOf}`, lines, `total ${money(p.total)}`, ...more].join('\n');
+        const pending = p.pendingCorrection
+          ? [
+              `correction pending since: ${formatMoney(p.pendingCorrection.total, p.pendingCorrection.currency)}${p.pendingCorrection.carriedBy ? `, on the ${p.pendingCorrection.carriedBy} invoice` : ''}`,
+            ]
+          : [];
+        const head = p.invoiced ? `invoice of ${p.period} (${p.status})` : `upcoming invoice, ${p.period}`;
+        return [`${head}, ${p.customerId} (plan ${p.planId} v${p.planVersion}), as of ${p.asOf}`, lines, `total ${money(p.total)}`, ...more, ...pending].join(
+          '\n',
+        );
       });
     });
   invoices

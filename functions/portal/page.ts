@@ -277,18 +277,39 @@ export function renderPortal(v: PortalView): PageResponse {
       <section aria-labelledby="summary-h">
         <h2 id="summary-h">Summary</h2>
         <dl class="facts">
-          <div>
-            <dt>Subtotal so far</dt>
-            <dd data-field="subtotal">${money(u.subtotal, u.currency)}</dd>
-          </div>
+          ${
+            u.invoice
+              ? markup`<div>
+                    <dt>Invoiced (${u.invoice.status.replace(/_/g, ' ')})</dt>
+                    <dd data-field="billed">${money(u.invoice.billed, u.currency)}</dd>
+                  </div>
+                  <div>
+                    <dt>Correction pending</dt>
+                    <dd data-field="pendingCorrection">${
+                      u.pendingCorrection
+                        ? markup`${money(u.pendingCorrection.total, u.pendingCorrection.currency)}${
+                            u.pendingCorrection.carriedBy ? markup`, on the ${monthName(u.pendingCorrection.carriedBy)} invoice` : ''
+                          }`
+                        : markup`<span class="muted">none</span>`
+                    }</dd>
+                  </div>`
+              : markup`<div>
+                    <dt>${u.closed ? 'Subtotal (not invoiced yet)' : 'Subtotal so far'}</dt>
+                    <dd data-field="subtotal">${money(u.subtotal, u.currency)}</dd>
+                  </div>`
+          }
           <div>
             <dt>Base fee (included)</dt>
             <dd data-field="baseFee">${money(u.baseFee, u.currency)}</dd>
           </div>
-          <div>
-            <dt>Projected at period end</dt>
-            <dd data-field="projection">${money(u.projection.subtotal, u.currency)}</dd>
-          </div>
+          ${
+            u.closed
+              ? ''
+              : markup`<div>
+                  <dt>Projected at period end</dt>
+                  <dd data-field="projection">${money(u.projection.subtotal, u.currency)}</dd>
+                </div>`
+          }
           <div>
             <dt>Budget</dt>
             <dd data-field="budget">${u.budget ? money(u.budget.amount, u.budget.currency) : markup`<span class="muted">none set</span>`}</dd>
@@ -311,8 +332,13 @@ export function renderPortal(v: PortalView): PageResponse {
             : ''
         }
         <p class="muted">
-          Amounts are what the period would be invoiced now, rounded per line as on the invoice. The projection scales summed meters by the share of the period
-          gone; peaks and latest values stay as they are.
+          ${
+            u.invoice
+              ? 'This period is invoiced. The meters below are its usage now, priced as its invoice was: what was invoiced, plus the correction pending since (late usage, or usage voided), which your next invoice carries.'
+              : u.closed
+                ? 'This period has ended and is not invoiced yet. Amounts are what it will be invoiced, rounded per line as on the invoice.'
+                : 'Amounts are what the period would be invoiced now, rounded per line as on the invoice. The projection scales summed meters by the share of the period gone; peaks and latest values stay as they are.'
+          }
         </p>
       </section>
       <section aria-labelledby="meters-h">

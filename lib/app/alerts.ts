@@ -5,7 +5,8 @@ import { Period } from '../domain/period';
 import { mapLimit, retry } from '../platform/concurrency';
 import { checkCustomerId } from './customer-id';
 import type { AlertPublisher, AlertRecord, AlertRepository } from './ports';
-import { estimate, resolvePeriod, type UsageDeps } from './usage';
+import { resolvePeriod } from './period-input';
+import { estimate, type UsageDeps } from './usage';
 
 /**
  * Alerts. After the aggregator's writes, each (customer, period) it touched is evaluated

@@ -9,7 +9,7 @@ import type { Principal } from '../domain/apikey';
 import { mapLimit } from '../platform/concurrency';
 import { checkCustomerId } from './customer-id';
 import type { AuditLedger, Clock, CounterState, EventArchive, UsageIndex, UsageLedger, VoidRecord } from './ports';
-import { resolvePeriod } from './usage';
+import { resolvePeriod } from './period-input';
 
 /**
  * Every cent traceable (docs/audit.md): the events behind a customer's counters, taking an event

@@ -9,7 +9,8 @@ import { checkCustomerId } from './customer-id';
 import { creditSummary } from './credits';
 import { publicInvoice } from './invoicing/views';
 import type { CustomerRepository, InvoiceRepository, UsageLedger } from './ports';
-import { readUsage, resolvePeriod } from './usage';
+import { resolvePeriod } from './period-input';
+import { readUsage, type ReadUsageDeps } from './usage';
 
 /**
  * What customers see (docs/portal.md): a link that opens their usage page without an API key, and
@@ -18,7 +19,7 @@ import { readUsage, resolvePeriod } from './usage';
  */
 export { portalLink, type LinkDeps };
 
-export interface PortalDeps extends AlertDeps, LinkDeps {
+export interface PortalDeps extends AlertDeps, LinkDeps, ReadUsageDeps {
   ledger: Pick<UsageLedger, 'readDaily' | 'periodsWithUsage'>;
   customers: Pick<CustomerRepository, 'get'>;
   invoices: Pick<InvoiceRepository, 'list'>;

@@ -174,28 +174,6 @@ const meterUsage = z
   })
   .meta({ id: 'MeterUsage' });
 
-export const usage = z
-  .object({
-    customerId,
-    period: periodKey,
-    periodStart: timestamp,
-    periodEnd: timestamp.meta({ description: 'Exclusive.' }),
-    planId: z.string(),
-    planVersion: z.number().int().min(1).meta({ description: 'The version of the plan that prices the period (a published version never changes).' }),
-    currency,
-    asOf: timestamp,
-    meters: z.array(meterUsage),
-    baseFee: money,
-    subtotal: money.meta({ description: 'The period as it would be invoiced now: the sum of its rounded lines, base fee included.' }),
-    budget: z.object({ amount: money, currency, percentUsed: percent.nullable(), projectedPercent: percent.nullable() }).nullable().meta({
-      description:
-        'Null when the customer has no budget. A budget in another currency than the period’s does not apply to it (never converted): its percentages are null.',
-    }),
-    projection: z.object({ subtotal: money, method: z.string() }),
-    duplicatesDropped: z.number().int().min(0),
-  })
-  .meta({ id: 'Usage' });
-
 // ---------------------------------------------------------------------------------------------
 // Invoices
 
@@ -225,6 +203,51 @@ const invoiceLine = z
   })
   .meta({ id: 'InvoiceLine' });
 
+/** The correction of an invoiced period pending since its invoice: what the next invoice will carry. */
+const pendingCorrection = z
+  .object({
+    currency,
+    lines: z.array(invoiceLine),
+    total: money,
+    carriedBy: periodKey.nullable().meta({ description: 'The period whose invoice will carry it; null when none will (the correction window has passed).' }),
+  })
+  .nullable()
+  .meta({ id: 'PendingCorrection', description: 'Null when nothing changed since the period was invoiced, or it has no invoice.' });
+
+export const usage = z
+  .object({
+    customerId,
+    period: periodKey,
+    periodStart: timestamp,
+    periodEnd: timestamp.meta({ description: 'Exclusive.' }),
+    planId: z.string(),
+    planVersion: z.number().int().min(1).meta({ description: 'The version of the plan that prices the period (a published version never changes).' }),
+    currency,
+    asOf: timestamp,
+    meters: z.array(meterUsage),
+    baseFee: money,
+    subtotal: money.meta({ description: 'The period as it would be invoiced now: the sum of its rounded lines, base fee included.' }),
+    budget: z.object({ amount: money, currency, percentUsed: percent.nullable(), projectedPercent: percent.nullable() }).nullable().meta({
+      description:
+        'Null when the customer has no budget. A budget in another currency than the period’s does not apply to it (never converted): its percentages are null.',
+    }),
+    projection: z.object({ subtotal: money, method: z.string() }),
+    duplicatesDropped: z.number().int().min(0),
+    closed: z.boolean().meta({ description: 'The period has ended: its numbers are final but for late events and voids.' }),
+    invoice: z
+      .object({
+        key: z.string(),
+        status: z.enum(invoiceStatuses),
+        total: money.meta({ description: 'The invoice’s total (its own lines, and corrections of earlier periods and credits it carried).' }),
+        billed: money.meta({ description: 'Everything billed for this period so far: its own lines and the corrections later invoices carried.' }),
+        stripeInvoiceId: z.string().nullable(),
+      })
+      .nullable()
+      .meta({ description: 'The period’s own invoice, once it exists; `subtotal` is then `billed` plus `pendingCorrection.total`.' }),
+    pendingCorrection,
+  })
+  .meta({ id: 'Usage' });
+
 export const upcomingInvoice = z
   .object({
     customerId,
@@ -232,12 +255,16 @@ export const upcomingInvoice = z
     planId: z.string(),
     planVersion: z.number().int().min(1).meta({ description: 'The version of the plan that prices the period (a published version never changes).' }),
     currency,
-    status: z.literal('upcoming'),
+    status: z
+      .enum(['upcoming', ...invoiceStatuses])
+      .meta({ description: '`upcoming` until the period is invoiced; then the status of its stored invoice, which this answers as it is.' }),
+    invoiced: z.boolean().meta({ description: 'The period has its own invoice: the lines and total are that invoice’s.' }),
     lines: z.array(invoiceLine),
     total: money,
     additionalInvoices: z
       .array(z.object({ key: z.string(), kind: z.enum(invoiceKinds), currency, lines: z.array(invoiceLine), total: money }))
       .meta({ description: 'Corrections of earlier periods billed in another currency, each its own invoice.' }),
+    pendingCorrection,
     asOf: timestamp,
   })
   .meta({ id: 'UpcomingInvoice' });

@@ -1,12 +1,13 @@
 import { authorize, type Principal } from '../domain/apikey';
 import type { CatalogIndex } from '../domain/catalog';
-import { ValidationError } from '../domain/errors';
-import { budgetOf, estimatePeriod, type BillingCustomer, type BudgetUse } from '../domain/invoicing';
+import { budgetOf, estimatePeriod, invoicedPeriod, pricedWith, type BillingCustomer, type BudgetUse, type PeriodTerms } from '../domain/invoicing';
 import { roundToMinor } from '../domain/money';
-import { Period, PERIOD_RANGE, PERIOD_SHAPE } from '../domain/period';
+import { correctionLookback, type Period } from '../domain/period';
 import { checkCustomerId } from './customer-id';
+import { resolvePeriod } from './period-input';
 import { gatherPeriod } from './invoicing/snapshot';
-import type { Clock, CounterReads } from './ports';
+import { publicPending } from './invoicing/views';
+import type { Clock, CounterReads, InvoiceRecord, InvoiceRepository } from './ports';
 
 export interface UsageDeps {
   counterReads: CounterReads;
@@ -14,25 +15,17 @@ export interface UsageDeps {
   clock: Clock;
 }
 
-/** A period named by a caller (query string, body, CLI): 400 `invalid_period` unless it is YYYY-MM. */
-export function parsePeriodInput(text: unknown, field = 'period'): Period {
-  if (typeof text !== 'string' || !Period.isValidKey(text)) {
-    const range = typeof text === 'string' && PERIOD_SHAPE.test(text) ? ` from ${PERIOD_RANGE.first} to ${PERIOD_RANGE.last}` : '';
-    const message = `${field} must be YYYY-MM${range}${typeof text === 'string' ? `; got "${text.slice(0, 32)}"` : ''}`;
-    throw new ValidationError('invalid_period', message, [{ field, code: 'invalid_period', message }]);
-  }
-  return Period.parse(text);
+/** The usage page also reads the invoice of a closed period, and how far back corrections reach. */
+export interface ReadUsageDeps extends UsageDeps {
+  invoices: Pick<InvoiceRepository, 'list'>;
+  correctionWindowMs: number;
+  graceMs: number;
 }
 
-/** `?period=`: the named period, or the current one when absent. */
-export function resolvePeriod(text: string | undefined, clock: Clock): Period {
-  return text === undefined || text === '' ? Period.containing(clock.now()) : parsePeriodInput(text);
-}
-
-/** The period's estimate as the usage page, alerts and budgets see it: gathered, then computed. */
-export async function estimate(deps: UsageDeps, customerId: string, period: Period) {
+/** The period's estimate as the usage page, alerts and budgets see it: gathered, then computed (with the terms its invoice was priced with, once invoiced). */
+export async function estimate(deps: UsageDeps, customerId: string, period: Period, terms?: PeriodTerms) {
   const g = await gatherPeriod(deps, customerId, period);
-  return { ...g, estimate: estimatePeriod({ catalog: deps.catalog, customer: g.customer, period, counters: g.counters, now: deps.clock.now() }) };
+  return { ...g, estimate: estimatePeriod({ catalog: deps.catalog, customer: g.customer, period, counters: g.counters, now: deps.clock.now(), terms }) };
 }
 
 /**
@@ -40,11 +33,20 @@ export async function estimate(deps: UsageDeps, customerId: string, period: Peri
  * as it would be invoiced now (base fee included, rounded per line); the budget used; and a
  * projection to the period end.
  */
-export async function readUsage(deps: UsageDeps, principal: Principal, customerId: string, periodText: string | undefined) {
+export async function readUsage(deps: ReadUsageDeps, principal: Principal, customerId: string, periodText: string | undefined) {
   authorize(principal, 'read', customerId);
   checkCustomerId(customerId);
   const period = resolvePeriod(periodText, deps.clock);
-  const { estimate: e, duplicatesDropped, customer } = await estimate(deps, customerId, period);
+  // A closed period also reads the customer's invoice records (one Query); the current one reads none.
+  const closed = deps.clock.now().getTime() >= period.end.getTime();
+  const [{ customer, counters, duplicatesDropped }, records] = await Promise.all([
+    gatherPeriod(deps, customerId, period),
+    closed ? deps.invoices.list(customerId) : Promise.resolve([]),
+  ]);
+  const invoiced = invoicedPeriod(deps.catalog, period, records, counters, correctionLookback(deps.correctionWindowMs, deps.graceMs));
+  // Once invoiced, a period is priced with the version its invoice keeps: the page and the invoice never disagree.
+  const terms = invoiced && { plan: pricedWith(deps.catalog, invoiced.invoice), fees: invoiced.invoice.fees ?? true };
+  const e = estimatePeriod({ catalog: deps.catalog, customer, period, counters, now: deps.clock.now(), terms });
   const { plan } = e.terms;
   return {
     customerId,
@@ -78,6 +80,17 @@ export async function readUsage(deps: UsageDeps, principal: Principal, customerI
       method: 'SUM and COUNT meters scaled by the elapsed share of the period; peaks, latest and unique values as they are',
     },
     duplicatesDropped,
+    closed,
+    invoice: invoiced
+      ? {
+          key: invoiced.invoice.key,
+          status: invoiced.invoice.status,
+          total: invoiced.invoice.total,
+          billed: invoiced.billed,
+          stripeInvoiceId: (invoiced.invoice as InvoiceRecord).stripeInvoiceId ?? null,
+        }
+      : null,
+    pendingCorrection: invoiced ? publicPending(invoiced.pending, period.key) : null,
   };
 }
 

@@ -1,7 +1,7 @@
 import type { CatalogIndex, Plan } from './catalog';
 import { ConflictError } from './errors';
 import { correctionLines, invoiceDraft, priceMeter, priceUsage, toLine, type InvoiceLine, type MeterPrice } from './invoice';
-import { dec, percentOf, roundToMinor, toMinorUnits } from './money';
+import { dec, percentOf, roundToMinor, sum, toMinorUnits } from './money';
 import { Period } from './period';
 import { planIdFor, type PlanChange } from './plan-schedule';
 import { projectToPeriodEnd } from './projection';
@@ -135,12 +135,14 @@ export interface EstimateInput {
   /** The period's counters, meter slug -> value. */
   counters: Record<string, string>;
   now: Date;
+  /** The terms an invoiced period was priced with (its invoice's copy of the plan): they price it from then on. */
+  terms?: PeriodTerms;
 }
 
 /** What the period costs so far and projected to its end, and how much of the budget that is. */
 export function estimatePeriod(input: EstimateInput): PeriodEstimate {
   const { catalog, customer, period, now } = input;
-  const terms = termsFor(catalog, customer, period.key);
+  const terms = input.terms ?? termsFor(catalog, customer, period.key);
   const { plan, fees } = terms;
   const meters = catalog.meters();
   const raw = Object.fromEntries(meters.map((m) => [m.slug, input.counters[m.slug] ?? '0']));
@@ -187,6 +189,8 @@ export interface StoredInvoice {
    * priced with it, whatever the catalog says later (a version edited or removed, a currency changed).
    */
   plan?: Plan;
+  /** Whether the period owed its fixed fees (own invoices). */
+  fees?: boolean;
   currency: string;
   total: string;
   /** What has been billed for the period so far (own invoices only): the baseline of its next correction. */
@@ -326,6 +330,44 @@ export function pricedWith(catalog: CatalogIndex, invoiced: StoredInvoice): Plan
 /** Whether two quantity maps say the same (a meter missing from one counts 0). */
 function sameQuantities(a: Record<string, string>, b: Record<string, string>): boolean {
   return [...new Set([...Object.keys(a), ...Object.keys(b)])].every((m) => dec(a[m] ?? '0').eq(dec(b[m] ?? '0')));
+}
+
+/**
+ * A period that has its own invoice, as every surface shows it: the invoice, everything billed for
+ * the period so far in its currency (its own lines and the corrections later invoices carried), and
+ * the correction pending since (late events, voids), priced with the period's own version, with the
+ * period whose invoice will carry it (null when no invoice will: the correction window has passed).
+ * What the period costs now is always billed + pending.
+ */
+export interface InvoicedPeriod {
+  invoice: StoredInvoice & { lines: InvoiceLine[] };
+  billed: string;
+  pending: { currency: string; lines: InvoiceLine[]; total: string; carriedBy: string | null } | null;
+}
+
+export function invoicedPeriod(
+  catalog: CatalogIndex,
+  period: Period,
+  records: (StoredInvoice & { lines: InvoiceLine[] })[],
+  counters: Record<string, string>,
+  lookback: number,
+): InvoicedPeriod | undefined {
+  const invoice = records.find((r) => r.kind === 'period' && r.key === ownKey(period.key));
+  if (!invoice) return undefined;
+  const billed = roundToMinor(
+    sum(records.flatMap((r) => r.lines.filter((l) => l.kind !== 'credit' && (l.period ?? r.period) === period.key).map((l) => dec(l.amount)))),
+    invoice.currency,
+  );
+  const now = billable(counters);
+  const baseline = invoice.invoicedQuantities ?? {};
+  if (sameQuantities(now, baseline)) return { invoice, billed, pending: null };
+  const lines = correctionLines(pricedWith(catalog, invoice), catalog.knownMeters(), now, baseline, period.key);
+  if (lines.length === 0) return { invoice, billed, pending: null };
+  let carriedBy: string | null = null;
+  for (let p = period.next(), i = 0; i < lookback && carriedBy === null; i++, p = p.next())
+    if (!records.some((r) => r.kind === 'period' && r.key === p.key)) carriedBy = p.key;
+  const draft = invoiceDraft(invoice.currency as Plan['currency'], lines);
+  return { invoice, billed, pending: { currency: invoice.currency, lines: draft.lines, total: draft.total, carriedBy } };
 }
 
 /** Credits carried from earlier negative invoices in this currency and not yet used. */

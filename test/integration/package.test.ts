@@ -335,7 +335,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
     AlertsTopic: 'Publish',
     'ArchiveBucket/events/*': 'PutObject',
   },
-  usage: { ...AUTHENTICATE, UsageTable: 'BatchGetItem', CustomersTable: 'BatchGetItem' },
+  usage: { ...AUTHENTICATE, UsageTable: 'BatchGetItem', CustomersTable: 'BatchGetItem', InvoicesTable: 'Query' },
   customersPut: {
     ...AUTHENTICATE,
     CustomersTable: 'GetItem PutItem',

@@ -287,7 +287,7 @@ it('previews and runs invoicing from the CLI, waiting for the run', () => {
   expect(waited.stdout).toMatch(/│ pending\s+│ 0\s+│/);
   expect(cliJson('invoices', 'status', '--period', previous)).toMatchObject({ period: previous, status: 'completed', pending: 0 });
   expect(cliJson('invoices', 'list', '--customer', 'cus_42')).toMatchObject({ customerId: 'cus_42' });
-  expect(cli(['invoices', 'preview', '--customer', 'cus_42']).stdout).toMatch(/^upcoming invoice, cus_42, \d{4}-\d{2} \(plan default\)/);
+  expect(cli(['invoices', 'preview', '--customer', 'cus_42']).stdout).toMatch(/^upcoming invoice, \d{4}-\d{2}, cus_42 \(plan default v1\)/);
   const bad = cli(['invoices', 'run', '--period', '2026-13']);
   expect(bad.status).toBe(1);
   expect(bad.stderr).toContain('period must be YYYY-MM');

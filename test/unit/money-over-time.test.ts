@@ -2,7 +2,7 @@ import catalogJson from '../../catalog/catalog.json';
 import { listCredits, settleCredit } from '../../lib/app/credits';
 import { patchCustomer } from '../../lib/app/customers';
 import { syncCustomerInvoices } from '../../lib/app/invoicing/job';
-import { scheduledInvoiceRun } from '../../lib/app/invoicing/runs';
+import { runView, scheduledInvoiceRun } from '../../lib/app/invoicing/runs';
 import { previewInvoice } from '../../lib/app/invoicing/views';
 import { readUsage } from '../../lib/app/usage';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
@@ -376,6 +376,52 @@ describe('a credit in a currency the customer left is owed, visible and settled,
     await w.run(dec);
     expect(w.records('cus_c')[`${dec.key}#usd`]!.lines.map((l) => l.lineKey)).toEqual(['gpus:correction:2026-10']);
     expect((await listCredits(w.deps, admin, 'cus_c')).owed).toEqual([]);
+  });
+});
+
+describe('an invoiced period shows what was invoiced, and the correction pending since, once', () => {
+  async function lateSeptember() {
+    const w = billingWorld(catalog, new Date(sep.start.getTime() - 10 * DAY));
+    await w.put('cus_v', { name: 'V', stripeCustomerId: 'cus_sv' });
+    w.deps.ledger.set('cus_v', sep.key, { api_calls: '20000' });
+    await w.run(sep); // 10.00
+    w.clock.at = new Date(oct.start.getTime() + 5 * DAY);
+    w.deps.ledger.set('cus_v', sep.key, { api_calls: '30000' }); // 10.00 more, late
+    return w;
+  }
+
+  it('previews an invoiced period as its stored invoice, with the correction the next invoice will carry (not a new 20.00 invoice)', async () => {
+    const w = await lateSeptember();
+    const september = await previewInvoice(w.deps, admin, 'cus_v', sep.key);
+    expect(september).toMatchObject({ status: 'finalized', invoiced: true, total: '10.00', planVersion: 1 });
+    expect(september.lines.map((l) => l.amount)).toEqual(['10.00']);
+    expect(september.pendingCorrection).toMatchObject({ total: '10.00', currency: 'usd', carriedBy: oct.key });
+    expect(september.pendingCorrection!.lines.map((l) => [l.lineKey, l.amount])).toEqual([['api_calls:correction:2026-09', '10.00']]);
+    const october = await previewInvoice(w.deps, admin, 'cus_v', oct.key);
+    expect(october).toMatchObject({ status: 'upcoming', invoiced: false, total: '10.00', pendingCorrection: null });
+    expect(october.lines.map((l) => [l.lineKey, l.period])).toEqual([['api_calls:correction:2026-09', sep.key]]);
+    await w.run(oct);
+    expect((await previewInvoice(w.deps, admin, 'cus_v', sep.key)).pendingCorrection).toBeNull();
+  });
+
+  it('shows the usage of a closed, invoiced period as invoiced plus pending, never a subtotal that disagrees with the invoice', async () => {
+    const w = await lateSeptember();
+    const usage = await readUsage(w.deps, admin, 'cus_v', sep.key);
+    expect(usage).toMatchObject({ closed: true, subtotal: '20.00' });
+    expect(usage.invoice).toMatchObject({ key: sep.key, status: 'finalized', total: '10.00', billed: '10.00' });
+    expect(usage.pendingCorrection).toMatchObject({ total: '10.00', carriedBy: oct.key });
+    await w.run(oct);
+    const after = await readUsage(w.deps, admin, 'cus_v', sep.key);
+    expect(after.invoice).toMatchObject({ total: '10.00', billed: '20.00' }); // its own 10.00 and the 10.00 October carried
+    expect(after.pendingCorrection).toBeNull();
+    // The current period is as before: no invoice yet, nothing pending.
+    expect(await readUsage(w.deps, admin, 'cus_v', undefined)).toMatchObject({ closed: false, invoice: null, pendingCorrection: null });
+  });
+
+  it('counts the corrections a run carried in its summary', async () => {
+    const w = await lateSeptember();
+    await w.run(oct);
+    expect(runView((await w.deps.runs.get(oct.key))!)).toMatchObject({ status: 'completed', corrections: 1 });
   });
 });
 

@@ -177,6 +177,26 @@ it('lists credits owed, saying where each goes: the next invoice, or a correctio
   expect(page.body).not.toContain('id="credits-h"'); // none owed: no section
 });
 
+it('shows a closed, invoiced period as invoiced plus the correction pending, with no subtotal "so far" and no projection', () => {
+  const base = view();
+  const body = renderPortal(
+    view({
+      usage: {
+        ...base.usage,
+        closed: true,
+        invoice: { key: '2026-10', status: 'finalized', total: '10.00', billed: '10.00', stripeInvoiceId: 'in_1' },
+        pendingCorrection: { currency: 'usd', lines: [], total: '10.00', carriedBy: '2026-11' },
+      },
+    }),
+  ).body;
+  expect(body).toContain('Invoiced (finalized)');
+  expect(body).toContain('<dd data-field="billed"><data value="10.00">USD 10.00</data></dd>');
+  expect(body).toMatch(/data-field="pendingCorrection"><data value="10.00">USD 10.00<\/data>, on the November 2026 invoice/);
+  expect(body).not.toContain('so far');
+  expect(body).not.toContain('data-field="projection"');
+  expect(page.body).toContain('Subtotal so far'); // the current period says so
+});
+
 it('shows the API numbers unchanged in <data value>, with thousands separators for the eye', () => {
   expect(page.body).toContain('<dd data-field="value"><data value="1234567.5">1,234,567.5</data> calls</dd>');
   expect(page.body).toContain('<dd data-field="subtotal"><data value="407.91">USD 407.91</data></dd>');

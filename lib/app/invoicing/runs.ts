@@ -16,7 +16,7 @@ import type {
   UsageEpoch,
   UsageIndex,
 } from '../ports';
-import { parsePeriodInput } from '../usage';
+import { parsePeriodInput } from '../period-input';
 
 /**
  * Invoice runs: a run enqueues one job per customer of a closed period. Starting a run again only

@@ -1,10 +1,10 @@
 import { authorize, type Principal } from '../../domain/apikey';
 import type { CatalogIndex } from '../../domain/catalog';
 import type { InvoiceLine } from '../../domain/invoice';
-import { computeInvoices, type ComputedInvoice } from '../../domain/invoicing';
+import { computeInvoices, invoicedPeriod, type ComputedInvoice, type InvoicedPeriod } from '../../domain/invoicing';
 import { checkCustomerId } from '../customer-id';
 import type { Clock, InvoiceRecord } from '../ports';
-import { resolvePeriod } from '../usage';
+import { resolvePeriod } from '../period-input';
 import { gatherInvoices, type SnapshotDeps } from './snapshot';
 
 /** What customers and finance read of invoices: the upcoming one and the records. */
@@ -27,28 +27,62 @@ export function publicLine(l: InvoiceLine, invoicePeriod: string) {
   };
 }
 
-function publicDraft(i: ComputedInvoice) {
+function publicDraft(i: Pick<ComputedInvoice, 'key' | 'kind' | 'currency' | 'lines' | 'total' | 'period'>) {
   return { key: i.key, kind: i.kind, currency: i.currency, lines: i.lines.map((l) => publicLine(l, i.period)), total: i.total };
 }
 
-/** GET .../invoices/upcoming: the invoice the period would produce now, in the shape of a real one. */
+/** The correction of an invoiced period pending since its invoice, as the API shows it. */
+export function publicPending(pending: InvoicedPeriod['pending'], period: string) {
+  return pending && { currency: pending.currency, lines: pending.lines.map((l) => publicLine(l, period)), total: pending.total, carriedBy: pending.carriedBy };
+}
+
+/**
+ * GET .../invoices/upcoming: the invoice the period would produce now, in the shape of a real one.
+ * A period that has its own invoice answers that invoice as stored (its status, lines and total),
+ * with the correction pending since shown once, as what the next invoice will carry (`carriedBy`);
+ * that next period's preview shows the same correction as one of its lines.
+ */
 export async function previewInvoice(deps: InvoiceViewDeps, principal: Principal, customerId: string, periodText: string | undefined) {
   authorize(principal, 'read', customerId);
   checkCustomerId(customerId);
   const period = resolvePeriod(periodText, deps.clock);
-  const [own, ...others] = computeInvoices(deps.catalog, await gatherInvoices(deps, customerId, period)).invoices;
+  const snapshot = await gatherInvoices(deps, customerId, period);
+  const asOf = deps.clock.now().toISOString();
+  const invoiced = invoicedPeriod(deps.catalog, period, snapshot.records, snapshot.counters[period.key] ?? {}, snapshot.lookback);
+  if (invoiced) {
+    const r = invoiced.invoice as InvoiceRecord;
+    return {
+      customerId,
+      period: period.key,
+      planId: r.planId,
+      planVersion: r.planVersion ?? 1,
+      currency: r.currency as ComputedInvoice['currency'],
+      status: r.status,
+      invoiced: true,
+      lines: r.lines.map((l) => publicLine(l, period.key)),
+      total: r.total,
+      additionalInvoices: snapshot.records
+        .filter((x) => x.period === period.key && x.key !== r.key)
+        .map((x) => publicDraft({ ...x, currency: x.currency as ComputedInvoice['currency'] })),
+      pendingCorrection: publicPending(invoiced.pending, period.key),
+      asOf,
+    };
+  }
+  const [own, ...others] = computeInvoices(deps.catalog, snapshot).invoices;
   return {
     customerId,
     period: period.key,
     planId: own!.planId,
     planVersion: own!.planVersion,
     currency: own!.currency,
-    status: 'upcoming',
+    status: 'upcoming' as const,
+    invoiced: false,
     lines: own!.lines.map((l) => publicLine(l, period.key)),
     total: own!.total,
     /** Corrections of earlier periods billed in another currency, each its own invoice. */
     additionalInvoices: others.map(publicDraft),
-    asOf: deps.clock.now().toISOString(),
+    pendingCorrection: null,
+    asOf,
   };
 }
 
