@@ -1,5 +1,5 @@
 import { authorize, type Principal } from '../domain/apikey';
-import { alertMessage, evaluateAlerts, selectAlerts, type AlertCandidate, type AlertContext } from '../domain/alerts';
+import { alertMessage, evaluateAlerts, forecastDue, selectAlerts, type AlertCandidate, type AlertContext } from '../domain/alerts';
 import { PlanNotFoundError } from '../domain/invoicing';
 import { Period } from '../domain/period';
 import { mapLimit, retry } from '../platform/concurrency';
@@ -49,7 +49,12 @@ export async function evaluateCustomerAlerts(deps: AlertDeps, customerId: string
   if (deps.clock.now().getTime() >= period.end.getTime()) return 0;
   const { estimate: e, customer } = await estimate(deps, customerId, period);
   const plan = e.terms.plan;
-  const candidates = evaluateAlerts({ plan, values: Object.fromEntries(e.meters.map((m) => [m.meter, m.value])), budget: e.budget });
+  const candidates = evaluateAlerts({
+    plan,
+    values: Object.fromEntries(e.meters.map((m) => [m.meter, m.value])),
+    budget: e.budget,
+    forecast: forecastDue(period.start, deps.clock.now()),
+  });
   if (candidates.length === 0) return 0;
   const claimed = new Set((await deps.alerts.list(customerId, periodKey)).map((a) => a.key));
   const { send: toSend, superseded } = selectAlerts(candidates, claimed);

@@ -53,6 +53,20 @@ export interface EvaluateAlertsInput {
    * percentages decide the alerts, so the page and the alerts never disagree. Null: no budget.
    */
   budget: BudgetUse | null;
+  /**
+   * Whether enough of the period has gone for its projection to warrant an alert (forecastDue):
+   * one hour into a month a projection multiplies that hour ~700 times, and the period's one
+   * forecast alert would go on noise. Default true.
+   */
+  forecast?: boolean;
+}
+
+/** A forecast alert waits until this much of the period has gone (the page shows the projection all along). */
+export const FORECAST_MIN_ELAPSED_MS = 3 * 86_400_000;
+
+/** Whether a period's projection is old enough to forecast on, at `now`. */
+export function forecastDue(periodStart: Date, now: Date): boolean {
+  return now.getTime() - periodStart.getTime() >= FORECAST_MIN_ELAPSED_MS;
 }
 
 const KIND_ORDER: Record<AlertKind, number> = { included: 0, budget: 1, forecast: 2 };
@@ -84,7 +98,9 @@ export function evaluateAlerts(input: EvaluateAlertsInput): AlertCandidate[] {
       // percentUsed is truncated to 2 decimals, so for a whole threshold this is exactly spent >= t% of the budget.
       if (dec(budget.percentUsed).gte(t)) candidates.push(candidate('budget', null, t, budget.spent, budget.amount, budget.percentUsed));
     }
-    if (dec(budget.projected).gt(budget.amount)) {
+    // Early in a period a projection is mostly noise; spending above the budget already is not.
+    const forecastable = input.forecast !== false || dec(budget.spent).gt(budget.amount);
+    if (forecastable && dec(budget.projected).gt(budget.amount)) {
       candidates.push(candidate('forecast', null, FORECAST_THRESHOLD, budget.projected, budget.amount, budget.projectedPercent));
     }
   }

@@ -2,7 +2,7 @@
  * The Stripe REST endpoints the fake implements: parameter decoding and
  * validation here, business rules in the store.
  */
-import { amountTooLarge, MAX_AMOUNT_MINOR, parameterInvalid, parameterMissing } from './errors';
+import { amountTooLarge, invalidRequest, MAX_AMOUNT_MINOR, parameterInvalid, parameterMissing } from './errors';
 import { ParamReader } from './params';
 import type { StripeStore } from './store';
 import type { CollectionMethod, FormObject, InvoiceStatus } from './types';
@@ -96,7 +96,12 @@ const ROUTES: Route[] = [
         'pending_invoice_items_behavior',
         'days_until_due',
         'due_date',
+        'discounts',
       ]);
+      // Only the empty string (do not inherit the customer's discount) is modelled.
+      const discounts = req.params.discounts;
+      if (discounts !== undefined && discounts !== '')
+        throw invalidRequest('The fake models only discounts= (an empty string: no discounts).', 'parameter_unknown', 'discounts');
       return store.createInvoice(
         {
           customer: p.requiredString('customer'),
@@ -108,6 +113,7 @@ const ROUTES: Route[] = [
           pendingInvoiceItemsBehavior: p.oneOf('pending_invoice_items_behavior', ['include', 'exclude'] as const),
           daysUntilDue: p.integer('days_until_due', { min: 0 }),
           dueDate: p.integer('due_date', { min: 0 }),
+          noDiscounts: discounts === '',
         },
         req.now,
       );

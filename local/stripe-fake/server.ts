@@ -97,6 +97,8 @@ export interface StripeFake {
   stop(): Promise<void>;
   injectFailure(spec: FailureSpec): void;
   clearFailures(): void;
+  /** Puts a coupon on a customer (percent or amount off): its invoices inherit it unless created with `discounts=''`. */
+  setCustomerCoupon(customerId: string, coupon: { percentOff?: number; amountOff?: number }): CustomerJson;
   /**
    * A number sets the global limit (requests per second); `{ global?, perEndpoint? }` sets the
    * fields given (null = off); `'live'` / `'sandbox'` set Stripe's limits; undefined = no limits.
@@ -249,6 +251,10 @@ class StripeFakeServer implements StripeFake {
 
   setRateLimit(setting: RateLimitSetting): void {
     this.limiter.set(setting);
+  }
+
+  setCustomerCoupon(customerId: string, coupon: { percentOff?: number; amountOff?: number }): CustomerJson {
+    return this.store.setCustomerCoupon(customerId, coupon, Math.floor(Date.now() / 1000));
   }
 
   stats(): FakeStats {
@@ -521,8 +527,14 @@ class StripeFakeServer implements StripeFake {
         }
         case 'GET /_fake/stats':
           return ok(this.stats());
-        default:
+        default: {
+          const coupon = /^POST \/_fake\/customers\/([^/]+)\/coupon$/.exec(route);
+          if (coupon) {
+            const parsed = JSON.parse(body === '' ? '{}' : body) as { percentOff?: number; amountOff?: number };
+            return ok(this.setCustomerCoupon(decodeURIComponent(coupon[1]!), parsed));
+          }
           return bad(404, `Unknown control endpoint ${route}`);
+        }
       }
     } catch (err) {
       return bad(400, err instanceof Error ? err.message : String(err));

@@ -22,6 +22,7 @@ import type {
   ListJson,
   Metadata,
   PeriodJson,
+  DiscountJson,
 } from './types';
 
 /** Stripe refuses more than 250 invoice items on one invoice. */
@@ -51,6 +52,8 @@ export interface InvoiceInput {
   pendingInvoiceItemsBehavior?: 'include' | 'exclude';
   daysUntilDue?: number;
   dueDate?: number;
+  /** `discounts=''`: do not inherit the customer's discount. */
+  noDiscounts?: boolean;
 }
 
 export interface InvoiceItemInput {
@@ -127,6 +130,8 @@ interface InvoiceRecord {
   paidAt: number | null;
   /** Attached invoice items, in the order they were added (the order lines are shown in). */
   itemIds: string[];
+  /** The customer's discount, inherited at creation unless the invoice was created with `discounts=''`. */
+  discount: DiscountJson | null;
 }
 
 interface Sequenced {
@@ -249,6 +254,8 @@ export class StripeStore {
       );
     }
     const currency = input.currency ?? customer.json.currency ?? ACCOUNT_DEFAULT_CURRENCY;
+    // Stripe: "If not specified, inherits the discount from the invoice's customer. Pass an empty string to avoid inheriting any discounts."
+    const discount = input.noDiscounts ? null : customer.json.discount;
     const rec: InvoiceRecord = {
       seq: ++this.seq,
       id: newId('in'),
@@ -267,6 +274,7 @@ export class StripeStore {
       finalizedAt: null,
       paidAt: null,
       itemIds: [],
+      discount: discount && structuredClone(discount),
     };
     // The documented default is 'exclude': pending items stay pending unless asked for.
     if (input.pendingInvoiceItemsBehavior === 'include') {
@@ -575,7 +583,34 @@ export class StripeStore {
   }
 
   private totalOf(inv: InvoiceRecord): number {
-    return this.itemsOf(inv).reduce((sum, i) => sum + i.json.amount, 0);
+    const subtotal = this.itemsOf(inv).reduce((sum, i) => sum + i.json.amount, 0);
+    return subtotal - discountOf(inv, subtotal);
+  }
+
+  /** Puts a coupon on a customer (a fake control: the product never does): its invoices inherit it unless created with `discounts=''`. */
+  setCustomerCoupon(id: string, coupon: { percentOff?: number; amountOff?: number }, now: number): CustomerJson {
+    const rec = this.customerRecord(id);
+    rec.json.discount = {
+      id: newId('di'),
+      object: 'discount',
+      coupon: {
+        id: newId('coupon'),
+        object: 'coupon',
+        percent_off: coupon.percentOff ?? null,
+        amount_off: coupon.amountOff ?? null,
+        currency: coupon.amountOff === undefined ? null : (rec.json.currency ?? ACCOUNT_DEFAULT_CURRENCY),
+        duration: 'forever',
+        valid: true,
+      },
+      customer: id,
+      end: null,
+      invoice: null,
+      invoice_item: null,
+      promotion_code: null,
+      start: now,
+      subscription: null,
+    };
+    return structuredClone(rec.json);
   }
 
   private renderLine(item: InvoiceItemRecord): LineItemJson {
@@ -612,7 +647,9 @@ export class StripeStore {
   private renderInvoice(inv: InvoiceRecord): InvoiceJson {
     const customer = this.customerRecords.get(inv.customer)?.json;
     const items = this.itemsOf(inv);
-    const total = items.reduce((sum, i) => sum + i.json.amount, 0);
+    const subtotal = items.reduce((sum, i) => sum + i.json.amount, 0);
+    const discounted = discountOf(inv, subtotal);
+    const total = subtotal - discounted;
     const amountDue = Math.max(0, total);
     const finalized = inv.status !== 'draft';
     const lines: InvoiceLinesJson = {
@@ -656,7 +693,7 @@ export class StripeStore {
       default_source: null,
       default_tax_rates: [],
       description: inv.description,
-      discounts: [],
+      discounts: inv.discount ? [inv.discount.id] : [],
       due_date: inv.dueDate,
       effective_at: inv.finalizedAt,
       ending_balance: finalized ? Math.min(0, total) : null,
@@ -687,15 +724,23 @@ export class StripeStore {
       statement_descriptor: null,
       status: inv.status,
       status_transitions: { finalized_at: inv.finalizedAt, marked_uncollectible_at: null, paid_at: inv.paidAt, voided_at: null },
-      subtotal: total,
-      subtotal_excluding_tax: total,
+      subtotal,
+      subtotal_excluding_tax: subtotal,
       test_clock: null,
       total,
-      total_discount_amounts: [],
+      total_discount_amounts: inv.discount && discounted > 0 ? [{ amount: discounted, discount: inv.discount.id }] : [],
       total_excluding_tax: total,
       total_pretax_credit_amounts: [],
       total_taxes: [],
       webhooks_delivered_at: null,
     };
   }
+}
+
+/** What an invoice's discount takes off its subtotal (a percentage rounded half up, or an amount), never more than the subtotal. */
+function discountOf(inv: InvoiceRecord, subtotal: number): number {
+  const coupon = inv.discount?.coupon;
+  if (!coupon || subtotal <= 0) return 0;
+  const off = coupon.percent_off !== null ? Math.round((subtotal * coupon.percent_off) / 100) : (coupon.amount_off ?? 0);
+  return Math.min(off, subtotal);
 }

@@ -37,7 +37,8 @@ export interface CustomerJson {
   default_source: null;
   delinquent: boolean;
   description: string | null;
-  discount: null;
+  /** A coupon on the customer (set through POST /_fake/customers/:id/coupon): its invoices inherit it unless created with `discounts=''`. */
+  discount: DiscountJson | null;
   email: string | null;
   invoice_prefix: string;
   invoice_settings: {
@@ -169,7 +170,7 @@ export interface InvoiceJson {
   default_source: null;
   default_tax_rates: [];
   description: string | null;
-  discounts: [];
+  discounts: string[];
   due_date: number | null;
   effective_at: number | null;
   ending_balance: number | null;
@@ -209,9 +210,23 @@ export interface InvoiceJson {
   subtotal_excluding_tax: number;
   test_clock: null;
   total: number;
-  total_discount_amounts: [];
+  total_discount_amounts: { amount: number; discount: string }[];
   total_excluding_tax: number;
   total_pretax_credit_amounts: [];
   total_taxes: [];
   webhooks_delivered_at: null;
+}
+
+/** A discount: a coupon applied to a customer (percent or amount off), in the fields the product may read. */
+export interface DiscountJson {
+  id: string;
+  object: 'discount';
+  coupon: { id: string; object: 'coupon'; percent_off: number | null; amount_off: number | null; currency: string | null; duration: 'forever'; valid: true };
+  customer: string;
+  end: null;
+  invoice: null;
+  invoice_item: null;
+  promotion_code: null;
+  start: number;
+  subscription: null;
 }

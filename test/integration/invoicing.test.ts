@@ -588,6 +588,18 @@ describe('money at the edges (end to end)', () => {
     expect(record).toMatchObject({ status: 'blocked', lastError: expect.stringMatching(/^amount_too_large: /) });
   }, 120_000);
 
+  it('bills what the record says whatever coupon the Stripe customer has: the draft never inherits it, so the totals agree', async () => {
+    const id = 'cus_edge_coupon';
+    const stripeId = (await customer(id, 'default'))!;
+    t.stack.stripe.setCustomerCoupon(stripeId, { percentOff: 20 }); // put on the customer in Stripe's dashboard
+    await usage(id, [['api_calls', 20000]]);
+    await t.drain();
+    await t.request('POST', '/api/v1/invoice-runs', { body: { period: closed.key } });
+    await waitForRun(closed.key, 90_000);
+    expect((await invoicesOf(id))[0]).toMatchObject({ status: 'finalized', total: '10.00' });
+    expect(stripeInvoicesOf(stripeId)).toEqual([expect.objectContaining({ total: 1000, discounts: [], status: 'open' })]);
+  }, 120_000);
+
   it('answers plan_not_found when the plan of a customer left the catalog, instead of pricing it on default', async () => {
     const id = 'cus_edge_gone';
     await customer(id, 'pro', false);

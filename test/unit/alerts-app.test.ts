@@ -44,7 +44,7 @@ beforeEach(() => {
     name: 'Acme',
     planId: 'default',
     plans: [{ from: '2026-01', planId: 'default' }],
-    budget: { amount: '500.00' },
+    budget: { amount: '500.00', currency: 'usd' },
     createdAt: '2026-01-01T00:00:00Z',
     updatedAt: '2026-01-01T00:00:00Z',
   };
@@ -118,6 +118,17 @@ it('sends nothing for a period that has closed: late usage becomes an invoice co
   clock.at = new Date('2026-11-30T23:59:59.999Z'); // still open: every kind alerts
   expect(await evaluateCustomerAlerts(deps, 'cus_42', '2026-11')).toBe(5);
   expect(published.map((p) => p.body.kind).sort()).toEqual(['budget', 'forecast', 'included', 'included', 'included']);
+});
+
+it('sends no forecast on the noise of the first days: one hour into a month a projection is 700 times the hour', async () => {
+  clock.at = new Date('2026-11-01T01:00:00Z');
+  counters = { api_calls: '460000' }; // 270.00 so far, projected ~700 times that at the month's end
+  await evaluateCustomerAlerts(deps, 'cus_42', '2026-11');
+  const kinds = () => [...alerts.rows.values()].map((a) => a.kind).sort();
+  expect(kinds()).toEqual(['budget', 'included', 'included', 'included']); // spent and included: true at any hour
+  clock.at = new Date('2026-11-04T01:00:00Z'); // three days in: the projection is worth an alert
+  await evaluateCustomerAlerts(deps, 'cus_42', '2026-11');
+  expect(kinds()).toEqual(['budget', 'forecast', 'included', 'included', 'included']);
 });
 
 it('lists alerts in threshold order (80 before 100), the superseded ones included', async () => {

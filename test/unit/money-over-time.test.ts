@@ -425,6 +425,21 @@ describe('an invoiced period shows what was invoiced, and the correction pending
   });
 });
 
+describe('what Stripe cannot take, settled', () => {
+  it('blocks an invoice whose total Stripe cannot charge in one payment, even when every line fits (2,997,563.75 USD)', async () => {
+    const w = billingWorld(catalog, new Date(sep.start.getTime() - 10 * DAY));
+    await w.put('cus_huge', { name: 'Huge', stripeCustomerId: 'cus_sh' });
+    // Each line under 999,999.99 (eight digits of cents); together almost three million.
+    w.deps.ledger.set('cus_huge', sep.key, { api_calls: '4996000000', storage_gb: '6660100', compute_seconds: '199803600' });
+    await w.run(sep);
+    const r = w.records('cus_huge')[sep.key]!;
+    expect(r.lines.every((l) => BigInt(l.amountMinor) <= 99_999_999n)).toBe(true);
+    expect(r).toMatchObject({ total: '2997563.75', status: 'blocked', lastError: expect.stringMatching(/^amount_too_large: .*total/) });
+    expect(w.stripe.invoices.size).toBe(0); // refused before the draft
+    expect([...w.deps.runs.members.get(sep.key)!.values()].map((m) => m.status)).toEqual(['failed']);
+  });
+});
+
 describe('settings that cannot contradict each other', () => {
   it('corrects every period an event can still land in: the lookback follows the late-event window', () => {
     // The shortest k months after a period's end (February first) must outlast the window.

@@ -264,6 +264,9 @@ export class StripeBilling implements BillingProvider {
           days_until_due: 30,
           // Only the items we attach explicitly; never sweep up the customer's pending items.
           pending_invoice_items_behavior: 'exclude',
+          // Never inherit a coupon put on the Stripe customer: the invoice bills what the record says,
+          // and its total is checked against the record's at finalize (a coupon made it total_mismatch for ever).
+          discounts: '',
           currency: input.currency.toLowerCase(),
           description: input.description,
           metadata: input.metadata,

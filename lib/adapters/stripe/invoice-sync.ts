@@ -14,8 +14,9 @@ import { BillingProviderError, type BillingProvider, type InvoiceSync, type Prov
  *   replays, and a request for another set (a resumed attempt that found some lines there) never
  *   reuses a key with other parameters, which Stripe refuses. After Stripe's 24 h key expiry the
  *   `resumed` lookups (draft by invoice_key, lines by line_key) find what an earlier attempt made.
- * - Stripe's limits are checked before the first call: an invoice item's amount has at most 8
- *   digits (99,999,999 minor units), an invoice holds at most 250 items, and a negative invoice is
+ * - Stripe's limits are checked before the first call: an invoice item's amount, and the invoice's
+ *   total (charged in one payment), have at most 8 digits (99,999,999 minor units), an invoice
+ *   holds at most 250 items, and a negative invoice is
  *   never sent (the job carries it as a credit). What Stripe could never take fails with a
  *   non-retryable `amount_too_large` or `too_many_lines`, so the job records it `blocked`.
  */
@@ -102,6 +103,14 @@ function checkLimits(invoice: SyncInvoice): void {
   if (tooLarge) {
     throw new BillingProviderError(
       `line ${tooLarge.lineKey} of ${invoice.customerId}'s ${invoice.key} invoice is ${tooLarge.amountMinor} ${invoice.currency} minor units; Stripe takes at most ${MAX_ITEM_AMOUNT_MINOR} per item`,
+      false,
+      'amount_too_large',
+    );
+  }
+  // The total is charged in one payment, and a payment has the same eight digits as an item.
+  if (BigInt(invoice.totalMinor) > MAX_ITEM_AMOUNT_MINOR) {
+    throw new BillingProviderError(
+      `the ${invoice.key} invoice of ${invoice.customerId} totals ${invoice.totalMinor} ${invoice.currency} minor units; Stripe charges at most ${MAX_ITEM_AMOUNT_MINOR} in one payment`,
       false,
       'amount_too_large',
     );
