@@ -439,7 +439,7 @@ async function soak(stack: Stack, cfg: SoakConfig, started: number, pollerErrors
       ['usage DLQ: messages redriven', `${usageDlqRedriven} (then empty: ${verify.usageDlqEmpty ? 'yes' : 'NO'})`],
       [
         'invoice run',
-        `${runStatus.status}: total ${runStatus.total}, done ${runStatus.done}, skipped ${runStatus.skipped}, failed ${runStatus.failed}; re-runs ${reruns}`,
+        `${runStatus.status}: total ${runStatus.total}, done ${runStatus.done}, skipped ${runStatus.skipped}, waiting for a Stripe customer ${runStatus.waiting}, failed ${runStatus.failed}; re-runs ${reruns}`,
       ],
       [
         'invoice DLQ (jobs; redriven at the end)',
@@ -481,6 +481,8 @@ interface RunStatus {
   done: number;
   skipped: number;
   failed: number;
+  /** Invoiced and recorded without a Stripe customer (the soak's unlinked customers). */
+  waiting: number;
   pending: number;
 }
 

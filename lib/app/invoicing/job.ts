@@ -54,14 +54,16 @@ export async function invoiceCustomer(deps: InvoicingDeps & { sync: InvoiceSync 
     await deps.runs.finish(period.key, job.customerId, 'failed', error);
     return { status: 'failed', records: [], error };
   }
-  // Earlier invoices recorded while the customer had no Stripe customer go first: Stripe never
-  // gets a correction (or a credit) of a bill it never got.
-  for (const record of stored.earlier) {
-    const sent = await syncInvoice(deps, await linked(deps, record, stored.stripeCustomerId));
-    if (sent.status === 'finalized') await deps.runs.finish(sent.period, job.customerId, 'done');
-  }
+  // The customer's other invoices that Stripe does not have yet (recorded while it had no Stripe
+  // customer, or left on their way) go with this period's, all in period order: Stripe never gets
+  // a correction (or a credit) of a bill it does not have yet.
+  const mine = new Set(stored.records);
   const synced: InvoiceRecord[] = [];
-  for (const record of stored.records) synced.push(await syncInvoice(deps, await linked(deps, await unblock(deps, record), stored.stripeCustomerId)));
+  for (const record of [...stored.earlier, ...stored.records].sort((a, b) => (a.key < b.key ? -1 : 1))) {
+    const sent = await syncInvoice(deps, await linked(deps, mine.has(record) ? await unblock(deps, record) : record, stored.stripeCustomerId));
+    if (mine.has(record)) synced.push(sent);
+    else if (sent.status === 'finalized') await deps.runs.finish(sent.period, job.customerId, 'done');
+  }
 
   const blocked = synced.find((r) => r.status === 'blocked');
   if (blocked) await deps.runs.finish(period.key, job.customerId, 'failed', blocked.lastError);
@@ -75,7 +77,7 @@ export async function invoiceCustomer(deps: InvoicingDeps & { sync: InvoiceSync 
 
 /**
  * The period's records as stored, created now from a fresh snapshot if this is the first attempt;
- * and, when the customer has a Stripe customer, its earlier records still waiting for one.
+ * and, when the customer has a Stripe customer, its other records that Stripe does not have yet.
  */
 async function storedInvoices(deps: InvoicingDeps, customerId: string, period: Period) {
   for (let attempt = 1; attempt <= MAX_COMPUTE_ATTEMPTS; attempt++) {
@@ -127,8 +129,9 @@ function toRecord(customerId: string, customer: Customer | undefined, i: Compute
   };
 }
 
-/** Records made while the customer had no Stripe customer, oldest first. */
-const waitingForStripe = (records: InvoiceRecord[]) => records.filter((r) => r.status === 'not_synced').sort((a, b) => (a.key < b.key ? -1 : 1));
+/** Records Stripe does not have yet: made while the customer had no Stripe customer, or on their way (an attempt died), oldest first. */
+const ON_THE_WAY: InvoiceStatus[] = ['not_synced', 'pending', 'draft_created', 'items_added'];
+const waitingForStripe = (records: InvoiceRecord[]) => records.filter((r) => ON_THE_WAY.includes(r.status)).sort((a, b) => (a.key < b.key ? -1 : 1));
 
 /**
  * A record made while the customer had no Stripe customer, once the customer has one: it is on
