@@ -265,7 +265,7 @@ export function renderPortal(v: PortalView): PageResponse {
   const body = markup`<header>
       <h1>Usage of ${who}, ${monthName(u.period)}</h1>
       <p class="muted">
-        Customer <code>${v.customerId}</code> · plan <code>${u.planId}</code> · ${u.periodStart.slice(0, 10)} to
+        Customer <code>${v.customerId}</code> · plan <code>${u.planId}</code> (version ${String(u.planVersion)}) · ${u.periodStart.slice(0, 10)} to
         ${new Date(Date.parse(u.periodEnd) - 1).toISOString().slice(0, 10)} (UTC) · as of ${when(u.asOf)}
       </p>
       <div class="bar">

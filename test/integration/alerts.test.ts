@@ -187,7 +187,7 @@ describe('subscriptions', () => {
 
   it('subscribes, moves and unsubscribes the customer alertEmail, filtered to the customer', async () => {
     const c = 'cus_al_mail';
-    const put = (alertEmail?: string) => t.request('PUT', `/api/v1/customers/${c}`, { body: { name: 'Mail', ...(alertEmail ? { alertEmail } : {}) } });
+    const put = (alertEmail: string | null) => t.request('PUT', `/api/v1/customers/${c}`, { body: { name: 'Mail', alertEmail } });
     const first = (await put('a@mail.test')).body;
     expect(first.alertSubscriptionArn).toMatch(/^arn:aws:sns:/);
     const sub = (await subscriptions()).find((s) => s.Endpoint === 'a@mail.test')!;
@@ -201,7 +201,9 @@ describe('subscriptions', () => {
     expect(endpoints).not.toContain('a@mail.test');
     expect(moved.alertSubscriptionArn).not.toBe(first.alertSubscriptionArn);
 
-    const removed = (await put(undefined)).body;
+    // Left out, the address stays; null removes it and unsubscribes.
+    expect((await t.request('PUT', `/api/v1/customers/${c}`, { body: { name: 'Mail' } })).body.alertSubscriptionArn).toBe(moved.alertSubscriptionArn);
+    const removed = (await put(null)).body;
     expect(removed.alertSubscriptionArn).toBeUndefined();
     expect((await subscriptions()).map((s) => s.Endpoint)).not.toContain('b@mail.test');
   });

@@ -203,7 +203,7 @@ it('manages customers and shows usage as tables (JSON with --json)', () => {
 
   const usage = cli(['usage', '--customer', 'cus_cli']);
   expect(usage.status).toBe(0);
-  expect(usage.stdout).toMatch(/^cus_cli, \d{4}-\d{2} \(plan pro, USD\), as of /);
+  expect(usage.stdout).toMatch(/^cus_cli, \d{4}-\d{2} \(plan pro v1, USD\), as of /);
   expect(usage.stdout).toMatch(/│ meter\s+│\s+value │ included │ % used │ amount │/);
   expect(usage.stdout).toMatch(/│ API Calls\s+│\s+0 calls │\s+50,000 │\s+0\.00 │\s+\$0\.00 │/);
   expect(usage.stdout).toMatch(/│ base fee\s+│ \$49\.00/);

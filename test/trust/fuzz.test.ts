@@ -246,7 +246,7 @@ const readCase: fc.Arbitrary<ReadCase> = fc
       ['revoked', 1],
     ]),
     authVariant: fc.nat(),
-    route: fc.nat({ max: 13 }),
+    route: fc.nat(),
     id: fc.record({ valid: fc.boolean(), which: fc.nat() }),
     period: fc.record({ kind: fc.constantFrom<'none' | 'valid' | 'invalid'>('none', 'valid', 'invalid'), which: fc.nat() }),
     limit: fc.record({ kind: fc.constantFrom<'none' | 'valid' | 'invalid'>('none', 'valid', 'invalid'), which: fc.nat() }),
@@ -398,11 +398,13 @@ const READ_ROUTES: {
   { method: 'POST', path: () => '/api/v1/invoice-runs', scope: 'admin', customer: false, ok: [409], query: [], body: true },
   { method: 'POST', path: () => '/api/v1/api-keys', scope: 'admin', customer: false, ok: [400], query: [], body: true },
   { method: 'GET', path: () => '/health', scope: 'public', customer: false, ok: [200], query: [] },
-  { method: 'PATCH', path: (id) => `/api/v1/customers/${id}`, scope: 'public', customer: false, ok: [405], query: [] },
+  { method: 'DELETE', path: (id) => `/api/v1/customers/${id}`, scope: 'public', customer: false, ok: [405], query: [] },
+  { method: 'PATCH', path: (id) => `/api/v1/customers/${id}`, scope: 'admin', customer: true, ok: [200, 404], query: [], body: true },
+  { method: 'GET', path: (id) => `/api/v1/customers/${id}/credits`, scope: 'read', customer: true, ok: [200], query: [] },
 ];
 
 function readRequest(c: ReadCase): Request {
-  const route = READ_ROUTES[c.route]!;
+  const route = READ_ROUTES[c.route % READ_ROUTES.length]!;
   const now = new Date().toISOString().slice(0, 7);
   // A valid path id for the route: a customer, a period (invoice runs) or a key id (unknown, never a real key).
   const validId = route.path('x').includes('invoice-runs')
@@ -457,7 +459,7 @@ function readRequest(c: ReadCase): Request {
   if (idProblem) return answer([400]);
   if (!queryValid) return answer([400]);
   if (route.body) {
-    const ok = (route.method === 'PUT' && c.body === 0) || (route.path('x').endsWith('invoice-runs') && c.body === 1);
+    const ok = ((route.method === 'PUT' || route.method === 'PATCH') && c.body === 0) || (route.path('x').endsWith('invoice-runs') && c.body === 1);
     return answer(ok ? route.ok : [400]);
   }
   return answer(route.ok);

@@ -23,6 +23,7 @@ function view(over: Partial<PortalView> = {}): PortalView {
       periodStart: '2026-11-01T00:00:00.000Z',
       periodEnd: '2026-12-01T00:00:00.000Z',
       planId: 'default',
+      planVersion: 2,
       currency: 'usd',
       asOf: '2026-11-03T12:00:00.000Z',
       meters: [
@@ -195,6 +196,10 @@ it('shows a closed, invoiced period as invoiced plus the correction pending, wit
   expect(body).not.toContain('so far');
   expect(body).not.toContain('data-field="projection"');
   expect(page.body).toContain('Subtotal so far'); // the current period says so
+});
+
+it('names the plan and the version of it that prices the period', () => {
+  expect(page.body).toContain('plan <code>default</code> (version 2)');
 });
 
 it('shows the API numbers unchanged in <data value>, with thousands separators for the eye', () => {
