@@ -179,7 +179,7 @@ async function main() {
           await docs.send(
             new PutCommand({
               TableName: stack.env.DEDUPE_TABLE!,
-              Item: { pk: claimPk({ source, id }), claimedBy: source, expiresAt, c: 'cus_raw', p: '2000-01', g: 0 },
+              Item: { pk: claimPk({ customerId: 'cus_raw', source, id }), claimedBy: source, expiresAt, c: 'cus_raw', p: '2000-01', g: 0 },
               ConditionExpression: 'attribute_not_exists(pk)',
               ReturnConsumedCapacity: 'TOTAL',
             }),
@@ -188,7 +188,14 @@ async function main() {
         }
         const Statements = Array.from({ length: 25 }, () => ({
           Statement: statement,
-          Parameters: [{ S: claimPk({ source, id: String(n++) }) }, { S: source }, { N: String(expiresAt) }, { S: 'cus_raw' }, { S: '2000-01' }, { N: '0' }],
+          Parameters: [
+            { S: claimPk({ customerId: 'cus_raw', source, id: String(n++) }) },
+            { S: source },
+            { N: String(expiresAt) },
+            { S: 'cus_raw' },
+            { S: '2000-01' },
+            { N: '0' },
+          ],
         }));
         const out = await client.send(new BatchExecuteStatementCommand({ Statements, ReturnConsumedCapacity: 'TOTAL' }));
         return (out.Responses ?? []).filter((r) => !r.Error).length;

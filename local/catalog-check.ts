@@ -1,6 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { CatalogError, parseCatalog, publishCatalog, publishedIssues } from '../lib/domain/catalog';
+import { dirname, join } from 'node:path';
+import { CatalogError, parseCatalog } from '../lib/domain/catalog';
+import { publishCatalog, publishedIssues, retiredFrom, sameRetired } from '../lib/domain/published-catalog';
+import { parseRetired } from '../lib/domain/catalog';
 import { ROOT } from './deployment';
 
 /**
@@ -11,7 +13,8 @@ import { ROOT } from './deployment';
  * meter that changed is refused, and so is a version not published yet.
  *
  * `npm run catalog:publish` (`--publish`): adds the catalog's new versions and meters to its
- * published catalog (refusing to while a published one changed). Commit both files.
+ * published catalog (refusing to while a published one changed), and writes its part no longer in
+ * the catalog (retired.json, beside it: what the functions bundle). Commit the three files.
  */
 const publish = process.argv.includes('--publish');
 const args = process.argv.slice(2).filter((a) => a !== '--publish');
@@ -32,9 +35,15 @@ try {
     const published = parseCatalog(JSON.parse(readFileSync(publishedFile, 'utf8')));
     const issues = publishedIssues(catalog, published).filter((i) => !publish || !i.unpublished);
     if (issues.length > 0) throw new CatalogError(issues.map((i) => `${i.path.join('.')}: ${i.message}`));
+    // The bundled part of it: what is published and no longer in the catalog.
+    const retiredFile = join(dirname(publishedFile), 'retired.json');
     if (publish) {
-      writeFileSync(publishedFile, `${JSON.stringify(publishCatalog(catalog, published), null, 2)}\n`);
-      console.log(`${publishedFile}: published`);
+      const next = publishCatalog(catalog, published);
+      writeFileSync(publishedFile, `${JSON.stringify(next, null, 2)}\n`);
+      writeFileSync(retiredFile, `${JSON.stringify(retiredFrom(catalog, next), null, 2)}\n`);
+      console.log(`${publishedFile}, ${retiredFile}: published`);
+    } else if (!sameRetired(parseRetired(JSON.parse(readFileSync(retiredFile, 'utf8'))), retiredFrom(catalog, published))) {
+      throw new CatalogError([`${retiredFile}: is not what was published and left the catalog: run npm run catalog:publish`]);
     }
   }
   console.log(`${file}: ${catalog.meters.length} meters, plans ${plans.join(', ')}: valid${publishedFile ? ', every version published' : ''}`);

@@ -5,6 +5,7 @@ import type { CatalogIndex, Meter } from '../domain/catalog';
 import { CursorCodec } from '../domain/cursor';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../domain/errors';
 import { Q } from '../domain/quantity';
+import { SUBJECT_PATTERN, SUBJECT_RULE } from '../domain/events';
 import type { Principal } from '../domain/apikey';
 import { mapLimit } from '../platform/concurrency';
 import { checkCustomerId } from './customer-id';
@@ -133,6 +134,8 @@ function parsePosition(text: string): [string, number] {
 
 export const voidInput = z
   .object({
+    /** The customer whose event it is: (customer, source, id) is the event's identity. */
+    customerId: z.string().regex(SUBJECT_PATTERN, SUBJECT_RULE),
     source: z.string().min(1).max(256),
     id: z.string().min(1).max(256),
     reason: z.string().trim().min(1).max(500),
@@ -148,8 +151,8 @@ export const voidInput = z
  */
 export async function voidEvent(deps: AuditDeps, principal: Principal, input: z.infer<typeof voidInput>) {
   const at = deps.clock.now();
-  const where = await deps.audit.locate(input.source, input.id);
-  if (!where) throw new NotFoundError('event_not_found', 'no counted event has this (source, id) within the de-duplication window');
+  const where = await deps.audit.locate(input.customerId, input.source, input.id);
+  if (!where) throw new NotFoundError('event_not_found', `${input.customerId} has no counted event with this (source, id) within the de-duplication window`);
   if (!where.settled) throw new UnavailableError('event_not_settled', 'the event is still being counted; retry in a few seconds');
   const archived = (await deps.archive.read(archiveKey(where.customerId, where.period, where.batchId, where.group))).find(
     (e) => e.source === input.source && e.id === input.id,

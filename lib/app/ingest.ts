@@ -206,7 +206,16 @@ export async function ingestEvents(deps: IngestDeps, req: IngestRequest): Promis
     }
     // Deterministic batch ids: a retry after a crash re-sends the same batches, which the
     // aggregator then recognises as already applied (and every event is de-duplicated anyway).
-    const base = createHash('sha256').update(req.principal.keyId).update('\n').update(req.idempotencyKey).digest('hex').slice(0, 32);
+    // They name the request, not only its key: a key reused for another request once its record has
+    // expired (after 24 hours) is a new batch, never one whose events were counted before.
+    const base = createHash('sha256')
+      .update(req.principal.keyId)
+      .update('\n')
+      .update(req.idempotencyKey)
+      .update('\n')
+      .update(requestHash)
+      .digest('hex')
+      .slice(0, 32);
     batchId = (n) => `idem-${base}-${n}`;
   }
 

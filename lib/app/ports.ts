@@ -84,7 +84,8 @@ export interface CounterState {
 
 /** What voids and reconciliation need of the counters, beside counting. */
 export interface AuditLedger {
-  locate(source: string, id: string): Promise<LocatedEvent | undefined>;
+  /** Where a counted event of the customer lives, found by its claim. */
+  locate(customerId: string, source: string, id: string): Promise<LocatedEvent | undefined>;
   voids(customerId: string, period: string): Promise<VoidRecord[]>;
   /**
    * Records the void and subtracts the event's SUM/COUNT readings from their period counters and

@@ -58,7 +58,13 @@ export interface AggregationPlan {
 export const counterId = (c: CounterRef & { day?: string }) => `${c.customerId}\u0001${c.period}\u0001${c.meter}${c.day === undefined ? '' : `\u0001${c.day}`}`;
 /** The UTC day of a normalized event time (`2026-11-23T18:00:00.000000000Z` -> `2026-11-23`). */
 export const eventDay = (e: Pick<MeteredEvent, 'time'>) => e.time.slice(0, 10);
-export const eventKey = (e: Pick<MeteredEvent, 'source' | 'id'>) => `${e.source}\u0001${e.id}`;
+/** An event's (source, id) as one string, for maps and sets within one customer (JSON: two pairs never share one). */
+export const eventKey = (e: Pick<MeteredEvent, 'source' | 'id'>) => JSON.stringify([e.source, e.id]);
+/** The de-duplication identity: (customer, source, id). One customer's ids never meet another's. */
+export const claimIdentity = (e: Pick<MeteredEvent, 'customerId' | 'source' | 'id'>) => JSON.stringify([e.customerId, e.source, e.id]);
+/** Events in (source, id) order, each compared as a string (archive objects, listings). */
+export const compareEvents = (a: Pick<MeteredEvent, 'source' | 'id'>, b: Pick<MeteredEvent, 'source' | 'id'>) =>
+  compareUtf8(a.source, b.source) || compareUtf8(a.id, b.id);
 /**
  * The order key of a LATEST reading: the tuple (time, source, id), each compared as a string of UTF-8
  * code units (the order DynamoDB compares strings in), first time, then source, then id. It is one
@@ -76,13 +82,13 @@ export function compareUtf8(a: string, b: string): number {
   return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
-/** Splits a message's events into first occurrences and in-message repeats of the same (source, id). */
+/** Splits a message's events into first occurrences and in-message repeats of the same (customer, source, id). */
 export function distinctEvents(events: MeteredEvent[]): { distinct: MeteredEvent[]; repeats: MeteredEvent[] } {
   const seen = new Set<string>();
   const distinct: MeteredEvent[] = [];
   const repeats: MeteredEvent[] = [];
   for (const e of events) {
-    const k = eventKey(e);
+    const k = claimIdentity(e);
     if (seen.has(k)) repeats.push(e);
     else {
       seen.add(k);

@@ -1,4 +1,4 @@
-import { compareUtf8, eventDay, eventKey, latestOrder } from './aggregation';
+import { compareEvents, compareUtf8, eventDay, latestOrder } from './aggregation';
 import type { CatalogIndex } from './catalog';
 import type { MeteredEvent } from './events';
 import { canonical, Q, type Quantity } from './quantity';
@@ -56,7 +56,7 @@ export function archiveGroups(batchId: string, all: MeteredEvent[], owned: Meter
     group.events.push({ source: e.source, id: e.id, type: e.type, time: e.time, subject: e.customerId, readings: e.readings, batchId });
     groups.set(pair, group);
   }
-  for (const g of groups.values()) g.events.sort((a, b) => compareUtf8(eventKey(a), eventKey(b)));
+  for (const g of groups.values()) g.events.sort(compareEvents);
   return [...groups.values()].sort((a, b) => a.index - b.index);
 }
 

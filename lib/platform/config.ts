@@ -37,6 +37,12 @@ const schema = z.object({
   INVOICE_FAN_OUT_PAGE_SIZE: z._default(integer(1, 2000), 1000),
   /** Late events are accepted this many days; corrections look back as far (settingsProblems). */
   DEDUPE_WINDOW_DAYS: z._default(integer(35), 35),
+  /**
+   * Until this instant the aggregator also reads claims in their form from before de-duplication
+   * was per customer (a stage upgraded from it sets its upgrade time plus DEDUPE_WINDOW_DAYS;
+   * docs/exactly-once.md, "Identities"). Unset: none are read.
+   */
+  LEGACY_CLAIMS_UNTIL: z.optional(z.iso.datetime({ offset: true })),
   /** Shards per additive counter, for customers above ~100,000 events/s (docs/scaling.md). */
   COUNTER_SHARDS: z._default(integer(1, 9), 1),
   LOCAL_ADMIN_KEY: z._default(text(8), 'local-admin-key'),

@@ -44,7 +44,8 @@ const listAll = async (customer: string, query = '') => {
   } while (cursor);
   return { events, pages };
 };
-const voidOne = (source: string, id: string, reason = 'sent by mistake') => t.request('POST', '/api/v1/events/void', { body: { source, id, reason } });
+const voidOne = (customerId: string, source: string, id: string, reason = 'sent by mistake') =>
+  t.request('POST', '/api/v1/events/void', { body: { customerId, source, id, reason } });
 
 describe('the archive and the event listing', () => {
   it('lists exactly the events that were counted, once each, through duplicates and redeliveries', async () => {
@@ -142,7 +143,7 @@ describe('void', () => {
     });
 
     for (const id of ['v-sum-1', 'v-max-2', 'v-latest-2', 'v-u-2', 'v-u-1']) {
-      const res = await voidOne('test', id);
+      const res = await voidOne('cus_audit_void', 'test', id);
       expect({ id, status: res.status }).toEqual({ id, status: 200 });
       expect(res.body).toMatchObject({ customerId: c, period: period.key, voided: true, alreadyVoided: false, reason: 'sent by mistake' });
     }
@@ -155,7 +156,7 @@ describe('void', () => {
       active_users: '1',
     });
 
-    const again = await voidOne('test', 'v-sum-1', 'another reason');
+    const again = await voidOne('cus_audit_void', 'test', 'v-sum-1', 'another reason');
     expect(again.status).toBe(200);
     expect(again.body).toMatchObject({ alreadyVoided: true, reason: 'sent by mistake' });
     expect((await t.usage(c, period.key)).values.api_calls).toBe('0.25');
@@ -171,8 +172,8 @@ describe('void', () => {
   });
 
   it('answers 404 for an unknown event, 409 outside the correction window, and 400 for a bad body', async () => {
-    expect((await voidOne('test', 'never-sent')).body.error.code).toBe('event_not_found');
-    expect((await voidOne('test', 'never-sent')).status).toBe(404);
+    expect((await voidOne('cus_audit_void', 'test', 'never-sent')).body.error.code).toBe('event_not_found');
+    expect((await voidOne('cus_audit_void', 'test', 'never-sent')).status).toBe(404);
     const c = 'cus_audit_old';
     await t.sendEvents([cloudEvent({ subject: c, id: 'old-1', time: recent(1) })]);
     await t.drain();
@@ -180,7 +181,7 @@ describe('void', () => {
     const real = ctr.clock;
     ctr.clock = { now: () => new Date(Date.now() + 36 * 86_400_000) };
     try {
-      const res = await voidOne('test', 'old-1');
+      const res = await voidOne('cus_audit_old', 'test', 'old-1');
       expect(res.status).toBe(409);
       expect(res.body.error.code).toBe('event_outside_window');
     } finally {
@@ -188,10 +189,12 @@ describe('void', () => {
     }
     for (const body of [
       {},
-      { source: 'test', id: 'x' },
-      { source: 'test', id: 'x', reason: ' ' },
-      { source: '', id: 'x', reason: 'r' },
-      { source: 'test', id: 'x', reason: 'r', extra: 1 },
+      { customerId: 'cus_audit_void', source: 'test', id: 'x' },
+      { customerId: 'cus_audit_void', source: 'test', id: 'x', reason: ' ' },
+      { customerId: 'cus_audit_void', source: '', id: 'x', reason: 'r' },
+      { customerId: 'cus_audit_void', source: 'test', id: 'x', reason: 'r', extra: 1 },
+      { source: 'test', id: 'x', reason: 'r' },
+      { customerId: 'cus audit', source: 'test', id: 'x', reason: 'r' },
     ]) {
       const res = await t.request('POST', '/api/v1/events/void', { body });
       expect({ body, status: res.status }).toEqual({ body, status: 400 });
@@ -220,7 +223,7 @@ describe('void', () => {
       const [invoice] = (await t.request('GET', `/api/v1/customers/${c}/invoices`)).body.invoices;
       expect(invoice).toMatchObject({ period: closed.key, total: '60.00' }); // 70,000 calls: 60,000 above the free 10,000 at 0.001
       at(new Date(closed.end.getTime() + 3 * 3600_000));
-      expect((await voidOne('test', 'inv-2', 'duplicate of inv-1 sent by a retry bug')).status).toBe(200);
+      expect((await voidOne('cus_audit_invoiced', 'test', 'inv-2', 'duplicate of inv-1 sent by a retry bug')).status).toBe(200);
       const upcoming = (await t.request('GET', `/api/v1/customers/${c}/invoices/upcoming?period=${period.key}`)).body;
       expect(upcoming.lines).toEqual([expect.objectContaining({ kind: 'correction', meter: 'api_calls', period: closed.key, amount: '-30.00' })]);
       expect(upcoming.total).toBe('-30.00');

@@ -352,20 +352,26 @@ const CASES: Case[] = [
     route: 'POST /api/v1/events/void',
     status: 200,
     why: 'voided',
-    send: () => send('POST', '/api/v1/events/void', { source: 'test', id: 'c-void', reason: 'sent twice' }),
+    send: () => send('POST', '/api/v1/events/void', { customerId: C, source: 'test', id: 'c-void', reason: 'sent twice' }),
   },
-  { route: 'POST /api/v1/events/void', status: 400, why: 'no reason', send: () => send('POST', '/api/v1/events/void', { source: 'test', id: 'c-void' }) },
+  {
+    route: 'POST /api/v1/events/void',
+    status: 400,
+    why: 'no reason',
+    send: () => send('POST', '/api/v1/events/void', { customerId: C, source: 'test', id: 'c-void' }),
+  },
   {
     route: 'POST /api/v1/events/void',
     status: 404,
     why: 'never counted',
-    send: () => send('POST', '/api/v1/events/void', { source: 'test', id: 'never', reason: 'r' }),
+    send: () => send('POST', '/api/v1/events/void', { customerId: C, source: 'test', id: 'never', reason: 'r' }),
   },
   {
     route: 'POST /api/v1/events/void',
     status: 409,
     why: 'the event is 36 days old by now',
-    send: () => at(new Date(now.getTime() + 36 * 86_400_000), () => send('POST', '/api/v1/events/void', { source: 'test', id: 'c-old', reason: 'late' })),
+    send: () =>
+      at(new Date(now.getTime() + 36 * 86_400_000), () => send('POST', '/api/v1/events/void', { customerId: C, source: 'test', id: 'c-old', reason: 'late' })),
   },
 
   {

@@ -126,7 +126,7 @@ describe('daily counters', () => {
     ]);
     await t.drain();
     for (const id of ['dv-1', 'dv-max-1', 'dv-latest-2', 'dv-1']) {
-      const res = await t.request('POST', '/api/v1/events/void', { body: { source: 'test', id, reason: 'wrong' } });
+      const res = await t.request('POST', '/api/v1/events/void', { body: { customerId: c, source: 'test', id, reason: 'wrong' } });
       expect({ id, status: res.status }).toEqual({ id, status: 200 });
     }
     expect(await daily(c, period)).toEqual({

@@ -333,7 +333,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
     CustomersTable: 'BatchGetItem',
     AlertsTable: 'Query PutItem UpdateItem',
     AlertsTopic: 'Publish',
-    'ArchiveBucket/events/*': 'PutObject',
+    'ArchiveBucket/events/*': 'PutObject GetObject',
   },
   usage: { ...AUTHENTICATE, UsageTable: 'BatchGetItem', CustomersTable: 'BatchGetItem', InvoicesTable: 'Query' },
   customersPut: {
@@ -414,11 +414,11 @@ describe('the event archive', () => {
     expect(p.PublicAccessBlockConfiguration).toEqual({ BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true });
   });
 
-  it('is written only by the aggregator and read only by the listing, void and reconciler functions', () => {
+  it('is written only by the aggregator and read only by the listing, void and reconciler functions (and the aggregator, to compare an object it finds)', () => {
     const writers = Object.entries(roles()).filter(([, r]) => r.statements.some((s) => asList(s.Action).includes('s3:PutObject')));
     expect(writers.map(([fn]) => fn)).toEqual(['aggregate']);
     const readers = Object.entries(roles()).filter(([, r]) => r.statements.some((s) => asList(s.Action).includes('s3:GetObject')));
-    expect(readers.map(([fn]) => fn).sort()).toEqual(['eventsList', 'eventsVoid', 'reconciler']);
+    expect(readers.map(([fn]) => fn).sort()).toEqual(['aggregate', 'eventsList', 'eventsVoid', 'reconciler']);
   });
 });
 

@@ -69,7 +69,7 @@ it('spreads a hot customer over shards and still counts every event exactly once
 
 it('voids, reconciles and repairs a sharded counter as a whole', async () => {
   const c = 'cus_hot';
-  expect((await t.request('POST', '/api/v1/events/void', { body: { source: 'test', id: 'h-19-0', reason: 'test' } })).status).toBe(200);
+  expect((await t.request('POST', '/api/v1/events/void', { body: { customerId: c, source: 'test', id: 'h-19-0', reason: 'test' } })).status).toBe(200);
   expect((await t.usage(c, period.key)).values.api_calls).toBe('980.5');
   const { container } = require('../../lib/platform/container') as typeof import('../../lib/platform/container');
   const { reconcile } = require('../../lib/app/audit') as typeof import('../../lib/app/audit');

@@ -5,7 +5,8 @@ import { invoiceCustomer, syncCustomerInvoices } from '../../lib/app/invoicing/j
 import { beginInvoiceRun, fanOutInvoiceRun } from '../../lib/app/invoicing/runs';
 import type { InvoiceJob } from '../../lib/app/ports';
 import { readUsage } from '../../lib/app/usage';
-import { CatalogIndex, parseCatalog, publishCatalog, publishedIssues } from '../../lib/domain/catalog';
+import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
+import { publishCatalog, publishedIssues } from '../../lib/domain/published-catalog';
 import { DomainError } from '../../lib/domain/errors';
 import { correctionLookback, Period } from '../../lib/domain/period';
 import { compareUtf8 } from '../../lib/domain/aggregation';

@@ -1,4 +1,7 @@
-import { CatalogError, CatalogIndex, compareDecimalStrings, parseCatalog, publishCatalog, publishedIssues } from '../../lib/domain/catalog';
+import { CatalogError, CatalogIndex, compareDecimalStrings, parseCatalog } from '../../lib/domain/catalog';
+import { publishCatalog, publishedIssues, retiredFrom, sameRetired } from '../../lib/domain/published-catalog';
+import retired from '../../catalog/retired.json';
+import { parseRetired } from '../../lib/domain/catalog';
 import real from '../../catalog/catalog.json';
 import published from '../../catalog/published.json';
 
@@ -145,6 +148,13 @@ describe('the published catalog: every version ever published, immutable', () =>
 
   it('holds every plan version and meter of the repository catalog, unchanged (npm run catalog:publish writes it)', () => {
     expect(publishedIssues(current(), publishedNow())).toEqual([]);
+  });
+
+  it('bundles, beside the catalog, exactly what was published and left it (catalog/retired.json)', () => {
+    expect(sameRetired(parseRetired(retired), retiredFrom(current(), publishedNow()))).toBe(true);
+    const c = clone();
+    c.plans.splice(2, 1); // jp off sale
+    expect(retiredFrom(parseCatalog(c), publishedNow()).plans.map((p) => p.id)).toEqual(['jp']);
   });
 
   it('refuses a published version that changed, naming plan and version and what to do instead', () => {

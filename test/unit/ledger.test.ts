@@ -64,7 +64,7 @@ describe('claims', () => {
     expect(statements![0]!.ReturnValuesOnConditionCheckFailure).toBe('ALL_OLD');
     // The marker remembers where the event lives, so a void can find it: customer, period, archive group.
     const expiresAt = String(Date.parse('2026-11-23T00:00:00Z') / 1000 + 100);
-    expect(statements![1]!.Parameters).toEqual([{ S: 'ev|["s","2"]' }, { S: 'b1' }, { N: expiresAt }, { S: 'c' }, { S: '2026-11' }, { N: '20' }]);
+    expect(statements![1]!.Parameters).toEqual([{ S: 'ev|["c","s","2"]' }, { S: 'b1' }, { N: expiresAt }, { S: 'c' }, { S: '2026-11' }, { N: '20' }]);
     expect(raw.commandCalls(BatchGetItemCommand)).toHaveLength(0); // every refusal said whose claim it found
     expect(capacity.pricedUnits).toBe(3); // the refused writes are billed too
   });
@@ -82,7 +82,7 @@ describe('claims', () => {
   it('reads whose claims it found, all of a message at once and consistently, when a refusal does not say (DynamoDB Local never does)', async () => {
     // 130 events: refusals in every request of 25, 110 of them to read back (2 reads of <= 100 keys).
     raw.on(BatchExecuteStatementCommand).callsFake((input: BatchExecuteStatementCommandInput) => ({
-      Responses: input.Statements!.map((s) => (Number(JSON.parse(s.Parameters![0]!.S!.slice(3))[1]) < 110 ? refused('DuplicateItem') : ok)),
+      Responses: input.Statements!.map((s) => (Number(JSON.parse(s.Parameters![0]!.S!.slice(3))[2]) < 110 ? refused('DuplicateItem') : ok)),
     }));
     const holder = (i: number) => (i % 2 === 0 ? 'b1' : 'b0');
     raw.on(BatchGetItemCommand).callsFake((input: BatchGetItemCommandInput) => {
@@ -90,7 +90,7 @@ describe('claims', () => {
       // The first read leaves its last key unprocessed: it is asked for again.
       const served = keys.length === 100 ? keys.slice(0, 99) : keys;
       return {
-        Responses: { D: served.map((k) => ({ pk: k.pk!, claimedBy: { S: holder(Number(JSON.parse(k.pk!.S!.slice(3))[1])) } })) },
+        Responses: { D: served.map((k) => ({ pk: k.pk!, claimedBy: { S: holder(Number(JSON.parse(k.pk!.S!.slice(3))[2])) } })) },
         ...(served.length < keys.length ? { UnprocessedKeys: { D: { Keys: keys.slice(99) } } } : {}),
       };
     });
@@ -114,12 +114,12 @@ describe('claims', () => {
       .resolvesOnce({ Responses: [ok, { TableName: 'D', Error: { Code: 'ThrottlingError', Message: 'slow down' } }] })
       .resolvesOnce({ Responses: [ok] });
     expect(await ledger.claim('b1', [event('1'), event('2')], () => 0)).toEqual(['b1', 'b1']);
-    expect(claimRequests().map((s) => s.map((x) => x.Parameters![0]!.S))).toEqual([['ev|["s","1"]', 'ev|["s","2"]'], ['ev|["s","2"]']]);
+    expect(claimRequests().map((s) => s.map((x) => x.Parameters![0]!.S))).toEqual([['ev|["c","s","1"]', 'ev|["c","s","2"]'], ['ev|["c","s","2"]']]);
     expect(capacity.pricedUnits).toBe(2); // a throttled statement is not a write
 
     raw.reset();
     raw.on(BatchExecuteStatementCommand).resolves({ Responses: [{ TableName: 'D', Error: { Code: 'ValidationError', Message: 'bad' } }] });
-    await expect(ledger.claim('b1', [event('1')], () => 0)).rejects.toThrow(/claim of ev\|\["s","1"\] failed: ValidationError: bad/);
+    await expect(ledger.claim('b1', [event('1')], () => 0)).rejects.toThrow(/claim of ev\|\["c","s","1"\] failed: ValidationError: bad/);
   });
 
   it('fails the message when the answers do not match the statements sent', async () => {
@@ -241,17 +241,52 @@ describe('keys built from client input stay inside DynamoDB key limits', () => {
   };
   const withIdentity = (source: string, id: string): MeteredEvent => ({ ...event(id), source });
 
-  it('keeps a claim key readable and unchanged while DynamoDB can store it (existing markers still match)', async () => {
-    expect(await claimKeyOf(event('1'))).toBe('ev|["s","1"]');
-    // 5 + 502 + 3 + 1536 + 2 = 2,048 bytes: the largest partition key DynamoDB accepts.
-    const source = '\u0001'.repeat(83) + 'abcd';
+  it('keeps a claim key (customer, source, id) readable while DynamoDB can store it', async () => {
+    expect(await claimKeyOf(event('1'))).toBe('ev|["c","s","1"]');
+    // 3 + 5 ("c",) + 500 + 3 + 1536 + 2 = 2,048 bytes: the largest partition key DynamoDB accepts.
+    const source = '\u0001'.repeat(83);
     const key = await claimKeyOf(withIdentity(source, '\u0001'.repeat(256)));
     expect(Buffer.byteLength(key)).toBe(2048);
-    expect(key).toBe(`ev|${JSON.stringify([source, '\u0001'.repeat(256)])}`);
+    expect(key).toBe(`ev|${JSON.stringify(['c', source, '\u0001'.repeat(256)])}`);
   });
 
-  it('names a claim key over 2,048 bytes by its SHA-256, distinct per (source, id)', async () => {
-    const a = await claimKeyOf(withIdentity('\u0001'.repeat(83) + 'abcde', '\u0001'.repeat(256)));
+  it('claims the same (source, id) of two customers as two events', async () => {
+    expect(await claimKeyOf({ ...event('1'), customerId: 'cus_a' })).not.toBe(await claimKeyOf({ ...event('1'), customerId: 'cus_b' }));
+  });
+
+  it("while a stage upgrades, reads each event's claim of the old form (source, id): another batch's is a duplicate, never claimed again", async () => {
+    const upgrading = new DynamoUsageLedger(
+      new DynamoDBClient({ region: 'us-east-1' }),
+      { usage: 'U', dedupe: 'D' },
+      { clock: { now: () => new Date('2026-12-08T00:00:00Z') }, markerTtlSeconds: 3600, legacyClaimsUntil: new Date('2027-01-12T00:00:00Z') },
+    );
+    raw.on(BatchGetItemCommand).resolves({
+      Responses: {
+        D: [
+          { pk: { S: 'ev|["s","1"]' }, claimedBy: { S: 'b0' } },
+          { pk: { S: 'ev|["s","2"]' }, claimedBy: { S: 'b1' } },
+        ],
+      },
+    });
+    raw.on(BatchExecuteStatementCommand).resolves({ Responses: [ok, ok] });
+    expect(await upgrading.claim('b1', [event('1'), event('2'), event('3')], () => 0)).toEqual(['b0', 'b1', 'b1']);
+    // Only events no other batch claimed in the old form are claimed, in the new form.
+    expect(claimRequests().map((r) => r.map((x) => x.Parameters![0]!.S))).toEqual([['ev|["c","s","2"]', 'ev|["c","s","3"]']]);
+    expect(raw.commandCalls(BatchGetItemCommand)[0]!.args[0].input.RequestItems!.D!.Keys!.map((k) => k.pk!.S)).toEqual([
+      'ev|["s","1"]',
+      'ev|["s","2"]',
+      'ev|["s","3"]',
+    ]);
+  });
+
+  it('reads no claim of the old form once the upgrade window has passed, or when none was set', async () => {
+    raw.on(BatchExecuteStatementCommand).resolves({ Responses: [ok] });
+    await ledger.claim('b1', [event('1')], () => 0);
+    expect(raw.commandCalls(BatchGetItemCommand)).toHaveLength(0);
+  });
+
+  it('names a claim key over 2,048 bytes by its SHA-256, distinct per (customer, source, id)', async () => {
+    const a = await claimKeyOf(withIdentity('\u0001'.repeat(83) + 'a', '\u0001'.repeat(256)));
     const b = await claimKeyOf(withIdentity('\u0001'.repeat(100), '\u0001'.repeat(256)));
     const c = await claimKeyOf(withIdentity('\u0001'.repeat(256), '\u0001'.repeat(256)));
     for (const k of [a, b, c]) expect(k).toMatch(/^ev\|sha256:[0-9a-f]{64}$/);

@@ -7,7 +7,7 @@ import type { AuditLedger, CounterState, LocatedEvent, VoidRecord } from '../../
 import { cancellationReasons, isConditionalCheckFailure } from '../../platform/aws-errors';
 import { mapLimit } from '../../platform/concurrency';
 import { allItems, documents, exact } from './documents';
-import { claimPk, counterSk, dailySk, settledPk, uniqueSk, usagePk, type LedgerTables } from './ledger';
+import { claimPk, counterSk, legacyClaimPk, dailySk, settledPk, uniqueSk, usagePk, type LedgerTables } from './ledger';
 
 /**
  * Voids and hand repairs on the ledger's tables (docs/audit.md).
@@ -28,11 +28,14 @@ export class DynamoAuditLedger implements AuditLedger {
     this.db = documents(client);
   }
 
-  async locate(source: string, id: string): Promise<LocatedEvent | undefined> {
-    const out = await this.db.send(new GetCommand({ TableName: this.tables.dedupe, Key: { pk: claimPk({ source, id }) }, ConsistentRead: true }));
-    const m = out.Item as { claimedBy: string; c?: string; p?: string; g?: number } | undefined;
+  async locate(customerId: string, source: string, id: string): Promise<LocatedEvent | undefined> {
+    const claim = async (pk: string) => (await this.db.send(new GetCommand({ TableName: this.tables.dedupe, Key: { pk }, ConsistentRead: true }))).Item;
+    // The claim by (customer, source, id); an event claimed before the identity had the customer
+    // has its claim by (source, id), which must then name this customer.
+    const m = ((await claim(claimPk({ customerId, source, id }))) ?? (await claim(legacyClaimPk({ source, id })))) as
+      { claimedBy: string; c?: string; p?: string; g?: number } | undefined;
     // A marker written before markers remembered their place cannot be found again.
-    if (!m || m.c === undefined || m.p === undefined || m.g === undefined) return undefined;
+    if (!m || m.c !== customerId || m.p === undefined || m.g === undefined) return undefined;
     const settled = await this.db.send(new GetCommand({ TableName: this.tables.dedupe, Key: { pk: settledPk(m.claimedBy) }, ConsistentRead: true }));
     return { customerId: m.c, period: m.p, batchId: m.claimedBy, group: Number(m.g), settled: settled.Item !== undefined };
   }

@@ -1,7 +1,7 @@
 import { BatchExecuteStatementCommand, BatchGetItemCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand, TransactWriteCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createHash } from 'node:crypto';
-import type { AggregationPlan, CounterRef } from '../../domain/aggregation';
+import { claimIdentity, type AggregationPlan, type CounterRef } from '../../domain/aggregation';
 import type { MeteredEvent } from '../../domain/events';
 import { Q, canonical, type Quantity } from '../../domain/quantity';
 import type { Clock, UsageLedger } from '../../app/ports';
@@ -42,6 +42,11 @@ export interface LedgerOptions {
   /** Claim requests in flight per message. */
   claimRequests?: number;
   capacity?: CapacityMeter;
+  /**
+   * Until then, claims are also read in their form from before the identity included the customer
+   * (legacyClaimPk): a stage that ran that form sets it to its upgrade plus the late-event window.
+   */
+  legacyClaimsUntil?: Date;
 }
 
 export const DUPLICATES_SK = 'm#_duplicates';
@@ -102,15 +107,26 @@ const MAX_UNIQUE_VALUE_BYTES = 200;
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
 
 /**
- * The claim marker of an event. Every key DynamoDB can store keeps its readable form, so markers
- * written before long keys were hashed still match; a longer one (ids and sources are up to 256
- * characters, and JSON escapes a control character into 6 bytes) is named by the SHA-256 of that
- * form. `ev|sha256:` can never be a readable key, which always starts with `ev|[`.
+ * The claim marker of an event: its de-duplication identity (customer, source, id), so one
+ * customer's ids never meet another's. Every key DynamoDB can store keeps its readable form; a
+ * longer one (ids and sources are up to 256 characters, and JSON escapes a control character into
+ * 6 bytes) is named by the SHA-256 of that form. `ev|sha256:` can never be a readable key, which
+ * always starts with `ev|[`.
  */
-export function claimPk(e: Pick<MeteredEvent, 'source' | 'id'>): string {
-  const readable = `ev|${JSON.stringify([e.source, e.id])}`;
-  return Buffer.byteLength(readable, 'utf8') <= MAX_PARTITION_KEY_BYTES ? readable : `ev|sha256:${sha256(readable)}`;
+export function claimPk(e: Pick<MeteredEvent, 'customerId' | 'source' | 'id'>): string {
+  return keyOf(`ev|${claimIdentity(e)}`);
 }
+
+/**
+ * The claim of an event as markers were written before the identity included the customer
+ * (2026-12-07): (source, id). Read alongside, for as long as such markers can still meet a
+ * resend (LEGACY_CLAIMS_UNTIL), so that an event counted before the change stays a duplicate.
+ */
+export function legacyClaimPk(e: Pick<MeteredEvent, 'source' | 'id'>): string {
+  return keyOf(`ev|${JSON.stringify([e.source, e.id])}`);
+}
+
+const keyOf = (readable: string) => (Buffer.byteLength(readable, 'utf8') <= MAX_PARTITION_KEY_BYTES ? readable : `ev|sha256:${sha256(readable)}`);
 
 /**
  * One marker per distinct UNIQUE_COUNT value. Long values are stored by their hash; a short value
@@ -158,6 +174,17 @@ export class DynamoUsageLedger implements UsageLedger {
    * is most of what counting costs the function (docs/scaling.md).
    */
   async claim(batchId: string, events: MeteredEvent[], groupOf: (e: MeteredEvent) => number): Promise<string[]> {
+    // Within the upgrade's window, an event claimed in the old form by another batch is a duplicate:
+    // it is not claimed again (its old marker expires with the window, when a resend is refused as too old).
+    const legacy = await this.legacyHolders(events);
+    if (legacy.size === 0) return this.claimEach(batchId, events, groupOf);
+    const fresh = events.filter((e) => (legacy.get(e) ?? batchId) === batchId);
+    const held = await this.claimEach(batchId, fresh, groupOf);
+    const byEvent = new Map(fresh.map((e, i) => [e, held[i]!]));
+    return events.map((e) => byEvent.get(e) ?? legacy.get(e)!);
+  }
+
+  private async claimEach(batchId: string, events: MeteredEvent[], groupOf: (e: MeteredEvent) => number): Promise<string[]> {
     const expiresAt = { N: String(this.expiresAt()) };
     const claims = events.map((e) => {
       const pk = claimPk(e);
@@ -229,6 +256,14 @@ export class DynamoUsageLedger implements UsageLedger {
       { attempts: 8, baseMs: 50, retryable: (err) => err instanceof ClaimsThrottled },
     );
     return outcomes;
+  }
+
+  /** The batches holding the old-form claims of these events, while they are read (legacyClaimsUntil). */
+  private async legacyHolders(events: MeteredEvent[]): Promise<Map<MeteredEvent, string>> {
+    const until = this.opts.legacyClaimsUntil;
+    if (until === undefined || this.opts.clock.now().getTime() >= until.getTime() || events.length === 0) return new Map();
+    const holders = await this.holders([...new Set(events.map(legacyClaimPk))]);
+    return new Map(events.flatMap((e) => (holders.has(legacyClaimPk(e)) ? [[e, holders.get(legacyClaimPk(e))!] as const] : [])));
   }
 
   /** The batch holding each claim: consistent BatchGetItems of up to 100 keys. */

@@ -18,16 +18,32 @@ export class S3EventArchive implements EventArchive {
     readonly bucket: string,
   ) {}
 
+  /**
+   * Writes a group's object only where none is (`If-None-Match: *`): no code path can replace
+   * events that were counted. A redelivered message finds its own object there; it is accepted only
+   * if it holds exactly the same events, else the message fails (and goes to the DLQ): two
+   * different contents for one batch and group is a defect to look at, not something to overwrite.
+   */
   async put(group: ArchiveGroup): Promise<void> {
-    await this.s3.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: group.key,
-        Body: gzipSync(Buffer.from(toNdjson(group.events), 'utf8')),
-        ContentType: 'application/x-ndjson',
-        ContentEncoding: 'gzip',
-      }),
-    );
+    const text = toNdjson(group.events);
+    try {
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: group.key,
+          Body: gzipSync(Buffer.from(text, 'utf8')),
+          ContentType: 'application/x-ndjson',
+          ContentEncoding: 'gzip',
+          IfNoneMatch: '*',
+        }),
+      );
+    } catch (err) {
+      if (!isPreconditionFailed(err)) throw err;
+      if (toNdjson(await this.read(group.key)) !== text) {
+        throw new Error(`archive object ${group.key} exists with other events: refusing to overwrite counted events`);
+      }
+      return;
+    }
     archiveWrites.puts++;
     archiveWrites.events += group.events.length;
   }
@@ -59,4 +75,10 @@ export class S3EventArchive implements EventArchive {
     const text = bytes[0] === 0x1f && bytes[1] === 0x8b ? gunzipSync(bytes).toString('utf8') : bytes.toString('utf8');
     return fromNdjson(text);
   }
+}
+
+/** S3 answers 412 PreconditionFailed to a conditional write whose condition did not hold (or 409 while another such write is in flight). */
+function isPreconditionFailed(err: unknown): boolean {
+  const e = err as { name?: string; Code?: string; $metadata?: { httpStatusCode?: number } };
+  return e?.name === 'PreconditionFailed' || e?.Code === 'PreconditionFailed' || e?.$metadata?.httpStatusCode === 412;
 }

@@ -13,7 +13,12 @@ export const usageArea = area((r) => {
     ledger: new DynamoUsageLedger(
       db,
       { usage: c.USAGE_TABLE, dedupe: c.DEDUPE_TABLE },
-      { clock: systemClock, markerTtlSeconds: c.markerTtlSeconds, shards: c.COUNTER_SHARDS },
+      {
+        clock: systemClock,
+        markerTtlSeconds: c.markerTtlSeconds,
+        shards: c.COUNTER_SHARDS,
+        ...(c.LEGACY_CLAIMS_UNTIL ? { legacyClaimsUntil: new Date(c.LEGACY_CLAIMS_UNTIL) } : {}),
+      },
     ),
     epoch: new DynamoUsageEpoch(db, c.USAGE_TABLE),
     usageIndex: new DynamoUsageIndex(db, c.USAGE_TABLE),
