@@ -29,20 +29,41 @@ export function table(head: string[], rows: Cell[][], rightAligned: number[] = [
     style: { head: [], border: [] },
     colAligns: head.map((_, i) => (rightAligned.includes(i) ? 'right' : 'left')),
   });
-  for (const r of rows) t.push(r.map((c) => (c === null || c === undefined ? '' : String(c))));
+  for (const r of rows) t.push(r.map(cell));
   return t.toString();
 }
+
+/**
+ * Text from the service (a customer's name, an error message) shown on an operator's terminal: every
+ * control character, and the ones that reorder text, is shown as its escape (`\x1b`, `\u202e`)
+ * instead of acting, so no stored value can clear the screen, retitle the window or hide text.
+ */
+export function printable(text: string, keep: '' | '\n' = ''): string {
+  return text.replace(CONTROLS, (ch) => (ch === keep ? ch : escapeOf(ch)));
+}
+const CONTROLS = /[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const NOT_JSON_ESCAPED = /[\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+const escapeOf = (ch: string) => {
+  const code = ch.charCodeAt(0);
+  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+};
+const cell = (c: Cell) => (c === null || c === undefined ? '' : printable(String(c)));
 
 /** A two-column table of fields and values, for one record. */
 export function record(fields: [string, Cell][]): string {
   const t = new Table({ style: { head: [], border: [] } });
-  for (const [k, v] of fields) t.push({ [k]: v === null || v === undefined ? '' : String(v) });
+  for (const [k, v] of fields) t.push({ [k]: cell(v) });
   return t.toString();
 }
 
 /** Prints the result: JSON for scripts, else what `render` makes of it for people. */
 export function output<T>(json: boolean | undefined, result: T, render: (r: T) => string): void {
-  console.log(json ? JSON.stringify(result, null, 2) : render(result));
+  // JSON escapes C0 controls itself; DEL, C1 and the reordering marks are escaped the same way (still valid JSON).
+  console.log(
+    json
+      ? JSON.stringify(result, null, 2).replace(NOT_JSON_ESCAPED, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)
+      : printable(render(result), '\n'),
+  );
 }
 
 /** A zod failure as the service's own ValidationError (what the API would answer), not raw issue JSON. */
@@ -80,5 +101,5 @@ export function describeFailure(err: unknown): { lines: string[]; exitCode: numb
 }
 
 function oneLine(s: string): string {
-  return s.replace(/\s*\n\s*/g, ' ').trimEnd();
+  return printable(s.replace(/\s*\n\s*/g, ' ').trimEnd());
 }

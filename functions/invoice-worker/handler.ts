@@ -43,7 +43,7 @@ export const handler = sqsHandler(
       }
       if (!('customerId' in job)) return;
       const final = Number(record.attributes?.ApproximateReceiveCount ?? '1') >= deps().config.INVOICE_MAX_RECEIVES;
-      await recordInvoiceFailure(deps(), job, error instanceof Error ? error.message : String(error), final);
+      await recordInvoiceFailure(deps(), job, error, final);
     },
   },
   async (record) => {

@@ -1,6 +1,6 @@
 import * as z from 'zod';
-import { compareUtf8, eventDay, eventKey } from '../domain/aggregation';
-import { archiveKey, recount, type ArchivedEvent } from '../domain/archive';
+import { compareEvents, compareUtf8, eventDay, eventKey } from '../domain/aggregation';
+import { keyMayHold, recount, type ArchivedEvent } from '../domain/archive';
 import type { CatalogIndex, Meter } from '../domain/catalog';
 import { CursorCodec } from '../domain/cursor';
 import { ConflictError, NotFoundError, UnavailableError, ValidationError } from '../domain/errors';
@@ -75,8 +75,12 @@ export const listEventsQuery = z
 
 /**
  * GET /customers/{id}/events: the archived events of a period in a stable order (object key, then
- * (source, id) within an object), with voided ones marked. The cursor is signed for this customer
- * and period, so it can never be turned into a read of another customer's archive.
+ * (source, id) within an object), with voided ones marked. The cursor names the last event returned
+ * by that full order, so a page never skips or repeats an event while others arrive (an object
+ * that arrives before it is not listed by this listing; one after it is). It is signed for this
+ * customer, period and meter filter, so it can never be turned into a read of another customer's
+ * archive nor carried to another filter. A listing filtered on a meter reads only the objects whose
+ * key names that meter (docs/audit.md, "Listing").
  */
 export async function listEvents(deps: AuditDeps, customerId: string, query: z.infer<typeof listEventsQuery>) {
   checkCustomerId(customerId);
@@ -87,46 +91,57 @@ export async function listEvents(deps: AuditDeps, customerId: string, query: z.i
     ]);
   }
   const limit = query.limit ?? 100;
-  const codec = new CursorCodec(deps.cursorSecret, `events\n${customerId}\n${period.key}`);
-  // Position: the last object fully read (or "") and how many events of the next one were read.
-  let [after, skip] = query.cursor === undefined ? ['', 0] : parsePosition(codec.decode(query.cursor, (p) => parsePosition(p) !== undefined));
+  const codec = new CursorCodec(deps.cursorSecret, `events\n${customerId}\n${period.key}\n${query.meter ?? ''}`);
+  const after = query.cursor === undefined ? undefined : parsePosition(codec.decode(query.cursor, (p) => parsePosition(p) !== undefined));
   const voids = new Map((await deps.audit.voids(customerId, period.key)).map((v) => [eventKey(v), v]));
   const events: object[] = [];
-  let next: string | null = null;
-  listing: for (;;) {
-    const page = await deps.archive.list(customerId, period.key, after || undefined);
-    for (const key of page.keys) {
-      const lines = await deps.archive.read(key);
-      for (let i = skip; i < lines.length; i++) {
-        const e = lines[i]!;
-        if (query.meter !== undefined && !(query.meter in e.readings)) continue;
-        if (events.length === limit) {
-          next = codec.encode(JSON.stringify([after, i]));
-          break listing;
-        }
-        const v = voids.get(eventKey(e));
-        events.push({
-          source: e.source,
-          id: e.id,
-          type: e.type,
-          time: e.time,
-          readings: e.readings,
-          voided: v !== undefined,
-          ...(v ? { voidReason: v.reason, voidedAt: v.voidedAt } : {}),
-        });
-      }
-      after = key;
-      skip = 0;
+  let last: Position | undefined;
+  /** Takes an object's events after the cursor; false once the page is full. */
+  const take = async (key: string, from?: Position): Promise<boolean> => {
+    if (query.meter !== undefined && !keyMayHold(key, query.meter)) return true;
+    for (const e of await deps.archive.read(key)) {
+      if (from !== undefined && compareEvents(e, from) <= 0) continue;
+      if (query.meter !== undefined && !(query.meter in e.readings)) continue;
+      if (events.length === limit) return false;
+      const v = voids.get(eventKey(e));
+      events.push({
+        source: e.source,
+        id: e.id,
+        type: e.type,
+        time: e.time,
+        readings: e.readings,
+        voided: v !== undefined,
+        ...(v ? { voidReason: v.reason, voidedAt: v.voidedAt } : {}),
+      });
+      last = { key, source: e.source, id: e.id };
     }
+    return true;
+  };
+  let full = after !== undefined && !(await take(after.key, after));
+  for (let startAfter = after?.key; !full;) {
+    const page = await deps.archive.list(customerId, period.key, startAfter);
+    for (const key of page.keys) if ((full = !(await take(key)))) break;
     if (page.next === undefined) break;
+    startAfter = page.next;
   }
-  return { customerId, period: period.key, events, nextCursor: next };
+  return { customerId, period: period.key, events, nextCursor: full && last ? codec.encode(JSON.stringify([last.key, last.source, last.id])) : null };
 }
 
-function parsePosition(text: string): [string, number] {
-  const v = JSON.parse(text) as unknown;
-  if (!Array.isArray(v) || typeof v[0] !== 'string' || !Number.isSafeInteger(v[1]) || (v[1] as number) < 0) throw new SyntaxError('not a position');
-  return [v[0], v[1] as number];
+/** The last event a page returned, by the listing's order: its object, then (source, id). */
+interface Position {
+  key: string;
+  source: string;
+  id: string;
+}
+
+function parsePosition(text: string): Position | undefined {
+  try {
+    const v = JSON.parse(text) as unknown;
+    if (!Array.isArray(v) || v.length !== 3 || v.some((x) => typeof x !== 'string')) return undefined;
+    return { key: v[0] as string, source: v[1] as string, id: v[2] as string };
+  } catch {
+    return undefined;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -154,9 +169,8 @@ export async function voidEvent(deps: AuditDeps, principal: Principal, input: z.
   const where = await deps.audit.locate(input.customerId, input.source, input.id);
   if (!where) throw new NotFoundError('event_not_found', `${input.customerId} has no counted event with this (source, id) within the de-duplication window`);
   if (!where.settled) throw new UnavailableError('event_not_settled', 'the event is still being counted; retry in a few seconds');
-  const archived = (await deps.archive.read(archiveKey(where.customerId, where.period, where.batchId, where.group))).find(
-    (e) => e.source === input.source && e.id === input.id,
-  );
+  const key = await deps.archive.groupObject(where.customerId, where.period, where.batchId, where.group);
+  const archived = key === undefined ? undefined : (await deps.archive.read(key)).find((e) => e.source === input.source && e.id === input.id);
   if (!archived) throw new UnavailableError('event_not_settled', 'the event is still being archived; retry in a few seconds');
   if (Date.parse(archived.time) < at.getTime() - deps.correctionWindowMs) {
     const days = Math.round(deps.correctionWindowMs / 86_400_000);

@@ -52,6 +52,8 @@ export interface EventArchive {
   /** Object keys of a customer's period in key order, after `startAfter`. */
   list(customerId: string, period: string, startAfter?: string, limit?: number): Promise<{ keys: string[]; next?: string }>;
   read(key: string): Promise<ArchivedEvent[]>;
+  /** The key of a message group's object (its key also names its meters), or undefined if none was written. */
+  groupObject(customerId: string, period: string, batchId: string, group: number): Promise<string | undefined>;
   /** Customers with archived events in the period. */
   customers(period: string): Promise<string[]>;
 }

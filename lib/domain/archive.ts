@@ -33,8 +33,24 @@ export interface ArchiveGroup {
 }
 
 export const archivePrefix = (customerId: string, period: string) => `events/${customerId}/${period}/`;
-export const archiveKey = (customerId: string, period: string, batchId: string, index: number) =>
-  `${archivePrefix(customerId, period)}${batchId}-${index}.ndjson.gz`;
+/** The meters a key may name: at most this many characters of slugs, else `all` (the object must be read to know). */
+const MAX_METERS_IN_KEY = 200;
+/**
+ * `events/<customer>/<period>/<batchId>-<group>~<meter>,<meter>.ndjson.gz`: the key names the
+ * meters its events have readings for, so a listing filtered on a meter reads only the objects
+ * that hold it (objects written before keys named meters have no `~...` part: they may hold any).
+ */
+export const archiveKey = (customerId: string, period: string, batchId: string, index: number, meters: string[]) => {
+  const named = [...new Set(meters)].sort().join(',');
+  return `${groupKeyPrefix(customerId, period, batchId, index)}~${named.length <= MAX_METERS_IN_KEY ? named : 'all'}.ndjson.gz`;
+};
+/** What every key of one group starts with, whatever meters it names: where a void looks for the group's object. */
+export const groupKeyPrefix = (customerId: string, period: string, batchId: string, index: number) => `${archivePrefix(customerId, period)}${batchId}-${index}`;
+/** Whether an object may hold readings of `meter`, from its key alone. */
+export function keyMayHold(key: string, meter: string): boolean {
+  const m = /~([a-z0-9_,]+)\.ndjson\.gz$/.exec(key);
+  return !m || m[1] === 'all' || m[1]!.split(',').includes(meter);
+}
 
 /**
  * The (customer, period) pairs of a message in a fixed order, so that every event's group index
@@ -52,11 +68,20 @@ export function archiveGroups(batchId: string, all: MeteredEvent[], owned: Meter
   for (const e of owned) {
     const pair = `${e.customerId}\u0001${e.period}`;
     const n = index.get(pair)!;
-    const group = groups.get(pair) ?? { customerId: e.customerId, period: e.period, index: n, key: archiveKey(e.customerId, e.period, batchId, n), events: [] };
+    const group = groups.get(pair) ?? { customerId: e.customerId, period: e.period, index: n, key: '', events: [] };
     group.events.push({ source: e.source, id: e.id, type: e.type, time: e.time, subject: e.customerId, readings: e.readings, batchId });
     groups.set(pair, group);
   }
-  for (const g of groups.values()) g.events.sort(compareEvents);
+  for (const g of groups.values()) {
+    g.events.sort(compareEvents);
+    g.key = archiveKey(
+      g.customerId,
+      g.period,
+      batchId,
+      g.index,
+      g.events.flatMap((e) => Object.keys(e.readings)),
+    );
+  }
   return [...groups.values()].sort((a, b) => a.index - b.index);
 }
 

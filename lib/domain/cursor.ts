@@ -33,7 +33,7 @@ export class CursorCodec {
     const expected = m ? this.mac(m[1]!) : undefined;
     if (given && expected && given.length === expected.length && timingSafeEqual(given, expected)) {
       const position = parsePosition(Buffer.from(m![1]!, 'base64url').toString('utf8'));
-      if (position !== undefined && isValidPosition(position)) return position;
+      if (position !== undefined && validPosition(isValidPosition, position)) return position;
     }
     throw new ValidationError('invalid_cursor', 'cursor is not one this API returned; start again without it', [
       { field: 'cursor', code: 'invalid_cursor', message: 'cursor is not one this API returned' },
@@ -47,5 +47,14 @@ function parsePosition(json: string): string | undefined {
     return v.v === 1 && typeof v.after === 'string' ? v.after : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/** A validator that throws on what it cannot parse says no: a signed cursor with a malformed position is a 400, not a 500. */
+function validPosition(isValid: (position: string) => boolean, position: string): boolean {
+  try {
+    return isValid(position);
+  } catch {
+    return false;
   }
 }

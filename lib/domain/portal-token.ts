@@ -46,7 +46,11 @@ export class PortalTokens {
     const given = Buffer.from(m?.[2] ?? '');
     const expected = Buffer.from(m ? this.mac(m[1]!) : '');
     const grant = m && given.length === expected.length && timingSafeEqual(given, expected) ? parsePayload(m[1]!) : undefined;
-    if (grant === undefined) throw new UnauthorizedError('this link is not valid: it was not issued by this service, or it was changed', 'portal_link_invalid');
+    // A link is issued for at most a day; one signed for longer (by an earlier version, or with a
+    // leaked secret) is refused rather than honoured for its whole life. A minute of slack covers clocks.
+    const tooLong = grant !== undefined && grant.expiresAt.getTime() - now.getTime() > (PORTAL_LINK_TTL.maxSeconds + 60) * 1000;
+    if (grant === undefined || tooLong)
+      throw new UnauthorizedError('this link is not valid: it was not issued by this service, or it was changed', 'portal_link_invalid');
     if (now.getTime() >= grant.expiresAt.getTime()) throw new UnauthorizedError('this link has expired', 'portal_link_expired');
     return grant;
   }
@@ -55,7 +59,9 @@ export class PortalTokens {
 function parsePayload(payload: string): PortalGrant | undefined {
   try {
     const v = JSON.parse(Buffer.from(payload, 'base64url').toString('utf8')) as { v?: unknown; c?: unknown; exp?: unknown };
-    if (v.v !== 1 || typeof v.c !== 'string' || !SUBJECT_PATTERN.test(v.c) || !Number.isSafeInteger(v.exp)) return undefined;
+    if (v === null || typeof v !== 'object' || v.v !== 1 || typeof v.c !== 'string' || !SUBJECT_PATTERN.test(v.c)) return undefined;
+    // Seconds a Date can hold (±8.64e12), so that no signed payload makes an Invalid Date downstream.
+    if (!Number.isSafeInteger(v.exp) || Math.abs(v.exp as number) > 8.64e12) return undefined;
     return { customerId: v.c, expiresAt: new Date((v.exp as number) * 1000) };
   } catch {
     return undefined;

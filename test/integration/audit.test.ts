@@ -88,7 +88,7 @@ describe('the archive and the event listing', () => {
     // One object per (message, customer, period) group, at the documented key.
     const objects = await t.stack.s3.send(new ListObjectsV2Command({ Bucket: 'archivebucket', Prefix: `events/${c}/${period.key}/` }));
     expect(objects.Contents!.length).toBeGreaterThanOrEqual(2);
-    for (const o of objects.Contents!) expect(o.Key).toMatch(new RegExp(`^events/${c}/${period.key}/.+-\\d+\\.ndjson\\.gz$`));
+    for (const o of objects.Contents!) expect(o.Key).toMatch(new RegExp(`^events/${c}/${period.key}/.+-\\d+~[a-z0-9_,]+\\.ndjson\\.gz$`));
   });
 
   it('filters by meter and refuses bad periods, limits, meters and cursors with the error envelope', async () => {

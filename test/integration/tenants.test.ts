@@ -96,4 +96,89 @@ describe('the event archive', () => {
     await expect(archive.put(group([event('2')]))).rejects.toThrow(/refusing to overwrite/);
     expect((await archive.read(group([]).key)).map((e) => e.id)).toEqual(['1']);
   });
+
+  it('finds a group`s object by batch and group whatever meters its key names, and one written before keys named them', async () => {
+    const archive = root().archive;
+    const c = 'cus_tenant_groups';
+    const put = (key: string) => archive.put({ customerId: c, period, index: 0, key, events: [] });
+    await put(`events/${c}/${period}/b-g-1~api_calls.ndjson.gz`);
+    await put(`events/${c}/${period}/b-g-10~storage_gb.ndjson.gz`);
+    await put(`events/${c}/${period}/b-old-1.ndjson.gz`);
+    await put(`events/${c}/${period}/b-old-12.ndjson.gz`);
+    expect(await archive.groupObject(c, period, 'b-g', 1)).toBe(`events/${c}/${period}/b-g-1~api_calls.ndjson.gz`);
+    expect(await archive.groupObject(c, period, 'b-g', 10)).toBe(`events/${c}/${period}/b-g-10~storage_gb.ndjson.gz`);
+    expect(await archive.groupObject(c, period, 'b-old', 1)).toBe(`events/${c}/${period}/b-old-1.ndjson.gz`);
+    expect(await archive.groupObject(c, period, 'b-old', 2)).toBeUndefined();
+    expect(await archive.groupObject(c, period, 'b-g', 2)).toBeUndefined();
+  });
+});
+
+describe('the event listing', () => {
+  /** Every page of a listing, `between` run after each page but the last (events arriving meanwhile). */
+  async function pages(customerId: string, query: string, between: (page: number) => Promise<void> = async () => {}) {
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    for (let page = 0; ; page++) {
+      const res = await t.request(
+        'GET',
+        `/api/v1/customers/${customerId}/events?period=${period}&${query}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`,
+      );
+      expect(res.status).toBe(200);
+      seen.push(...(res.body.events as { id: string }[]).map((e) => e.id));
+      cursor = res.body.nextCursor ?? undefined;
+      if (!cursor) return seen;
+      await between(page);
+    }
+  }
+
+  it('returns every event exactly once while 20 batches arrive between its pages', async () => {
+    const c = 'cus_tenant_list';
+    for (let b = 0; b < 5; b++)
+      expect(
+        (
+          await t.sendEvents(
+            events(
+              c,
+              [0, 1, 2].map((i) => `first-${b}-${i}`),
+              1,
+            ),
+          )
+        ).status,
+      ).toBe(202);
+    await t.drain();
+    let sent = 0;
+    const seen = await pages(c, 'limit=4', async () => {
+      for (let k = 0; k < 4 && sent < 20; k++, sent++) expect((await t.sendEvents(events(c, [`late-${sent}-a`, `late-${sent}-b`], 1))).status).toBe(202);
+      await t.drain();
+    });
+    expect(sent).toBe(20);
+    expect(new Set(seen).size).toBe(seen.length); // nothing twice
+    const first = seen.filter((id) => id.startsWith('first-')).sort();
+    expect(first).toEqual([0, 1, 2, 3, 4].flatMap((b) => [0, 1, 2].map((i) => `first-${b}-${i}`)).sort()); // nothing skipped
+  });
+
+  it('reads only the objects that hold the meter a listing is filtered on, and binds its cursor to that filter', async () => {
+    const c = 'cus_tenant_filter';
+    for (let b = 0; b < 12; b++) expect((await t.sendEvents(events(c, [`calls-${b}`], 1))).status).toBe(202);
+    expect((await t.sendEvents([cloudEvent({ subject: c, type: 'storage_gb', id: 'disk-1', data: { value: 3 } })])).status).toBe(202);
+    await t.drain();
+    const { s3Client } = require('../../lib/platform/clients') as typeof import('../../lib/platform/clients');
+    const gets: string[] = [];
+    s3Client().middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'GetObjectCommand') gets.push(String((args.input as { Key?: string }).Key));
+        return next(args);
+      },
+      { step: 'initialize', name: 'countGets' },
+    );
+    try {
+      expect(await pages(c, 'meter=storage_gb&limit=10')).toEqual(['disk-1']);
+      expect(gets).toHaveLength(1);
+    } finally {
+      s3Client().middlewareStack.remove('countGets');
+    }
+    const unfiltered = (await t.request('GET', `/api/v1/customers/${c}/events?period=${period}&limit=2`)).body.nextCursor as string;
+    const misused = await t.request('GET', `/api/v1/customers/${c}/events?period=${period}&meter=storage_gb&cursor=${encodeURIComponent(unfiltered)}`);
+    expect(misused).toMatchObject({ status: 400, body: { error: { code: 'invalid_cursor' } } });
+  });
 });

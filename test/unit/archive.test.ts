@@ -1,6 +1,6 @@
 import { gzipSync } from 'node:zlib';
 import fixture from '../fixtures/catalog.json';
-import { archiveGroups, archiveKey, fromNdjson, recount, toNdjson, type ArchivedEvent } from '../../lib/domain/archive';
+import { archiveGroups, archiveKey, fromNdjson, keyMayHold, recount, toNdjson, type ArchivedEvent } from '../../lib/domain/archive';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import type { MeteredEvent } from '../../lib/domain/events';
 
@@ -39,11 +39,32 @@ describe('archive objects', () => {
     const owned = all.filter((e) => e.customerId !== 'cus_c'); // cus_c's event was a duplicate: not archived
     const groups = archiveGroups('batch-1', all, owned);
     expect(groups.map((g) => [g.key, g.events.map((e) => e.id)])).toEqual([
-      ['events/cus_a/2026-10/batch-1-0.ndjson.gz', ['1']],
-      ['events/cus_a/2026-11/batch-1-1.ndjson.gz', ['1', '2']],
-      ['events/cus_b/2026-11/batch-1-2.ndjson.gz', ['3']],
+      ['events/cus_a/2026-10/batch-1-0~api_calls,api_requests.ndjson.gz', ['1']],
+      ['events/cus_a/2026-11/batch-1-1~api_calls,api_requests.ndjson.gz', ['1', '2']],
+      ['events/cus_b/2026-11/batch-1-2~api_calls,api_requests.ndjson.gz', ['3']],
     ]);
-    expect(archiveKey('cus_b', '2026-11', 'batch-1', 2)).toBe(groups[2]!.key);
+    expect(archiveKey('cus_b', '2026-11', 'batch-1', 2, ['api_requests', 'api_calls', 'api_calls'])).toBe(groups[2]!.key);
+  });
+
+  it('names the meters of its events in the key, so a filtered listing can pass over an object unread', () => {
+    const key = archiveKey('cus_a', '2026-11', 'b', 0, ['storage_gb', 'api_calls']);
+    expect(key).toBe('events/cus_a/2026-11/b-0~api_calls,storage_gb.ndjson.gz');
+    expect(keyMayHold(key, 'storage_gb')).toBe(true);
+    expect(keyMayHold(key, 'api_calls')).toBe(true);
+    expect(keyMayHold(key, 'api')).toBe(false); // a whole name, not a prefix
+    expect(keyMayHold(key, 'seats')).toBe(false);
+    // written before keys named meters, or naming too many to fit: may hold any meter
+    expect(keyMayHold('events/cus_a/2026-11/b-0.ndjson.gz', 'seats')).toBe(true);
+    const many = archiveKey(
+      'cus_a',
+      '2026-11',
+      'b',
+      0,
+      Array.from({ length: 40 }, (_, i) => `meter_number_${i}`),
+    );
+    expect(many).toBe('events/cus_a/2026-11/b-0~all.ndjson.gz');
+    expect(keyMayHold(many, 'seats')).toBe(true);
+    expect(Buffer.byteLength(many)).toBeLessThan(1024); // an S3 key's limit
   });
 
   it('writes the same bytes for the same message whatever the order of its events (a redelivery rewrites an identical object)', () => {

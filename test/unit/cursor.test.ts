@@ -24,6 +24,11 @@ describe('CursorCodec', () => {
     expect(() => codec.decode(codec.encode('../etc'), (id) => /^[a-z_0-9]+$/.test(id))).toThrow(expect.objectContaining({ code: 'invalid_cursor' }));
   });
 
+  it('refuses, as a 400, a signed position the list cannot even parse (its validator throws)', () => {
+    const strict = (p: string) => Array.isArray(JSON.parse(p));
+    expect(() => codec.decode(codec.encode('{not json'), strict)).toThrow(expect.objectContaining({ code: 'invalid_cursor' }));
+  });
+
   it('fails loudly, not silently unsigned, when no secret is configured', () => {
     expect(() => new CursorCodec(undefined, 'customers').encode('cus_1')).toThrow(/CURSOR_SECRET/);
   });

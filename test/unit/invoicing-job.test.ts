@@ -1,5 +1,8 @@
 import catalogJson from '../../catalog/catalog.json';
-import { invoiceCustomer } from '../../lib/app/invoicing/job';
+import { invoiceCustomer, recordInvoiceFailure } from '../../lib/app/invoicing/job';
+import { BillingProviderError } from '../../lib/app/invoicing/stripe-port';
+import { failureReason } from '../../lib/app/invoicing/sync';
+import { ConflictError } from '../../lib/domain/errors';
 import { startInvoiceRunByHand } from '../../lib/app/invoicing/runs';
 import { previewInvoice } from '../../lib/app/invoicing/views';
 import { readUsage } from '../../lib/app/usage';
@@ -188,5 +191,32 @@ describe('invoicing scenarios', () => {
     expect(byCustomer.cus_250).toMatchObject({ status: 'finalized', total: '250.00' });
     expect([...w.stripe.invoices.values()].map((i) => [i.customer, i.total])).toEqual([['cus_s8', 25000]]);
     expect(w.stripe.items).toHaveLength(250);
+  });
+
+  it('records what a failed attempt may say to the customer`s keys: a refusal`s code and sentence, never an internal error`s text', async () => {
+    const w = world(new Date(oct.start.getTime() + DAY));
+    await w.put('cus_err', { name: 'Err', planId: 'pro', stripeCustomerId: 'cus_s9' });
+    w.deps.ledger.set('cus_err', '2026-10', { seats: '3' });
+    w.stripe.failNext = 100; // every call times out
+    w.clock.at = new Date(oct.end.getTime() + 2 * HOUR);
+    await w.fanOut(oct);
+    await expect(invoiceCustomer(w.deps, { customerId: 'cus_err', period: '2026-10' })).rejects.toThrow(/injected timeout/);
+    const internal = new Error('connect ECONNREFUSED 10.0.3.7:443 at /var/task/index.js:1:2 table arn:aws:dynamodb:eu-west-1:123456789012:table/Invoices');
+    await recordInvoiceFailure(w.deps, { customerId: 'cus_err', period: '2026-10' }, internal, false);
+    expect(w.records('cus_err')['2026-10']!.lastError).toBe(failureReason(internal));
+    await recordInvoiceFailure(
+      w.deps,
+      { customerId: 'cus_err', period: '2026-10' },
+      new BillingProviderError('socket hang up at 10.0.3.7', true, 'timeout'),
+      true,
+    );
+    expect(w.records('cus_err')['2026-10']!.lastError).toBe('timeout: Stripe could not take the request at the time; it is retried');
+    expect(w.deps.runs.members.get('2026-10')!.get('cus_err')).toMatchObject({ status: 'failed', lastError: expect.stringMatching(/^timeout: /) });
+    for (const said of [failureReason(internal), failureReason(new TypeError("Cannot read properties of undefined (reading 'x')"))]) {
+      expect(said).toMatch(/^internal_error: /);
+      expect(said).not.toMatch(/ECONNREFUSED|10\.0|arn:|\/var\/task|undefined/);
+    }
+    expect(failureReason(new ConflictError('plan_not_found', 'plan "x" is not in the catalog'))).toBe('plan_not_found: plan "x" is not in the catalog');
+    expect(failureReason(new BillingProviderError('No such customer: cus_s9', false, 'resource_missing'))).toBe('resource_missing: No such customer: cus_s9');
   });
 });

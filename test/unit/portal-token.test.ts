@@ -73,6 +73,22 @@ describe('portal link tokens', () => {
     );
   });
 
+  it('refuse a correctly signed link that expires more than a day after it is shown, or at a time no clock can hold', () => {
+    const sign = (payload: object) => {
+      const text = Buffer.from(JSON.stringify(payload)).toString('base64url');
+      const key = createHmac('sha256', SECRET).update('portal').digest();
+      return `${text}.${createHmac('sha256', key).update(text).digest('base64url')}`;
+    };
+    const at = (seconds: number) => sign({ v: 1, c: 'cus_42', exp: issuedAt.getTime() / 1000 + seconds });
+    expect(tokens.verify(at(86_400), issuedAt).customerId).toBe('cus_42');
+    expect(refusal(() => tokens.verify(at(86_400 + 61), issuedAt))).toBe('portal_link_invalid');
+    expect(refusal(() => tokens.verify(at(10 * 365 * 86_400), issuedAt))).toBe('portal_link_invalid');
+    expect(refusal(() => tokens.verify(sign({ v: 1, c: 'cus_42', exp: Number.MAX_SAFE_INTEGER }), issuedAt))).toBe('portal_link_invalid');
+    expect(refusal(() => tokens.verify(sign({ v: 1, c: 'cus_42', exp: -1 }), issuedAt))).toBe('portal_link_expired');
+    expect(refusal(() => tokens.verify(sign([1, 'cus_42']), issuedAt))).toBe('portal_link_invalid');
+    expect(refusal(() => tokens.verify(sign(null as unknown as object), issuedAt))).toBe('portal_link_invalid');
+  });
+
   it('cannot be made without a secret', () => {
     expect(() => new PortalTokens(undefined).issue('cus_42', inAnHour)).toThrow(/CURSOR_SECRET/);
   });

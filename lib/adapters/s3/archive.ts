@@ -1,12 +1,12 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { gunzipSync, gzipSync } from 'node:zlib';
-import { archivePrefix, fromNdjson, toNdjson, type ArchiveGroup, type ArchivedEvent } from '../../domain/archive';
+import { archivePrefix, fromNdjson, groupKeyPrefix, toNdjson, type ArchiveGroup, type ArchivedEvent } from '../../domain/archive';
 import type { EventArchive } from '../../app/ports';
 import { mapLimit } from '../../platform/concurrency';
 
 /**
  * The event archive on S3: one gzipped NDJSON object per (message, customer, period) group at
- * `events/<customerId>/<YYYY-MM>/<batchId>-<n>.ndjson.gz`. gzip output of the same bytes is the
+ * `events/<customerId>/<YYYY-MM>/<batchId>-<n>~<meters>.ndjson.gz`. gzip output of the same bytes is the
  * same bytes (no timestamp in the header), so a redelivered message rewrites an identical object.
  */
 /** Objects written by this process (benchmarks report S3 PUTs per event from it). */
@@ -54,6 +54,13 @@ export class S3EventArchive implements EventArchive {
     );
     const keys = (out.Contents ?? []).map((o) => o.Key!).filter(Boolean);
     return { keys, next: out.IsTruncated ? keys[keys.length - 1] : undefined };
+  }
+
+  async groupObject(customerId: string, period: string, batchId: string, group: number): Promise<string | undefined> {
+    const prefix = groupKeyPrefix(customerId, period, batchId, group);
+    const out = await this.s3.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: prefix, MaxKeys: 20 }));
+    // `<batchId>-1` is also the start of `<batchId>-10...`: the group's own key goes on with `~` (or `.`, written before keys named meters).
+    return (out.Contents ?? []).map((o) => o.Key!).find((k) => k[prefix.length] === '~' || k[prefix.length] === '.');
   }
 
   async customers(period: string): Promise<string[]> {

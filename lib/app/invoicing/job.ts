@@ -14,7 +14,7 @@ import {
   type InvoiceStatus,
 } from '../ports';
 import { gatherInvoices, type SnapshotDeps } from './snapshot';
-import { syncInvoice } from './sync';
+import { failureReason, syncInvoice } from './sync';
 import type { InvoiceSync } from './stripe-port';
 
 /**
@@ -184,8 +184,9 @@ async function unblock(deps: InvoicingDeps, record: InvoiceRecord): Promise<Invo
   );
 }
 
-/** After the last SQS attempt: record why, and count the customer as failed in its run. */
-export async function recordInvoiceFailure(deps: InvoicingDeps, job: { customerId: string; period: string }, error: string, final: boolean): Promise<void> {
+/** After a failed attempt: record why (the last attempt also counts the customer as failed in its run). */
+export async function recordInvoiceFailure(deps: InvoicingDeps, job: { customerId: string; period: string }, err: unknown, final: boolean): Promise<void> {
+  const error = failureReason(err);
   const record = await deps.invoices.get(job.customerId, job.period);
   if (record && !TERMINAL_INVOICE_STATUSES.includes(record.status)) {
     await deps.invoices.update(job.customerId, job.period, record.status, {

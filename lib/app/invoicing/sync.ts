@@ -1,4 +1,5 @@
 import type { Clock, InvoiceRecord, InvoiceRepository, InvoiceStatus } from '../ports';
+import { DomainError } from '../../domain/errors';
 import { BillingProviderError, type InvoiceSync, type SyncInvoice } from './stripe-port';
 
 /**
@@ -87,8 +88,23 @@ export async function syncInvoice(deps: SyncDeps, start: InvoiceRecord): Promise
       record = await advance(record, { ...changes, status: step.next, ...(step.next === 'finalized' ? { finalizedAt: at() } : {}) });
     } catch (err) {
       if (!(err instanceof BillingProviderError) || err.retryable) throw err;
-      return advance(record, { status: 'blocked', blockedFrom: record.status, lastError: `${err.code ?? 'provider_error'}: ${err.message}`.slice(0, 500) });
+      return advance(record, { status: 'blocked', blockedFrom: record.status, lastError: failureReason(err).slice(0, 500) });
     }
   }
   return record;
+}
+
+/**
+ * What a failed attempt may say where the customer's own keys read it (`lastError`, the run's
+ * member): a refusal's code and sentence (ours or Stripe's), a transient provider failure's code,
+ * and for anything else only that this service failed; the raw error is in the function's log.
+ */
+export function failureReason(err: unknown): string {
+  if (err instanceof DomainError) return `${err.code}: ${err.message}`;
+  if (err instanceof BillingProviderError) {
+    return err.retryable
+      ? `${err.code ?? 'provider_unavailable'}: Stripe could not take the request at the time; it is retried`
+      : `${err.code ?? 'provider_error'}: ${err.message}`;
+  }
+  return 'internal_error: the invoice could not be sent because of a failure inside this service; its logs have the cause';
 }
