@@ -137,6 +137,7 @@ async function main() {
   const stack = await startStack({ port: 0, visibilityTimeoutSeconds: VISIBILITY, pollerConcurrency: POLLERS, env: { CATALOG_FILE: '' } });
   const { capacity } = require('../lib/adapters/dynamo/capacity') as typeof import('../lib/adapters/dynamo/capacity');
   const { archiveWrites } = require('../lib/adapters/s3/archive') as typeof import('../lib/adapters/s3/archive');
+  const { limitWrites } = require('../lib/adapters/dynamo/rate-limits') as typeof import('../lib/adapters/dynamo/rate-limits');
   const { dynamoClient } = require('../lib/platform/clients') as typeof import('../lib/platform/clients');
   const { claimPk, claimStatement, DEFAULT_CLAIM_REQUESTS, DEFAULT_WRITE_CONCURRENCY } =
     require('../lib/adapters/dynamo/ledger') as typeof import('../lib/adapters/dynamo/ledger');
@@ -241,6 +242,7 @@ async function main() {
     capacity.reset();
     archiveWrites.puts = 0;
     archiveWrites.events = 0;
+    limitWrites.count = 0;
     tally.on = true;
     // BACKLOG=1: the aggregator waits until every request is queued, then counts the backlog alone.
     const usagePollers = stack.pollers.filter((p) => p.queueUrl === stack.resources.queues['UsageQueue']!.url);
@@ -300,6 +302,7 @@ async function main() {
     const priced = capacity.pricedUnits;
     const reported = capacity.reportedUnits;
     const archive = { ...archiveWrites };
+    const keyLimitWrites = limitWrites.count;
     const rawProfiler: CpuProfiler | undefined = PROFILE ? await startCpuProfile() : undefined;
     const rawAfter = await rawPuts('after');
     const rawProfiled = await rawProfiler?.stop('bench-metering-raw');
@@ -325,6 +328,9 @@ async function main() {
     console.log(`DynamoDB:    ${priced} write units by AWS pricing rules -> ${per1000(priced)} per 1,000 events`);
     console.log(
       `             ${reported} reported by DynamoDB Local (ReturnConsumedCapacity; it reports nothing for PartiQL batches, the claims, and bills transactional items at 1, AWS at 2) -> ${per1000(reported)} per 1,000 events`,
+    );
+    console.log(
+      `key limits:  ${keyLimitWrites} write units beside them (1 per request and 1 per ingest request's events, docs/scaling.md "Limits") -> ${per1000(keyLimitWrites)} per 1,000 events at ${REQUEST_SIZE} events per request`,
     );
     // Archived events beyond the unique ones were written by a message counted twice (a redelivery): their writes inflate the figures above.
     console.log(

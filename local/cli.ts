@@ -62,9 +62,39 @@ const budgetText = (b: { amount: string; currency?: string }) => (b.currency ? f
 // ---------------------------------------------------------------------------------------------
 // keys
 
-type KeyView = { keyId: string; name: string; scopes: string[]; customerId: string | null; createdAt: string; revokedAt: string | null };
-const keyRow = (k: KeyView): Cell[] => [k.keyId, k.name, k.scopes.join(','), dash(k.customerId), k.createdAt, dash(k.revokedAt)];
-const KEY_HEAD = ['key id', 'name', 'scopes', 'customer', 'created', 'revoked'];
+type KeyView = {
+  keyId: string;
+  name: string;
+  scopes: string[];
+  customerId: string | null;
+  createdAt: string;
+  revokedAt: string | null;
+  limits: { requestsPerSecond: number; eventsPerMinute: number };
+  customLimits: { requestsPerSecond?: number; eventsPerMinute?: number };
+};
+/** A limit, marked `*` when it is the key's own (not the deployment's default). */
+const limitText = (k: KeyView, name: 'requestsPerSecond' | 'eventsPerMinute') => `${k.limits[name]}${k.customLimits[name] === undefined ? '' : '*'}`;
+const keyRow = (k: KeyView): Cell[] => [
+  k.keyId,
+  k.name,
+  k.scopes.join(','),
+  dash(k.customerId),
+  limitText(k, 'requestsPerSecond'),
+  limitText(k, 'eventsPerMinute'),
+  k.createdAt,
+  dash(k.revokedAt),
+];
+const KEY_HEAD = ['key id', 'name', 'scopes', 'customer', 'requests/s', 'events/min', 'created', 'revoked'];
+const KEY_FOOT = "* the key's own limit; the others are the deployment's defaults";
+const keysTable = (rows: KeyView[]) =>
+  [table(KEY_HEAD, rows.map(keyRow), [4, 5]), ...(rows.some((k) => Object.keys(k.customLimits).length > 0) ? [KEY_FOOT] : [])].join('\n');
+
+/** A limit option: a whole number, or (`keys limits`) "default" to return to the deployment's (commander turns a parsed null into ''). */
+function limitValue(value: string): number | 'default' {
+  if (value === 'default') return value;
+  if (!/^\d{1,9}$/.test(value)) throw new InvalidArgumentError(`a limit is a whole number (or "default"); got "${value}"`);
+  return Number(value);
+}
 
 function keysCommands(cli: Command): void {
   const keys = cli.command('keys').description('API keys (stored hashed; the plain key is shown once)');
@@ -74,21 +104,41 @@ function keysCommands(cli: Command): void {
     .requiredOption('--name <name>', 'what the key is for')
     .requiredOption('--scopes <list>', `comma-separated: ${SCOPES.join(',')} (admin cannot be bound to a customer)`, scopes)
     .option('--customer <id>', 'bind the key to one customer')
+    .option('--requests-per-second <n>', "the key's own limit of requests in one second (default: the deployment's)", limitValue)
+    .option('--events-per-minute <n>', "the key's own limit of events ingested in one minute (default: the deployment's)", limitValue)
     .addOption(jsonOption())
-    .action(async (o: { name: string; scopes: Scope[]; customer?: string } & Json) => {
-      const { apiKeyInput, createApiKey } = await import('../lib/app/apikeys');
-      const input = parse(apiKeyInput, { name: o.name, scopes: o.scopes, customerId: o.customer });
-      output(o.json, await createApiKey(await container(), operator, input), (k) =>
-        [table(KEY_HEAD, [keyRow(k)]), `key: ${k.key}`, 'Store it now: it is not shown again (only its hash is kept).'].join('\n'),
-      );
-    });
+    .action(
+      async (o: { name: string; scopes: Scope[]; customer?: string; requestsPerSecond?: number | 'default'; eventsPerMinute?: number | 'default' } & Json) => {
+        const { apiKeyInput, createApiKey } = await import('../lib/app/apikeys');
+        const own = (v: number | 'default' | undefined) => (v === 'default' ? undefined : v);
+        const limits = { requestsPerSecond: own(o.requestsPerSecond), eventsPerMinute: own(o.eventsPerMinute) };
+        const input = parse(apiKeyInput, { name: o.name, scopes: o.scopes, customerId: o.customer, limits });
+        output(o.json, await createApiKey(await container(), operator, input), (k) =>
+          [keysTable([k]), `key: ${k.key}`, 'Store it now: it is not shown again (only its hash is kept).'].join('\n'),
+        );
+      },
+    );
   keys
     .command('list')
-    .description('every key, revoked ones included (no secrets)')
+    .description('every key, revoked ones included (no secrets), with its limits')
     .addOption(jsonOption())
     .action(async (o: Json) => {
       const { listApiKeys } = await import('../lib/app/apikeys');
-      output(o.json, await listApiKeys(await container(), operator), (r) => (r.apiKeys.length ? table(KEY_HEAD, r.apiKeys.map(keyRow)) : 'no API keys yet'));
+      output(o.json, await listApiKeys(await container(), operator), (r) => (r.apiKeys.length ? keysTable(r.apiKeys) : 'no API keys yet'));
+    });
+  keys
+    .command('limits <keyId>')
+    .description('change a key\'s limits from its next request; "default" returns one to the deployment\'s')
+    .option('--requests-per-second <n|default>', 'requests in one second, 1..1000', limitValue)
+    .option('--events-per-minute <n|default>', 'events ingested in one minute, 1000..60000000', limitValue)
+    .addOption(jsonOption())
+    .action(async (keyId: string, o: { requestsPerSecond?: number | 'default'; eventsPerMinute?: number | 'default' } & Json) => {
+      const { apiKeyPatch, updateApiKey } = await import('../lib/app/apikeys');
+      if (o.requestsPerSecond === undefined && o.eventsPerMinute === undefined)
+        throw new UsageError('give --requests-per-second or --events-per-minute (a number or "default")');
+      const change = (v: number | 'default' | undefined) => (v === 'default' ? null : v);
+      const patch = parse(apiKeyPatch, { limits: { requestsPerSecond: change(o.requestsPerSecond), eventsPerMinute: change(o.eventsPerMinute) } });
+      output(o.json, await updateApiKey(await container(), operator, keyId, patch), (k) => keysTable([k]));
     });
   keys
     .command('revoke <keyId>')

@@ -42,7 +42,7 @@ export interface FunctionDef {
 export interface Deployment {
   /** provider.timeout: the functions' default timeout in seconds. */
   defaultTimeout: number;
-  /** provider.environment, as written (strings and `!Ref`s). */
+  /** provider.environment, `${param:...}` replaced by params.default (other strings and `!Ref`s as written). */
   environment: Record<string, unknown>;
   resources: Record<string, CfnResource>;
   functions: FunctionDef[];
@@ -54,10 +54,19 @@ export interface Deployment {
 
 export function loadDeployment(): Deployment {
   const sls = readYaml<{
+    params?: { default?: Record<string, unknown> };
     provider: { timeout?: number; environment?: Record<string, unknown> };
     functions: Record<string, Omit<FunctionDef, 'name'>>;
     resources: unknown[];
   }>('serverless.yml');
+  // The deployment parameters' defaults, as `osls package` resolves them without --param.
+  const params = sls.params?.default ?? {};
+  const environment = Object.fromEntries(
+    Object.entries(sls.provider.environment ?? {}).map(([name, value]) => {
+      const param = typeof value === 'string' ? /^\$\{param:(\w+)\}$/.exec(value)?.[1] : undefined;
+      return [name, param !== undefined && param in params ? String(params[param]) : value];
+    }),
+  );
   const resources: Record<string, CfnResource> = {};
   for (const part of sls.resources) {
     const file = typeof part === 'string' ? /^\$\{file\((.+)\)\}$/.exec(part)?.[1] : undefined;
@@ -86,7 +95,7 @@ export function loadDeployment(): Deployment {
       }
     }
   }
-  return { defaultTimeout: sls.provider.timeout ?? 6, environment: sls.provider.environment ?? {}, resources, functions, routes, queueTriggers, schedules };
+  return { defaultTimeout: sls.provider.timeout ?? 6, environment, resources, functions, routes, queueTriggers, schedules };
 }
 
 /** Milliseconds of an EventBridge `rate(N unit)` expression; undefined for cron expressions. */

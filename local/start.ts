@@ -118,7 +118,7 @@ Try:
   curl -s ${stack.url}/api/v1/customers/cus_42/events -H 'Authorization: Bearer ${key}'
   curl -s -X POST ${stack.url}/api/v1/customers/cus_42/portal-links -H 'Authorization: Bearer ${key}'   # open its url in a browser
   curl -s -X POST ${stack.url}/api/v1/events/void -H 'Authorization: Bearer ${key}' \\
-    -H 'Content-Type: application/json' -d '{"source":"curl","id":"req_1","reason":"sent twice by mistake"}'
+    -H 'Content-Type: application/json' -d '{"customerId":"cus_42","source":"curl","id":"req_1","reason":"sent twice by mistake"}'
   npm run cli -- usage --customer cus_42
   npm run cli -- reconcile --period ${now.slice(0, 7)}
 ${opts.demo ? '' : '  npm run demo        (a realistic month: customers on every plan, last month invoiced, alerts)\n'}

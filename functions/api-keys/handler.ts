@@ -1,4 +1,4 @@
-import { apiKeyInput, createApiKey, listApiKeys, revokeApiKey } from '../../lib/app/apikeys';
+import { apiKeyInput, apiKeyPatch, createApiKey, listApiKeys, revokeApiKey, updateApiKey } from '../../lib/app/apikeys';
 import { wire } from '../../lib/platform/wiring/base';
 import { authArea } from '../../lib/platform/wiring/auth';
 import { httpHandler } from '../../lib/platform/http';
@@ -17,6 +17,13 @@ export const revoke = httpHandler({ scope: 'admin' }, async (req) => ({
   status: 200,
   body: await revokeApiKey(deps(), await req.principal(), req.param('keyId')),
 }));
+
+/** PATCH /api/v1/api-keys/{keyId} (admin): the key's limits. */
+export const update = httpHandler({ scope: 'admin' }, async (req) => {
+  const principal = await req.principal();
+  const keyId = req.param('keyId');
+  return { status: 200, body: await updateApiKey(deps(), principal, keyId, req.json(apiKeyPatch)) };
+});
 
 /** GET /api/v1/api-keys (admin): ids, names, scopes; never secrets. */
 export const list = httpHandler({ scope: 'admin' }, async (req) => ({ status: 200, body: await listApiKeys(deps(), await req.principal()) }));

@@ -1,19 +1,20 @@
 import { ingestEvents } from '../../lib/app/ingest';
 import { wire } from '../../lib/platform/wiring/base';
 import { catalogArea } from '../../lib/platform/wiring/catalog';
+import { authArea } from '../../lib/platform/wiring/auth';
 import { ingestArea } from '../../lib/platform/wiring/ingest';
 import { httpHandler } from '../../lib/platform/http';
 import { MetricUnit, metrics } from '../../lib/platform/observability';
 
 /** The areas of the composition root this function uses. */
-const deps = () => wire(catalogArea, ingestArea);
+const deps = () => wire(catalogArea, ingestArea, authArea);
 
 /** POST /api/v1/events: CloudEvents in structured, batched or binary (ce-* headers) mode; validate all, queue all, 202. */
 export const handler = httpHandler({ scope: 'ingest' }, async (req) => {
   const c = deps();
   try {
     const result = await ingestEvents(
-      { catalog: c.catalog, queue: c.usageQueue, idempotency: c.idempotency, clock: c.clock, maxEventAgeMs: c.config.maxEventAgeMs },
+      { ...c, queue: c.usageQueue, maxEventAgeMs: c.config.maxEventAgeMs },
       {
         principal: await req.principal(),
         contentType: req.header('content-type'),

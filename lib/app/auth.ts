@@ -17,5 +17,5 @@ export async function authenticate(deps: AuthDeps, authorization: string | undef
   if (!parsed) throw new UnauthorizedError('the API key is malformed or unknown');
   const record = await deps.apiKeys.get(parsed.keyId);
   if (!record || record.revokedAt || !secretMatches(parsed.secret, record)) throw new UnauthorizedError('the API key is malformed, unknown or revoked');
-  return { keyId: record.keyId, scopes: record.scopes, customerId: record.customerId };
+  return { keyId: record.keyId, scopes: record.scopes, customerId: record.customerId, limits: record.limits };
 }

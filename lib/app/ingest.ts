@@ -12,6 +12,7 @@ import {
 } from '../domain/errors';
 import { validateEvent, type MeteredEvent } from '../domain/events';
 import { asciiJson, parseJson } from '../domain/json';
+import { limitEvents, type LimitDeps } from './limits';
 import type { Clock, IdempotencyStore, UsageBatch, UsageQueue } from './ports';
 
 export const MAX_EVENTS_PER_REQUEST = 1000;
@@ -19,7 +20,7 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 /** Keeps every queue message well under SQS's 256 KiB message and batch limits. */
 export const MAX_BATCH_BYTES = 120 * 1024;
 
-export interface IngestDeps {
+export interface IngestDeps extends LimitDeps {
   catalog: CatalogIndex;
   queue: UsageQueue;
   idempotency: IdempotencyStore;
@@ -187,6 +188,9 @@ export async function ingestEvents(deps: IngestDeps, req: IngestRequest): Promis
   authorize(req.principal, 'ingest');
   const binary = isBinaryMode(mediaType(req.contentType), req.ceHeaders);
   const events = validateAll(parseEnvelope(req.contentType, req.body, req.ceHeaders), deps, req.principal, binary ? namedByHeader : undefined);
+  // Counted against the key's minute before anything is recorded: a refused request leaves no trace
+  // (a retry of an accepted one, Idempotency-Key or not, counts again).
+  await limitEvents(deps, req.principal, events.length);
   const result = { status: 202, body: { accepted: events.length } };
 
   let batchId: (n: number) => string = () => randomUUID();

@@ -1,11 +1,12 @@
 import type { AggregationPlan } from '../domain/aggregation';
 import type { ArchiveGroup, ArchivedEvent } from '../domain/archive';
-import type { ApiKeyRecord } from '../domain/apikey';
+import type { ApiKeyRecord, KeyLimits } from '../domain/apikey';
 import type { Plan } from '../domain/catalog';
 import type { MeteredEvent } from '../domain/events';
 import type { InvoiceLine } from '../domain/invoice';
 import type { InvoiceKind } from '../domain/invoicing';
 import type { PlanChange } from '../domain/plan-schedule';
+import type { LimitWindow } from '../domain/rate-limit';
 
 /** What the use cases need from the outside world; lib/adapters implements them on AWS. */
 
@@ -156,7 +157,15 @@ export interface ApiKeyRepository {
   get(keyId: string): Promise<ApiKeyRecord | undefined>;
   create(record: ApiKeyRecord): Promise<void>;
   revoke(keyId: string, at: string): Promise<boolean>;
+  /** Replaces the key's own limits (an empty object: the defaults); false if there is no such key. */
+  setLimits(keyId: string, limits: Partial<KeyLimits>): Promise<boolean>;
   list(): Promise<ApiKeyRecord[]>;
+}
+
+/** Counters of the keys' limit windows (lib/domain/rate-limit.ts). */
+export interface RateLimiter {
+  /** Adds `count` to the window unless that would take it past `limit`: false (nothing added) then. */
+  take(window: LimitWindow, count: number, limit: number): Promise<boolean>;
 }
 
 export interface IdempotencyRecord {

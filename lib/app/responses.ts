@@ -409,6 +409,15 @@ export const customerList = z
   })
   .meta({ id: 'CustomerList' });
 
+const keyLimits = z
+  .object({
+    requestsPerSecond: z.int().meta({ description: 'Requests in one calendar second (UTC); past it, 429 `rate_limited`.' }),
+    eventsPerMinute: z
+      .int()
+      .meta({ description: 'Events ingested in one calendar minute (UTC); a request that would pass it is 429 `rate_limited`, nothing accepted.' }),
+  })
+  .meta({ id: 'KeyLimits' });
+
 export const apiKey = z
   .object({
     keyId: z.string().regex(KEY_ID_PATTERN),
@@ -417,6 +426,8 @@ export const apiKey = z
     customerId: customerId.nullable().meta({ description: 'The one customer a bound key may touch; null for unbound keys.' }),
     createdAt: timestamp,
     revokedAt: timestamp.nullable(),
+    limits: keyLimits.meta({ description: "The limits that apply: the key's own, else the deployment's defaults." }),
+    customLimits: keyLimits.partial().meta({ description: "The key's own limits (the others are the deployment's defaults)." }),
   })
   .meta({ id: 'ApiKey' });
 

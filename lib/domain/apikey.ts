@@ -17,6 +17,8 @@ export interface ApiKeyRecord {
   customerId?: string;
   createdAt: string;
   revokedAt?: string;
+  /** This key's own limits; a limit left out is the deployment's default. */
+  limits?: Partial<KeyLimits>;
 }
 
 export interface Principal {
@@ -24,7 +26,24 @@ export interface Principal {
   scopes: Scope[];
   /** When set, the key may only touch this customer. */
   customerId?: string;
+  /** The key's own limits (the rest are the deployment's defaults). */
+  limits?: Partial<KeyLimits>;
 }
+
+/**
+ * What one key may do (docs/scaling.md, "Limits"): requests in one calendar second (UTC), and events
+ * ingested in one calendar minute. A key's events-per-minute can take at least one full request.
+ */
+export interface KeyLimits {
+  requestsPerSecond: number;
+  eventsPerMinute: number;
+}
+export const KEY_LIMIT_BOUNDS: Record<keyof KeyLimits, { min: number; max: number }> = {
+  // A key's requests of one minute are counted on one DynamoDB item, which takes ~1,000 writes/s.
+  requestsPerSecond: { min: 1, max: 1_000 },
+  // The most events one request carries (lib/app/ingest.ts), up to 1,000 full requests a second.
+  eventsPerMinute: { min: 1_000, max: 60_000_000 },
+};
 
 const KEY_PATTERN = /^mk_([a-z0-9]{12})_([A-Za-z0-9_-]{43})$/;
 /** The public part of a key: what lists show and revocations name. */

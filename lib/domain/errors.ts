@@ -36,5 +36,14 @@ export class NotFoundError extends DomainError {}
 export class ConflictError extends DomainError {}
 export class PayloadTooLargeError extends DomainError {}
 export class UnsupportedMediaTypeError extends DomainError {}
+/** The caller went past a limit of its key; the same request succeeds after `retryAfterSeconds`. */
+export class RateLimitedError extends DomainError {
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super('rate_limited', message);
+  }
+}
 /** A dependency is briefly unavailable; the caller may retry the same request safely. */
 export class UnavailableError extends DomainError {}

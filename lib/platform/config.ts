@@ -1,5 +1,6 @@
 import * as z from 'zod/mini';
 import '../domain/zod-english';
+import { KEY_LIMIT_BOUNDS } from '../domain/apikey';
 import { MAX_CORRECTION_LOOKBACK, correctionLookback } from '../domain/period';
 
 /**
@@ -20,6 +21,11 @@ const schema = z.object({
   DEDUPE_TABLE: text(),
   CUSTOMERS_TABLE: text(),
   API_KEYS_TABLE: text(),
+  /** Counters of the keys' limits (resources/dynamodb.yml). */
+  RATE_LIMITS_TABLE: text(),
+  /** The limits of a key that sets none of its own (docs/scaling.md, "Limits"). */
+  KEY_REQUESTS_PER_SECOND: z._default(integer(KEY_LIMIT_BOUNDS.requestsPerSecond.min, KEY_LIMIT_BOUNDS.requestsPerSecond.max), 500),
+  KEY_EVENTS_PER_MINUTE: z._default(integer(KEY_LIMIT_BOUNDS.eventsPerMinute.min, KEY_LIMIT_BOUNDS.eventsPerMinute.max), 3_000_000),
   USAGE_QUEUE_URL: url(),
   INVOICES_TABLE: text(),
   ALERTS_TABLE: text(),

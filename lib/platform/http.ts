@@ -4,6 +4,7 @@ import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { ZodType } from 'zod';
 import { authenticate } from '../app/auth';
+import { limitRequest } from '../app/limits';
 import { authorize, requireUnbound, type Principal, type Scope } from '../domain/apikey';
 import {
   ConflictError,
@@ -11,6 +12,7 @@ import {
   ForbiddenError,
   NotFoundError,
   PayloadTooLargeError,
+  RateLimitedError,
   UnauthorizedError,
   UnavailableError,
   UnsupportedMediaTypeError,
@@ -72,6 +74,7 @@ const STATUS: [new (...args: never[]) => DomainError, number][] = [
   [ConflictError, 409],
   [PayloadTooLargeError, 413],
   [UnsupportedMediaTypeError, 415],
+  [RateLimitedError, 429],
   [UnavailableError, 503],
 ];
 
@@ -88,6 +91,7 @@ export function toHttpError(err: unknown, requestId: string): HttpResponse {
   if (err instanceof DomainError) {
     const status = httpStatus(err);
     const res: HttpResponse = { status, body: errorBody(err.code, err.message, requestId, err.details) };
+    if (err instanceof RateLimitedError) res.headers = { 'retry-after': String(err.retryAfterSeconds) };
     if (status >= 500) {
       logger.error('request failed', { requestId, code: err.code, error: (err.cause ?? err) as Error });
       // A 503 means "try again shortly": the request is safe to repeat.
@@ -171,12 +175,17 @@ function decodeBody(event: APIGatewayProxyEventV2): string {
   }
 }
 
-/** 401 for no usable key, 403 for the wrong scope or customer: before the body is read. */
+/**
+ * 401 for no usable key, 403 for the wrong scope or customer: before the body is read. A known key's
+ * request is counted against its requests per second first (lib/app/limits.ts): one refused 403 counts
+ * too, and past the limit every request is 429 rate_limited, whatever else it would be.
+ */
 async function authorizeRoute(access: RouteAccess, event: APIGatewayProxyEventV2): Promise<Principal | undefined> {
   if ('public' in access) return undefined;
   const c = wire(authArea);
   const authorization = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
   const principal = await authenticate({ apiKeys: c.apiKeys, localAdminKey: c.config.isLocal ? c.config.LOCAL_ADMIN_KEY : undefined }, authorization);
+  await limitRequest(c, principal);
   authorize(principal, access.scope);
   if (access.scope === 'admin') requireUnbound(principal);
   if (access.customerParam !== undefined) {

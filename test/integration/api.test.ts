@@ -254,7 +254,7 @@ describe('entitlements', () => {
 });
 
 describe('what a read costs the store', () => {
-  it('answers the usage page and an entitlement check with one BatchGetItem, and the upcoming invoice with one more Query of the invoices', async () => {
+  it('answers the usage page and an entitlement check with one BatchGetItem, and the upcoming invoice with one more Query of the invoices (beside the key`s count)', async () => {
     const { dynamoClient } = require('../../lib/platform/clients') as typeof import('../../lib/platform/clients');
     const id = 'cus_read_cost';
     expect(
@@ -268,14 +268,19 @@ describe('what a read costs the store', () => {
     expect((await t.sendEvents([cloudEvent({ subject: id, id: 'rc-2', type: 'user_activity', data: { userId: 'u1' } })])).status).toBe(202);
     await t.drain();
     let usage: any;
+    // Every request of a key is also counted against its limits: one UpdateItem first (docs/scaling.md, "Limits").
     expect(await commandsDuring(dynamoClient(), async () => (usage = await t.request('GET', `/api/v1/customers/${id}/usage`)))).toEqual([
+      'UpdateItemCommand',
       'BatchGetItemCommand',
     ]);
     expect(usage.body).toMatchObject({ duplicatesDropped: 1 });
     expect(usage.body.meters.find((m: any) => m.meter === 'api_calls')).toMatchObject({ value: '7' });
     expect(usage.body.meters.find((m: any) => m.meter === 'active_users')).toMatchObject({ value: '1' });
-    expect(await commandsDuring(dynamoClient(), () => t.request('GET', `/api/v1/customers/${id}/entitlements`))).toEqual(['BatchGetItemCommand']);
+    expect(await commandsDuring(dynamoClient(), () => t.request('GET', `/api/v1/customers/${id}/entitlements`))).toEqual([
+      'UpdateItemCommand',
+      'BatchGetItemCommand',
+    ]);
     const preview = await commandsDuring(dynamoClient(), () => t.request('GET', `/api/v1/customers/${id}/invoices/upcoming`));
-    expect(preview.sort()).toEqual(['BatchGetItemCommand', 'QueryCommand']);
+    expect(preview.sort()).toEqual(['BatchGetItemCommand', 'QueryCommand', 'UpdateItemCommand']);
   });
 });

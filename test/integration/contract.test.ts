@@ -339,6 +339,28 @@ const CASES: Case[] = [
     why: 'an unknown key id',
     send: () => t.request('DELETE', '/api/v1/api-keys/zzzzzzzzzzzz', { key: keys.admin }),
   },
+  {
+    route: 'PATCH /api/v1/api-keys/{keyId}',
+    status: 200,
+    why: 'limits changed',
+    send: async () => {
+      const { keyId } = (await send('POST', '/api/v1/api-keys', { name: 'to limit', scopes: ['ingest'] })).body;
+      return send('PATCH', `/api/v1/api-keys/${keyId}`, { limits: { requestsPerSecond: 10, eventsPerMinute: null } });
+    },
+    holds: (b) => expect(b).toMatchObject({ limits: { requestsPerSecond: 10 }, customLimits: { requestsPerSecond: 10 } }),
+  },
+  {
+    route: 'PATCH /api/v1/api-keys/{keyId}',
+    status: 400,
+    why: 'a limit of 0',
+    send: () => send('PATCH', '/api/v1/api-keys/zzzzzzzzzzzz', { limits: { requestsPerSecond: 0 } }),
+  },
+  {
+    route: 'PATCH /api/v1/api-keys/{keyId}',
+    status: 404,
+    why: 'an unknown key id',
+    send: () => send('PATCH', '/api/v1/api-keys/zzzzzzzzzzzz', { limits: {} }),
+  },
 
   {
     route: 'GET /api/v1/customers/{id}/events',
@@ -477,6 +499,29 @@ it.each(protectedRoutes)('$route answers 401 without a key and 403 with a key la
   expect((await t.request(method, concrete(route), { key: keys[otherScope[scope!]!] })).status).toBe(403);
 });
 
+describe('past a key`s limit', () => {
+  let limited = '';
+  /** Each route in a second of its own: its first request counts, the second is one too many. */
+  let second = Math.ceil(Date.now() / 1000) * 1000 + 3_600_000;
+  beforeAll(async () => {
+    limited = (await send('POST', '/api/v1/api-keys', { name: 'one a second', scopes: ['admin'], limits: { requestsPerSecond: 1 } })).body.key;
+  });
+
+  it.each(protectedRoutes)('$route answers 429 rate_limited with Retry-After', async ({ route }) => {
+    const [method] = route.split(' ') as [string];
+    second += 1000;
+    const res = await at(new Date(second), async () => {
+      await t.request(method, concrete(route), { key: limited });
+      return t.request(method, concrete(route), { key: limited });
+    });
+    expect({ status: res.status, code: res.body.error.code, retryAfter: res.headers.get('retry-after') }).toEqual({
+      status: 429,
+      code: 'rate_limited',
+      retryAfter: '1',
+    });
+  });
+});
+
 describe('while DynamoDB throttles', () => {
   beforeAll(() => {
     dynamo.middlewareStack.add(
@@ -496,8 +541,15 @@ describe('while DynamoDB throttles', () => {
     expect({ status: res.status, code: res.body.error.code }).toEqual({ status: 503, code: 'service_busy' });
   });
 
-  it('GET /health answers 503', async () => {
-    expect((await t.request('GET', '/health', { key: null })).status).toBe(503);
+  it('GET /health answers 503 once its last answer (at most 5 s old) has expired', async () => {
+    const root = (require('../../lib/platform/container') as typeof import('../../lib/platform/container')).container();
+    const clock = root.clock;
+    try {
+      root.clock = { now: () => new Date(clock.now().getTime() + 5_001) };
+      expect((await t.request('GET', '/health', { key: null })).status).toBe(503);
+    } finally {
+      root.clock = clock;
+    }
   });
 });
 

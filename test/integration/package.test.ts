@@ -22,7 +22,19 @@ const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.T
 
 it('declares the tables with their keys, TTL and the period index', () => {
   const tables = Object.fromEntries(ofType('AWS::DynamoDB::Table'));
-  expect(Object.keys(tables).sort()).toEqual(['AlertsTable', 'ApiKeysTable', 'CustomersTable', 'DedupeTable', 'InvoicesTable', 'UsageTable']);
+  expect(Object.keys(tables).sort()).toEqual([
+    'AlertsTable',
+    'ApiKeysTable',
+    'CustomersTable',
+    'DedupeTable',
+    'InvoicesTable',
+    'RateLimitsTable',
+    'UsageTable',
+  ]);
+  expect(tables.RateLimitsTable!.Properties).toMatchObject({
+    BillingMode: 'PAY_PER_REQUEST',
+    TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+  });
   expect(tables.AlertsTable!.Properties.GlobalSecondaryIndexes[0].IndexName).toBe('pending');
   expect(tables.UsageTable!.Properties.KeySchema).toEqual([
     { AttributeName: 'pk', KeyType: 'HASH' },
@@ -69,6 +81,7 @@ it('routes every HTTP API path to a function', () => {
   expect(routes).toEqual(
     [
       'DELETE /api/v1/api-keys/{keyId}',
+      'PATCH /api/v1/api-keys/{keyId}',
       'GET /api/v1/api-keys',
       'GET /api/v1/customers',
       'GET /api/v1/customers/{id}',
@@ -97,6 +110,14 @@ it('routes every HTTP API path to a function', () => {
   );
   const fns = ofType('AWS::Lambda::Function');
   for (const [, f] of fns) expect(f.Properties.Runtime).toBe('nodejs22.x');
+});
+
+it('throttles the HTTP API stage, at the deployment parameters apiRateLimit and apiBurstLimit (5,000/s and 2,500 unless given)', () => {
+  const stages = ofType('AWS::ApiGatewayV2::Stage');
+  expect(stages).toHaveLength(1);
+  expect(stages[0]![1].Properties.DefaultRouteSettings).toEqual({ DetailedMetricsEnabled: false, ThrottlingRateLimit: 5000, ThrottlingBurstLimit: 2500 });
+  const env = ofType('AWS::Lambda::Function')[0]![1].Properties.Environment.Variables;
+  expect(env).toMatchObject({ RATE_LIMITS_TABLE: { Ref: 'RateLimitsTable' }, KEY_REQUESTS_PER_SECOND: '500', KEY_EVENTS_PER_MINUTE: '3000000' });
 });
 
 /**
@@ -218,8 +239,9 @@ describe('the operations dashboard', () => {
 });
 
 describe('data protection', () => {
-  it('retains every table on stack deletion and replacement, refuses DeleteTable and keeps 35 days of point-in-time recovery', () => {
-    const tables = ofType('AWS::DynamoDB::Table');
+  it('retains every table of records on stack deletion and replacement, refuses DeleteTable and keeps 35 days of point-in-time recovery', () => {
+    // The limits' counters only matter for the minute they count: nothing to keep.
+    const tables = ofType('AWS::DynamoDB::Table').filter(([id]) => id !== 'RateLimitsTable');
     expect(tables.length).toBe(6);
     for (const [id, t] of tables) {
       expect({ id, deletion: t.DeletionPolicy, replace: t.UpdateReplacePolicy }).toEqual({ id, deletion: 'Retain', replace: 'Retain' });
@@ -317,7 +339,8 @@ function allow(row: Record<string, string>): Grants {
   );
 }
 
-const AUTHENTICATE = { ApiKeysTable: 'GetItem' };
+/** Every authenticated request reads its key and counts itself against the key's limits. */
+const AUTHENTICATE = { ApiKeysTable: 'GetItem', RateLimitsTable: 'UpdateItem' };
 const SQS_TRIGGER = 'ReceiveMessage DeleteMessage GetQueueAttributes';
 
 /**
@@ -355,9 +378,10 @@ const EXPECTED: Record<string, Record<string, string>> = {
   creditsList: { ...AUTHENTICATE, CustomersTable: 'GetItem', InvoicesTable: 'Query' },
   creditsSettle: { ...AUTHENTICATE, CustomersTable: 'GetItem', InvoicesTable: 'GetItem UpdateItem' },
   customersList: { ...AUTHENTICATE, CustomersTable: 'Scan' },
-  apiKeysCreate: { ApiKeysTable: 'GetItem PutItem' },
-  apiKeysRevoke: { ApiKeysTable: 'GetItem UpdateItem' },
-  apiKeysList: { ApiKeysTable: 'GetItem Scan' },
+  apiKeysCreate: { ...AUTHENTICATE, ApiKeysTable: 'GetItem PutItem' },
+  apiKeysRevoke: { ...AUTHENTICATE, ApiKeysTable: 'GetItem UpdateItem' },
+  apiKeysUpdate: { ...AUTHENTICATE, ApiKeysTable: 'GetItem UpdateItem' },
+  apiKeysList: { ...AUTHENTICATE, ApiKeysTable: 'GetItem Scan' },
   invoicesList: { ...AUTHENTICATE, InvoicesTable: 'Query' },
   invoicesUpcoming: { ...AUTHENTICATE, CustomersTable: 'BatchGetItem', UsageTable: 'BatchGetItem', InvoicesTable: 'Query' },
   invoiceRunsStart: { ...AUTHENTICATE, InvoicesTable: 'UpdateItem GetItem Query', UsageTable: 'GetItem', InvoiceQueue: 'SendMessage' },
@@ -398,6 +422,7 @@ const EXPECTED: Record<string, Record<string, string>> = {
     ApiKeysTable: 'DescribeTable',
     InvoicesTable: 'DescribeTable',
     AlertsTable: 'DescribeTable',
+    RateLimitsTable: 'DescribeTable',
     UsageQueue: 'GetQueueAttributes',
     InvoiceQueue: 'GetQueueAttributes',
   },

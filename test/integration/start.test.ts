@@ -171,6 +171,18 @@ it('creates an API key from the CLI that the running API accepts, and revokes it
   expect(table.stdout).toMatch(/^key: mk_[a-z0-9]{12}_\S+$/m);
 }, 60_000);
 
+it('gives a key its own limits from the CLI, shows them, and returns them to the defaults', () => {
+  const created = cliJson('keys', 'create', '--name', 'limited', '--scopes', 'ingest', '--requests-per-second', '20');
+  expect(created).toMatchObject({ limits: { requestsPerSecond: 20, eventsPerMinute: 3_000_000 }, customLimits: { requestsPerSecond: 20 } });
+  const changed = cli(['keys', 'limits', created.keyId, '--events-per-minute', '5000', '--requests-per-second', 'default']);
+  expect(changed.status).toBe(0);
+  expect(changed.stdout).toMatch(new RegExp(`│ ${created.keyId} │ limited\\s+│ ingest\\s+│ -\\s+│\\s+500 │\\s+5000\\* │`));
+  expect(changed.stdout).toContain("* the key's own limit");
+  const refused = cli(['keys', 'limits', created.keyId, '--requests-per-second', '5000']);
+  expect({ status: refused.status, stderr: refused.stderr }).toMatchObject({ status: 2, stderr: expect.stringContaining('limits.requestsPerSecond') });
+  expect(cli(['keys', 'limits', created.keyId]).status).toBe(1);
+}, 60_000);
+
 it('prints a portal link from the CLI that opens the usage page', async () => {
   const made = cli(['portal-link', '--customer', 'cus_42', '--ttl', '600']);
   expect(made.status).toBe(0);

@@ -147,7 +147,8 @@ describe('the event listing', () => {
       ).toBe(202);
     await t.drain();
     let sent = 0;
-    const seen = await pages(c, 'limit=4', async () => {
+    // 15 events 2 to a page: at least 7 pauses between pages, 4 batches each, whatever arrives.
+    const seen = await pages(c, 'limit=2', async () => {
       for (let k = 0; k < 4 && sent < 20; k++, sent++) expect((await t.sendEvents(events(c, [`late-${sent}-a`, `late-${sent}-b`], 1))).status).toBe(202);
       await t.drain();
     });
@@ -180,5 +181,119 @@ describe('the event listing', () => {
     const unfiltered = (await t.request('GET', `/api/v1/customers/${c}/events?period=${period}&limit=2`)).body.nextCursor as string;
     const misused = await t.request('GET', `/api/v1/customers/${c}/events?period=${period}&meter=storage_gb&cursor=${encodeURIComponent(unfiltered)}`);
     expect(misused).toMatchObject({ status: 400, body: { error: { code: 'invalid_cursor' } } });
+  });
+});
+
+describe('limits of a key', () => {
+  /** The stack's clock held at one instant (so that a window cannot end between two requests), moved by hand. */
+  async function frozen<T>(fn: (move: (ms: number) => void) => Promise<T>): Promise<T> {
+    const c = root();
+    const real = c.clock;
+    let at = real.now().getTime();
+    c.clock = { now: () => new Date(at) };
+    try {
+      return await fn((ms) => (at += ms));
+    } finally {
+      c.clock = real;
+    }
+  }
+
+  it('answers 429 rate_limited with Retry-After past the key`s requests per second, and never below it', async () => {
+    const k = await key({ name: 'five a second', scopes: ['read'], limits: { requestsPerSecond: 5 } });
+    const get = () => t.request('GET', '/api/v1/customers/cus_tenant_rps/usage', { key: k.key });
+    await frozen(async (move) => {
+      for (let i = 0; i < 5; i++) expect((await get()).status).toBe(200);
+      const refused = await get();
+      expect(refused).toMatchObject({ status: 429, body: { error: { code: 'rate_limited', message: expect.stringMatching(/5 requests of this second/) } } });
+      expect(refused.headers.get('retry-after')).toBe('1');
+      // A request the key may not make (403) counts too, and is refused the same way.
+      expect((await t.request('GET', '/api/v1/customers', { key: k.key })).status).toBe(429);
+      move(1000);
+      expect((await get()).status).toBe(200);
+      // Five in parallel at the start of a second: exactly the limit passes.
+      move(1000);
+      const statuses = await Promise.all(Array.from({ length: 9 }, () => get().then((r) => r.status)));
+      expect(statuses.filter((s) => s === 200)).toHaveLength(5);
+      expect(statuses.filter((s) => s === 429)).toHaveLength(4);
+    });
+  });
+
+  it('answers 429 past the key`s events per minute, accepting nothing of the request, and takes a request that fits exactly', async () => {
+    const c = 'cus_tenant_epm';
+    const k = await key({ name: 'a thousand a minute', scopes: ['ingest'], limits: { eventsPerMinute: 1000 } });
+    const ids = (prefix: string, n: number) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`);
+    await frozen(async (move) => {
+      expect((await t.sendEvents(events(c, ids('a', 600), 1), { key: k.key })).status).toBe(202);
+      const refused = await t.sendEvents(events(c, ids('b', 401), 1), { key: k.key });
+      expect(refused).toMatchObject({
+        status: 429,
+        body: { error: { code: 'rate_limited', message: expect.stringMatching(/401 events .* 1000 events of this minute/) } },
+      });
+      const wait = Number(refused.headers.get('retry-after'));
+      expect(wait).toBeGreaterThanOrEqual(1);
+      expect(wait).toBeLessThanOrEqual(60);
+      expect((await t.sendEvents(events(c, ids('c', 400), 1), { key: k.key })).status).toBe(202); // exactly the limit
+      expect((await t.sendEvents(events(c, ids('d', 1), 1), { key: k.key })).status).toBe(429);
+      move(wait * 1000);
+      expect((await t.sendEvents(events(c, ids('b', 401), 1), { key: k.key })).status).toBe(202);
+    });
+    await t.drain();
+    expect((await t.usage(c)).values.api_calls).toBe('1401'); // a, c and the retried b: the refused ones were never taken
+  });
+
+  it('changes a key`s limits from its next request, and returns them to the defaults', async () => {
+    const k = await key({ name: 'raised', scopes: ['read'], limits: { requestsPerSecond: 1 } });
+    const get = () => t.request('GET', '/api/v1/customers/cus_tenant_patch/usage', { key: k.key });
+    await frozen(async (move) => {
+      expect((await get()).status).toBe(200);
+      expect((await get()).status).toBe(429);
+      move(1000);
+      const raised = await t.request('PATCH', `/api/v1/api-keys/${k.keyId}`, { body: { limits: { requestsPerSecond: 3 } } });
+      expect(raised).toMatchObject({ status: 200, body: { limits: { requestsPerSecond: 3 }, customLimits: { requestsPerSecond: 3 } } });
+      expect([(await get()).status, (await get()).status, (await get()).status, (await get()).status]).toEqual([200, 200, 200, 429]);
+      const reset = await t.request('PATCH', `/api/v1/api-keys/${k.keyId}`, { body: { limits: { requestsPerSecond: null } } });
+      expect(reset).toMatchObject({ status: 200, body: { limits: { requestsPerSecond: 500, eventsPerMinute: 3_000_000 }, customLimits: {} } });
+    });
+    const listed = (await t.request('GET', '/api/v1/api-keys')).body.apiKeys.find((x: { keyId: string }) => x.keyId === k.keyId);
+    expect(listed).toMatchObject({ limits: { requestsPerSecond: 500 }, customLimits: {} });
+    for (const body of [
+      { limits: { requestsPerSecond: 0 } },
+      { limits: { eventsPerMinute: 10 } },
+      { limits: { burst: 1 } },
+      {},
+      { limits: { requestsPerSecond: '5' } },
+    ]) {
+      expect((await t.request('PATCH', `/api/v1/api-keys/${k.keyId}`, { body })).status).toBe(400);
+    }
+    expect((await t.request('PATCH', '/api/v1/api-keys/abcdefghijkl', { body: { limits: {} } })).status).toBe(404);
+    expect((await t.request('PATCH', `/api/v1/api-keys/${k.keyId}`, { body: { limits: {} }, key: k.key })).status).toBe(403);
+  });
+
+  it('answers /health from one check per 5 seconds, however often it is called', async () => {
+    const { dynamoClient } = require('../../lib/platform/clients') as typeof import('../../lib/platform/clients');
+    let describes = 0;
+    dynamoClient().middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'DescribeTableCommand') describes++;
+        return next(args);
+      },
+      { step: 'initialize', name: 'countDescribes' },
+    );
+    try {
+      await frozen(async (move) => {
+        move(10_000); // past any earlier check
+        const answers = await Promise.all(Array.from({ length: 50 }, () => t.request('GET', '/health', { key: null }).then((r) => r.status)));
+        expect(new Set(answers)).toEqual(new Set([200]));
+        expect(describes).toBe(7); // one check: each table once
+        move(4_999);
+        expect((await t.request('GET', '/health', { key: null })).status).toBe(200);
+        expect(describes).toBe(7);
+        move(1);
+        expect((await t.request('GET', '/health', { key: null })).status).toBe(200);
+        expect(describes).toBe(14);
+      });
+    } finally {
+      dynamoClient().middlewareStack.remove('countDescribes');
+    }
   });
 });

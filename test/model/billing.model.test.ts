@@ -638,12 +638,6 @@ async function check(h: History, out: Awaited<ReturnType<typeof play>>) {
     for (const l of r.lines.filter((x) => x.kind === 'correction')) {
       const corrected = invoices.find((x) => x.customerId === r.customerId && x.key === l.period)!;
       if (corrected.status === 'no_charge' || corrected.status === 'credit_carried') continue;
-      if (process.env.MODEL_DEBUG && !(corrected.status === 'finalized' && seq(corrected.stripeInvoiceId!) < seq(r.stripeInvoiceId!)))
-        console.log(
-          JSON.stringify(
-            invoices.filter((x) => x.customerId === r.customerId).map((x) => [x.key, x.status, x.stripeInvoiceId, x.createdAt, x.updatedAt, x.finalizedAt]),
-          ),
-        );
       expect({
         of: r.key,
         corrects: l.period,

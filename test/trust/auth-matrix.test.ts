@@ -20,6 +20,7 @@ const ACCESS: Record<string, Access> = {
   'GET /api/v1/customers': { scope: 'admin' },
   'POST /api/v1/api-keys': { scope: 'admin' },
   'DELETE /api/v1/api-keys/{keyId}': { scope: 'admin' },
+  'PATCH /api/v1/api-keys/{keyId}': { scope: 'admin' },
   'GET /api/v1/api-keys': { scope: 'admin' },
   'GET /api/v1/customers/{id}/invoices': { scope: 'read', customer: true },
   'GET /api/v1/customers/{id}/invoices/upcoming': { scope: 'read', customer: true },
@@ -43,7 +44,15 @@ const routes = loadDeployment().routes.map((r) => `${r.method} ${r.path}`);
 const PARAMS: Record<string, string> = { id: 'cus_matrix', period: '2026-01', keyId: 'abcdefghijkl', meter: 'api_calls', key: '2026-01' };
 const MALFORMED = ['Bearer', 'Basic bG9jYWw6a2V5', 'Bearer\u00a0local-admin-key', 'Bearer a b', 'bearer  mk_short_secret', 'Token local-admin-key'];
 
-type Variant = 'no key' | 'malformed header' | 'unknown key' | 'revoked key' | 'wrong scope' | "other customer's bound key" | 'bound key on an admin route';
+type Variant =
+  | 'no key'
+  | 'malformed header'
+  | 'unknown key'
+  | 'revoked key'
+  | 'wrong scope'
+  | "other customer's bound key"
+  | 'bound key on an admin route'
+  | 'a key past its requests per second';
 const VARIANTS: Variant[] = [
   'no key',
   'malformed header',
@@ -52,6 +61,7 @@ const VARIANTS: Variant[] = [
   'wrong scope',
   "other customer's bound key",
   'bound key on an admin route',
+  'a key past its requests per second',
 ];
 
 let t: TestStack;
@@ -69,6 +79,8 @@ beforeAll(async () => {
   expect((await t.request('DELETE', `/api/v1/api-keys/${revoked.keyId}`)).status).toBe(200);
   keys.revoked = revoked.key;
   keys.boundRead = (await create('bound read', { scopes: ['read', 'ingest'], customerId: 'cus_other' })).key;
+  // One request a second, of another customer: counted before its scope or customer is looked at.
+  keys.limited = (await create('limited', { scopes: ['read'], customerId: 'cus_other', limits: { requestsPerSecond: 1 } })).key;
   // Refused at creation now (admin_key_bound); one made before that rule must still be refused at use.
   keys.boundAdmin = (await t.storeKeyDirectly({ name: 'bound admin', scopes: ['admin'], customerId: 'cus_other' })).key;
 }, 120_000);
@@ -101,6 +113,8 @@ function cell(access: Exclude<Access, 'public'>, variant: Variant, i: number): {
       return { authorization: `key:${access.scope === 'admin' ? 'boundAdmin' : 'boundRead'}`, status: 403, code: 'customer_forbidden' };
     case 'bound key on an admin route':
       return access.scope === 'admin' ? { authorization: 'key:boundAdmin', status: 403, code: 'customer_forbidden' } : undefined;
+    case 'a key past its requests per second':
+      return { authorization: 'key:limited', status: 429, code: 'rate_limited' };
   }
 }
 
@@ -115,18 +129,35 @@ const matrix = routes.flatMap((route, r) => {
 
 it('classifies every HTTP route of serverless.yml (and only those)', () => {
   expect([...routes].sort()).toEqual(Object.keys(ACCESS).sort());
-  // 14 protected routes: 7 cells for admin routes, 6 for read routes, 5 for ingest.
-  expect(matrix.length).toBeGreaterThanOrEqual(80);
+  // 8 cells for admin routes, 7 for read routes, 6 for ingest.
+  expect(matrix.length).toBeGreaterThanOrEqual(100);
 });
 
 const path = (route: string) => route.split(' ')[1]!.replace(/\{(\w+)\}/g, (_, name: string) => PARAMS[name]!);
 
-it.each(matrix)('$route, $variant: $status $code before the body is read', async ({ route, authorization, status, code }) => {
+/** A second of its own for each limited cell, on the stack's clock (the handlers run in this process). */
+let second = Math.ceil(Date.now() / 1000) * 1000 + 3_600_000;
+
+it.each(matrix)('$route, $variant: $status $code before the body is read', async ({ route, variant, authorization, status, code }) => {
   const header = authorization?.startsWith('key:') ? `Bearer ${keys[authorization.slice(4)]!}` : authorization;
-  const res = await t.raw(route.split(' ')[0]!, path(route), {
-    headers: { 'content-type': 'application/json', ...(header === undefined ? {} : { authorization: header }) },
-    body: '{"this body": is not JSON and matches no schema',
-  });
+  const send = () =>
+    t.raw(route.split(' ')[0]!, path(route), {
+      headers: { 'content-type': 'application/json', ...(header === undefined ? {} : { authorization: header }) },
+      body: '{"this body": is not JSON and matches no schema',
+    });
+  let res: Awaited<ReturnType<typeof send>>;
+  if (variant === 'a key past its requests per second') {
+    const c = (require('../../lib/platform/container') as typeof import('../../lib/platform/container')).container();
+    const real = c.clock;
+    const at = new Date((second += 1000));
+    c.clock = { now: () => at };
+    try {
+      await send(); // the second's one request (refused 403 or 400: it counts all the same)
+      res = await send();
+    } finally {
+      c.clock = real;
+    }
+  } else res = await send();
   expect({ status: res.status, code: res.body?.error?.code }).toEqual({ status, code });
   expect(res.body.error).toEqual({ code, message: expect.any(String), details: expect.any(Array), requestId: res.headers.get('x-request-id') });
 });

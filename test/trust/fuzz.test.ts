@@ -32,7 +32,7 @@ const sometimes = <T>(arb: fc.Arbitrary<T>, yes: number, no: number) =>
 
 const SUBJECTS = ['fz-a', 'fz-b', 'fz:c.1'] as const;
 const BOUND = SUBJECTS[0];
-type KeyName = 'admin' | 'ingest' | 'read' | 'bound' | 'boundOther' | 'revoked' | 'unknown' | 'none' | 'malformed';
+type KeyName = 'admin' | 'ingest' | 'read' | 'bound' | 'boundOther' | 'revoked' | 'unknown' | 'none' | 'malformed' | 'limited';
 const keys: Partial<Record<KeyName, string>> = { admin: ADMIN, unknown: `mk_unknownkey0_${'u'.repeat(43)}` };
 const MALFORMED_AUTH = [
   'Bearer',
@@ -55,6 +55,8 @@ async function setUpKeys() {
   keys.read = (await create({ name: 'fz read', scopes: ['read'] })).key;
   keys.bound = (await create({ name: 'fz bound', scopes: ['read', 'ingest'], customerId: BOUND })).key;
   keys.boundOther = (await create({ name: 'fz bound other', scopes: ['read', 'ingest'], customerId: 'fz-elsewhere' })).key;
+  // Two requests a second and 1,000 events a minute: what it sends is answered rightly or 429 rate_limited.
+  keys.limited = (await create({ name: 'fz limited', scopes: ['read', 'ingest'], limits: { requestsPerSecond: 2, eventsPerMinute: 1000 } })).key;
   const revoked = await create({ name: 'fz revoked', scopes: ['admin'] });
   await t.request('DELETE', `/api/v1/api-keys/${revoked.keyId}`);
   keys.revoked = revoked.key;
@@ -71,7 +73,14 @@ function authorization(key: KeyName, variant: number): Record<string, string> {
 /** 401 for no usable key; 403 for a key without the scope. */
 function authAnswer(key: KeyName, scope: 'ingest' | 'read' | 'admin'): number[] | undefined {
   if (key === 'none' || key === 'malformed' || key === 'unknown' || key === 'revoked') return [401];
-  const scopes: Record<string, string[]> = { admin: ['admin'], ingest: ['ingest'], read: ['read'], bound: ['read', 'ingest'], boundOther: ['read', 'ingest'] };
+  const scopes: Record<string, string[]> = {
+    admin: ['admin'],
+    ingest: ['ingest'],
+    read: ['read'],
+    bound: ['read', 'ingest'],
+    boundOther: ['read', 'ingest'],
+    limited: ['read', 'ingest'],
+  };
   const has = scopes[key]!.includes(scope) || scopes[key]!.includes('admin');
   if (!has) return [403];
   if (scope === 'admin' && (key === 'bound' || key === 'boundOther')) return [403];
@@ -181,6 +190,7 @@ const ingestCase: fc.Arbitrary<IngestCase> = fc
       ['malformed', 1],
       ['unknown', 1],
       ['revoked', 1],
+      ['limited', 1],
     ]),
     authVariant: fc.nat(),
     mode: weighted<IngestCase['mode']>([
@@ -244,6 +254,7 @@ const readCase: fc.Arbitrary<ReadCase> = fc
       ['malformed', 1],
       ['unknown', 1],
       ['revoked', 1],
+      ['limited', 1],
     ]),
     authVariant: fc.nat(),
     route: fc.nat(),
@@ -251,7 +262,7 @@ const readCase: fc.Arbitrary<ReadCase> = fc
     period: fc.record({ kind: fc.constantFrom<'none' | 'valid' | 'invalid'>('none', 'valid', 'invalid'), which: fc.nat() }),
     limit: fc.record({ kind: fc.constantFrom<'none' | 'valid' | 'invalid'>('none', 'valid', 'invalid'), which: fc.nat() }),
     cursor: fc.constantFrom<ReadCase['cursor']>('none', 'none', 'real', 'truncated', 'tampered', 'garbage'),
-    body: fc.nat({ max: 5 }),
+    body: fc.nat({ max: 8 }),
   })
   .map((c) => ({ ...c, type: 'read' as const }));
 
@@ -401,6 +412,8 @@ const READ_ROUTES: {
   { method: 'DELETE', path: (id) => `/api/v1/customers/${id}`, scope: 'public', customer: false, ok: [405], query: [] },
   { method: 'PATCH', path: (id) => `/api/v1/customers/${id}`, scope: 'admin', customer: true, ok: [200, 404], query: [], body: true },
   { method: 'GET', path: (id) => `/api/v1/customers/${id}/credits`, scope: 'read', customer: true, ok: [200], query: [] },
+  { method: 'PATCH', path: (id) => `/api/v1/api-keys/${id}`, scope: 'admin', customer: false, ok: [404], query: [], body: true },
+  { method: 'GET', path: (id) => `/api/v1/customers/${id}/events`, scope: 'read', customer: true, ok: [200], query: ['period'] },
 ];
 
 function readRequest(c: ReadCase): Request {
@@ -439,6 +452,9 @@ function readRequest(c: ReadCase): Request {
     JSON.stringify({ name: 'x', scopes: ['superuser'] }),
     JSON.stringify({ name: '', planId: 'gold' }),
     '[]',
+    JSON.stringify({ limits: { requestsPerSecond: 5, eventsPerMinute: null } }),
+    '{"limits":{"requestsPerSecond":1e400}}',
+    JSON.stringify({ limits: { eventsPerMinute: '\u{1F600}'.repeat(300) } }),
   ];
   const body = route.body ? bodies[c.body]! : undefined;
   const headers: Record<string, string> = { ...authorization(c.key, c.authVariant), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) };
@@ -459,7 +475,10 @@ function readRequest(c: ReadCase): Request {
   if (idProblem) return answer([400]);
   if (!queryValid) return answer([400]);
   if (route.body) {
-    const ok = ((route.method === 'PUT' || route.method === 'PATCH') && c.body === 0) || (route.path('x').endsWith('invoice-runs') && c.body === 1);
+    const keyLimits = route.path('x').includes('api-keys');
+    const ok = keyLimits
+      ? c.body === 6
+      : ((route.method === 'PUT' || route.method === 'PATCH') && c.body === 0) || (route.path('x').endsWith('invoice-runs') && c.body === 1);
     return answer(ok ? route.ok : [400]);
   }
   return answer(route.ok);
@@ -482,7 +501,10 @@ async function check(req: Request): Promise<void> {
     const envelope = e && typeof e.code === 'string' && typeof e.message === 'string' && Array.isArray(e.details) && typeof e.requestId === 'string';
     if (!envelope || e.requestId !== res.headers.get('x-request-id')) throw new Error(`not the error envelope with the request id: ${where}`);
   }
-  if (!req.expect.includes(res.status)) throw new Error(`expected ${req.expect.join('/')}: ${where}`);
+  // The limited key's requests may also be past its limits (whatever else they would be answered).
+  const limited = req.headers.authorization === `Bearer ${keys.limited}`;
+  if (!req.expect.includes(res.status) && !(limited && res.status === 429)) throw new Error(`expected ${req.expect.join('/')}: ${where}`);
+  if (res.status === 429 && res.headers.get('retry-after') === null) throw new Error(`429 without Retry-After: ${where}`);
   if (res.status >= 200 && res.status < 300 && req.accepted) {
     if (req.accepted.replay !== (res.headers.get('idempotent-replayed') === 'true')) throw new Error(`replay header wrong: ${where}`);
     accepted.push(...req.accepted.events);

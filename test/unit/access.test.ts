@@ -1,4 +1,4 @@
-import { apiKeyInput, createApiKey } from '../../lib/app/apikeys';
+import { apiKeyInput, apiKeyPatch, createApiKey, updateApiKey } from '../../lib/app/apikeys';
 import { authenticate } from '../../lib/app/auth';
 import type { ApiKeyRepository } from '../../lib/app/ports';
 import { authorize, bearerToken, generateApiKey, hashSecret, parseApiKey, type ApiKeyRecord } from '../../lib/domain/apikey';
@@ -19,6 +19,7 @@ describe('API keys', () => {
     get: async (id) => records.find((r) => r.keyId === id),
     create: async () => undefined,
     revoke: async () => true,
+    setLimits: async () => true,
     list: async () => records,
   });
 
@@ -71,9 +72,20 @@ describe('creating API keys', () => {
   const deps = {
     apiKeys: { ...repo(created), create: async (r: ApiKeyRecord) => void created.push(r) },
     clock: { now: () => new Date('2026-11-23T00:00:00Z') },
+    defaultLimits: { requestsPerSecond: 500, eventsPerMinute: 3_000_000 },
   };
   function repo(records: ApiKeyRecord[]): ApiKeyRepository {
-    return { get: async (id) => records.find((r) => r.keyId === id), create: async () => undefined, revoke: async () => true, list: async () => records };
+    return {
+      get: async (id) => records.find((r) => r.keyId === id),
+      create: async () => undefined,
+      revoke: async () => true,
+      setLimits: async (id, limits) => {
+        const r = records.find((k) => k.keyId === id);
+        if (r) r.limits = limits;
+        return r !== undefined;
+      },
+      list: async () => records,
+    };
   }
 
   it('refuses an admin key bound to a customer: it could never use an admin endpoint', async () => {
@@ -93,6 +105,34 @@ describe('creating API keys', () => {
     });
     await expect(createApiKey(deps, admin, apiKeyInput.parse({ name: 'a', scopes: ['admin'] }))).resolves.toMatchObject({ customerId: null });
     expect(created).toHaveLength(2);
+  });
+
+  it('gives a key its own limits, shows them beside the defaults, and changes or resets them one by one', async () => {
+    const k = await createApiKey(deps, admin, apiKeyInput.parse({ name: 'slow', scopes: ['ingest'], limits: { requestsPerSecond: 5 } }));
+    expect(k).toMatchObject({ limits: { requestsPerSecond: 5, eventsPerMinute: 3_000_000 }, customLimits: { requestsPerSecond: 5 } });
+    const changed = await updateApiKey(deps, admin, k.keyId, apiKeyPatch.parse({ limits: { eventsPerMinute: 2000 } }));
+    expect(changed).toMatchObject({ limits: { requestsPerSecond: 5, eventsPerMinute: 2000 }, customLimits: { requestsPerSecond: 5, eventsPerMinute: 2000 } });
+    const reset = await updateApiKey(deps, admin, k.keyId, apiKeyPatch.parse({ limits: { requestsPerSecond: null } }));
+    expect(reset).toMatchObject({ limits: { requestsPerSecond: 500, eventsPerMinute: 2000 }, customLimits: { eventsPerMinute: 2000 } });
+    expect(created.find((r) => r.keyId === k.keyId)!.limits).toEqual({ eventsPerMinute: 2000 });
+    await expect(updateApiKey(deps, admin, 'abcdefghijkl', apiKeyPatch.parse({ limits: {} }))).rejects.toMatchObject({ code: 'api_key_not_found' });
+    await expect(updateApiKey(deps, { ...admin, customerId: 'cus_1' }, k.keyId, apiKeyPatch.parse({ limits: {} }))).rejects.toMatchObject({
+      code: 'customer_forbidden',
+    });
+  });
+
+  it.each([
+    [{ requestsPerSecond: 0 }, 'limits.requestsPerSecond'],
+    [{ requestsPerSecond: 1001 }, 'limits.requestsPerSecond'],
+    [{ requestsPerSecond: 1.5 }, 'limits.requestsPerSecond'],
+    [{ eventsPerMinute: 999 }, 'limits.eventsPerMinute'],
+    [{ eventsPerMinute: 60_000_001 }, 'limits.eventsPerMinute'],
+    [{ eventsPerMinute: '5000' }, 'limits.eventsPerMinute'],
+    [{ burst: 5 }, 'limits'],
+  ])('refuses the limits %j, naming %s', (limits, field) => {
+    const result = apiKeyInput.safeParse({ name: 'x', scopes: ['read'], limits });
+    expect(result.success).toBe(false);
+    expect(result.error!.issues.map((i) => i.path.join('.'))).toContain(field);
   });
 });
 
@@ -148,6 +188,7 @@ describe('configuration at cold start', () => {
         DEDUPE_TABLE: 'd',
         CUSTOMERS_TABLE: 'c',
         API_KEYS_TABLE: 'k',
+        RATE_LIMITS_TABLE: 'r',
         INVOICES_TABLE: 'i',
         ALERTS_TABLE: 'a',
         ARCHIVE_BUCKET: 'archive',

@@ -123,7 +123,16 @@ it('writes money and quantities as decimal strings with a pattern, never as numb
 describe('the contract check', () => {
   const contract = new Contract(doc);
   const headers = (h: Record<string, string> = {}) => new Headers({ 'x-request-id': 'req-1', ...h });
-  const apiKey = { keyId: 'abcdefghijkl', name: 'k', scopes: ['read'], customerId: null, createdAt: '2026-11-23T18:00:00.000Z', revokedAt: null };
+  const apiKey = {
+    keyId: 'abcdefghijkl',
+    name: 'k',
+    scopes: ['read'],
+    customerId: null,
+    createdAt: '2026-11-23T18:00:00.000Z',
+    revokedAt: null,
+    limits: { requestsPerSecond: 500, eventsPerMinute: 3_000_000 },
+    customLimits: {},
+  };
   const error = (code: string) => ({ error: { code, message: 'm', details: [], requestId: 'req-1' } });
 
   it('accepts an answer the document allows', () => {

@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { ApiKeyRecord } from '../../domain/apikey';
+import type { ApiKeyRecord, KeyLimits } from '../../domain/apikey';
 import type { ApiKeyRepository, Customer, CustomerRepository, IdempotencyRecord, IdempotencyStore } from '../../app/ports';
 import { isConditionalCheckFailure } from '../../platform/aws-errors';
 import { allItems, documents } from './documents';
@@ -55,6 +55,24 @@ export class DynamoApiKeys implements ApiKeyRepository {
           UpdateExpression: 'SET revokedAt = if_not_exists(revokedAt, :at)',
           ConditionExpression: 'attribute_exists(keyId)',
           ExpressionAttributeValues: { ':at': at },
+        }),
+      );
+      return true;
+    } catch (err) {
+      if (isConditionalCheckFailure(err)) return false;
+      throw err;
+    }
+  }
+  async setLimits(keyId: string, limits: Partial<KeyLimits>): Promise<boolean> {
+    const empty = Object.keys(limits).length === 0;
+    try {
+      await this.db.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { keyId },
+          UpdateExpression: empty ? 'REMOVE limits' : 'SET limits = :l',
+          ConditionExpression: 'attribute_exists(keyId)',
+          ExpressionAttributeValues: empty ? undefined : { ':l': limits },
         }),
       );
       return true;

@@ -15,6 +15,8 @@ const INFO_DESCRIPTION = `Meters API calls, storage, compute seconds and seats p
 
 **Keys.** \`Authorization: Bearer <key>\` (only spaces or tabs between the two). A key has scopes \`ingest\`, \`read\` or \`admin\` (\`admin\` implies the others); a key bound to a customer reads and sends only that customer's usage and cannot use admin routes. The key, its scope and its customer are checked before anything else of the request is read: a caller without the right gets 401 or 403, never a 400 about a body it may not send.
 
+**Limits.** Every request of a key counts against its requests per calendar second, and ingest against its events per calendar minute (each key has its own or the deployment's defaults; \`GET /api/v1/api-keys\` shows them). Past one, the answer is 429 \`rate_limited\` with \`Retry-After\` in seconds, and nothing of the request was done. The HTTP API also throttles the whole stage: its own 429 is API Gateway's \`{"message":"Too Many Requests"}\` without \`Retry-After\` (back off and retry).
+
 **Errors.** Every error, the HTTP API's own 404 (no route), 405 (method not allowed) and 413 (body over 10 MB) included, is the \`Error\` envelope \`{"error":{"code","message","details":[...],"requestId"}}\`, and every response carries the same id in \`x-request-id\`. A 503 carries \`Retry-After\`: repeating the same request is safe. A 5xx never carries internal details.
 
 **Numbers.** Money, prices and quantities are decimal strings, never JSON numbers: \`Money\` is rounded to the currency's minor unit, \`Decimal\` and \`Quantity\` are exact.
@@ -31,6 +33,7 @@ const STATUS_TEXT: Record<number, string> = {
   409: 'The request conflicts with the state of things.',
   413: 'The request is too large.',
   415: 'Unsupported Content-Type.',
+  429: 'The key went past one of its limits: repeat the same request after `Retry-After` seconds.',
   503: 'A dependency failed or is busy: repeat the same request after `Retry-After` seconds (it is safe to repeat).',
 };
 
@@ -103,6 +106,8 @@ export function errorCodes(route: RouteDoc): Map<number, string[]> {
   if (!('public' in route.access)) {
     add(401, ['unauthorized']);
     add(403, ['insufficient_scope', 'customer_forbidden']);
+    // Every request of a key counts against its requests per second (ingest: its events per minute too).
+    add(429, ['rate_limited']);
     // Every route with a key reads it from DynamoDB: throttling that outlasts the SDK's retries.
     add(503, ['service_busy']);
   }
@@ -135,7 +140,7 @@ function responses(route: RouteDoc, schemas: Schemas): Json {
   for (const [status, codes] of errorCodes(route)) {
     out[status] = {
       description: `${STATUS_TEXT[status]} Codes: ${codes.map((c) => `\`${c}\``).join(', ')}.`,
-      headers: headers(status === 503 ? ['retry-after'] : []),
+      headers: headers(status === 503 || status === 429 ? ['retry-after'] : []),
       content: {
         'application/json': {
           schema: { allOf: [ref('schemas', 'Error'), { type: 'object', properties: { error: { type: 'object', properties: { code: { enum: codes } } } } }] },

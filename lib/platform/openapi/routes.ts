@@ -1,5 +1,5 @@
 import * as z from 'zod';
-import { apiKeyInput } from '../../app/apikeys';
+import { apiKeyInput, apiKeyPatch } from '../../app/apikeys';
 import { listEventsQuery, voidInput } from '../../app/audit';
 import { creditSettleInput } from '../../app/credits';
 import { customerInput, customerPatch } from '../../app/customers';
@@ -22,7 +22,7 @@ import { SUBJECT_PATTERN, SUBJECT_RULE } from '../../domain/events';
  * calls AWS (see document.ts).
  */
 export type RouteAccess = { public: true } | { scope: Scope; customer?: true };
-export type ErrorStatus = 400 | 404 | 409 | 413 | 415 | 503;
+export type ErrorStatus = 400 | 404 | 409 | 413 | 415 | 429 | 503;
 
 export interface RouteDoc {
   operationId: string;
@@ -303,6 +303,19 @@ export const API: Record<string, RouteDoc> = {
     path: z.object({ keyId: z.string().regex(KEY_ID_PATTERN) }),
     parameters: { keyId: '12 characters of [a-z0-9], as key lists show it (else 400 `invalid_key_id`).' },
     responses: { 200: { description: 'The revoked key.', schema: res.apiKey } },
+    errors: { 400: ['invalid_key_id'], 404: ['api_key_not_found'] },
+  },
+  'PATCH /api/v1/api-keys/{keyId}': {
+    operationId: 'updateApiKey',
+    tag: 'API keys',
+    summary: "Change an API key's limits",
+    description:
+      "`limits` given replace the key's own; `null` returns one to the deployment's default; one left out stays. They apply from the key's next request.",
+    access: { scope: 'admin' },
+    path: z.object({ keyId: z.string().regex(KEY_ID_PATTERN) }),
+    parameters: { keyId: '12 characters of [a-z0-9], as key lists show it (else 400 `invalid_key_id`).' },
+    body: apiKeyPatch,
+    responses: { 200: { description: 'The key with its limits.', schema: res.apiKey } },
     errors: { 400: ['invalid_key_id'], 404: ['api_key_not_found'] },
   },
   'GET /api/v1/customers/{id}/events': {
