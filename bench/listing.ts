@@ -2,7 +2,7 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { gzipSync } from 'node:zlib';
 import { archiveKey, toNdjson, type ArchivedEvent } from '../lib/domain/archive';
 import { Period } from '../lib/domain/period';
-import { mapLimit } from '../lib/platform/concurrency';
+import { mapLimit } from '../lib/domain/concurrency';
 import { startStack } from '../local/stack';
 
 /**

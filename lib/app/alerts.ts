@@ -2,7 +2,7 @@ import { authorize, type Principal } from '../domain/apikey';
 import { alertMessage, evaluateAlerts, forecastDue, selectAlerts, type AlertCandidate, type AlertContext } from '../domain/alerts';
 import { PlanNotFoundError } from '../domain/invoicing';
 import { Period } from '../domain/period';
-import { mapLimit, retry } from '../platform/concurrency';
+import { mapLimit, retry } from '../domain/concurrency';
 import { checkCustomerId } from './customer-id';
 import type { AlertPublisher, AlertRecord, AlertRepository } from './ports';
 import { resolvePeriod } from './period-input';

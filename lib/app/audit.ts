@@ -7,7 +7,7 @@ import { ConflictError, NotFoundError, UnavailableError, ValidationError } from 
 import { Q } from '../domain/quantity';
 import { SUBJECT_PATTERN, SUBJECT_RULE } from '../domain/events';
 import type { Principal } from '../domain/apikey';
-import { mapLimit } from '../platform/concurrency';
+import { mapLimit } from '../domain/concurrency';
 import { checkCustomerId } from './customer-id';
 import type { AuditLedger, Clock, CounterState, EventArchive, UsageIndex, UsageLedger, VoidRecord } from './ports';
 import { resolvePeriod } from './period-input';

@@ -5,7 +5,7 @@ import { eventKey } from '../../domain/aggregation';
 import { Q } from '../../domain/quantity';
 import type { AuditLedger, CounterState, LocatedEvent, VoidRecord } from '../../app/ports';
 import { cancellationReasons, isConditionalCheckFailure } from '../../platform/aws-errors';
-import { mapLimit } from '../../platform/concurrency';
+import { mapLimit } from '../../domain/concurrency';
 import { allItems, documents, exact } from './documents';
 import { claimPk, counterSk, legacyClaimPk, dailySk, settledPk, uniqueSk, usagePk, type LedgerTables } from './ledger';
 

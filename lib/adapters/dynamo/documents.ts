@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, NumberValue } from '@aws-sdk/lib-dynamodb';
-import { sleep } from '../../platform/concurrency';
+import { sleep } from '../../domain/concurrency';
 
 /**
  * The document client every adapter talks to DynamoDB through. Numbers never pass through a

@@ -9,7 +9,7 @@ import {
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import { cancellationReasons, isConditionalCheckFailure } from '../../platform/aws-errors';
-import { mapLimit } from '../../platform/concurrency';
+import { mapLimit } from '../../domain/concurrency';
 import { allItems, batchGetAll, documents } from './documents';
 import type {
   CreateInvoicesOutcome,

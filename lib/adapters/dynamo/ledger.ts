@@ -6,7 +6,7 @@ import type { MeteredEvent } from '../../domain/events';
 import { Q, canonical, type Quantity } from '../../domain/quantity';
 import type { Clock, UsageLedger } from '../../app/ports';
 import { cancellationReasons, isConditionalCheckFailure, isThrottling } from '../../platform/aws-errors';
-import { mapLimit, retry } from '../../platform/concurrency';
+import { mapLimit, retry } from '../../domain/concurrency';
 import { capacity as processCapacity, type CapacityMeter } from './capacity';
 import { allItems, batchGetAll, documents, exact } from './documents';
 

@@ -2,7 +2,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { archivePrefix, fromNdjson, groupKeyPrefix, toNdjson, type ArchiveGroup, type ArchivedEvent } from '../../domain/archive';
 import type { EventArchive } from '../../app/ports';
-import { mapLimit } from '../../platform/concurrency';
+import { mapLimit } from '../../domain/concurrency';
 
 /**
  * The event archive on S3: one gzipped NDJSON object per (message, customer, period) group at

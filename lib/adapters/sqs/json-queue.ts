@@ -1,7 +1,7 @@
 import { SendMessageBatchCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { UnavailableError } from '../../domain/errors';
 import { asciiJson } from '../../domain/json';
-import { retry } from '../../platform/concurrency';
+import { retry } from '../../domain/concurrency';
 
 /** SendMessageBatch takes 10 entries and 256 KiB in total. */
 const MAX_ENTRIES = 10;

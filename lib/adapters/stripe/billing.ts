@@ -8,7 +8,7 @@ import {
   type ProviderInvoiceLine,
   type ProviderLine,
 } from '../../app/invoicing/stripe-port';
-import { retry } from '../../platform/concurrency';
+import { retry } from '../../domain/concurrency';
 import { Pacer } from './pacer';
 
 /** The provider operations, as named in counters, `onCall` and errors. Each is one Stripe endpoint. */

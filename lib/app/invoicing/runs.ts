@@ -3,7 +3,7 @@ import * as z from 'zod';
 import { authorize, requireUnbound, type Principal } from '../../domain/apikey';
 import { ConflictError, NotFoundError } from '../../domain/errors';
 import { correctionLookback, PERIOD_PATTERN, Period } from '../../domain/period';
-import { sleep } from '../../platform/concurrency';
+import { sleep } from '../../domain/concurrency';
 import type {
   Clock,
   CustomerRepository,

@@ -1,3 +1,6 @@
+// The bottom of the house: waiting, bounded concurrency and the one retry with backoff. Every layer
+// may import it; it imports nothing.
+
 /** Runs fn over items with at most `limit` in flight; results keep the input order. */
 export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);
