@@ -1,11 +1,12 @@
 // Tests, and the stacks and CLIs they start, run without the AWS SDK's Node-version warning
-// (local/node-support.ts, docs/decisions.md).
+// (tools/node-support.ts, docs/decisions.md).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  roots: ['<rootDir>/test'],
+  // The Stripe fake keeps its own tests beside it (local/stripe-fake/README.md).
+  roots: ['<rootDir>/test', '<rootDir>/local/stripe-fake/test'],
   testMatch: ['**/*.test.ts'],
   // The browser tests need Chromium: `npm run test:browser` (jest.browser.config.js). The soak runs
   // in a process of its own after the rest (`npm run test:soak`, jest.soak.config.js): after the

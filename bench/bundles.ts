@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import Table from 'cli-table3';
-import { bundleProblems, packageService, readBundles, type Bundle } from '../local/bundles';
+import { bundleProblems, packageService, readBundles, type Bundle } from '../tools/bundles';
 
 /**
  * `npm run bench:bundles`: what each function ships and how long its handler module takes to load.

@@ -59,7 +59,7 @@ export function category(group: string): string {
   if (/^@(smithy|aws-sdk|aws-crypto)\//.test(group)) return 'AWS SDK (middleware, endpoints, retries, signing, serde, marshalling)';
   if (group.startsWith('node:') || group.startsWith('(native)')) return 'node runtime (HTTP, sockets incl. writev, streams, promises, crypto, JSON)';
   if (/^(lib|functions)\//.test(group)) return 'this repository: handlers, app and domain code (lib/, functions/)';
-  if (/^(local|bench)\//.test(group)) return 'this repository: local stack and bench (local/, bench/)';
+  if (/^(local|tools|bench)\//.test(group)) return 'this repository: local stack, tools and bench (local/, tools/, bench/)';
   return `${group} (other package)`;
 }
 

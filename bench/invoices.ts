@@ -5,9 +5,9 @@ import { marshall } from '@aws-sdk/util-dynamodb';
 import type { SQSEvent } from 'aws-lambda';
 import Stripe from 'stripe';
 import { Period } from '../lib/domain/period';
-import { loadHandler, readYaml } from '../local/deployment';
-import { toRecord } from '../local/poller';
-import { startStack, type Stack } from '../local/stack';
+import { loadHandler, readYaml } from '../local/runtime/deployment';
+import { toRecord } from '../local/runtime/poller';
+import { startStack, type Stack } from '../local/runtime/stack';
 import type { FakeStats, RateLimitSetting } from '../local/stripe-fake/server';
 import { queueDepth, waitQuiet } from './queues';
 

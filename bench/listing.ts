@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import { archiveKey, toNdjson, type ArchivedEvent } from '../lib/domain/archive';
 import { Period } from '../lib/domain/period';
 import { mapLimit } from '../lib/domain/concurrency';
-import { startStack } from '../local/stack';
+import { startStack } from '../local/runtime/stack';
 
 /**
  * `npm run bench:listing`: what one page of `GET /customers/{id}/events` costs in S3 requests and

@@ -1,5 +1,5 @@
-import type { Stack } from '../local/stack';
-import { queueDepth as depthOf, waitQuiet as quietOf } from '../local/queues';
+import type { Stack } from '../local/runtime/stack';
+import { queueDepth as depthOf, waitQuiet as quietOf } from '../local/runtime/queues';
 
 /** Messages on one of the stack's queues (by its resource name), waiting or being processed. */
 export const queueDepth = (stack: Stack, queue: string) => depthOf(stack.sqs, stack.resources.queues[queue]!.url);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import catalogJson from '../catalog/catalog.json';
 import { Period } from '../lib/domain/period';
-import { startStack } from '../local/stack';
+import { startStack } from '../local/runtime/stack';
 import { descendantCpuSeconds, selfTimes, startCpuProfile } from './cpu-profile';
 
 /**

@@ -2,9 +2,9 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { randomUUID } from 'node:crypto';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
-import { loadDeployment } from '../local/deployment';
-import { RECEIVE_WAIT_SECONDS } from '../local/poller';
-import { startStack, type Stack } from '../local/stack';
+import { loadDeployment } from '../local/runtime/deployment';
+import { RECEIVE_WAIT_SECONDS } from '../local/runtime/poller';
+import { startStack, type Stack } from '../local/runtime/stack';
 import { queueDepth, waitQuiet } from './queues';
 import { descendantCpuSeconds, selfTimes, startCpuProfile, type CpuProfiler } from './cpu-profile';
 
@@ -139,8 +139,9 @@ async function main() {
   const { archiveWrites } = require('../lib/adapters/s3/archive') as typeof import('../lib/adapters/s3/archive');
   const { limitWrites } = require('../lib/adapters/dynamo/rate-limits') as typeof import('../lib/adapters/dynamo/rate-limits');
   const { dynamoClient } = require('../lib/platform/clients') as typeof import('../lib/platform/clients');
-  const { claimPk, claimStatement, DEFAULT_CLAIM_REQUESTS, DEFAULT_WRITE_CONCURRENCY } =
+  const { claimStatement, DEFAULT_CLAIM_REQUESTS, DEFAULT_WRITE_CONCURRENCY } =
     require('../lib/adapters/dynamo/ledger') as typeof import('../lib/adapters/dynamo/ledger');
+  const { claimPk } = require('../lib/adapters/dynamo/usage-keys') as typeof import('../lib/adapters/dynamo/usage-keys');
   const { BatchExecuteStatementCommand } = require('@aws-sdk/client-dynamodb') as typeof import('@aws-sdk/client-dynamodb');
   const { documents } = require('../lib/adapters/dynamo/documents') as typeof import('../lib/adapters/dynamo/documents');
   const { PutCommand } = require('@aws-sdk/lib-dynamodb') as typeof import('@aws-sdk/lib-dynamodb');
@@ -388,7 +389,7 @@ async function main() {
     // Reconciliation: every counter of the period recomputed from the archive and compared (before
     // the freshness phases add events to the same period).
     const { container } = require('../lib/platform/container') as typeof import('../lib/platform/container');
-    const { tapMetrics } = require('../lib/platform/observability') as typeof import('../lib/platform/observability');
+    const { tapMetrics } = require('../local/dev/metrics-tap') as typeof import('../local/dev/metrics-tap');
     const { reconcile } = require('../lib/app/audit') as typeof import('../lib/app/audit');
     const tr = performance.now();
     const rec = await reconcile(container(), { period: time.slice(0, 7) });
@@ -507,7 +508,11 @@ async function freshness(stack: Stack, rate: number, run: string, tapMetrics: (t
   let gets = 0;
   let getMs = 0;
   const lags: number[] = [];
-  const untap = tapMetrics((name, value) => void (name === 'ProcessingLag' && lags.push(value)));
+  let eventsCounted = 0;
+  const untap = tapMetrics((name, value) => {
+    if (name === 'ProcessingLag') lags.push(value);
+    else if (name === 'EventsCounted') eventsCounted += value;
+  });
   const send = (events: unknown[]) =>
     post(stack.url, events).then(
       (r) => r.status === 202,
@@ -526,7 +531,7 @@ async function freshness(stack: Stack, rate: number, run: string, tapMetrics: (t
     }
     unseen++;
   };
-  const counted0 = stack.activity.eventsCounted;
+  const counted0 = eventsCounted;
   const t0 = performance.now();
   for (let k = 0; k * tickMs < FRESH_SECONDS * 1000; k++) {
     await sleep(t0 + k * tickMs - performance.now());
@@ -544,7 +549,7 @@ async function freshness(stack: Stack, rate: number, run: string, tapMetrics: (t
     for (; probes < due(probeRate); probes++) inFlight.push(probe(`cus_probe_${run}_${probes}`));
   }
   const sendingSeconds = (performance.now() - t0) / 1000;
-  const counted = stack.activity.eventsCounted - counted0;
+  const counted = eventsCounted - counted0;
   const backlog = await queueDepth(stack, 'UsageQueue');
   await Promise.all(inFlight);
   const seconds = (performance.now() - t0) / 1000;

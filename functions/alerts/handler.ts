@@ -9,7 +9,7 @@ import { httpHandler } from '../../lib/platform/http';
 const deps = () => wire(catalogArea, countersArea, alertsArea);
 
 /** GET /api/v1/customers/{id}/alerts?period=YYYY-MM (read): the alerts claimed and sent. */
-export const handler = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => ({
+export const handler = httpHandler('GET /api/v1/customers/{id}/alerts')(async (req) => ({
   status: 200,
   body: await listAlerts(deps(), await req.principal(), req.param('id'), req.query('period')),
 }));

@@ -7,23 +7,23 @@ import { httpHandler } from '../../lib/platform/http';
 const deps = () => wire(authArea);
 
 /** POST /api/v1/api-keys (admin): the plain key is in this response only. */
-export const create = httpHandler({ scope: 'admin' }, async (req) => {
+export const create = httpHandler('POST /api/v1/api-keys')(async (req) => {
   const principal = await req.principal();
   return { status: 201, body: await createApiKey(deps(), principal, req.json(apiKeyInput)) };
 });
 
 /** DELETE /api/v1/api-keys/{keyId} (admin). */
-export const revoke = httpHandler({ scope: 'admin' }, async (req) => ({
+export const revoke = httpHandler('DELETE /api/v1/api-keys/{keyId}')(async (req) => ({
   status: 200,
   body: await revokeApiKey(deps(), await req.principal(), req.param('keyId')),
 }));
 
 /** PATCH /api/v1/api-keys/{keyId} (admin): the key's limits. */
-export const update = httpHandler({ scope: 'admin' }, async (req) => {
+export const update = httpHandler('PATCH /api/v1/api-keys/{keyId}')(async (req) => {
   const principal = await req.principal();
   const keyId = req.param('keyId');
   return { status: 200, body: await updateApiKey(deps(), principal, keyId, req.json(apiKeyPatch)) };
 });
 
 /** GET /api/v1/api-keys (admin): ids, names, scopes; never secrets. */
-export const list = httpHandler({ scope: 'admin' }, async (req) => ({ status: 200, body: await listApiKeys(deps(), await req.principal()) }));
+export const list = httpHandler('GET /api/v1/api-keys')(async (req) => ({ status: 200, body: await listApiKeys(deps(), await req.principal()) }));

@@ -11,13 +11,13 @@ import { MetricUnit, metrics } from '../../lib/platform/observability';
 const deps = () => wire(catalogArea, archiveArea, auditArea, usageArea);
 
 /** GET /api/v1/customers/{id}/events?period=&meter=&limit=&cursor= (read; a bound key reads only its customer). */
-export const list = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => ({
+export const list = httpHandler('GET /api/v1/customers/{id}/events')(async (req) => ({
   status: 200,
   body: await listEvents(deps(), req.param('id'), req.queryAs(listEventsQuery, ['period', 'meter', 'limit', 'cursor'])),
 }));
 
 /** POST /api/v1/events/void {source, id, reason} (admin): the event stops counting, exactly once. */
-export const voidOne = httpHandler({ scope: 'admin' }, async (req) => {
+export const voidOne = httpHandler('POST /api/v1/events/void')(async (req) => {
   const out = await voidEvent(deps(), await req.principal(), req.json(voidInput));
   if (!out.alreadyVoided) metrics.addMetric('EventsVoided', MetricUnit.Count, 1);
   return { status: 200, body: out };

@@ -3,7 +3,8 @@ import { GetQueueAttributesCommand } from '@aws-sdk/client-sqs';
 import { dynamoClient } from '../../lib/platform/clients/dynamo';
 import { sqsClient } from '../../lib/platform/clients/sqs';
 import { config } from '../../lib/platform/config';
-import { RETRY_AFTER_SECONDS, errorBody, httpHandler } from '../../lib/platform/http';
+import { UnavailableError } from '../../lib/domain/errors';
+import { httpHandler } from '../../lib/platform/http';
 import { wire } from '../../lib/platform/wiring/base';
 
 /** How long one check's answer is given to every caller of this instance: the route is public. */
@@ -28,13 +29,9 @@ let cached: { at: number; ok: Promise<boolean> } | undefined;
  * GET /health: 200 when every table and queue answers, 503 otherwise. Public, so it answers from
  * one check per instance every 5 seconds at most, however often it is called.
  */
-export const handler = httpHandler({ public: true }, async (req) => {
+export const handler = httpHandler('GET /health')(async () => {
   const now = wire().clock.now().getTime();
   if (cached === undefined || now - cached.at >= HEALTH_CACHE_MS) cached = { at: now, ok: check() };
-  const ok = await cached.ok;
-  return {
-    status: ok ? 200 : 503,
-    body: ok ? { status: 'ok' } : errorBody('unavailable', 'a dependency is not ready', req.requestId),
-    headers: ok ? undefined : { 'retry-after': String(RETRY_AFTER_SECONDS) },
-  };
+  if (!(await cached.ok)) throw new UnavailableError('unavailable', 'a dependency is not ready');
+  return { status: 200, body: { status: 'ok' } };
 });

@@ -9,13 +9,13 @@ import { httpHandler } from '../../lib/platform/http';
 const deps = () => wire(customersArea, usageArea, invoicingArea);
 
 /** POST /api/v1/invoice-runs {"period":"YYYY-MM"} (admin): start or resume a run by hand. */
-export const start = httpHandler({ scope: 'admin' }, async (req) => {
+export const start = httpHandler('POST /api/v1/invoice-runs')(async (req) => {
   const principal = await req.principal();
   return { status: 202, body: await startInvoiceRunByHand(deps(), principal, req.json(invoiceRunInput)) };
 });
 
 /** GET /api/v1/invoice-runs/{period} (admin): customers total/done/failed/skipped. */
-export const progress = httpHandler({ scope: 'admin' }, async (req) => ({
+export const progress = httpHandler('GET /api/v1/invoice-runs/{period}')(async (req) => ({
   status: 200,
   body: await getInvoiceRun(deps(), await req.principal(), req.param('period')),
 }));

@@ -1,8 +1,6 @@
-import type { SQSRecord } from 'aws-lambda';
-import * as z from 'zod';
 import { invoiceCustomer, recordInvoiceFailure } from '../../lib/app/invoicing/job';
 import { fanOutInvoiceRun } from '../../lib/app/invoicing/runs';
-import { PERIOD_PATTERN } from '../../lib/domain/period';
+import { parseInvoiceJob, type InvoiceJob } from '../../lib/app/messages';
 import { wire } from '../../lib/platform/wiring/base';
 import { catalogArea } from '../../lib/platform/wiring/catalog';
 import { customersArea } from '../../lib/platform/wiring/customers';
@@ -13,17 +11,8 @@ import { invoiceSync } from '../../lib/platform/wiring/stripe';
 import { sqsHandler } from '../../lib/platform/lambda';
 import { logger, MetricUnit, metrics } from '../../lib/platform/observability';
 
-/** The areas of the composition root this function uses (and Stripe, ./wiring/stripe: this function's alone). */
+/** The areas of the composition root this function uses (and Stripe, lib/platform/wiring/stripe.ts: this function's alone). */
 const deps = () => wire(catalogArea, customersArea, usageArea, invoicingArea, countersArea);
-
-const period = z.string().regex(PERIOD_PATTERN);
-const token = z.string().min(1).max(64).optional();
-const jobSchema = z.union([
-  z.object({ period, customerId: z.string().min(1).max(128) }),
-  z.object({ period, action: z.literal('start_run'), token, after: token }),
-]);
-
-const jobOf = (record: SQSRecord) => jobSchema.parse(JSON.parse(record.body));
 
 /**
  * SQS invoice queue -> one customer's invoice, or one page of a run's fan-out. Records are taken
@@ -35,9 +24,9 @@ export const handler = sqsHandler(
     parallel: false,
     async onFailure(record, error) {
       metrics.addMetric('InvoicesFailed', MetricUnit.Count, 1);
-      let job: z.infer<typeof jobSchema>;
+      let job: InvoiceJob;
       try {
-        job = jobOf(record);
+        job = parseInvoiceJob(record.body);
       } catch {
         return; // a malformed message: nothing to record, it ends in the DLQ
       }
@@ -48,7 +37,7 @@ export const handler = sqsHandler(
   },
   async (record) => {
     const c = deps();
-    const job = jobOf(record);
+    const job = parseInvoiceJob(record.body);
     if ('action' in job) {
       // One page of a run's fan-out; a duplicate or a redelivery after it moved on stops.
       const step = await fanOutInvoiceRun(c, job);

@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { PortalView, MeterSeries } from '../../lib/app/portal';
-import type { DailyPoint } from '../../lib/domain/daily';
+import { daysSoFar, type DailyPoint } from '../../lib/domain/daily';
+import { dec } from '../../lib/domain/money';
+import { Period } from '../../lib/domain/period';
+import { PORTAL_LINK_TTL } from '../../lib/domain/portal-token';
+import { dayIncludedReached, projectedCrossing, runningTotals } from '../../lib/domain/projection';
+import { quantityWithUnit, tierRangeWords, unitFor } from '../../lib/domain/units';
 import { Html, markup } from '../../lib/platform/html';
 import type { PageError, PageResponse } from '../../lib/platform/http';
 
@@ -35,6 +40,9 @@ svg{display:block;width:100%;height:auto}
 .chart .line{fill:none;stroke:var(--accent);stroke-width:2}
 .chart .point{fill:var(--accent)}.chart .none{fill:#fff;stroke:var(--muted);stroke-width:1.5}
 .chart text{font-size:12px;fill:var(--muted)}
+.chart .included{stroke:var(--warn);stroke-width:1.5;stroke-dasharray:6 4}.chart text.included{fill:#991b1b;stroke:none;font-weight:600}
+.chart .projection{fill:none;stroke:var(--accent);stroke-width:1.5;stroke-dasharray:4 4}
+.chart .mark{stroke:var(--warn);stroke-width:1;stroke-dasharray:2 3}.chart .crossing{fill:#fff;stroke:var(--warn);stroke-width:2.5}
 svg.budget{height:.75rem;margin:.25rem 0}
 .budget .track{fill:var(--line)}.budget .used{fill:var(--accent)}.budget .over{fill:var(--warn)}.budget .projected{stroke:var(--ink);stroke-width:1.5}
 table{width:100%;border-collapse:collapse;table-layout:fixed;margin:.5rem 0;font-size:.9rem}
@@ -73,6 +81,8 @@ export function grouped(raw: string): string {
   return m ? `${m[1]}${m[2]!.replace(/\B(?=(\d{3})+(?!\d))/g, ',')}${m[3] ?? ''}` : raw;
 }
 const num = (raw: string) => markup`<data value="${raw}">${grouped(raw)}</data>`;
+/** A quantity and its unit: "<data>1</data> seat", "<data>10,000</data> calls". */
+const amountOf = (raw: string, unit: string) => markup`${num(raw)} ${unitFor(raw, unit)}`;
 const money = (raw: string, currency: string) => markup`<data value="${raw}">${currency.toUpperCase()} ${grouped(raw)}</data>`;
 const percent = (raw: string | null) => (raw === null ? markup`<span class="muted">no allowance</span>` : markup`<data value="${raw}">${raw}%</data>`);
 const when = (iso: string) => `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
@@ -104,21 +114,60 @@ const W = 600;
 const H = 180;
 const PAD = { left: 56, right: 12, top: 12, bottom: 28 };
 
-/** One point per day (circles), joined where consecutive days have values; the values also in a table. */
-function chart(s: MeterSeries, label: string, unit: string, id: string): Html {
+type Usage = PortalView['usage'];
+type Meter = Usage['meters'][number];
+
+/** A meter with nothing to draw: no usage in the period, and no day with a reading other than 0. */
+function noUsage(m: Meter, series: MeterSeries | undefined): boolean {
+  return dec(m.value).isZero() && (series?.points ?? []).every((p) => p.value === null || dec(p.value).isZero());
+}
+
+/**
+ * The top of a chart's scale: the smallest 1, 2, 2.5 or 5 × 10^k at or above the highest value, so
+ * its label is short and round ("250k" over 238,660.1) and fits left of the axis. Drawing only: the
+ * values themselves are shown exactly, in titles and tables.
+ */
+export function scaleTop(highest: number): { top: number; label: string } {
+  if (!(highest > 0)) return { top: 1, label: '1' };
+  const magnitude = 10 ** Math.floor(Math.log10(highest));
+  const top = Number(([1, 2, 2.5, 5, 10].map((f) => f * magnitude).find((v) => v >= highest) ?? 10 * magnitude).toPrecision(3));
+  return { top, label: axisLabel(top) };
+}
+
+/** A value as an axis label, short enough for the room left of the axis: "250k", "1.23M", "3,600", "0.5". */
+function axisLabel(value: number): string {
+  const [divisor, suffix] = value >= 1e9 ? [1e9, 'G'] : value >= 1e6 ? [1e6, 'M'] : value >= 1e4 ? [1e3, 'k'] : [1, ''];
+  return `${grouped(String(Number((value / divisor).toPrecision(3))))}${suffix}`;
+}
+
+/** The frame of a chart: top and zero lines and their labels, the first and last day under the x axis. */
+function frame(top: string | null, y: (v: number) => number, first: string | undefined, last: string | undefined): Html {
+  return markup`<line class="grid" x1="${PAD.left}" y1="${PAD.top}" x2="${W - PAD.right}" y2="${PAD.top}" />
+        <line class="axis" x1="${PAD.left}" y1="${y(0).toFixed(1)}" x2="${W - PAD.right}" y2="${y(0).toFixed(1)}" />
+        ${top === null ? '' : markup`<text x="${PAD.left - 6}" y="${PAD.top + 4}" text-anchor="end">${top}</text>`}
+        <text x="${PAD.left - 6}" y="${(y(0) + 4).toFixed(1)}" text-anchor="end">0</text>
+        ${first ? markup`<text x="${PAD.left}" y="${H - 8}">${first.slice(5)}</text>` : ''}
+        ${last && last !== first ? markup`<text x="${W - PAD.right}" y="${H - 8}" text-anchor="end">${last.slice(5)}</text>` : ''}`;
+}
+
+/** x of the i-th of n days, spread over the chart's width. */
+const xOf = (n: number) => (i: number) => (n === 1 ? (PAD.left + W - PAD.right) / 2 : PAD.left + (i * (W - PAD.left - PAD.right)) / (n - 1));
+
+/** MAX and LATEST: one point per day (circles), joined where consecutive days have values; the values also in a table. */
+function dailyChart(s: MeterSeries, label: string, unit: string, id: string): Html {
   const values = s.points.flatMap((p) => (p.value === null ? [] : [Number(p.value)]));
-  const top = Math.max(0, ...values);
+  const { top, label: topLabel } = scaleTop(Math.max(0, ...values));
   const bottom = Math.min(0, ...values);
   const span = top - bottom || 1;
   const n = s.points.length;
-  const x = (i: number) => (n === 1 ? (PAD.left + W - PAD.right) / 2 : PAD.left + (i * (W - PAD.left - PAD.right)) / (n - 1));
+  const x = xOf(n);
   const y = (v: number) => PAD.top + ((top - v) * (H - PAD.top - PAD.bottom)) / span;
   const segments: string[][] = [[]];
   s.points.forEach((p, i) => {
     if (p.value === null) segments.push([]);
     else segments.at(-1)!.push(`${x(i).toFixed(1)},${y(Number(p.value)).toFixed(1)}`);
   });
-  const describe = (p: DailyPoint) => `${p.day}: ${p.value === null ? 'no reading' : `${grouped(p.value)} ${unit}`}`;
+  const describe = (p: DailyPoint) => `${p.day}: ${p.value === null ? 'no reading' : quantityWithUnit(p.value, unit)}`;
   const peak = s.points.reduce<DailyPoint | undefined>(
     (best, p) => (p.value !== null && (!best || Number(p.value) > Number(best.value)) ? p : best),
     undefined,
@@ -127,12 +176,7 @@ function chart(s: MeterSeries, label: string, unit: string, id: string): Html {
       <svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="${id}-t ${id}-d">
         <title id="${id}-t">${label}, per day</title>
         <desc id="${id}-d">${n} days${peak ? `; highest ${describe(peak)}` : '; no readings'}</desc>
-        <line class="grid" x1="${PAD.left}" y1="${PAD.top}" x2="${W - PAD.right}" y2="${PAD.top}" />
-        <line class="axis" x1="${PAD.left}" y1="${y(0).toFixed(1)}" x2="${W - PAD.right}" y2="${y(0).toFixed(1)}" />
-        <text x="${PAD.left - 6}" y="${PAD.top + 4}" text-anchor="end">${grouped(String(top))}</text>
-        <text x="${PAD.left - 6}" y="${(y(0) + 4).toFixed(1)}" text-anchor="end">0</text>
-        ${n > 0 ? markup`<text x="${PAD.left}" y="${H - 8}">${s.points[0]!.day.slice(5)}</text>` : ''}
-        ${n > 1 ? markup`<text x="${W - PAD.right}" y="${H - 8}" text-anchor="end">${s.points[n - 1]!.day.slice(5)}</text>` : ''}
+        ${frame(topLabel, y, s.points[0]?.day, s.points.at(-1)?.day)}
         ${segments.filter((seg) => seg.length > 1).map((seg) => markup`<polyline class="line" points="${seg.join(' ')}" />`)}
         ${s.points.map(
           (p, i) =>
@@ -164,6 +208,124 @@ function chart(s: MeterSeries, label: string, unit: string, id: string): Html {
     </details>`;
 }
 
+/**
+ * What a summed meter's allowance comes to, in one sentence (under the chart and in its text
+ * alternative): the day the included units were reached, or the day the projection reaches them,
+ * or that the projection stays within them. Undefined when nothing is included.
+ */
+function allowanceSentence(m: Meter, u: Usage, reachedOn: string | undefined, crossingOn: string | undefined): string | undefined {
+  if (dec(m.included).isZero()) return undefined;
+  const included = `the ${quantityWithUnit(m.included, m.unit)} included`;
+  const projected = `projected: ${quantityWithUnit(m.projectedValue, m.unit)} at the end of the period`;
+  if (reachedOn) return `Reached ${included} on ${reachedOn}.`;
+  if (u.closed) return `Stayed within ${included}.`;
+  if (crossingOn) return `At the rate so far, usage reaches ${included} on ${crossingOn} (${projected}).`;
+  return `At the rate so far, usage stays within ${included} (${projected}).`;
+}
+
+/**
+ * SUM and COUNT: the running total of the period, day by day over the whole period, against a line
+ * at the included units; the projection to the period end as a dashed line, and the day the
+ * included units were reached, or are projected to be, marked on that line and said in words.
+ * Coordinates are floats for drawing only: every number shown is an exact decimal string.
+ */
+function runningChart(s: MeterSeries, m: Meter, u: Usage, id: string): Html {
+  const label = m.displayName;
+  const unit = m.unit;
+  const days = daysSoFar(Period.parse(u.period), new Date(u.periodEnd));
+  const running = runningTotals(s.points);
+  const last = running.at(-1);
+  const hasIncluded = !dec(m.included).isZero();
+  const reachedOn = dayIncludedReached(running, m.included);
+  const crossingOn = reachedOn
+    ? undefined
+    : (projectedCrossing({
+        value: m.value,
+        included: m.included,
+        aggregation: m.aggregation,
+        periodStart: new Date(u.periodStart),
+        periodEnd: new Date(u.periodEnd),
+        now: new Date(u.asOf),
+      })?.day ?? undefined);
+  const markedOn = reachedOn ?? crossingOn;
+  // The projection is drawn from today's total to the last day while the period is open and it adds something.
+  const projecting = !u.closed && last !== undefined && running.length < days.length && dec(m.projectedValue).gt(last.total);
+  const { top, label: topLabel } = scaleTop(
+    Math.max(Number(last?.total ?? 0), hasIncluded ? Number(m.included) : 0, projecting ? Number(m.projectedValue) : 0),
+  );
+  const x = xOf(days.length);
+  const y = (v: number) => PAD.top + ((top - v) * (H - PAD.top - PAD.bottom)) / top;
+  // The included units are labelled on the y axis, like the top: nothing is written over the lines.
+  // A label too close to the top's takes its place; one too close to 0 is left to the caption.
+  const includedY = y(Number(m.included));
+  const includedLabel = hasIncluded && y(0) - includedY >= 14;
+  const topShown = !(includedLabel && includedY - PAD.top < 14);
+  const at = (day: string) => days.indexOf(day);
+  const sentence = allowanceSentence(m, u, reachedOn, crossingOn);
+  const describe = (p: (typeof running)[number]) => `${p.day}: ${quantityWithUnit(p.total, unit)} in all (${quantityWithUnit(p.value, unit)} that day)`;
+  const desc = [
+    `${running.length} of ${days.length} days`,
+    last ? `${quantityWithUnit(last.total, unit)} in all on ${last.day}` : 'nothing yet',
+    hasIncluded ? `${quantityWithUnit(m.included, unit)} included` : 'nothing included',
+  ].join('; ');
+  return markup`<figure>
+      <svg class="chart" viewBox="0 0 ${W} ${H}" role="img" aria-labelledby="${id}-t ${id}-d">
+        <title id="${id}-t">${label}, running total of the period</title>
+        <desc id="${id}-d">${desc}.${sentence ? ` ${sentence}` : ''}</desc>
+        ${frame(topShown ? topLabel : null, y, days[0], days.at(-1))}
+        ${
+          hasIncluded
+            ? markup`<line class="included" x1="${PAD.left}" y1="${includedY.toFixed(1)}" x2="${W - PAD.right}" y2="${includedY.toFixed(1)}" />
+        ${includedLabel ? markup`<text class="included" x="${PAD.left - 6}" y="${(includedY + 4).toFixed(1)}" text-anchor="end">${axisLabel(Number(m.included))}</text>` : ''}`
+            : ''
+        }
+        ${
+          projecting
+            ? markup`<line class="projection" x1="${x(running.length - 1).toFixed(1)}" y1="${y(Number(last!.total)).toFixed(1)}" x2="${x(days.length - 1).toFixed(1)}" y2="${y(Number(m.projectedValue)).toFixed(1)}" />`
+            : ''
+        }
+        ${running.length > 1 ? markup`<polyline class="line" points="${running.map((p, i) => `${x(i).toFixed(1)},${y(Number(p.total)).toFixed(1)}`).join(' ')}" />` : ''}
+        ${running.map(
+          (p, i) =>
+            markup`<circle class="point" data-day="${p.day}" cx="${x(i).toFixed(1)}" cy="${y(Number(p.total)).toFixed(1)}" r="3.5"><title>${describe(p)}</title></circle>`,
+        )}
+        ${
+          markedOn && at(markedOn) >= 0
+            ? markup`<line class="mark" x1="${x(at(markedOn)).toFixed(1)}" y1="${PAD.top}" x2="${x(at(markedOn)).toFixed(1)}" y2="${y(0).toFixed(1)}" />
+        <circle class="crossing" data-day="${markedOn}" cx="${x(at(markedOn)).toFixed(1)}" cy="${y(Number(m.included)).toFixed(1)}" r="5"><title>${sentence}</title></circle>`
+            : ''
+        }
+      </svg>
+      <figcaption>
+        ${label}: running total per UTC day, ${days[0]} to ${days.at(-1)}${hasIncluded ? `; dashed red: the ${quantityWithUnit(m.included, unit)} included` : ''}${projecting ? '; dashed blue: the projection' : ''}.
+      </figcaption>
+    </figure>
+    ${sentence ? markup`<p data-field="allowance">${sentence}</p>` : ''}
+    <details>
+      <summary>Daily values</summary>
+      <table>
+        <caption class="vh">${label} per day and in all</caption>
+        <thead>
+          <tr>
+            <th scope="col">Day (UTC)</th>
+            <th scope="col" class="n">That day (${unit})</th>
+            <th scope="col" class="n">In all (${unit})</th>
+          </tr>
+        </thead>
+        <tbody>
+          ${running.map(
+            (p) =>
+              markup`<tr>
+                <td>${p.day}</td>
+                <td class="n">${num(p.value)}</td>
+                <td class="n">${num(p.total)}</td>
+              </tr>`,
+          )}
+        </tbody>
+      </table>
+    </details>`;
+}
+
 function budgetBar(percentUsed: string, projectedPercent: string): Html {
   const used = Math.min(100, Number(percentUsed));
   const projected = Math.min(100, Number(projectedPercent));
@@ -183,20 +345,28 @@ function budgetBar(percentUsed: string, projectedPercent: string): Html {
 // ---------------------------------------------------------------------------------------------
 // The page
 
-type Meter = PortalView['usage']['meters'][number];
+function usageView(m: Meter, series: MeterSeries | undefined, u: Usage): Html {
+  if (noUsage(m, series)) {
+    return markup`<p class="muted" data-field="noUsage">No usage ${u.closed ? 'in' : 'so far in'} ${monthName(u.period)}.</p>`;
+  }
+  if (!series) return markup`<p class="muted">Counted as distinct values over the whole period, so there is no daily series.</p>`;
+  const id = `chart-${m.meter}`;
+  return m.aggregation === 'SUM' || m.aggregation === 'COUNT' ? runningChart(series, m, u, id) : dailyChart(series, m.displayName, m.unit, id);
+}
 
-function meterSection(m: Meter, series: MeterSeries | undefined, currency: string): Html {
+function meterSection(m: Meter, series: MeterSeries | undefined, u: Usage): Html {
+  const currency = u.currency;
   const reached = m.tiers.filter((t) => Number(t.quantity) > 0);
   return markup`<article class="meter" id="meter-${m.meter}" aria-labelledby="meter-${m.meter}-h">
     <h3 id="meter-${m.meter}-h">${m.displayName}</h3>
     <dl class="facts">
       <div>
         <dt>Usage</dt>
-        <dd data-field="value">${num(m.value)} ${m.unit}</dd>
+        <dd data-field="value">${amountOf(m.value, m.unit)}</dd>
       </div>
       <div>
         <dt>Included</dt>
-        <dd data-field="included">${num(m.included)} ${m.unit}</dd>
+        <dd data-field="included">${amountOf(m.included, m.unit)}</dd>
       </div>
       <div>
         <dt>Used of included</dt>
@@ -208,14 +378,10 @@ function meterSection(m: Meter, series: MeterSeries | undefined, currency: strin
       </div>
       <div>
         <dt>Projected at period end</dt>
-        <dd data-field="projectedValue">${num(m.projectedValue)} ${m.unit}</dd>
+        <dd data-field="projectedValue">${amountOf(m.projectedValue, m.unit)}</dd>
       </div>
     </dl>
-    ${
-      series
-        ? chart(series, m.displayName, m.unit, `chart-${m.meter}`)
-        : markup`<p class="muted">Counted as distinct values over the whole period, so there is no daily series.</p>`
-    }
+    ${usageView(m, series, u)}
     ${
       reached.length > 0
         ? markup`<table class="tiers">
@@ -232,7 +398,7 @@ function meterSection(m: Meter, series: MeterSeries | undefined, currency: strin
               ${reached.map(
                 (t) =>
                   markup`<tr>
-                    <td>${grouped(t.from)} to ${t.upTo === null ? 'more' : grouped(t.upTo)}</td>
+                    <td>${tierRangeWords(t.from, t.upTo, m.unit)}</td>
                     <td class="n">${num(t.quantity)}</td>
                     <td class="n">${num(t.unitPrice)}</td>
                     <td class="n">${num(t.amount)}</td>
@@ -347,7 +513,7 @@ export function renderPortal(v: PortalView): PageResponse {
           meterSection(
             m,
             v.series.find((s) => s.meter === m.meter),
-            u.currency,
+            u,
           ),
         )}
       </section>
@@ -443,9 +609,15 @@ export function renderPortal(v: PortalView): PageResponse {
   return { status: 200, body: shell(`Usage ${u.period} · ${who}`, body), headers: PAGE_HEADERS };
 }
 
+/** "1 hour", "24 hours": a link's lifetime, from the token's own limits. */
+const hours = (seconds: number) => (seconds === 3_600 ? '1 hour' : `${grouped(String(seconds / 3_600))} hours`);
+
 /** What a person is told for each way a link can fail; anything else is "something went wrong". */
 const EXPLAINED: Record<string, { title: string; hint: string }> = {
-  portal_link_expired: { title: 'This link has expired', hint: 'Usage links last a few hours at most. Ask for a new one where you got this one.' },
+  portal_link_expired: {
+    title: 'This link has expired',
+    hint: `A usage link lasts up to ${hours(PORTAL_LINK_TTL.maxSeconds)} (${hours(PORTAL_LINK_TTL.defaultSeconds)} unless whoever made it chose otherwise). Ask for a new one where you got this one.`,
+  },
   portal_link_invalid: {
     title: 'This link is not valid',
     hint: 'It may have been cut short or changed. Open the link exactly as you received it, or ask for a new one.',

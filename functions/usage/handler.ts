@@ -9,7 +9,7 @@ import { httpHandler } from '../../lib/platform/http';
 const deps = () => wire(catalogArea, countersArea, invoiceRecordsArea);
 
 /** GET /api/v1/customers/{id}/usage?period=YYYY-MM: the usage page. */
-export const handler = httpHandler({ scope: 'read', customerParam: 'id' }, async (req) => {
+export const handler = httpHandler('GET /api/v1/customers/{id}/usage')(async (req) => {
   const c = deps();
   return { status: 200, body: await readUsage(c, await req.principal(), req.param('id'), req.query('period')) };
 });

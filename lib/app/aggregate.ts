@@ -2,7 +2,9 @@ import { distinctEvents, planAggregation, type AggregationPlan } from '../domain
 import { archiveGroups, groupIndex } from '../domain/archive';
 import type { CatalogIndex } from '../domain/catalog';
 import type { MeteredEvent } from '../domain/events';
-import type { EventArchive, UsageBatch, UsageLedger } from './ports';
+import { evaluateTouched, type AlertDeps } from './alerts';
+import type { EventArchive, UsageEpoch, UsageLedger } from './ports/usage';
+import type { UsageBatch } from './messages';
 
 export interface BatchOutcome {
   batchId: string;
@@ -34,13 +36,13 @@ function tallyByMeter(owned: MeteredEvent[], duplicates: MeteredEvent[]): BatchO
 }
 
 /** The part of a message whose meters the aggregator did not know yet, counted by a later delivery under this batch id. */
-export const deferredBatchId = (batchId: string) => `${batchId}~deferred`;
+const deferredBatchId = (batchId: string) => `${batchId}~deferred`;
 
 /** An event this aggregator cannot count: a reading for a meter its catalog (and what was published) does not know. */
 const unknownTo = (catalog: CatalogIndex) => (e: MeteredEvent) => Object.keys(e.readings).some((slug) => catalog.meter(slug) === undefined);
 
 /** The message holds an event this aggregator cannot count: a newer one claimed it. Fail the message; a later delivery counts it. */
-export class UnknownMeterHeldError extends Error {
+class UnknownMeterHeldError extends Error {
   constructor(batchId: string, meters: string[]) {
     super(`batch ${batchId} holds events of meters this aggregator does not know (${meters.join(', ')}): left to a later delivery`);
     this.name = 'UnknownMeterHeldError';
@@ -107,4 +109,23 @@ async function count(deps: { ledger: UsageLedger; archive: EventArchive }, batch
 
 function unknownSlugs(catalog: CatalogIndex, events: MeteredEvent[]): string[] {
   return [...new Set(events.flatMap((e) => Object.keys(e.readings)).filter((slug) => catalog.meter(slug) === undefined))].sort();
+}
+
+export interface UsageMessageDeps extends AlertDeps {
+  ledger: UsageLedger;
+  archive: EventArchive;
+  epoch: Pick<UsageEpoch, 'note'>;
+}
+
+/**
+ * One usage message, end to end: its events counted exactly once, its periods noted as having
+ * usage (invoice runs start from the first), then the alerts of every (customer, period) it
+ * changed. Alerts are part of the message: if evaluating fails, SQS delivers it again, the counting
+ * finds itself done, and the evaluation runs again (level-triggered, each alert claimed once).
+ */
+export async function processUsageMessage(deps: UsageMessageDeps, batch: UsageBatch) {
+  const counted = await countBatch(deps, batch);
+  await Promise.all([...new Set(counted.touched.map((t) => t.period))].map((p) => deps.epoch.note(p)));
+  const alerts = await evaluateTouched(deps, counted.touched);
+  return { ...counted, alerts };
 }

@@ -1,10 +1,10 @@
 import { authorize, type Principal } from '../domain/apikey';
 import { alertMessage, evaluateAlerts, forecastDue, selectAlerts, type AlertCandidate, type AlertContext } from '../domain/alerts';
-import { PlanNotFoundError } from '../domain/invoicing';
+import { PlanNotFoundError } from '../domain/billing';
 import { Period } from '../domain/period';
 import { mapLimit, retry } from '../domain/concurrency';
 import { checkCustomerId } from './customer-id';
-import type { AlertPublisher, AlertRecord, AlertRepository } from './ports';
+import type { AlertPublisher, AlertRecord, AlertRepository } from './ports/alerts';
 import { resolvePeriod } from './period-input';
 import { estimate, type UsageDeps } from './usage';
 

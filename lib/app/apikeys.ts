@@ -14,7 +14,8 @@ import {
 import { effectiveLimits } from '../domain/rate-limit';
 import { NotFoundError, ValidationError } from '../domain/errors';
 import { SUBJECT_PATTERN, SUBJECT_RULE } from '../domain/events';
-import type { ApiKeyRepository, Clock } from './ports';
+import type { ApiKeyRepository } from './ports/access';
+import type { Clock } from './ports/clock';
 
 const limit = (name: keyof KeyLimits) => z.int().min(KEY_LIMIT_BOUNDS[name].min).max(KEY_LIMIT_BOUNDS[name].max);
 const LIMIT_FIELDS = {

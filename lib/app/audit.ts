@@ -9,7 +9,8 @@ import { SUBJECT_PATTERN, SUBJECT_RULE } from '../domain/events';
 import type { Principal } from '../domain/apikey';
 import { mapLimit } from '../domain/concurrency';
 import { checkCustomerId } from './customer-id';
-import type { AuditLedger, Clock, CounterState, EventArchive, UsageIndex, UsageLedger, VoidRecord } from './ports';
+import type { AuditLedger, CounterState, EventArchive, UsageIndex, UsageLedger, VoidRecord } from './ports/usage';
+import type { Clock } from './ports/clock';
 import { resolvePeriod } from './period-input';
 
 /**
@@ -42,7 +43,7 @@ async function archiveKeys(deps: Pick<AuditDeps, 'archive'>, customerId: string,
 }
 
 /** Every archived event of a customer's period, object by object, and the keys it read. */
-export async function readArchive(deps: Pick<AuditDeps, 'archive'>, customerId: string, period: string) {
+async function readArchive(deps: Pick<AuditDeps, 'archive'>, customerId: string, period: string) {
   const keys = await archiveKeys(deps, customerId, period);
   const objects = await mapLimit(keys, 8, (key) => deps.archive.read(key));
   return { keys, events: objects.flat() };
@@ -73,6 +74,18 @@ export const listEventsQuery = z
   })
   .strict();
 
+/** An archived event as the listing shows it. */
+interface ListedEvent {
+  source: string;
+  id: string;
+  type: string;
+  time: string;
+  readings: Record<string, string>;
+  voided: boolean;
+  voidReason?: string;
+  voidedAt?: string;
+}
+
 /**
  * GET /customers/{id}/events: the archived events of a period in a stable order (object key, then
  * (source, id) within an object), with voided ones marked. The cursor names the last event returned
@@ -94,7 +107,7 @@ export async function listEvents(deps: AuditDeps, customerId: string, query: z.i
   const codec = new CursorCodec(deps.cursorSecret, `events\n${customerId}\n${period.key}\n${query.meter ?? ''}`);
   const after = query.cursor === undefined ? undefined : parsePosition(codec.decode(query.cursor, (p) => parsePosition(p) !== undefined));
   const voids = new Map((await deps.audit.voids(customerId, period.key)).map((v) => [eventKey(v), v]));
-  const events: object[] = [];
+  const events: ListedEvent[] = [];
   let last: Position | undefined;
   /** Takes an object's events after the cursor; false once the page is full. */
   const take = async (key: string, from?: Position): Promise<boolean> => {
@@ -197,7 +210,7 @@ export async function voidEvent(deps: AuditDeps, principal: Principal, input: z.
     period: where.period,
     source: input.source,
     id: input.id,
-    voided: true,
+    voided: true as const,
     alreadyVoided: !recorded,
     reason: stored.reason,
     voidedAt: stored.voidedAt,
@@ -219,13 +232,7 @@ function recounted(r: ReturnType<typeof recount>, m: Meter, day?: string): Count
  * archived before they are counted, so an event counted meanwhile either moved a counter (the
  * compare-and-set fails) or shows up in the second listing; either way the work is done again.
  */
-export async function recomputeMeters(
-  deps: Pick<AuditDeps, 'archive' | 'audit' | 'catalog'>,
-  customerId: string,
-  period: string,
-  meters: Meter[],
-  day: string,
-) {
+async function recomputeMeters(deps: Pick<AuditDeps, 'archive' | 'audit' | 'catalog'>, customerId: string, period: string, meters: Meter[], day: string) {
   if (meters.length === 0) return;
   // UNIQUE_COUNT has no daily counter (docs/portal.md).
   const counters = [...meters.map((m) => ({ m, day: undefined })), ...meters.filter((m) => m.aggregation !== 'UNIQUE_COUNT').map((m) => ({ m, day }))];

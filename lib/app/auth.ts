@@ -1,6 +1,6 @@
 import { SCOPES, bearerToken, parseApiKey, secretMatches, type Principal } from '../domain/apikey';
 import { UnauthorizedError } from '../domain/errors';
-import type { ApiKeyRepository } from './ports';
+import type { ApiKeyRepository } from './ports/access';
 
 export interface AuthDeps {
   apiKeys: ApiKeyRepository;

@@ -2,11 +2,15 @@ import * as z from 'zod';
 import { authorize, requireUnbound, type Principal } from '../domain/apikey';
 import type { CatalogIndex } from '../domain/catalog';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors';
-import { CREDIT_CARRIED, termsFor } from '../domain/invoicing';
+import { CREDIT_CARRIED, termsFor } from '../domain/billing';
 import { dec, roundToMinor, sum } from '../domain/money';
 import { Period } from '../domain/period';
 import { checkCustomerId } from './customer-id';
-import type { Clock, Customer, CustomerRepository, InvoiceRecord, InvoiceRepository } from './ports';
+import type { Clock } from './ports/clock';
+import type { CustomerRepository } from './ports/customers';
+import type { InvoiceRepository } from './ports/invoicing';
+import type { Customer } from '../domain/customer';
+import type { InvoiceRecord } from '../domain/invoice-record';
 
 /**
  * Carried credits: a negative total (a LATEST meter corrected down, say) is recorded as

@@ -1,15 +1,27 @@
 import * as z from 'zod';
 import { authorize, requireUnbound, type Principal } from '../domain/apikey';
-import { CURRENCIES, decimalString, type CatalogIndex } from '../domain/catalog';
+import { DECIMAL_PATTERN, type CatalogIndex } from '../domain/catalog';
 import type { CursorCodec } from '../domain/cursor';
 import { ConflictError, NotFoundError, ValidationError } from '../domain/errors';
-import { budgetOf, termsFor } from '../domain/invoicing';
+import { budgetOf, termsFor } from '../domain/billing';
 import { SUBJECT_PATTERN } from '../domain/events';
 import { Period } from '../domain/period';
 import { schedulePlan } from '../domain/plan-schedule';
-import { currencyMinorDigits, dec, isOnMinorUnit } from '../domain/money';
+import { CURRENCIES, currencyMinorDigits, dec, isOnMinorUnit, type Currency } from '../domain/money';
 import { checkCustomerId } from './customer-id';
-import type { AlertSubscriptions, Clock, Customer, CustomerRepository, InvoiceRepository, InvoiceStatus, UsageEpoch } from './ports';
+import type { AlertSubscriptions, CustomerRepository } from './ports/customers';
+import type { Clock } from './ports/clock';
+import type { InvoiceRepository } from './ports/invoicing';
+import type { UsageEpoch } from './ports/usage';
+import type { Customer } from '../domain/customer';
+import type { InvoiceStatus } from '../domain/invoice-record';
+
+/**
+ * A budget's amount: the catalog's decimal, with an example a budget can take (the catalog's own,
+ * "0.001", is a unit price, finer than any currency's minor unit: checkBudget refuses it).
+ */
+const BUDGET_AMOUNT_RULE = 'must be a decimal string, e.g. "500.00", with at most the currency\'s minor digits (2 for usd, eur, gbp; 0 for jpy)';
+const budgetAmount = z.string({ error: (issue) => (issue.input === undefined ? undefined : BUDGET_AMOUNT_RULE) }).regex(DECIMAL_PATTERN, BUDGET_AMOUNT_RULE);
 
 /**
  * The fields of a customer after its name. Left out: kept as it is (a new customer gets `default`
@@ -27,7 +39,7 @@ const customerFields = {
   alertEmail: z.email().max(254).nullable().optional(),
   budget: z
     .object({
-      amount: decimalString,
+      amount: budgetAmount,
       /** Absent: the currency of the plan in force for the current period (for a new customer, the plan asked for). */
       currency: z.enum(CURRENCIES).optional(),
     })
@@ -56,30 +68,37 @@ function invalid(field: string, code: string, message: string): ValidationError 
   return new ValidationError(code, message, [{ field, code, message }]);
 }
 
-export { checkCustomerId };
-
 /** Creates or replaces a customer (PUT is idempotent); 201 when created, 200 when updated. */
 export async function putCustomer(
   deps: CustomerDeps,
   principal: Principal,
   id: string,
   input: CustomerInput,
-): Promise<{ created: boolean; customer: Customer }> {
+): Promise<{ created: boolean; customer: CustomerView }> {
   authorize(principal, 'admin');
   requireUnbound(principal);
   checkCustomerId(id);
   const existing = await deps.customers.get(id);
-  return { created: !existing, customer: await save(deps, id, existing, input) };
+  return { created: !existing, customer: customerView(deps.catalog, await save(deps, id, existing, input)) };
 }
 
 /** PATCH /customers/{id}: only the fields given change; a customer that does not exist is a 404, never created. */
-export async function patchCustomer(deps: CustomerDeps, principal: Principal, id: string, input: CustomerPatch): Promise<Customer> {
+export async function patchCustomer(deps: CustomerDeps, principal: Principal, id: string, input: CustomerPatch): Promise<CustomerView> {
   authorize(principal, 'admin');
   requireUnbound(principal);
   checkCustomerId(id);
   const existing = await deps.customers.get(id);
   if (!existing) throw new NotFoundError('customer_not_found', `customer "${id}" does not exist; PUT creates it`);
-  return save(deps, id, existing, input);
+  return customerView(deps.catalog, await save(deps, id, existing, input));
+}
+
+/** A customer as the API shows it: a budget always names its currency (one stored before budgets had one: budgetOf). */
+export type CustomerView = Omit<Customer, 'budget'> & { budget?: { amount: string; currency: Currency } };
+
+function customerView(catalog: CatalogIndex, customer: Customer): CustomerView {
+  const { budget: _, ...rest } = customer;
+  const budget = budgetOf(catalog, customer);
+  return budget ? { ...rest, budget } : rest;
 }
 
 /** What statuses mean an invoice is on its way to (or stuck before) the Stripe customer it was made for. */
@@ -194,16 +213,16 @@ function checkBudget(amount: string, currency: string): void {
   }
 }
 
-export async function getCustomer(deps: CustomerDeps, principal: Principal, id: string): Promise<Customer> {
+export async function getCustomer(deps: Pick<CustomerDeps, 'customers' | 'catalog'>, principal: Principal, id: string): Promise<CustomerView> {
   authorize(principal, 'read', id);
   checkCustomerId(id);
   const customer = await deps.customers.get(id);
   if (!customer) throw new NotFoundError('customer_not_found', `customer "${id}" does not exist`);
-  return customer;
+  return customerView(deps.catalog, customer);
 }
 
 export async function listCustomers(
-  deps: Pick<CustomerDeps, 'customers'> & { customerCursors: CursorCodec },
+  deps: Pick<CustomerDeps, 'customers' | 'catalog'> & { customerCursors: CursorCodec },
   principal: Principal,
   limitText: string | undefined,
   cursor: string | undefined,
@@ -219,5 +238,8 @@ export async function listCustomers(
   // A cursor is signed (CursorCodec): a forged or truncated one is a 400, never a read from elsewhere.
   const after = cursor === undefined ? undefined : deps.customerCursors.decode(cursor, (id) => SUBJECT_PATTERN.test(id));
   const page = await deps.customers.list(limit, after);
-  return { customers: page.items, nextCursor: page.lastId === undefined ? null : deps.customerCursors.encode(page.lastId) };
+  return {
+    customers: page.items.map((c) => customerView(deps.catalog, c)),
+    nextCursor: page.lastId === undefined ? null : deps.customerCursors.encode(page.lastId),
+  };
 }

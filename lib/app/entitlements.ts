@@ -1,10 +1,11 @@
 import type { CatalogIndex } from '../domain/catalog';
 import { entitlements } from '../domain/entitlements';
 import { NotFoundError } from '../domain/errors';
-import { termsFor } from '../domain/invoicing';
+import { termsFor } from '../domain/billing';
 import { Period } from '../domain/period';
 import { checkCustomerId } from './customer-id';
-import type { Clock, CounterReads } from './ports';
+import type { Clock } from './ports/clock';
+import type { CounterReads } from './ports/usage';
 
 export interface EntitlementDeps {
   catalog: CatalogIndex;

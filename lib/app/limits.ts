@@ -1,7 +1,8 @@
 import type { KeyLimits, Principal } from '../domain/apikey';
 import { RateLimitedError } from '../domain/errors';
 import { effectiveLimits, limitWindow, retryAfterSeconds } from '../domain/rate-limit';
-import type { Clock, RateLimiter } from './ports';
+import type { Clock } from './ports/clock';
+import type { RateLimiter } from './ports/access';
 
 export interface LimitDeps {
   limiter: RateLimiter;

@@ -1,6 +1,6 @@
 import { ValidationError } from '../domain/errors';
 import { Period, PERIOD_RANGE, PERIOD_SHAPE } from '../domain/period';
-import type { Clock } from './ports';
+import type { Clock } from './ports/clock';
 
 /** A period named by a caller (query string, body, CLI): 400 `invalid_period` unless it is YYYY-MM. */
 export function parsePeriodInput(text: unknown, field = 'period'): Period {

@@ -1,6 +1,6 @@
 import { PORTAL_LINK_TTL, type PortalTokens } from '../domain/portal-token';
 import { checkCustomerId } from './customer-id';
-import type { Clock } from './ports';
+import type { Clock } from './ports/clock';
 
 export interface LinkDeps {
   portalTokens: PortalTokens;

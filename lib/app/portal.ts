@@ -5,10 +5,11 @@ import { Period } from '../domain/period';
 import { PORTAL_LINK_TTL, type PortalGrant } from '../domain/portal-token';
 import { listAlerts, type AlertDeps } from './alerts';
 import { portalLink, type LinkDeps } from './portal-link';
-import { checkCustomerId } from './customer-id';
 import { creditSummary } from './credits';
 import { publicInvoice } from './invoicing/views';
-import type { CustomerRepository, InvoiceRepository, UsageLedger } from './ports';
+import type { CustomerRepository } from './ports/customers';
+import type { InvoiceRepository } from './ports/invoicing';
+import type { UsageLedger } from './ports/usage';
 import { resolvePeriod } from './period-input';
 import { readUsage, type ReadUsageDeps } from './usage';
 

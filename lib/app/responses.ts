@@ -1,12 +1,13 @@
 import * as z from 'zod';
 import type { AlertKind } from '../domain/alerts';
 import { KEY_ID_PATTERN, SCOPES } from '../domain/apikey';
-import { AGGREGATIONS, CURRENCIES } from '../domain/catalog';
+import { AGGREGATIONS } from '../domain/catalog';
+import { CURRENCIES } from '../domain/money';
 import { SUBJECT_PATTERN, SUBJECT_RULE } from '../domain/events';
-import type { InvoiceLineKind } from '../domain/invoice';
-import type { InvoiceKind } from '../domain/invoicing';
+import type { InvoiceLineKind } from '../domain/invoice-lines';
+import type { InvoiceKind } from '../domain/invoice-record';
 import { PERIOD_PATTERN } from '../domain/period';
-import type { InvoiceStatus } from './ports';
+import type { InvoiceStatus } from '../domain/invoice-record';
 
 /**
  * What the HTTP API answers, as zod schemas: the response bodies of the OpenAPI document
@@ -27,7 +28,7 @@ function every<T extends string>() {
 // ---------------------------------------------------------------------------------------------
 // Values
 
-export const quantity = z
+const quantity = z
   .string()
   .regex(/^-?\d+(\.\d+)?$/)
   .meta({
@@ -36,7 +37,7 @@ export const quantity = z
       'An exact decimal as a string, never a JSON number and never in exponent notation ("1234.5"). Meter values have at most 12 decimals and are below 10^15 in magnitude; only a LATEST meter can be negative.',
   });
 
-export const decimal = z
+const decimal = z
   .string()
   .regex(/^-?\d+(\.\d+)?$/)
   .meta({
@@ -44,7 +45,7 @@ export const decimal = z
     description: 'An exact, unrounded decimal as a string ("0.001", "8.00"): unit prices and exact amounts. Negative for corrections and credits.',
   });
 
-export const money = z
+const money = z
   .string()
   .regex(/^-?\d+(\.\d{2})?$/)
   .meta({
@@ -53,7 +54,7 @@ export const money = z
       'An amount rounded half-up to the currency\'s minor unit, as a string: 2 decimals for usd, eur and gbp ("76.73"), none for jpy ("120"). Negative only for corrections and carried credits.',
   });
 
-export const percent = z
+const percent = z
   .string()
   .regex(/^\d+\.\d{2}$/)
   .meta({ id: 'Percent', description: 'value / limit × 100, truncated (never rounded up) to 2 decimals, as a string ("80.00").' });
@@ -63,21 +64,21 @@ export const periodKey = z
   .regex(PERIOD_PATTERN)
   .meta({ id: 'Period', description: 'A billing period: a UTC calendar month, YYYY-MM, half-open [start, end).' });
 
-export const timestamp = z.string().meta({ id: 'Timestamp', format: 'date-time', description: 'An instant in UTC, RFC 3339 ("2026-11-23T18:00:00.000Z").' });
+const timestamp = z.string().meta({ id: 'Timestamp', format: 'date-time', description: 'An instant in UTC, RFC 3339 ("2026-11-23T18:00:00.000Z").' });
 
 export const customerId = z
   .string()
   .regex(SUBJECT_PATTERN)
   .meta({ id: 'CustomerId', description: `A customer id: ${SUBJECT_RULE} (the CloudEvent subject).` });
 
-export const currency = z.enum(CURRENCIES).meta({ id: 'Currency', description: 'The plan currency, ISO 4217 in lower case.' });
+const currency = z.enum(CURRENCIES).meta({ id: 'Currency', description: 'The plan currency, ISO 4217 in lower case.' });
 
 const meterSlug = z.string().regex(/^[a-z][a-z0-9_]{0,63}$/);
 
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-export const errorDetail = z
+const errorDetail = z
   .object({
     index: z.number().int().min(0).optional().meta({ description: 'Which event of the request (ingest), 0-based.' }),
     field: z.string().optional().meta({ description: 'The field, query parameter, path parameter or header at fault.' }),
@@ -453,7 +454,7 @@ const entitlementFields = {
   remaining: quantity.nullable().meta({ description: 'limit - usage, never below 0; null without a limit.' }),
   hasAccess: z.boolean().meta({ description: 'False once usage reaches the limit.' }),
 };
-export const entitlement = z.object(entitlementFields).strict().meta({ id: 'Entitlement' });
+const entitlement = z.object(entitlementFields).strict().meta({ id: 'Entitlement' });
 export const entitlementList = z
   .object({ customerId, period: periodKey, planId: z.string(), entitlements: z.array(entitlement) })
   .strict()

@@ -1,13 +1,16 @@
 import { authorize, type Principal } from '../domain/apikey';
 import type { CatalogIndex } from '../domain/catalog';
-import { budgetOf, estimatePeriod, invoicedPeriod, pricedWith, type BillingCustomer, type BudgetUse, type PeriodTerms } from '../domain/invoicing';
+import { budgetOf, estimatePeriod, invoicedPeriod, pricedWith, type BillingCustomer, type BudgetUse, type PeriodTerms } from '../domain/billing';
 import { roundToMinor } from '../domain/money';
 import { correctionLookback, type Period } from '../domain/period';
 import { checkCustomerId } from './customer-id';
 import { resolvePeriod } from './period-input';
 import { gatherPeriod } from './invoicing/snapshot';
 import { publicPending } from './invoicing/views';
-import type { Clock, CounterReads, InvoiceRecord, InvoiceRepository } from './ports';
+import type { Clock } from './ports/clock';
+import type { CounterReads } from './ports/usage';
+import type { InvoiceRepository } from './ports/invoicing';
+import type { InvoiceRecord } from '../domain/invoice-record';
 
 export interface UsageDeps {
   counterReads: CounterReads;

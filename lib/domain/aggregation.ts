@@ -19,29 +19,29 @@ export interface CounterRef {
   period: string;
   meter: string;
 }
-export interface AdditiveChange extends CounterRef {
+interface AdditiveChange extends CounterRef {
   delta: string;
   events: number;
 }
-export interface MaxChange extends CounterRef {
+interface MaxChange extends CounterRef {
   value: string;
 }
-export interface LatestChange extends CounterRef {
+interface LatestChange extends CounterRef {
   value: string;
   /** Event time, then (source, id): the total order that decides which reading is the latest. */
   order: string;
 }
-export interface UniqueChange extends CounterRef {
+interface UniqueChange extends CounterRef {
   values: string[];
 }
 /** A day's counter: `day` is the UTC date (YYYY-MM-DD) of the event time, inside the period. */
-export type Daily<T extends CounterRef> = T & { day: string };
-export interface DailyChanges {
+type Daily<T extends CounterRef> = T & { day: string };
+interface DailyChanges {
   additive: Daily<AdditiveChange>[];
   max: Daily<MaxChange>[];
   latest: Daily<LatestChange>[];
 }
-export interface DuplicateTally {
+interface DuplicateTally {
   customerId: string;
   period: string;
   count: number;
@@ -55,7 +55,7 @@ export interface AggregationPlan {
   daily: DailyChanges;
 }
 
-export const counterId = (c: CounterRef & { day?: string }) => `${c.customerId}\u0001${c.period}\u0001${c.meter}${c.day === undefined ? '' : `\u0001${c.day}`}`;
+const counterId = (c: CounterRef & { day?: string }) => `${c.customerId}\u0001${c.period}\u0001${c.meter}${c.day === undefined ? '' : `\u0001${c.day}`}`;
 /** The UTC day of a normalized event time (`2026-11-23T18:00:00.000000000Z` -> `2026-11-23`). */
 export const eventDay = (e: Pick<MeteredEvent, 'time'>) => e.time.slice(0, 10);
 /** An event's (source, id) as one string, for maps and sets within one customer (JSON: two pairs never share one). */

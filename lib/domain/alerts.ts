@@ -1,7 +1,8 @@
 import type { Decimal } from 'decimal.js';
 import type { Plan } from './catalog';
-import type { BudgetUse } from './invoicing';
+import type { BudgetUse } from './billing';
 import { dec, formatMoney, formatQuantity, percentOf, toPlain } from './money';
+import { quantityWithUnit } from './units';
 
 /**
  * Usage and budget alerts: which thresholds a customer's period has reached, and what the
@@ -62,7 +63,7 @@ export interface EvaluateAlertsInput {
 }
 
 /** A forecast alert waits until this much of the period has gone (the page shows the projection all along). */
-export const FORECAST_MIN_ELAPSED_MS = 3 * 86_400_000;
+const FORECAST_MIN_ELAPSED_MS = 3 * 86_400_000;
 
 /** Whether a period's projection is old enough to forecast on, at `now`. */
 export function forecastDue(periodStart: Date, now: Date): boolean {
@@ -71,9 +72,9 @@ export function forecastDue(periodStart: Date, now: Date): boolean {
 
 const KIND_ORDER: Record<AlertKind, number> = { included: 0, budget: 1, forecast: 2 };
 /** Threshold of the single forecast alert. */
-export const FORECAST_THRESHOLD = 100;
+const FORECAST_THRESHOLD = 100;
 
-export function alertKey(kind: AlertKind, meter: string | null, threshold: number): string {
+function alertKey(kind: AlertKind, meter: string | null, threshold: number): string {
   return `${kind}#${meter ?? '-'}#${threshold}`;
 }
 
@@ -186,7 +187,7 @@ export interface AlertContext {
 }
 
 /** The JSON body of an alert message. */
-export interface AlertBody {
+interface AlertBody {
   customerId: string;
   period: string;
   kind: AlertKind;
@@ -210,7 +211,7 @@ export interface AlertBody {
 }
 
 /** SNS message attributes (all strings); `meter` is "-" for budget and forecast alerts. */
-export interface AlertAttributes {
+interface AlertAttributes {
   customerId: string;
   kind: AlertKind;
   meter: string;
@@ -231,7 +232,7 @@ export function alertMessage(candidate: AlertCandidate, ctx: AlertContext): Aler
   const who = oneLine(ctx.customerName ?? '') || ctx.customerId;
   const label = oneLine(ctx.meterDisplayName ?? '') || (candidate.meter ?? '');
   const unit = oneLine(ctx.unit ?? '');
-  const qty = (q: string) => (unit ? `${formatQuantity(q)} ${unit}` : formatQuantity(q));
+  const qty = (q: string) => quantityWithUnit(q, unit);
   const money = (m: string) => formatMoney(m, ctx.currency);
   const customer = ctx.customerName && oneLine(ctx.customerName) ? `${who} (${ctx.customerId})` : ctx.customerId;
   const { kind, threshold, value, limit, percent } = candidate;
@@ -240,24 +241,30 @@ export function alertMessage(candidate: AlertCandidate, ctx: AlertContext): Aler
     alsoPassed.length > 0 ? `; ${listOf(alsoPassed.map((t) => `${t}%`))} ${alsoPassed.length === 1 ? 'was' : 'were'} passed in the same update` : '';
   const usagePageUrl = ctx.usagePageUrl !== undefined && /^https?:\/\/[^\s]+$/.test(ctx.usagePageUrl) ? ctx.usagePageUrl : null;
 
+  // The threshold and, once usage has gone past it, where it is now: "crossed 100% ..., now at 240%".
+  const level = (what: string) =>
+    beyond(percent, threshold) ? `crossed ${threshold}% of ${what}, now at ${wholePercent(percent)}%` : `at ${threshold}% of ${what}`;
   let subject: string;
   const sentences: string[] = [];
   switch (kind) {
     case 'included':
-      subject = fitSubject([who, label], ([w, l]) => `${w}: ${l} at ${threshold}% of included usage (${ctx.period})`);
+      subject = fitSubject([who, label], ([w, l]) => `${w}: ${l} ${level('included usage')} (${ctx.period})`);
       sentences.push(
         `${customer} has used ${qty(value)} of ${label} in ${ctx.period}: ${percent}% of the ${qty(limit)} included in the plan (alert threshold ${threshold}%${passed}).`,
         "Usage beyond the included amount is billed at the plan's prices.",
       );
       break;
     case 'budget':
-      subject = fitSubject([who], ([w]) => `${w}: estimated cost at ${threshold}% of monthly budget (${ctx.period})`);
+      subject = fitSubject([who], ([w]) => `${w}: estimated cost ${level('monthly budget')} (${ctx.period})`);
       sentences.push(
         `The estimated cost of ${customer} for ${ctx.period} is ${money(value)}: ${percent}% of the monthly budget of ${money(limit)} (alert threshold ${threshold}%${passed}).`,
       );
       break;
     case 'forecast':
-      subject = fitSubject([who], ([w]) => `${w}: forecast to exceed monthly budget (${ctx.period})`);
+      subject = fitSubject(
+        [who],
+        ([w]) => `${w}: forecast to exceed monthly budget${beyond(percent, threshold) ? `, projected at ${wholePercent(percent)}%` : ''} (${ctx.period})`,
+      );
       sentences.push(
         `The projected cost of ${customer} for ${ctx.period} is ${money(value)}, above the monthly budget of ${money(limit)} (${percent}% of it).`,
       );
@@ -296,6 +303,16 @@ export function alertMessage(candidate: AlertCandidate, ctx: AlertContext): Aler
     },
     attributes: { customerId: ctx.customerId, kind, meter: candidate.meter ?? '-', threshold: String(threshold) },
   };
+}
+
+/** A percentage in whole percent, never rounded up, grouped: "240.00" -> "240", "12345.67" -> "12,345". */
+function wholePercent(percent: string): string {
+  return formatQuantity(dec(percent, 'percent').floor());
+}
+
+/** Whether usage is past its threshold by a whole percent or more (so "at 100%" would understate it). */
+function beyond(percent: string, threshold: number): boolean {
+  return dec(percent, 'percent').floor().gt(threshold);
 }
 
 /** "80%", "80% and 90%", "50%, 80% and 90%". */

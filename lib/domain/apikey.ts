@@ -1,5 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { ForbiddenError, UnauthorizedError } from './errors';
+import { ForbiddenError } from './errors';
 
 /**
  * API keys look like `mk_<keyId>_<secret>`. The key id is public (it names the key in lists and
@@ -99,5 +99,3 @@ export function requireUnbound(principal: Principal): void {
     throw new ForbiddenError('customer_forbidden', 'this API key is bound to one customer and may not use this endpoint');
   }
 }
-
-export { UnauthorizedError };

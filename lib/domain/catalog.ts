@@ -1,6 +1,6 @@
 import * as z from 'zod/mini';
 import './zod-english';
-import { currencyMinorDigits, isOnMinorUnit, Money } from './money';
+import { CURRENCIES, currencyMinorDigits, isOnMinorUnit, Money } from './money';
 import { PERIOD_PATTERN } from './period';
 
 /**
@@ -13,16 +13,15 @@ import { PERIOD_PATTERN } from './period';
 export const AGGREGATIONS = ['SUM', 'COUNT', 'MAX', 'LATEST', 'UNIQUE_COUNT'] as const;
 export type Aggregation = (typeof AGGREGATIONS)[number];
 
-export const CURRENCIES = ['usd', 'eur', 'gbp', 'jpy'] as const;
-
 const matching = (pattern: RegExp, message: string) => z.string().check(z.regex(pattern, message));
 const length = (min: number, max: number) => z.string().check(z.minLength(min), z.maxLength(max));
 const slug = matching(/^[a-z][a-z0-9_]{0,63}$/, 'must be lowercase letters, digits and _ (1..64, starting with a letter)');
 /** Non-negative decimal with at most 12 decimal places, kept as a string so it is never a float. */
-export const decimalString = matching(/^\d{1,15}(\.\d{1,12})?$/, 'must be a non-negative decimal string with at most 12 decimal places, e.g. "0.001"');
+export const DECIMAL_PATTERN = /^\d{1,15}(\.\d{1,12})?$/;
+const decimalString = matching(DECIMAL_PATTERN, 'must be a non-negative decimal string with at most 12 decimal places, e.g. "0.001"');
 const valuePath = matching(/^\$(\.[A-Za-z_][A-Za-z0-9_]*)+$/, 'must be a path like "$.value" or "$.usage.bytes"');
 
-export const meterSchema = z
+const meterSchema = z
   .strictObject({
     slug,
     displayName: length(1, 128),
@@ -151,7 +150,7 @@ const catalogShape = z.strictObject({ meters: z.array(z.unknown()).check(z.minLe
  * cross-references (unknown or duplicate meters, the default plan) are checked on whatever parsed,
  * so an invalid aggregation never hides an unknown meter in a plan.
  */
-export function catalogIssues(input: unknown): CatalogIssue[] {
+function catalogIssues(input: unknown): CatalogIssue[] {
   const shape = catalogShape.safeParse(input);
   if (!shape.success) return shape.error.issues.map((i) => ({ path: i.path as (string | number)[], message: i.message }));
   const issues: CatalogIssue[] = [];
@@ -218,7 +217,7 @@ const isFree = (t: Tier) => new Money(t.unitPrice).isZero() && (t.flatFee === un
  * leading zero-price tiers; volume: the first tier's bound when that tier is free (a total within it
  * costs nothing), else 0. Null when every unit is free (any allowance is then true).
  */
-export function freeTier(model: 'graduated' | 'volume', tiers: Tier[]): string | null {
+function freeTier(model: 'graduated' | 'volume', tiers: Tier[]): string | null {
   let bound = '0';
   for (const t of model === 'volume' ? tiers.slice(0, 1) : tiers) {
     if (!isFree(t)) return bound;
@@ -281,7 +280,7 @@ export function parseCatalog(input: unknown): Catalog {
 }
 
 /** `path: message`, as catalog errors are printed. */
-export const issueText = (i: CatalogIssue) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`;
+const issueText = (i: CatalogIssue) => `${i.path.map(String).join('.') || '(root)'}: ${i.message}`;
 
 /** Meters and plan versions published before and no longer in the catalog (catalog/retired.json). */
 export interface Retired {

@@ -17,6 +17,11 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** Full-jitter exponential backoff: before attempt n+1, a uniform wait in [0, min(maxMs, baseMs × 2^(n-1))]. */
+export function backoffMs(failedAttempt: number, baseMs: number, maxMs = 5000, random: () => number = Math.random): number {
+  return random() * Math.min(maxMs, baseMs * 2 ** (failedAttempt - 1));
+}
+
 export interface RetryOptions {
   /** Attempts in all, the first included. */
   attempts: number;
@@ -24,24 +29,20 @@ export interface RetryOptions {
   baseMs: number;
   maxMs?: number;
   retryable: (err: unknown) => boolean;
-  /** The least wait the error itself asks for (e.g. a Retry-After header). */
-  minDelayMs?: (err: unknown) => number | undefined;
   /** Told before each wait: the attempt that failed and how long the next one waits. */
   onRetry?: (err: unknown, attempt: number, delayMs: number) => void;
   sleep?: (ms: number) => Promise<void>;
   random?: () => number;
 }
 
-/** The one retry with backoff of the code base (DynamoDB transactions, SQS sends, Stripe calls). */
+/** The one retry with backoff of the code base (DynamoDB transactions, SQS sends, alert publishing); Stripe's calls are retried by stripe-node. */
 export async function retry<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (err) {
       if (attempt >= opts.attempts || !opts.retryable(err)) throw err;
-      const cap = Math.min(opts.maxMs ?? 5000, opts.baseMs * 2 ** (attempt - 1));
-      const jitter = (opts.random ?? Math.random)() * cap;
-      const delayMs = Math.max(opts.minDelayMs?.(err) ?? 0, jitter);
+      const delayMs = backoffMs(attempt, opts.baseMs, opts.maxMs, opts.random);
       opts.onRetry?.(err, attempt, delayMs);
       await (opts.sleep ?? sleep)(delayMs);
     }

@@ -26,7 +26,7 @@ export interface MeteredEvent {
  */
 export const SUBJECT_PATTERN = /^(?!\.{1,2}$)[A-Za-z0-9._:-]{1,128}$/;
 export const SUBJECT_RULE = 'must be 1..128 characters of [A-Za-z0-9._:-], and not "." or ".."';
-export const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
+const FUTURE_TOLERANCE_MS = 5 * 60 * 1000;
 
 export interface ValidationContext {
   catalog: CatalogIndex;
@@ -71,8 +71,57 @@ export function parseEventTime(text: string): { instant: Date; normalized: strin
   return { instant, normalized };
 }
 
+const TIME_RULE = 'an RFC 3339 string, e.g. "2026-11-23T18:00:00Z"';
+
+/** What a JSON value is, for messages: "a number (1796662889535)", "an object", "null". */
+function describeValue(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (v instanceof InexactNumber) return `a number (${v.text.slice(0, 32)})`;
+  switch (typeof v) {
+    case 'number':
+      return `a number (${String(v)})`;
+    case 'boolean':
+      return `a boolean (${String(v)})`;
+    case 'object':
+      return 'an object';
+    default:
+      return `a ${typeof v}`;
+  }
+}
+
+/**
+ * A number sent as the time is most likely Unix time: say which RFC 3339 string it would be, in
+ * milliseconds (13 digits for today's dates) or seconds (10), so the fix is one copy away.
+ */
+function asEpochTime(v: unknown): string {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) return '';
+  const [ms, unit] = v >= 1e11 ? [v, 'milliseconds'] : [v * 1000, 'seconds'];
+  const instant = new Date(ms);
+  if (Number.isNaN(instant.getTime()) || instant.getUTCFullYear() > 9999) return '';
+  return ` (as Unix time in ${unit}, that is "${instant.toISOString().replace('.000Z', 'Z')}")`;
+}
+
+/** An unknown_type message lists at most this many event types, in at most this many characters; then "and N more". */
+const TYPES_LISTED = { count: 20, chars: 400 };
+
+/** The event types the catalog's meters read, sorted, for an unknown_type message (bounded by TYPES_LISTED). */
+function typesRead(catalog: CatalogIndex): string {
+  const types = [...new Set(catalog.meters().map((m) => m.eventType))].sort();
+  if (types.length === 0) return 'the catalog has no meters';
+  const listed: string[] = [];
+  let chars = 0;
+  for (const t of types) {
+    if (listed.length === TYPES_LISTED.count || (listed.length > 0 && chars + t.length + 4 > TYPES_LISTED.chars)) break;
+    listed.push(`"${t}"`);
+    chars += t.length + 4;
+  }
+  const more = types.length - listed.length;
+  return `the types read are ${listed.join(', ')}${more > 0 ? ` and ${more} more` : ''}`;
+}
+
 /** Reads `$.a.b` from an object. */
-export function readPath(data: unknown, path: string): unknown {
+function readPath(data: unknown, path: string): unknown {
   let current: unknown = data;
   for (const key of path.slice(2).split('.')) {
     if (!isJsonObject(current) || !Object.hasOwn(current, key)) return undefined;
@@ -90,7 +139,7 @@ function isString(v: unknown, min: number, max: number): v is string {
  * UTF-8 and a hash of the text would replace it with U+FFFD, so two different ids could meet. Such
  * strings are refused at ingest; every other code point, U+0000 and U+FFFF included, is carried.
  */
-export function hasLoneSurrogate(text: string): boolean {
+function hasLoneSurrogate(text: string): boolean {
   return /\p{Cs}/u.test(text);
 }
 const LONE_SURROGATE = 'must be well-formed Unicode (a lone UTF-16 surrogate such as \\ud800 cannot be stored)';
@@ -150,8 +199,8 @@ export function validateEvent(raw: unknown, index: number, ctx: ValidationContex
   }
 
   let time: { instant: Date; normalized: string } | undefined;
-  if (typeof e.time !== 'string')
-    add('time', e.time === undefined ? 'missing_field' : 'invalid_field', 'time is required (RFC 3339, e.g. 2026-11-23T18:00:00Z)');
+  if (e.time === undefined) add('time', 'missing_field', `time is required: ${TIME_RULE}`);
+  else if (typeof e.time !== 'string') add('time', 'invalid_field', `time must be ${TIME_RULE}; got ${describeValue(e.time)}${asEpochTime(e.time)}`);
   else if (!(time = parseEventTime(e.time))) add('time', 'invalid_time', `time "${e.time.slice(0, 64)}" is not a valid RFC 3339 timestamp`);
   else if (time.instant.getTime() > ctx.now.getTime() + FUTURE_TOLERANCE_MS) add('time', 'event_in_future', 'time is more than 5 minutes in the future');
   else if (time.instant.getTime() < ctx.now.getTime() - ctx.maxAgeMs) {
@@ -163,7 +212,7 @@ export function validateEvent(raw: unknown, index: number, ctx: ValidationContex
     add('type', e.type === undefined ? 'missing_field' : 'invalid_field', 'type must be a non-empty string');
   else {
     const meters = ctx.catalog.metersForType(e.type);
-    if (meters.length === 0) add('type', 'unknown_type', `type "${e.type.slice(0, 128)}" is not read by any meter`);
+    if (meters.length === 0) add('type', 'unknown_type', `type "${e.type.slice(0, 128)}" is not read by any meter; ${typesRead(ctx.catalog)}`);
     for (const meter of meters) {
       const r = reading(meter, e.data);
       if (r.ok) readings[meter.slug] = r.value;

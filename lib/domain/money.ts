@@ -23,16 +23,18 @@ export const Money = Decimal.clone({
   minE: -9e15,
   maxE: 9e15,
 });
-export type Dec = Decimal;
 export type DecimalInput = string | Decimal;
 
-const CURRENCIES = {
+/** The currencies a plan may be priced in, ISO 4217 in lower case. */
+export const CURRENCIES = ['usd', 'eur', 'gbp', 'jpy'] as const;
+export type Currency = (typeof CURRENCIES)[number];
+
+const CURRENCY_INFO: Record<Currency, { digits: number; symbol: string }> = {
   usd: { digits: 2, symbol: '$' },
   eur: { digits: 2, symbol: '€' },
   gbp: { digits: 2, symbol: '£' },
   jpy: { digits: 0, symbol: '¥' },
-} as const;
-export type Currency = keyof typeof CURRENCIES;
+};
 
 const DECIMAL_STRING = /^-?\d+(\.\d+)?$/;
 
@@ -70,10 +72,10 @@ export function currencyMinorDigits(currency: string): number {
   return currencyInfo(currency).digits;
 }
 
-function currencyInfo(currency: string): (typeof CURRENCIES)[Currency] {
+function currencyInfo(currency: string): (typeof CURRENCY_INFO)[Currency] {
   const key = currency.toLowerCase();
-  if (!Object.prototype.hasOwnProperty.call(CURRENCIES, key)) throw new RangeError(`unsupported currency "${currency}"`);
-  return CURRENCIES[key as Currency];
+  if (!Object.prototype.hasOwnProperty.call(CURRENCY_INFO, key)) throw new RangeError(`unsupported currency "${currency}"`);
+  return CURRENCY_INFO[key as Currency];
 }
 
 /**

@@ -1,4 +1,4 @@
-import { CatalogError, issueText, type Catalog, type CatalogIssue, type Retired } from './catalog';
+import type { Catalog, CatalogIssue, Retired } from './catalog';
 
 /**
  * Every meter and plan version ever published (catalog/published.json, written by `npm run
@@ -61,12 +61,6 @@ function canonicalJson(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => (a < b ? -1 : 1))) : v,
   );
-}
-
-/** Refuses a catalog that changes what was published (catalog:check, and `npm run package` that runs it). */
-export function checkPublished(current: Catalog, published: Catalog): void {
-  const conflicts = publishedIssues(current, published).filter((i) => !i.unpublished);
-  if (conflicts.length > 0) throw new CatalogError(conflicts.map(issueText));
 }
 
 /** What was published and is no longer in the catalog: what the functions bundle beside it (catalog/retired.json). */

@@ -13,7 +13,7 @@ import { Money } from './money';
 export const Q = Money;
 export type Quantity = InstanceType<typeof Q>;
 
-export const MAX_DECIMALS = 12;
+const MAX_DECIMALS = 12;
 const LIMIT = new Q('1e15');
 const NUMERIC_STRING = /^-?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
 
@@ -59,12 +59,6 @@ function withinLimits(d: Quantity): QuantityParse {
 export function canonical(d: Quantity): string {
   const s = d.toFixed();
   return s === '-0' ? '0' : s;
-}
-
-export function sumQuantities(values: Iterable<string>): string {
-  let total = new Q(0);
-  for (const v of values) total = total.plus(v);
-  return canonical(total);
 }
 
 export function compareQuantities(a: string, b: string): number {

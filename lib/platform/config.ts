@@ -4,9 +4,9 @@ import { KEY_LIMIT_BOUNDS } from '../domain/apikey';
 import { MAX_CORRECTION_LOOKBACK, correctionLookback } from '../domain/period';
 
 /**
- * Configuration comes from the environment only (serverless.yml sets it on Lambda, local/stack.ts
- * sets it locally). Parsed once; a missing or malformed setting stops the function at start-up
- * with a message that names it.
+ * Configuration comes from the environment only (serverless.yml sets it on Lambda,
+ * local/runtime/stack.ts sets it locally). Parsed once; a missing or malformed setting stops the
+ * function at start-up with a message that names it.
  */
 const text = (min = 1) => z.string().check(z.minLength(min));
 const url = () => z.string().check(z.url());

@@ -2,10 +2,11 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type * as z from 'zod';
 import type { ZodType } from 'zod';
 import { authenticate } from '../app/auth';
 import { limitRequest } from '../app/limits';
-import { authorize, requireUnbound, type Principal, type Scope } from '../domain/apikey';
+import { authorize, requireUnbound, type Principal } from '../domain/apikey';
 import {
   ConflictError,
   DomainError,
@@ -19,12 +20,14 @@ import {
   ValidationError,
   type ErrorDetail,
 } from '../domain/errors';
-import { isThrottling } from './aws-errors';
+import { isThrottling } from '../adapters/aws-errors';
 import { parseJson } from '../domain/json';
 import { authArea } from './wiring/auth';
 import { wire } from './wiring/base';
 import { config } from './config';
 import { logger, metrics } from './observability';
+import type { API } from './openapi/operations';
+import { ROUTES, type JsonRouteKey, type PageRouteKey, type RouteAccess } from './routes';
 
 export interface HttpRequest {
   event: APIGatewayProxyEventV2;
@@ -45,23 +48,28 @@ export interface HttpRequest {
   json<T>(schema: ZodType<T>): T;
 }
 
-/**
- * Who may call a route, checked before the body or the query is read (401, then 403):
- * `scope` (admin also excludes keys bound to a customer) and, for routes about one customer, the
- * path parameter naming it, which a bound key must match.
- */
-export type RouteAccess = { public: true } | { scope: Scope; customerParam?: string };
-
 export interface HttpResponse {
   status: number;
   body?: unknown;
   headers?: Record<string, string>;
 }
 
-/** Seconds a client should wait before repeating a request answered 503. */
-export const RETRY_AFTER_SECONDS = 2;
+type Responses<K extends JsonRouteKey> = (typeof API)[K]['responses'];
+type BodyOf<R> = R extends { schema: z.ZodType } ? z.input<R['schema']> : never;
 
-export function errorBody(code: string, message: string, requestId: string, details: ErrorDetail[] = []) {
+/**
+ * What a route's handler may answer: one of the statuses its operation lists
+ * (lib/platform/openapi/operations.ts), with a body of that status's schema. Errors are thrown, not
+ * answered: `toHttpError` maps them.
+ */
+export type RouteResponse<K extends JsonRouteKey> = {
+  [S in keyof Responses<K> & number]: { status: S; body: BodyOf<Responses<K>[S]>; headers?: Record<string, string> };
+}[keyof Responses<K> & number];
+
+/** Seconds a client should wait before repeating a request answered 503. */
+const RETRY_AFTER_SECONDS = 2;
+
+function errorBody(code: string, message: string, requestId: string, details: ErrorDetail[] = []) {
   return { error: { code, message, details, requestId } };
 }
 
@@ -78,7 +86,7 @@ const STATUS: [new (...args: never[]) => DomainError, number][] = [
   [UnavailableError, 503],
 ];
 
-export function httpStatus(err: DomainError): number {
+function httpStatus(err: DomainError): number {
   return STATUS.find(([kind]) => err instanceof kind)?.[1] ?? 500;
 }
 
@@ -103,7 +111,7 @@ export function toHttpError(err: unknown, requestId: string): HttpResponse {
   return { status: 500, body: errorBody('internal_error', 'an internal error occurred; quote the requestId when reporting it', requestId) };
 }
 
-export function zodDetails(issues: { path: PropertyKey[]; message: string; code: string }[]): ErrorDetail[] {
+function zodDetails(issues: { path: PropertyKey[]; message: string; code: string }[]): ErrorDetail[] {
   return issues.map((i) => ({
     field: i.path.map(String).join('.') || undefined,
     code: i.code === 'custom' ? 'invalid_field' : i.code,
@@ -116,7 +124,7 @@ export function zodDetails(issues: { path: PropertyKey[]; message: string; code:
  * that holds no `%` changes nothing, and no valid id, period or key id holds one, so decoding is
  * safe whether or not the gateway decoded first. Malformed encoding is the client's error.
  */
-export function decodePathParameter(name: string, raw: string): string {
+function decodePathParameter(name: string, raw: string): string {
   try {
     return decodeURIComponent(raw);
   } catch {
@@ -181,7 +189,7 @@ function decodeBody(event: APIGatewayProxyEventV2): string {
  * too, and past the limit every request is 429 rate_limited, whatever else it would be.
  */
 async function authorizeRoute(access: RouteAccess, event: APIGatewayProxyEventV2): Promise<Principal | undefined> {
-  if ('public' in access) return undefined;
+  if (!('scope' in access)) return undefined;
   const c = wire(authArea);
   const authorization = Object.entries(event.headers ?? {}).find(([k]) => k.toLowerCase() === 'authorization')?.[1];
   const principal = await authenticate({ apiKeys: c.apiKeys, localAdminKey: c.config.isLocal ? c.config.LOCAL_ADMIN_KEY : undefined }, authorization);
@@ -195,12 +203,20 @@ async function authorizeRoute(access: RouteAccess, event: APIGatewayProxyEventV2
 }
 
 /**
- * Middy composition for every HTTP function: Lambda context in the logs, the route's access checked
- * first, one error mapping, JSON out.
+ * Middy composition for every JSON route: Lambda context in the logs, the route's access (from the
+ * route table, lib/platform/routes.ts) checked first, one error mapping, JSON out. The handler's
+ * answers are typed by the route's response schemas. The function carries its route as `route`
+ * (test/unit/routes.test.ts checks that serverless.yml deploys each handler on its own route).
  */
-export function httpHandler(access: RouteAccess, fn: (req: HttpRequest) => Promise<HttpResponse>) {
+export function httpHandler<K extends JsonRouteKey>(route: K) {
+  // Curried so that TypeScript knows K before it types fn's answers (literal statuses stay literal).
+  return (fn: (req: HttpRequest) => Promise<RouteResponse<K>>) => jsonHandler(route, fn as (req: HttpRequest) => Promise<HttpResponse>);
+}
+
+function jsonHandler(route: JsonRouteKey, fn: (req: HttpRequest) => Promise<HttpResponse>) {
   config(); // a bad environment fails the function's init, not each request
-  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>()
+  const access: RouteAccess = ROUTES[route].access;
+  const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics))
     .handler(async (event, context) => {
@@ -217,6 +233,7 @@ export function httpHandler(access: RouteAccess, fn: (req: HttpRequest) => Promi
         body: res.body === undefined ? '' : JSON.stringify(res.body),
       };
     });
+  return Object.assign(handler, { route });
 }
 
 /**
@@ -253,9 +270,9 @@ export interface PageError {
  * Errors go through the same mapping as the API's (statuses, 5xx details never shown) but come
  * back as `errorPage` renders them: a page, never JSON or a stack trace.
  */
-export function pageHandler(fn: (req: HttpRequest) => Promise<PageResponse>, errorPage: (error: PageError) => PageResponse) {
+export function pageHandler(route: PageRouteKey, fn: (req: HttpRequest) => Promise<PageResponse>, errorPage: (error: PageError) => PageResponse) {
   config();
-  return middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>()
+  const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics))
     .handler(async (event, context) => {
@@ -271,4 +288,5 @@ export function pageHandler(fn: (req: HttpRequest) => Promise<PageResponse>, err
       }
       return { statusCode: res.status, headers: { ...res.headers, 'x-request-id': requestId }, body: res.body };
     });
+  return Object.assign(handler, { route });
 }

@@ -14,10 +14,10 @@
  *   normally. While waiting, the request is "in flight" (same key -> 409).
  */
 export type FailureMode = '500' | '429' | 'timeout_after_commit' | 'delay';
-export const FAILURE_MODES: readonly FailureMode[] = ['500', '429', 'timeout_after_commit', 'delay'];
+const FAILURE_MODES: readonly FailureMode[] = ['500', '429', 'timeout_after_commit', 'delay'];
 
 /** Long enough to outlast any sane client timeout; stop() cuts it short. */
-export const DEFAULT_HOLD_MS = 30_000;
+const DEFAULT_HOLD_MS = 30_000;
 
 export interface FailureSpec {
   /** HTTP method to match ('POST', ...); omitted or '*' matches any. */
@@ -37,7 +37,7 @@ export interface FailureSpec {
 }
 
 /** The JSON form accepted by POST /_fake/failures (a RegExp cannot travel as JSON). */
-export interface FailureSpecJson {
+interface FailureSpecJson {
   method?: string;
   path?: string;
   pathRegex?: string;

@@ -9,7 +9,7 @@
  *
  * Arrays are kept as objects with numeric string keys ('0', '1', ...): Stripe
  * itself cannot tell `metadata[0]=x` from an array element, and every endpoint
- * knows whether it expects a list (see `asList`).
+ * knows whether it expects a list (see `ParamReader.hashes`).
  */
 import { parameterInvalid } from './errors';
 import type { FormObject, FormValue } from './types';
@@ -88,16 +88,6 @@ export function parseForm(text: string): FormObject {
     assign(out, splitKey(key), decodeComponent(rawValue), key);
   }
   return out;
-}
-
-/** Turns an object with numeric keys back into an ordered list (for `expand[]` and the like). */
-export function asList(value: FormValue | undefined): FormValue[] {
-  if (value === undefined) return [];
-  if (typeof value === 'string') return [value];
-  return Object.keys(value)
-    .filter((k) => /^\d+$/.test(k))
-    .sort((a, b) => Number(a) - Number(b))
-    .map((k) => value[k] as FormValue);
 }
 
 /**

@@ -12,8 +12,8 @@
  */
 import { FakeStripeError } from './errors';
 
-export const KEY_TTL_MS = 24 * 60 * 60 * 1000;
-export const MAX_KEY_LENGTH = 255;
+const KEY_TTL_MS = 24 * 60 * 60 * 1000;
+const MAX_KEY_LENGTH = 255;
 
 export interface Fingerprint {
   method: string;

@@ -9,7 +9,7 @@
  * per-endpoint limit; 0 or empty means none. STRIPE_FAKE_LOG=0 silences the
  * per-request log.
  */
-import { RATE_LIMIT_PRESETS, resolveRateLimits, NO_RATE_LIMITS, type RateLimits } from './rate-limits';
+import { NO_RATE_LIMITS, resolveRateLimits, type RateLimitPreset, type RateLimits } from './rate-limits';
 import { startStripeFake } from './server';
 
 function intFromEnv(name: string): number | undefined {
@@ -22,14 +22,10 @@ function intFromEnv(name: string): number | undefined {
 
 function rateLimitsFromEnv(): RateLimits {
   const raw = process.env.STRIPE_FAKE_RATE_LIMIT ?? '';
-  let limits: RateLimits = { ...NO_RATE_LIMITS };
-  if (Object.hasOwn(RATE_LIMIT_PRESETS, raw)) limits = resolveRateLimits(raw as keyof typeof RATE_LIMIT_PRESETS, limits);
-  else if (raw === '' || /^\d+$/.test(raw)) limits.global = Number(raw) || null;
-  else throw new Error(`STRIPE_FAKE_RATE_LIMIT must be a non-negative integer, 'live' or 'sandbox', got '${raw}'`);
-  if ((process.env.STRIPE_FAKE_ENDPOINT_RATE_LIMIT ?? '') !== '') {
-    limits.perEndpoint = intFromEnv('STRIPE_FAKE_ENDPOINT_RATE_LIMIT') || null;
-  }
-  return limits;
+  const preset = raw === 'live' || raw === 'sandbox' ? (raw as RateLimitPreset) : undefined;
+  const limits = preset ? resolveRateLimits(preset, NO_RATE_LIMITS) : { ...NO_RATE_LIMITS, global: intFromEnv('STRIPE_FAKE_RATE_LIMIT') || null };
+  const perEndpoint = intFromEnv('STRIPE_FAKE_ENDPOINT_RATE_LIMIT');
+  return perEndpoint === undefined ? limits : { ...limits, perEndpoint: perEndpoint || null };
 }
 
 async function main(): Promise<void> {
@@ -39,7 +35,7 @@ async function main(): Promise<void> {
     rateLimit: rateLimitsFromEnv(),
     log: process.env.STRIPE_FAKE_LOG !== '0',
   });
-  // The local stack parses this line; keep its format stable.
+  // Scripts that start it wait for this line; keep its format stable.
   process.stdout.write(`stripe-fake listening on ${fake.url}\n`);
 
   let stopping = false;

@@ -16,23 +16,14 @@ const METADATA_MAX_VALUE_LENGTH = 500;
 /** Keys to set (null: unset), or null to clear all metadata. */
 export type MetadataUpdate = Record<string, string | null> | null;
 
-export interface RangeFilter {
-  gt?: number;
-  gte?: number;
-  lt?: number;
-  lte?: number;
-}
-
 export interface ListOptions {
   limit: number;
   startingAfter?: string;
-  endingBefore?: string;
-  created?: RangeFilter;
 }
 
 /** Parameters every endpoint accepts (the fake never expands; ids stay ids). */
 const ALWAYS_ALLOWED = ['expand'];
-const LIST_PARAMS = ['limit', 'starting_after', 'ending_before', 'created'];
+const LIST_PARAMS = ['limit', 'starting_after'];
 
 export class ParamReader {
   /**
@@ -110,15 +101,6 @@ export class ParamReader {
       throw parameterInvalid(this.full(name), `Invalid integer: ${this.full(name)} must be less than or equal to ${bounds.max}.`, 'parameter_invalid_integer');
     }
     return n;
-  }
-
-  /** A decimal string with at most 12 decimal places, as Stripe's `*_decimal` fields take. */
-  decimal(name: string, allowNegative: boolean): string | undefined {
-    const value = this.string(name);
-    if (value === undefined) return undefined;
-    const re = allowNegative ? /^-?\d+(\.\d{1,12})?$/ : /^\d+(\.\d{1,12})?$/;
-    if (!re.test(value)) throw parameterInvalid(this.full(name), `Invalid decimal: ${value}`, 'parameter_invalid_string');
-    return value;
   }
 
   boolean(name: string): boolean | undefined {
@@ -216,23 +198,11 @@ export class ParamReader {
       });
   }
 
-  /** limit / starting_after / ending_before / created, with Stripe's defaults and bounds. */
+  /** limit / starting_after, with Stripe's default and bounds. */
   list(): ListOptions {
     const opts: ListOptions = { limit: this.integer('limit', { min: 1, max: 100 }) ?? 10 };
     const startingAfter = this.string('starting_after');
-    const endingBefore = this.string('ending_before');
-    if (startingAfter !== undefined && endingBefore !== undefined) {
-      throw parameterInvalid('starting_after', 'You may only specify one of these parameters: ending_before, starting_after.');
-    }
     if (startingAfter !== undefined) opts.startingAfter = startingAfter;
-    if (endingBefore !== undefined) opts.endingBefore = endingBefore;
-    const created: FormValue | undefined = Object.hasOwn(this.raw, 'created') ? this.raw.created : undefined;
-    if (typeof created === 'string') {
-      const exact = this.integer('created');
-      if (exact !== undefined) opts.created = { gte: exact, lte: exact };
-    } else if (created !== undefined) {
-      opts.created = this.integerHash('created', ['gt', 'gte', 'lt', 'lte']);
-    }
     return opts;
   }
 }

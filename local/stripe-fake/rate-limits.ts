@@ -10,7 +10,7 @@
  */
 
 /** Stripe's documented limits: live mode, and a sandbox (test mode). */
-export const RATE_LIMIT_PRESETS = {
+const RATE_LIMIT_PRESETS = {
   live: { global: 100, perEndpoint: 25 },
   sandbox: { global: 25, perEndpoint: 25 },
 } as const;

@@ -1,13 +1,13 @@
 /**
- * The Stripe REST endpoints the fake implements: parameter decoding and
- * validation here, business rules in the store.
+ * The Stripe REST endpoints the fake implements, the ones the product calls (README.md):
+ * parameter decoding and validation here, business rules in the store.
  */
-import { amountTooLarge, invalidRequest, MAX_AMOUNT_MINOR, parameterInvalid, parameterMissing } from './errors';
+import { amountTooLarge, invalidRequest, MAX_AMOUNT_MINOR, parameterMissing } from './errors';
 import { ParamReader } from './params';
 import type { StripeStore } from './store';
-import type { CollectionMethod, FormObject, InvoiceStatus } from './types';
+import type { CollectionMethod, FormObject } from './types';
 
-export interface ApiRequest {
+interface ApiRequest {
   method: string;
   /** Path without query string, e.g. '/v1/invoices/in_123/finalize'. */
   path: string;
@@ -33,12 +33,11 @@ function endpointName(route: Route): string {
   return `${route.method} ${path}`;
 }
 
-const INVOICE_STATUSES: readonly InvoiceStatus[] = ['draft', 'open', 'paid', 'uncollectible', 'void'];
 const COLLECTION_METHODS: readonly CollectionMethod[] = ['charge_automatically', 'send_invoice'];
 
 const id = (ids: string[]): string => ids[0] as string;
 
-/** An invoice item / line amount: an integer of at most eight digits, negative for a credit. */
+/** A line's amount: an integer of at most eight digits, negative for a credit. */
 function amount(p: ParamReader, name = 'amount'): number | undefined {
   const value = p.integer(name);
   if (value !== undefined && Math.abs(value) > MAX_AMOUNT_MINOR) throw amountTooLarge(p.full(name), value);
@@ -95,9 +94,10 @@ const ROUTES: Route[] = [
         'metadata',
         'pending_invoice_items_behavior',
         'days_until_due',
-        'due_date',
         'discounts',
       ]);
+      // No item is ever pending here (items come only from add_lines), so either behaviour adds none.
+      p.oneOf('pending_invoice_items_behavior', ['include', 'exclude'] as const);
       // Only the empty string (do not inherit the customer's discount) is modelled.
       const discounts = req.params.discounts;
       if (discounts !== undefined && discounts !== '')
@@ -110,9 +110,7 @@ const ROUTES: Route[] = [
           currency: p.currency(),
           description: p.string('description', 1500),
           metadata: p.metadata(),
-          pendingInvoiceItemsBehavior: p.oneOf('pending_invoice_items_behavior', ['include', 'exclude'] as const),
           daysUntilDue: p.integer('days_until_due', { min: 0 }),
-          dueDate: p.integer('due_date', { min: 0 }),
           noDiscounts: discounts === '',
         },
         req.now,
@@ -123,15 +121,8 @@ const ROUTES: Route[] = [
     method: 'GET',
     pattern: /^\/v1\/invoices$/,
     handler: (store, req) => {
-      const p = ParamReader.forList(req.params, ['customer', 'status', 'collection_method']);
-      return store.listInvoices(
-        {
-          customer: p.string('customer'),
-          status: p.oneOf('status', INVOICE_STATUSES),
-          collectionMethod: p.oneOf('collection_method', COLLECTION_METHODS),
-        },
-        p.list(),
-      );
+      const p = ParamReader.forList(req.params, ['customer']);
+      return store.listInvoices({ customer: p.string('customer') }, p.list());
     },
   },
   {
@@ -184,72 +175,6 @@ const ROUTES: Route[] = [
     handler: (store, req, ids) => {
       const p = new ParamReader(req.params, ['auto_advance']);
       return store.finalizeInvoice(id(ids), { autoAdvance: p.boolean('auto_advance') }, req.now);
-    },
-  },
-
-  // ---- invoice items
-  {
-    method: 'POST',
-    pattern: /^\/v1\/invoiceitems$/,
-    handler: (store, req) => {
-      const p = new ParamReader(req.params, [
-        'customer',
-        'invoice',
-        'amount',
-        'currency',
-        'description',
-        'metadata',
-        'quantity',
-        'quantity_decimal',
-        'unit_amount_decimal',
-        'period',
-        'discountable',
-      ]);
-      const quantity = p.integer('quantity', { min: 0 });
-      const quantityDecimal = p.decimal('quantity_decimal', false);
-      if (quantity !== undefined && quantityDecimal !== undefined) {
-        throw parameterInvalid('quantity', 'You may only specify one of these parameters: quantity, quantity_decimal.');
-      }
-      const period = p.integerHash('period', ['start', 'end']);
-      return store.createInvoiceItem(
-        {
-          customer: p.string('customer'),
-          invoice: p.string('invoice'),
-          amount: amount(p),
-          unitAmountDecimal: p.decimal('unit_amount_decimal', true),
-          quantity: quantityDecimal ?? (quantity === undefined ? undefined : String(quantity)),
-          currency: p.currency(),
-          description: p.string('description'),
-          discountable: p.boolean('discountable'),
-          metadata: p.metadata(),
-          period,
-        },
-        req.now,
-      );
-    },
-  },
-  {
-    method: 'GET',
-    pattern: /^\/v1\/invoiceitems$/,
-    handler: (store, req) => {
-      const p = ParamReader.forList(req.params, ['invoice', 'customer', 'pending']);
-      return store.listInvoiceItems({ invoice: p.string('invoice'), customer: p.string('customer'), pending: p.boolean('pending') }, p.list());
-    },
-  },
-  {
-    method: 'GET',
-    pattern: /^\/v1\/invoiceitems\/([^/]+)$/,
-    handler: (store, req, ids) => {
-      ParamReader.expectNone(req.params);
-      return store.getInvoiceItem(id(ids));
-    },
-  },
-  {
-    method: 'DELETE',
-    pattern: /^\/v1\/invoiceitems\/([^/]+)$/,
-    handler: (store, req, ids) => {
-      ParamReader.expectNone(req.params);
-      return store.deleteInvoiceItem(id(ids));
     },
   },
 ];

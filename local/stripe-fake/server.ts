@@ -3,8 +3,8 @@
  *
  * Point the official SDK at it with
  *   new Stripe('sk_test_anything', { host: '127.0.0.1', port, protocol: 'http' })
- * and it answers the customer / invoice / invoice item endpoints the product uses,
- * with Stripe's error shapes, idempotency semantics and injectable failures.
+ * and it answers the customer and invoice endpoints the product uses (README.md),
+ * with Stripe's error shapes, idempotency semantics, rate limits and injectable failures.
  * Everything lives in memory; `reset()` (or POST /_fake/reset) starts over.
  *
  * Request pipeline for /v1 (the order matters, it decides what a failure leaves behind):
@@ -26,13 +26,11 @@ import { TrafficStats, type FakeStats } from './stats';
 import { StripeStore } from './store';
 import type { CustomerJson, FormObject, InvoiceItemJson, InvoiceJson } from './types';
 
-export type { FailureMode, FailureSpec } from './failures';
-export type { RateLimitPreset, RateLimits, RateLimitSetting } from './rate-limits';
-export type { EndpointStats, FakeStats } from './stats';
-export type { CustomerJson, InvoiceItemJson, InvoiceJson } from './types';
+export type { RateLimitSetting } from './rate-limits';
+export type { FakeStats } from './stats';
 
 /** The API version stripe@23 pins; echoed when the client sends none. */
-export const FAKE_API_VERSION = '2026-10-28.endive';
+const FAKE_API_VERSION = '2026-10-28.endive';
 /** Bodies above this are refused; real Stripe requests are a few KB. */
 const MAX_BODY_BYTES = 1024 * 1024;
 /** The request log is for inspection, not an archive: keep the newest entries only. */
@@ -43,18 +41,17 @@ export interface StripeFakeOptions {
   port?: number;
   /** Default 127.0.0.1. */
   host?: string;
-  /** Global limit over /v1 requests per sliding second; beyond it the fake answers 429. */
-  rateLimitPerSecond?: number;
   /**
-   * Rate limits, applied after `rateLimitPerSecond`: `'live'` (100/s global, 25/s per endpoint, as
-   * Stripe in live mode), `'sandbox'` (25 and 25), `{ global, perEndpoint }` or a number (global).
+   * Rate limits over /v1 requests (beyond them the fake answers 429): `'live'` (100/s global, 25/s
+   * per endpoint, as Stripe in live mode), `'sandbox'` (25 and 25), `{ global, perEndpoint }` or a
+   * number (global). None by default; `reset()` restores these.
    */
   rateLimit?: RateLimitSetting;
   /** Print one line per request to stdout. */
   log?: boolean;
 }
 
-export interface RequestLogEntry {
+interface RequestLogEntry {
   /** Stripe-style `req_...` id, also sent as the Request-Id header. */
   requestId: string;
   /** ISO time the request arrived. */
@@ -73,10 +70,8 @@ export interface RequestLogEntry {
   injected: FailureMode | null;
 }
 
-export interface FakeState {
+interface FakeState {
   url: string;
-  /** The global limit (also in `rateLimit`). */
-  rateLimitPerSecond: number | null;
   rateLimit: RateLimits;
   stats: FakeStats;
   endpoints: string[];
@@ -128,19 +123,9 @@ function json(value: unknown): string {
   return `${JSON.stringify(value, null, 2)}\n`;
 }
 
+/** The API key of `Authorization: Bearer <key>` (stripe-node's way; Basic auth is not modelled). */
 function apiKeyFrom(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const bearer = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (bearer) return bearer[1];
-  // Stripe also accepts the key as the Basic-auth user name (curl -u sk_test_...:).
-  const basic = /^Basic\s+(\S+)\s*$/i.exec(header);
-  if (basic) {
-    const user = Buffer.from(basic[1] as string, 'base64')
-      .toString('utf8')
-      .split(':')[0];
-    return user === '' ? undefined : user;
-  }
-  return undefined;
+  return header === undefined ? undefined : /^Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
 }
 
 function headerValue(value: string | string[] | undefined): string | undefined {
@@ -189,8 +174,7 @@ class StripeFakeServer implements StripeFake {
     private readonly server: http.Server,
     private readonly options: StripeFakeOptions,
   ) {
-    if (options.rateLimitPerSecond !== undefined) this.limiter.set(options.rateLimitPerSecond);
-    if (options.rateLimit !== undefined) this.limiter.set(options.rateLimit);
+    this.limiter.set(options.rateLimit);
     this.startupLimits = this.limiter.current;
     server.on('connection', (socket) => {
       this.sockets.add(socket);
@@ -285,7 +269,6 @@ class StripeFakeServer implements StripeFake {
   state(): FakeState {
     return {
       url: this.url,
-      rateLimitPerSecond: this.limiter.current.global,
       rateLimit: this.limiter.current,
       stats: this.stats(),
       endpoints: describeRoutes(),
@@ -491,21 +474,12 @@ class StripeFakeServer implements StripeFake {
 
   // ---- control surface ----------------------------------------------------------------------
 
-  private setRateLimitFromJson(json: unknown): void {
-    // Worked out on a scratch limiter first, so that a request with a bad part changes nothing.
-    const scratch = new RateLimiter(this.limiter.current);
-    for (const setting of rateLimitFromJson(json)) scratch.set(setting);
-    this.setRateLimit(scratch.current);
-  }
-
   private handleControl(method: string, path: string, body: string, res: http.ServerResponse): void {
     const ok = (value: unknown): void => this.sendJson(res, 200, json(value), {});
     const bad = (status: number, message: string): void => this.sendJson(res, status, json({ error: { message } }), {});
     const route = `${method.toUpperCase()} ${path.replace(/\/+$/, '')}`;
     try {
       switch (route) {
-        case 'GET /_fake/health':
-          return ok({ ok: true, url: this.url });
         case 'GET /_fake/state':
           return ok(this.state());
         case 'POST /_fake/failures': {
@@ -520,53 +494,13 @@ class StripeFakeServer implements StripeFake {
         case 'POST /_fake/reset':
           this.reset();
           return ok({ ok: true });
-        case 'POST /_fake/rate-limit': {
-          const parsed: unknown = JSON.parse(body === '' ? '{}' : body);
-          this.setRateLimitFromJson(parsed);
-          return ok({ rateLimitPerSecond: this.limiter.current.global, rateLimit: this.limiter.current });
-        }
-        case 'GET /_fake/stats':
-          return ok(this.stats());
-        default: {
-          const coupon = /^POST \/_fake\/customers\/([^/]+)\/coupon$/.exec(route);
-          if (coupon) {
-            const parsed = JSON.parse(body === '' ? '{}' : body) as { percentOff?: number; amountOff?: number };
-            return ok(this.setCustomerCoupon(decodeURIComponent(coupon[1]!), parsed));
-          }
+        default:
           return bad(404, `Unknown control endpoint ${route}`);
-        }
       }
     } catch (err) {
       return bad(400, err instanceof Error ? err.message : String(err));
     }
   }
-}
-
-/**
- * The body of POST /_fake/rate-limit, `{ preset?, global?, perEndpoint?, perSecond? }`, as settings
- * to apply in order: the preset, then the fields given (`perSecond` is the original name of `global`).
- */
-function rateLimitFromJson(json: unknown): RateLimitSetting[] {
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new Error('rate limit must be a JSON object');
-  const j = json as Record<string, unknown>;
-  const settings: RateLimitSetting[] = [];
-  if (j.preset !== undefined) {
-    if (j.preset !== 'live' && j.preset !== 'sandbox') throw new Error("preset must be 'live' or 'sandbox'");
-    settings.push(j.preset);
-  }
-  const fields: { global?: number | null; perEndpoint?: number | null } = {};
-  for (const [field, target] of [
-    ['perSecond', 'global'],
-    ['global', 'global'],
-    ['perEndpoint', 'perEndpoint'],
-  ] as const) {
-    const v = j[field];
-    if (v === undefined) continue;
-    if (v !== null && typeof v !== 'number') throw new Error(`${field} must be a number or null`);
-    fields[target] = v;
-  }
-  settings.push(fields);
-  return settings;
 }
 
 /** Starts a fake Stripe API. Resolves once it is listening. */

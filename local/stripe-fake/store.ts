@@ -1,19 +1,17 @@
 /**
- * In-memory Stripe account: customers, invoices and invoice items, with the
- * state machine and totals rules the product depends on.
+ * In-memory Stripe account: customers, invoices and their invoice items (added by add_lines), with
+ * the state machine and totals rules the product depends on.
  *
  * Records hold only the mutable facts; every read renders a fresh JSON object
  * so callers (routes, tests) can never mutate the stored state by accident,
  * and derived fields (totals, lines) can never drift from the items.
  */
-import { multiplyToInteger, truncate } from './decimal';
-import { amountTooLarge, invalidRequest, MAX_AMOUNT_MINOR, parameterInvalid, parameterMissing, resourceMissing } from './errors';
+import { invalidRequest, parameterInvalid, resourceMissing } from './errors';
 import { newId, newInvoicePrefix } from './ids';
 import { METADATA_MAX_KEYS, type ListOptions, type MetadataUpdate } from './params';
 import type {
   CollectionMethod,
   CustomerJson,
-  DeletedJson,
   InvoiceItemJson,
   InvoiceJson,
   InvoiceLinesJson,
@@ -26,11 +24,11 @@ import type {
 } from './types';
 
 /** Stripe refuses more than 250 invoice items on one invoice. */
-export const MAX_ITEMS_PER_INVOICE = 250;
+const MAX_ITEMS_PER_INVOICE = 250;
 /** Invoices embed at most this many lines; the rest is paged via /v1/invoices/:id/lines. */
-export const EMBEDDED_LINES = 10;
+const EMBEDDED_LINES = 10;
 /** Used when neither the request, the invoice nor the customer names a currency. */
-export const ACCOUNT_DEFAULT_CURRENCY = 'usd';
+const ACCOUNT_DEFAULT_CURRENCY = 'usd';
 
 // ---- inputs (already validated for shape by the routes) ---------------------------------
 
@@ -49,29 +47,13 @@ export interface InvoiceInput {
   currency?: string;
   description?: string;
   metadata: Metadata;
-  pendingInvoiceItemsBehavior?: 'include' | 'exclude';
   daysUntilDue?: number;
-  dueDate?: number;
   /** `discounts=''`: do not inherit the customer's discount. */
   noDiscounts?: boolean;
 }
 
-export interface InvoiceItemInput {
-  customer?: string;
-  invoice?: string;
-  amount?: number;
-  unitAmountDecimal?: string;
-  /** Decimal string, from `quantity` or `quantity_decimal`. */
-  quantity?: string;
-  currency?: string;
-  description?: string;
-  discountable?: boolean;
-  metadata: Metadata;
-  period?: { start?: number; end?: number };
-}
-
 /** One line of POST /v1/invoices/:id/add_lines; each becomes an invoice item on that invoice. */
-export interface InvoiceLineInput {
+interface InvoiceLineInput {
   /** How the client named this line, e.g. `lines[3]`, for error messages. */
   param: string;
   amount: number;
@@ -86,18 +68,6 @@ export interface AddLinesInput {
   invoiceMetadata?: MetadataUpdate;
 }
 
-export interface InvoiceFilter {
-  customer?: string;
-  status?: InvoiceStatus;
-  collectionMethod?: CollectionMethod;
-}
-
-export interface InvoiceItemFilter {
-  customer?: string;
-  invoice?: string;
-  pending?: boolean;
-}
-
 // ---- records -----------------------------------------------------------------------------
 
 interface CustomerRecord {
@@ -106,6 +76,7 @@ interface CustomerRecord {
 }
 
 interface InvoiceItemRecord {
+  /** Across all invoices: `invoiceItems()` lists items in the order they were added. */
   seq: number;
   json: InvoiceItemJson;
   /** The `il_...` id of the line this item renders as on its invoice. */
@@ -128,8 +99,8 @@ interface InvoiceRecord {
   number: string | null;
   finalizedAt: number | null;
   paidAt: number | null;
-  /** Attached invoice items, in the order they were added (the order lines are shown in). */
-  itemIds: string[];
+  /** Its invoice items, in the order they were added (the order lines are shown in). */
+  items: InvoiceItemRecord[];
   /** The customer's discount, inherited at creation unless the invoice was created with `discounts=''`. */
   discount: DiscountJson | null;
 }
@@ -141,41 +112,18 @@ interface Sequenced {
 }
 
 /**
- * Cursor pagination over `rows`, which must already be in list order.
- * Mirrors Stripe: `starting_after` pages forward, `ending_before` pages back and
- * still returns rows in list order; an unknown cursor is a resource_missing error.
+ * Cursor pagination over `rows`, which must already be in list order. Mirrors Stripe:
+ * `starting_after` pages forward; an unknown cursor is a resource_missing error.
  */
 function paginate<T>(rows: Sequenced[], render: (id: string) => T, opts: ListOptions, url: string, kind: string): ListJson<T> {
-  let filtered = rows;
-  const c = opts.created;
-  if (c) {
-    filtered = filtered.filter(
-      (r) =>
-        (c.gt === undefined || r.created > c.gt) &&
-        (c.gte === undefined || r.created >= c.gte) &&
-        (c.lt === undefined || r.created < c.lt) &&
-        (c.lte === undefined || r.created <= c.lte),
-    );
+  let from = 0;
+  if (opts.startingAfter !== undefined) {
+    const at = rows.findIndex((r) => r.id === opts.startingAfter);
+    if (at === -1) throw resourceMissing(kind, opts.startingAfter, 'starting_after');
+    from = at + 1;
   }
-  let page: Sequenced[];
-  let hasMore: boolean;
-  if (opts.endingBefore !== undefined) {
-    const at = filtered.findIndex((r) => r.id === opts.endingBefore);
-    if (at === -1) throw resourceMissing(kind, opts.endingBefore, 'ending_before');
-    const start = Math.max(0, at - opts.limit);
-    page = filtered.slice(start, at);
-    hasMore = start > 0;
-  } else {
-    let from = 0;
-    if (opts.startingAfter !== undefined) {
-      const at = filtered.findIndex((r) => r.id === opts.startingAfter);
-      if (at === -1) throw resourceMissing(kind, opts.startingAfter, 'starting_after');
-      from = at + 1;
-    }
-    page = filtered.slice(from, from + opts.limit);
-    hasMore = from + opts.limit < filtered.length;
-  }
-  return { object: 'list', data: page.map((r) => render(r.id)), has_more: hasMore, url };
+  const page = rows.slice(from, from + opts.limit);
+  return { object: 'list', data: page.map((r) => render(r.id)), has_more: from + opts.limit < rows.length, url };
 }
 
 const newestFirst = (a: Sequenced, b: Sequenced): number => b.seq - a.seq;
@@ -184,12 +132,10 @@ export class StripeStore {
   private seq = 0;
   private readonly customerRecords = new Map<string, CustomerRecord>();
   private readonly invoiceRecords = new Map<string, InvoiceRecord>();
-  private readonly itemRecords = new Map<string, InvoiceItemRecord>();
 
   clear(): void {
     this.customerRecords.clear();
     this.invoiceRecords.clear();
-    this.itemRecords.clear();
   }
 
   // ---- customers ---------------------------------------------------------------------------
@@ -229,6 +175,7 @@ export class StripeStore {
     return rec;
   }
 
+  /** What `operator customers put --stripe-customer` checks: 404 resource_missing for an id the account does not have. */
   getCustomer(id: string): CustomerJson {
     return structuredClone(this.customerRecord(id).json);
   }
@@ -238,7 +185,7 @@ export class StripeStore {
       .filter((r) => filter.email === undefined || r.json.email === filter.email)
       .map((r) => ({ seq: r.seq, id: r.json.id, created: r.json.created }))
       .sort(newestFirst);
-    return paginate(rows, (id) => this.getCustomer(id), opts, '/v1/customers', 'customer');
+    return paginate(rows, (id) => structuredClone(this.customerRecord(id).json), opts, '/v1/customers', 'customer');
   }
 
   // ---- invoices ----------------------------------------------------------------------------
@@ -246,11 +193,11 @@ export class StripeStore {
   createInvoice(input: InvoiceInput, now: number): InvoiceJson {
     const customer = this.customerRecord(input.customer, 'customer');
     const collectionMethod = input.collectionMethod ?? 'charge_automatically';
-    if (collectionMethod === 'charge_automatically' && (input.daysUntilDue !== undefined || input.dueDate !== undefined)) {
+    if (collectionMethod === 'charge_automatically' && input.daysUntilDue !== undefined) {
       throw invalidRequest(
-        'Invoices with collection_method=charge_automatically cannot have a due date (days_until_due / due_date).',
+        'Invoices with collection_method=charge_automatically cannot have a due date (days_until_due).',
         'parameter_invalid_string',
-        input.daysUntilDue !== undefined ? 'days_until_due' : 'due_date',
+        'days_until_due',
       );
     }
     const currency = input.currency ?? customer.json.currency ?? ACCOUNT_DEFAULT_CURRENCY;
@@ -269,23 +216,13 @@ export class StripeStore {
       description: input.description ?? null,
       metadata: { ...input.metadata },
       daysUntilDue: input.daysUntilDue ?? null,
-      dueDate: input.dueDate ?? null,
+      dueDate: null,
       number: null,
       finalizedAt: null,
       paidAt: null,
-      itemIds: [],
+      items: [],
       discount: discount && structuredClone(discount),
     };
-    // The documented default is 'exclude': pending items stay pending unless asked for.
-    if (input.pendingInvoiceItemsBehavior === 'include') {
-      const pending = [...this.itemRecords.values()]
-        .filter((i) => i.json.customer === rec.customer && i.json.invoice === null && i.json.currency === currency)
-        .sort((a, b) => a.seq - b.seq);
-      for (const item of pending.slice(0, MAX_ITEMS_PER_INVOICE)) {
-        item.json.invoice = rec.id;
-        rec.itemIds.push(item.json.id);
-      }
-    }
     this.invoiceRecords.set(rec.id, rec);
     return this.renderInvoice(rec);
   }
@@ -300,22 +237,15 @@ export class StripeStore {
     return this.renderInvoice(this.invoiceRecord(id));
   }
 
-  listInvoices(filter: InvoiceFilter, opts: ListOptions): ListJson<InvoiceJson> {
+  listInvoices(filter: { customer?: string }, opts: ListOptions): ListJson<InvoiceJson> {
     if (filter.customer !== undefined) this.customerRecord(filter.customer, 'customer');
-    const rows = [...this.invoiceRecords.values()]
-      .filter(
-        (r) =>
-          (filter.customer === undefined || r.customer === filter.customer) &&
-          (filter.status === undefined || r.status === filter.status) &&
-          (filter.collectionMethod === undefined || r.collectionMethod === filter.collectionMethod),
-      )
-      .sort(newestFirst);
+    const rows = [...this.invoiceRecords.values()].filter((r) => filter.customer === undefined || r.customer === filter.customer).sort(newestFirst);
     return paginate(rows, (id) => this.getInvoice(id), opts, '/v1/invoices', 'invoice');
   }
 
   listInvoiceLines(invoiceId: string, opts: ListOptions): ListJson<LineItemJson> {
     const inv = this.invoiceRecord(invoiceId);
-    const items = this.itemsOf(inv);
+    const items = inv.items;
     const rows = items.map((i) => ({ seq: i.seq, id: i.lineId, created: i.json.date }));
     const byLine = new Map(items.map((i) => [i.lineId, i]));
     return paginate(rows, (lineId) => this.renderLine(byLine.get(lineId) as InvoiceItemRecord), opts, `/v1/invoices/${inv.id}/lines`, 'line item');
@@ -346,79 +276,31 @@ export class StripeStore {
     return this.renderInvoice(inv);
   }
 
-  // ---- invoice items ----------------------------------------------------------------------
-
-  createInvoiceItem(input: InvoiceItemInput, now: number): InvoiceItemJson {
-    if (input.customer === undefined && input.invoice === undefined) throw parameterMissing('customer');
-    if (input.amount !== undefined && input.unitAmountDecimal !== undefined) {
-      throw parameterInvalid('amount', 'You may only specify one of these parameters: amount, unit_amount_decimal.');
-    }
-    if (input.amount === undefined && input.unitAmountDecimal === undefined) throw parameterMissing('amount');
-
-    const invoice = input.invoice === undefined ? undefined : this.invoiceRecord(input.invoice, 'invoice');
-    const customerId = input.customer ?? invoice?.customer;
-    const customer = this.customerRecord(customerId as string, 'customer');
-    if (invoice) {
-      if (invoice.customer !== customer.json.id) {
-        throw invalidRequest(
-          `The invoice item's customer (${customer.json.id}) must match the customer of invoice ${invoice.id} (${invoice.customer}).`,
-          undefined,
-          'customer',
-        );
-      }
-      this.assertDraft(invoice, 'add invoice items to');
-      this.assertRoomFor(invoice, 1, 'invoice');
-    }
-    const currency = input.currency ?? invoice?.currency ?? customer.json.currency ?? ACCOUNT_DEFAULT_CURRENCY;
-    if (invoice && currency !== invoice.currency) {
-      throw invalidRequest(
-        `The currency of the invoice item (${currency}) must match the currency of invoice ${invoice.id} (${invoice.currency}).`,
-        undefined,
-        'currency',
-      );
-    }
-
-    const quantity = input.quantity ?? '1';
-    let amount: number;
-    let unitAmountDecimal: string | null;
-    if (input.amount !== undefined) {
-      // `amount` is the line total; a unit price is only meaningful for quantity 1.
-      amount = input.amount;
-      unitAmountDecimal = quantity === '1' ? String(input.amount) : null;
-    } else {
-      unitAmountDecimal = input.unitAmountDecimal as string;
-      amount = multiplyToInteger(unitAmountDecimal, quantity);
-      // The eight-digit bound holds for the item's amount however it was computed.
-      if (Math.abs(amount) > MAX_AMOUNT_MINOR) throw amountTooLarge('unit_amount_decimal', amount);
-    }
-    const period = this.periodOf(input.period, now, '');
-    const item = this.insertItem(
-      {
-        amount,
-        currency,
-        customer: customer.json.id,
-        description: input.description ?? null,
-        discountable: input.discountable ?? amount >= 0,
-        metadata: input.metadata,
-        period,
-        unitAmountDecimal,
-        quantity,
-      },
-      invoice,
-      now,
-    );
-    return structuredClone(item.json);
-  }
-
   /**
    * POST /v1/invoices/:id/add_lines: every line becomes an invoice item attached to the draft, all
    * or nothing (a line that cannot be added, or the 250-item cap, leaves the invoice untouched).
    */
   addInvoiceLines(invoiceId: string, input: AddLinesInput, now: number): InvoiceJson {
     const invoice = this.invoiceRecord(invoiceId);
-    this.assertDraft(invoice, 'add lines to', undefined);
-    this.assertRoomFor(invoice, input.lines.length, 'lines');
-    const periods = input.lines.map((line) => this.periodOf(line.period, now, line.param));
+    if (invoice.status !== 'draft') {
+      throw invalidRequest(
+        `You can only add lines to draft invoices; invoice ${invoice.id} is already finalized (status: ${invoice.status}).`,
+        'invoice_already_finalized',
+      );
+    }
+    if (invoice.items.length + input.lines.length > MAX_ITEMS_PER_INVOICE) {
+      throw invalidRequest(
+        `Invoices can contain at most ${MAX_ITEMS_PER_INVOICE} invoice items; invoice ${invoice.id} has ${invoice.items.length} and this request would add ${input.lines.length}.`,
+        undefined,
+        'lines',
+      );
+    }
+    // A line's period: missing ends default to now.
+    const periods = input.lines.map((line): PeriodJson => {
+      const period = { start: line.period?.start ?? now, end: line.period?.end ?? now };
+      if (period.end < period.start) throw parameterInvalid(`${line.param}[period][end]`, 'The period end must be greater than or equal to the period start.');
+      return period;
+    });
     let metadata = invoice.metadata;
     if (input.invoiceMetadata !== undefined) {
       metadata = input.invoiceMetadata === null ? {} : { ...invoice.metadata };
@@ -432,59 +314,34 @@ export class StripeStore {
     }
     // Everything is checked; from here on nothing throws.
     input.lines.forEach((line, i) => {
-      this.insertItem(
-        {
-          amount: line.amount,
-          currency: invoice.currency,
-          customer: invoice.customer,
-          description: line.description ?? null,
-          discountable: line.amount >= 0,
-          metadata: line.metadata,
-          period: periods[i] as PeriodJson,
-          unitAmountDecimal: String(line.amount),
-          quantity: '1',
-        },
-        invoice,
-        now,
-      );
+      const json: InvoiceItemJson = {
+        id: newId('ii'),
+        object: 'invoiceitem',
+        amount: line.amount,
+        currency: invoice.currency,
+        customer: invoice.customer,
+        customer_account: null,
+        date: now,
+        description: line.description ?? null,
+        discountable: line.amount >= 0,
+        discounts: [],
+        invoice: invoice.id,
+        livemode: false,
+        metadata: { ...line.metadata },
+        net_amount: line.amount,
+        parent: null,
+        period: periods[i] as PeriodJson,
+        pricing: { type: 'price_details', unit_amount_decimal: String(line.amount) },
+        proration: false,
+        quantity: 1,
+        quantity_decimal: '1',
+        tax_rates: [],
+        test_clock: null,
+      };
+      invoice.items.push({ seq: ++this.seq, json, lineId: newId('il') });
     });
     invoice.metadata = metadata;
     return this.renderInvoice(invoice);
-  }
-
-  private itemRecord(id: string): InvoiceItemRecord {
-    const rec = this.itemRecords.get(id);
-    if (!rec) throw resourceMissing('invoiceitem', id);
-    return rec;
-  }
-
-  getInvoiceItem(id: string): InvoiceItemJson {
-    return structuredClone(this.itemRecord(id).json);
-  }
-
-  listInvoiceItems(filter: InvoiceItemFilter, opts: ListOptions): ListJson<InvoiceItemJson> {
-    if (filter.invoice !== undefined) this.invoiceRecord(filter.invoice, 'invoice');
-    const rows = [...this.itemRecords.values()]
-      .filter(
-        (r) =>
-          (filter.customer === undefined || r.json.customer === filter.customer) &&
-          (filter.invoice === undefined || r.json.invoice === filter.invoice) &&
-          (filter.pending === undefined || (r.json.invoice === null) === filter.pending),
-      )
-      .map((r) => ({ seq: r.seq, id: r.json.id, created: r.json.date }))
-      .sort(newestFirst);
-    return paginate(rows, (id) => this.getInvoiceItem(id), opts, '/v1/invoiceitems', 'invoiceitem');
-  }
-
-  deleteInvoiceItem(id: string): DeletedJson {
-    const rec = this.itemRecord(id);
-    if (rec.json.invoice !== null) {
-      const inv = this.invoiceRecord(rec.json.invoice);
-      this.assertDraft(inv, 'delete invoice items of');
-      inv.itemIds = inv.itemIds.filter((x) => x !== id);
-    }
-    this.itemRecords.delete(id);
-    return { id, object: 'invoiceitem', deleted: true };
   }
 
   // ---- snapshots (oldest first: the order things happened in) --------------------------------
@@ -498,92 +355,14 @@ export class StripeStore {
   }
 
   allInvoiceItems(): InvoiceItemJson[] {
-    return [...this.itemRecords.values()].sort((a, b) => a.seq - b.seq).map((r) => structuredClone(r.json));
+    const items = [...this.invoiceRecords.values()].flatMap((r) => r.items);
+    return items.sort((a, b) => a.seq - b.seq).map((r) => structuredClone(r.json));
   }
 
   // ---- helpers -------------------------------------------------------------------------------
 
-  /** `param` names the parameter that pointed at the invoice; undefined when it is in the path. */
-  private assertDraft(inv: InvoiceRecord, action: string, param: string | undefined = 'invoice'): void {
-    if (inv.status !== 'draft') {
-      throw invalidRequest(
-        `You can only ${action} draft invoices; invoice ${inv.id} is already finalized (status: ${inv.status}).`,
-        'invoice_already_finalized',
-        param,
-      );
-    }
-  }
-
-  private assertRoomFor(inv: InvoiceRecord, adding: number, param: string): void {
-    if (inv.itemIds.length + adding > MAX_ITEMS_PER_INVOICE) {
-      throw invalidRequest(
-        `Invoices can contain at most ${MAX_ITEMS_PER_INVOICE} invoice items; invoice ${inv.id} has ${inv.itemIds.length} and this request would add ${adding}.`,
-        undefined,
-        param,
-      );
-    }
-  }
-
-  /** An item's period: missing ends default to now. `prefix` names the hash it came in (`lines[3]`). */
-  private periodOf(input: { start?: number; end?: number } | undefined, now: number, prefix: string): PeriodJson {
-    const period: PeriodJson = { start: input?.start ?? now, end: input?.end ?? now };
-    if (period.end < period.start) {
-      throw parameterInvalid(prefix === '' ? 'period[end]' : `${prefix}[period][end]`, 'The period end must be greater than or equal to the period start.');
-    }
-    return period;
-  }
-
-  private insertItem(
-    fields: {
-      amount: number;
-      currency: string;
-      customer: string;
-      description: string | null;
-      discountable: boolean;
-      metadata: Metadata;
-      period: PeriodJson;
-      unitAmountDecimal: string | null;
-      quantity: string;
-    },
-    invoice: InvoiceRecord | undefined,
-    now: number,
-  ): InvoiceItemRecord {
-    const json: InvoiceItemJson = {
-      id: newId('ii'),
-      object: 'invoiceitem',
-      amount: fields.amount,
-      currency: fields.currency,
-      customer: fields.customer,
-      customer_account: null,
-      date: now,
-      description: fields.description,
-      discountable: fields.discountable,
-      discounts: [],
-      invoice: invoice?.id ?? null,
-      livemode: false,
-      metadata: { ...fields.metadata },
-      net_amount: fields.amount,
-      parent: null,
-      period: fields.period,
-      pricing: { type: 'price_details', unit_amount_decimal: fields.unitAmountDecimal },
-      proration: false,
-      quantity: truncate(fields.quantity),
-      quantity_decimal: fields.quantity,
-      tax_rates: [],
-      test_clock: null,
-    };
-    const rec: InvoiceItemRecord = { seq: ++this.seq, json, lineId: newId('il') };
-    this.itemRecords.set(json.id, rec);
-    invoice?.itemIds.push(json.id);
-    return rec;
-  }
-
-  private itemsOf(inv: InvoiceRecord): InvoiceItemRecord[] {
-    return inv.itemIds.map((id) => this.itemRecords.get(id)).filter((r): r is InvoiceItemRecord => r !== undefined);
-  }
-
   private totalOf(inv: InvoiceRecord): number {
-    const subtotal = this.itemsOf(inv).reduce((sum, i) => sum + i.json.amount, 0);
+    const subtotal = inv.items.reduce((sum, i) => sum + i.json.amount, 0);
     return subtotal - discountOf(inv, subtotal);
   }
 
@@ -646,7 +425,7 @@ export class StripeStore {
 
   private renderInvoice(inv: InvoiceRecord): InvoiceJson {
     const customer = this.customerRecords.get(inv.customer)?.json;
-    const items = this.itemsOf(inv);
+    const items = inv.items;
     const subtotal = items.reduce((sum, i) => sum + i.json.amount, 0);
     const discounted = discountOf(inv, subtotal);
     const total = subtotal - discounted;

@@ -58,7 +58,7 @@ export interface CustomerJson {
   test_clock: null;
 }
 
-export interface PricingJson {
+interface PricingJson {
   type: 'price_details';
   /** Decimal string; the SDK coerces it to `Stripe.Decimal`. */
   unit_amount_decimal: string | null;
@@ -93,12 +93,6 @@ export interface InvoiceItemJson {
   quantity_decimal: string;
   tax_rates: string[];
   test_clock: null;
-}
-
-export interface DeletedJson {
-  id: string;
-  object: string;
-  deleted: true;
 }
 
 export interface LineItemJson {

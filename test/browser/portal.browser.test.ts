@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { startStack, type Stack } from '../../local/stack';
+import { startStack, type Stack } from '../../local/runtime/stack';
 import { Period } from '../../lib/domain/period';
 
 /**
@@ -60,7 +60,7 @@ beforeAll(async () => {
       event('b-2', 'api_calls', at(5), { value: '1234.5' }),
       event('b-3', 'storage_gb', at(60 * 24 * 2), { value: 42 }),
       event('b-4', 'seats', at(5), { value: 7 }),
-      event('b-5', 'compute_seconds', at(60), { value: 5000 }),
+      // No compute_seconds: a meter without usage.
       event('b-6', 'user_activity', at(5), { userId: 'ann' }),
       // The previous period, invoiced below.
       event('b-7', 'api_calls', new Date(period.start.getTime() - 3_600_000).toISOString(), { value: 25000 }),
@@ -158,14 +158,28 @@ it('renders the numbers the usage API returns for known usage, with its own styl
 it('draws one point per day of the period so far', async () => {
   const { page } = await open(url);
   const days = Math.floor((now.getTime() - period.start.getTime()) / 86_400_000) + 1;
-  for (const meter of ['api_calls', 'storage_gb', 'compute_seconds', 'seats']) {
+  for (const meter of ['api_calls', 'storage_gb', 'seats']) {
     expect({ meter, points: await page.locator(`#meter-${meter} svg.chart circle.point`).count() }).toEqual({ meter, points: days });
   }
   expect(await page.locator('#meter-active_users svg.chart').count()).toBe(0);
+  // A meter without usage: a sentence, no empty chart.
+  expect(await page.locator('#meter-compute_seconds svg').count()).toBe(0);
+  expect(await page.locator('#meter-compute_seconds [data-field="noUsage"]').innerText()).toMatch(/^No usage so far in \w+ \d{4}\.$/);
+  // A summed meter: its running total against the included 10,000 calls, reached (and marked) the day the 52,000 came.
+  const reached = (await page.locator('#meter-api_calls [data-field="allowance"]').innerText()).match(
+    /^Reached the 10,000 calls included on (\d{4}-\d{2}-\d{2})\.$/,
+  );
+  expect(reached).not.toBeNull();
+  expect(await page.locator(`#meter-api_calls svg.chart circle.crossing[data-day="${reached![1]}"]`).isVisible()).toBe(true);
+  // Horizontal, so no box to be "visible" in: drawn, and dashed by the page's own stylesheet.
+  expect(await page.locator('#meter-api_calls svg.chart line.included').evaluate((el) => getComputedStyle(el).strokeDasharray)).toMatch(/^6(px)?,? 4(px)?$/);
+  expect(await page.locator('#meter-api_calls svg.chart desc').textContent()).toContain('Reached the 10,000 calls included');
   const box = await page.locator('#meter-api_calls svg.chart').boundingBox();
   expect(box!.width).toBeGreaterThan(300);
-  // The day of the 1,234.5 calls carries them in its point's title.
-  expect(await page.locator(`#meter-api_calls circle[data-day="${now.toISOString().slice(0, 10)}"] title`).textContent()).toContain('calls');
+  // Today's point carries the running total and the 1,234.5 calls of the day in its title.
+  expect(await page.locator(`#meter-api_calls circle.point[data-day="${now.toISOString().slice(0, 10)}"] title`).textContent()).toMatch(
+    /: 53,234\.5 calls in all \((1,234\.5|53,234\.5) calls that day\)$/, // 53,234.5 on the 1st, when the 52,000 fall on the same day
+  );
   await page.close();
 });
 

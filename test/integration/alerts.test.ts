@@ -3,7 +3,7 @@ import { CreateQueueCommand, GetQueueAttributesCommand } from '@aws-sdk/client-s
 import type { SQSEvent } from 'aws-lambda';
 import { customerFilterPolicy } from '../../lib/adapters/sns/subscriptions';
 import { Period } from '../../lib/domain/period';
-import { loadHandler } from '../../local/deployment';
+import { loadHandler } from '../../local/runtime/deployment';
 import { cloudEvent, startTestStack, type TestStack } from '../support/stack';
 
 /**

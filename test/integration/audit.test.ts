@@ -235,7 +235,7 @@ describe('void', () => {
 
 describe('reconciliation', () => {
   const cli = (...args: string[]) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'local/cli.ts', 'reconcile', '--period', period.key, ...args], {
+    spawnSync(process.execPath, ['--import', 'tsx', 'tools/cli.ts', 'reconcile', '--period', period.key, ...args], {
       cwd: root,
       encoding: 'utf8',
       env: process.env,

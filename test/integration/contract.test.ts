@@ -2,7 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadDeployment, ROOT } from '../../local/deployment';
+import { loadDeployment, ROOT } from '../../local/runtime/deployment';
 import { Period } from '../../lib/domain/period';
 import { contract } from '../support/contract';
 import { cloudEvent, startTestStack, type Res, type TestStack } from '../support/stack';

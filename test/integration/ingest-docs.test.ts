@@ -8,7 +8,8 @@ import { ADMIN, startTestStack, type TestStack } from '../support/stack';
 /**
  * The examples of docs/ingest.md, run as written against the local stack: each code block marked
  * `<!-- tested: name -->` is taken from the document itself, so an example cannot rot unnoticed.
- * Only the address and the key are put in place (the stack runs on a free port).
+ * Nothing in them is replaced: the stack runs on a free port, which the test gives them as `PORT`
+ * (and its key as `LOCAL_ADMIN_KEY`), the way a reader who started `PORT=3001 npm start` would.
  */
 const root = join(__dirname, '..', '..');
 const doc = readFileSync(join(root, 'docs', 'ingest.md'), 'utf8');
@@ -19,16 +20,33 @@ function example(name: string): string {
   if (!m) throw new Error(`docs/ingest.md has no example marked "tested: ${name}"`);
   return m[2]!;
 }
-const here = (code: string) => code.replaceAll('http://localhost:3000', t.stack.url).replaceAll('local-admin-key', ADMIN);
+/** The environment of a reader's shell: the stack's port and key, and no METERING_* or API/KEY of the test runner's own. */
+function readerEnv(): NodeJS.ProcessEnv {
+  const { METERING_URL, METERING_KEY, API, KEY, ...rest } = process.env;
+  return { ...rest, PORT: new URL(t.stack.url).port, LOCAL_ADMIN_KEY: ADMIN };
+}
 // Asynchronous: the stack's handlers run in this process and must answer while curl waits.
 const run = promisify(execFile);
-const bash = async (code: string) => (await run('bash', ['-c', here(code)], { encoding: 'utf8' })).stdout;
+/** A curl example as a reader runs it: after the document's setup block, in the same shell. */
+const bash = async (code: string) => (await run('bash', ['-c', `${example('setup')}\n${code}`], { encoding: 'utf8', env: readerEnv() })).stdout;
 
 beforeAll(async () => {
   t = await startTestStack({ env: { CATALOG_FILE: '' } });
 }, 120_000);
 afterAll(async () => {
   await t?.stop();
+});
+
+it('hard-codes no address or key in an example: one API and one KEY variable, set once from PORT and LOCAL_ADMIN_KEY', () => {
+  expect(example('setup')).toBe('API=http://localhost:${PORT:-3000}\nKEY=${LOCAL_ADMIN_KEY:-local-admin-key}');
+  expect(doc).not.toMatch(/localhost:3000|127\.0\.0\.1/);
+  const curls = [...doc.matchAll(/```sh\n([\s\S]*?)\n```/g)].map((m) => m[1]!).filter((code) => code.includes('curl'));
+  expect(curls).toHaveLength(3);
+  for (const code of curls) {
+    expect(code).toContain('"$API/api/v1/events"');
+    expect(code).toContain('"Authorization: Bearer $KEY"');
+    expect(code).not.toMatch(/^(API|KEY)=/m); // defined once, in the setup block
+  }
 });
 
 it('sends one event with curl', async () => {
@@ -66,8 +84,7 @@ it('sends 2,500 events from Node with fetch, in three requests, and a rerun coun
   mkdirSync(dir, { recursive: true });
   const file = join(dir, 'send-usage.mjs');
   writeFileSync(file, example('node-fetch'));
-  const node = async () =>
-    (await run(process.execPath, [file], { encoding: 'utf8', env: { ...process.env, METERING_URL: t.stack.url, METERING_KEY: ADMIN } })).stdout;
+  const node = async () => (await run(process.execPath, [file], { encoding: 'utf8', env: readerEnv() })).stdout;
   try {
     const before = await t.usage('cus_42');
     const keysBefore = await idempotencyKeys();

@@ -1,6 +1,6 @@
 import type { SQSEvent } from 'aws-lambda';
 import { CloudEvent, HTTP } from 'cloudevents';
-import { loadHandler } from '../../local/deployment';
+import { loadHandler } from '../../local/runtime/deployment';
 import { ADMIN, cloudEvent, startTestStack, type TestStack } from '../support/stack';
 
 /**

@@ -107,7 +107,7 @@ describe('the usage page', () => {
   it("escapes the customer's name wherever it appears (title, heading, alert subjects)", () => {
     expect(page.text).not.toContain('<img');
     expect(page.text).toContain('&lt;img src=x onerror=alert(1)&gt; Acme &amp; &quot;Co&quot;');
-    expect(page.text).toMatch(/<table id="alerts">[\s\S]*Seats \(peak\) at 100%/);
+    expect(page.text).toMatch(/<table id="alerts">[\s\S]*Seats \(peak\) crossed 100% of included usage, now at 133%/);
   });
 
   it('draws one point per day of the period so far, whose days add up to the period for a summed meter', () => {
@@ -115,9 +115,20 @@ describe('the usage page', () => {
     const article = page.text.slice(page.text.indexOf('id="meter-api_calls"')).split('</article>')[0]!;
     expect(article.match(/<circle class="point/g)).toHaveLength(days);
     const table = article.slice(article.indexOf('<details>'), article.indexOf('</details>'));
-    const values = [...table.matchAll(/<td class="n"><data value="([^"]+)">/g)].map((m) => Number(m[1]));
-    expect(values).toHaveLength(days);
-    expect(values.reduce((a, b) => a + b, 0)).toBe(17500.5);
+    // Each row: the day's value, then the running total through it.
+    const rows = [...table.matchAll(/<td class="n"><data value="([^"]+)">[^]*?<td class="n"><data value="([^"]+)">/g)].map((m) => [m[1]!, m[2]!]);
+    expect(rows).toHaveLength(days);
+    expect(rows.reduce((a, [day]) => a + Number(day), 0)).toBe(17500.5);
+    expect(rows.at(-1)![1]).toBe('17500.5');
+    // 17,500.5 of 10,000 included: the day they were reached is marked and said.
+    expect(article).toContain('<line class="included"');
+    expect(article).toMatch(/<p data-field="allowance">Reached the 10,000 calls included on \d{4}-\d{2}-\d{2}\.<\/p>/);
+  });
+
+  it('says in a sentence, with no chart, that a meter has no usage', () => {
+    const article = page.text.slice(page.text.indexOf('id="meter-compute_seconds"')).split('</article>')[0]!;
+    expect(article).toContain(`No usage so far in`);
+    expect(article).not.toContain('<svg');
   });
 
   it('lists the periods with usage or invoices and the past invoice with its lines and status', async () => {

@@ -12,7 +12,7 @@ import { SnsAlertPublisher, snsSubject, type AlertNotification } from '../../lib
 import { customerFilterPolicy, isSubscriptionArn, SnsAlertSubscriptions, type SubscriptionRouting } from '../../lib/adapters/sns/subscriptions';
 import { alertMessage, evaluateAlerts } from '../../lib/domain/alerts';
 import { planSchema } from '../../lib/domain/catalog';
-import { LOCAL_CREDENTIALS, LOCAL_REGION, startSqsSns, type SqsSns } from '../../local/emulators';
+import { LOCAL_CREDENTIALS, LOCAL_REGION, startSqsSns, type SqsSns } from '../../local/runtime/emulators';
 
 /**
  * The SNS adapters against fauxqs (SNS + SQS emulator). Every test makes its own topic and queues.

@@ -2,7 +2,7 @@ import { execFileSync, spawn, spawnSync, type ChildProcess, type SpawnSyncReturn
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from '../../local/emulators';
+import { freePort } from '../../local/runtime/emulators';
 import { Period } from '../../lib/domain/period';
 
 /**
@@ -17,7 +17,7 @@ import { Period } from '../../lib/domain/period';
 const root = join(__dirname, '..', '..');
 const tsx = join(root, 'node_modules', '.bin', 'tsx');
 /** What `npm start` runs, without npm in between. */
-const START = ['--import', 'tsx', 'local/start.ts'];
+const START = ['--import', 'tsx', 'local/dev/start.ts'];
 /** Not the default: the banner, the curls and the demo must all use the key the user set. */
 const KEY = 'key-from-the-environment';
 const scratch = mkdtempSync(join(tmpdir(), 'start-test-'));
@@ -30,7 +30,7 @@ const started: number[] = [];
 
 /** The CLI as `npm run cli --` runs it. */
 function cli(args: string[], env: NodeJS.ProcessEnv = ENV): SpawnSyncReturns<string> {
-  return spawnSync(tsx, ['local/cli.ts', ...args], { cwd: root, env, encoding: 'utf8' });
+  return spawnSync(tsx, ['tools/cli.ts', ...args], { cwd: root, env, encoding: 'utf8' });
 }
 function cliJson(...args: string[]): any {
   const r = cli([...args, '--json']);
@@ -194,6 +194,40 @@ it('prints a portal link from the CLI that opens the usage page', async () => {
   const bad = cli(['portal-link', '--customer', 'cus_42', '--ttl', '30']);
   expect(bad.status).toBe(1);
   expect(bad.stderr).toContain('ttl must be 60..86400 seconds');
+  // --json like every command; an id with no customer record gets its link, and a warning.
+  const json = cli(['portal-link', '--customer', 'cus_nobody', '--json']);
+  expect(json.status).toBe(0);
+  expect(JSON.parse(json.stdout)).toEqual({ url: expect.stringContaining('/portal?token='), expiresAt: expect.any(String) });
+  expect(json.stderr).toBe('warning: cus_nobody is not a customer (no record): the page shows only usage sent for that id, if any\n');
+}, 60_000);
+
+it('lists the events behind the counters and voids one from the CLI, exactly once', async () => {
+  const c = 'cus_cli_events';
+  const event = { specversion: '1.0', id: 'cli-evt-1', source: 'cli-test', type: 'api_calls', subject: c, time: new Date().toISOString(), data: { value: 7 } };
+  const sent = await fetch(`http://127.0.0.1:${port}/api/v1/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${KEY}`, 'content-type': 'application/cloudevents+json' },
+    body: JSON.stringify(event),
+  });
+  expect(sent.status).toBe(202);
+  let listed: any;
+  for (let i = 0; i < 100 && !(listed?.events?.length > 0); i++) {
+    if (i > 0) await new Promise((r) => setTimeout(r, 200));
+    listed = cliJson('events', 'list', '--customer', c);
+  }
+  expect(listed.events).toEqual([
+    expect.objectContaining({ source: 'cli-test', id: 'cli-evt-1', voided: false, readings: expect.objectContaining({ api_calls: '7' }) }),
+  ]);
+  expect(cli(['events', 'list', '--customer', c]).stdout).toMatch(/│ cli-test\s+│ cli-evt-1\s+│ api_calls\s+│/);
+  const voided = cli(['events', 'void', '--customer', c, '--source', 'cli-test', '--id', 'cli-evt-1', '--reason', 'sent by mistake']);
+  expect(voided).toMatchObject({ status: 0, stdout: expect.stringMatching(/^voided cli-test cli-evt-1 of cus_cli_events, \d{4}-\d{2}\n$/) });
+  const again = cli(['events', 'void', '--customer', c, '--source', 'cli-test', '--id', 'cli-evt-1', '--reason', 'sent by mistake']);
+  expect(again.stdout).toMatch(/^cli-test cli-evt-1 was already voided at /);
+  expect(cliJson('events', 'list', '--customer', c).events[0]).toMatchObject({ voided: true, voidReason: 'sent by mistake' });
+  expect(cliJson('usage', '--customer', c).meters.find((m: any) => m.meter === 'api_calls')?.value ?? '0').toBe('0');
+  const unknown = cli(['events', 'void', '--customer', c, '--source', 'cli-test', '--id', 'nothing', '--reason', 'x']);
+  expect(unknown.status).toBe(2);
+  expect(unknown.stderr).toMatch(/^error: event_not_found: /);
 }, 60_000);
 
 it('manages customers and shows usage as tables (JSON with --json)', () => {
@@ -202,7 +236,11 @@ it('manages customers and shows usage as tables (JSON with --json)', () => {
   expect(created.stdout).toMatch(/^created cus_cli\n/);
   expect(created.stdout).toMatch(/│ plan\s+│ pro\s+│/);
   // Only the fields given change; --no-x removes one.
-  const updated = cliJson('customers', 'put', 'cus_cli', '--no-budget', '--stripe-customer', 'cus_StripeCli1');
+  // A Stripe customer the account does not have is linked, with a warning.
+  const linked = cli(['customers', 'put', 'cus_cli', '--no-budget', '--stripe-customer', 'cus_StripeCli1', '--json']);
+  expect(linked.status).toBe(0);
+  expect(linked.stderr).toContain('warning: Stripe has no customer cus_StripeCli1 (or it was deleted): invoices to it will fail');
+  const updated = JSON.parse(linked.stdout);
   expect(updated).toMatchObject({
     created: false,
     customer: { name: 'CLI Corp', planId: 'pro', alertEmail: 'ops@cli.example', stripeCustomerId: 'cus_StripeCli1' },
@@ -228,8 +266,8 @@ it('says what went wrong in one line, with the exit codes --help documents', () 
   const help = cli(['--help']);
   expect(help.status).toBe(0);
   expect(help.stdout).toContain('Exit codes:\n  0  done\n  1  usage error');
-  expect(help.stdout).toMatch(/  2  refused by the service/);
-  expect(help.stdout).toMatch(/  3  reconcile only/);
+  expect(help.stdout).toContain('  2  refused by the service');
+  expect(help.stdout).toContain('  3  reconcile only');
   expect(help.stdout).not.toMatch(/spec/i);
 
   const usageError = cli(['keys', 'create', '--name', 'x', '--scopes', 'root']);
@@ -244,7 +282,7 @@ it('says what went wrong in one line, with the exit codes --help documents', () 
   const invalid = cli(['customers', 'put', 'cus_bad', '--name', 'Bad', '--budget', '12.345', '--alert-email', 'not-an-address']);
   expect(invalid.status).toBe(2);
   expect(invalid.stderr.split('\n')[0]).toBe('error: invalid_input: the input is invalid');
-  expect(invalid.stderr).toMatch(/^  alertEmail: /m);
+  expect(invalid.stderr).toMatch(/^ {2}alertEmail: /m);
   const unknownPlan = cli(['customers', 'put', 'cus_bad', '--name', 'Bad', '--plan', 'gold']);
   expect(unknownPlan.status).toBe(2);
   expect(unknownPlan.stderr).toBe('error: unknown_plan: plan "gold" is not in the catalog\n');
@@ -285,6 +323,27 @@ it('refuses a port that is taken in one line that says how to pick another', asy
   expect(bad).toMatchObject({ status: 1, stderr: 'error: PORT must be a port number from 1 to 65535; got "eighty"\n' });
 }, 60_000);
 
+it('refuses to start on a CATALOG_FILE that cannot be used, naming each problem, before anything starts', () => {
+  const broken = join(scratch, 'broken-catalog.json');
+  writeFileSync(broken, JSON.stringify({ meters: [], plans: 'none' }));
+  const p = spawnSync(process.execPath, START, { cwd: root, env: { ...ENV, PORT: '39999', CATALOG_FILE: broken }, encoding: 'utf8', timeout: 30_000 });
+  expect(p.status).toBe(1);
+  expect(p.stderr).toMatch(
+    new RegExp(
+      `^error: CATALOG_FILE ${broken.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} cannot be used:\n  meters: Too small[^\n]*\n  plans: Invalid input: expected array, received string\n$`,
+    ),
+  );
+  expect(p.stdout).not.toContain('starting DynamoDB Local');
+  const missing = spawnSync(process.execPath, START, {
+    cwd: root,
+    env: { ...ENV, PORT: '39999', CATALOG_FILE: join(scratch, 'nowhere.json') },
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
+  expect(missing.status).toBe(1);
+  expect(missing.stderr).toMatch(/cannot be used:\n {2}ENOENT: no such file or directory/);
+}, 60_000);
+
 it('previews and runs invoicing from the CLI, waiting for the run', () => {
   const preview = cliJson('invoices', 'preview', '--customer', 'cus_42');
   expect(preview).toMatchObject({ customerId: 'cus_42', status: 'upcoming', currency: 'usd', total: '0.00' }); // 1,500 calls are inside the free tier
@@ -308,7 +367,7 @@ it('previews and runs invoicing from the CLI, waiting for the run', () => {
 it('shows a progress bar with rate and ETA while waiting for a run, on a terminal', () => {
   // script(1) gives the CLI a terminal, as a person's shell would.
   const period = new Date(Date.UTC(new Date().getUTCFullYear(), new Date().getUTCMonth() - 2, 15)).toISOString().slice(0, 7);
-  const r = spawnSync('script', ['-qfec', `${tsx} local/cli.ts invoices run --period ${period} --force --wait`, '/dev/null'], {
+  const r = spawnSync('script', ['-qfec', `${tsx} tools/cli.ts invoices run --period ${period} --force --wait`, '/dev/null'], {
     cwd: root,
     env: ENV,
     encoding: 'utf8',
@@ -321,7 +380,7 @@ it('shows a progress bar with rate and ETA while waiting for a run, on a termina
 
 it('loads a realistic month with npm run demo: customers on every plan, last month invoiced in Stripe, alerts', async () => {
   const before = output.length;
-  const r = spawnSync(process.execPath, ['--import', 'tsx', 'local/demo.ts'], { cwd: root, env: ENV, encoding: 'utf8', timeout: 180_000 });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', 'local/dev/demo.ts'], { cwd: root, env: ENV, encoding: 'utf8', timeout: 180_000 });
   expect(r.stderr).toBe('');
   expect(r.status).toBe(0);
   const last = Period.containing(new Date()).previous().key;
@@ -352,7 +411,10 @@ it('loads a realistic month with npm run demo: customers on every plan, last mon
   expect(JSON.stringify(state)).toContain(tanaka.stripeInvoiceId);
   // This month: alerts as they fire, one per jump.
   const deadline = Date.now() + 20_000;
-  while (!(/ALERT .*Acme Analytics: Seats \(peak\) at 100%/.test(output) && /ALERT .*Initech: API Calls at 90%/.test(output)) && Date.now() < deadline)
+  while (
+    !(/ALERT .*Acme Analytics: Seats \(peak\) crossed 100%/.test(output) && /ALERT .*Initech: API Calls crossed 90%/.test(output)) &&
+    Date.now() < deadline
+  )
     await new Promise((res) => setTimeout(res, 200));
   const alerts = output
     .slice(before)
@@ -360,16 +422,22 @@ it('loads a realistic month with npm run demo: customers on every plan, last mon
     .filter((l) => l.startsWith('ALERT'));
   expect(alerts).toEqual(
     expect.arrayContaining([
-      'ALERT  Acme Analytics: Seats (peak) at 100% of included usage (' + Period.containing(new Date()).key + ')  [customer cus_acme]',
-      'ALERT  Initech: API Calls at 90% of included usage (' + Period.containing(new Date()).key + ')  [customer cus_initech]',
+      'ALERT  Acme Analytics: Seats (peak) crossed 100% of included usage, now at 133% (' + Period.containing(new Date()).key + ')  [customer cus_acme]',
+      'ALERT  Initech: API Calls crossed 90% of included usage, now at 92% (' + Period.containing(new Date()).key + ')  [customer cus_initech]',
     ]),
   );
   expect(alerts.filter((l) => l.includes('cus_acme'))).toHaveLength(1); // 80 and 90 were passed in the same update
-  // Loading it again changes nothing.
-  const again = spawnSync(process.execPath, ['--import', 'tsx', 'local/demo.ts'], { cwd: root, env: ENV, encoding: 'utf8', timeout: 180_000 });
+  // Loading it again changes nothing: no invoice twice, and its events are not sent again (they
+  // would count nothing, but show on the customers' pages as duplicates dropped).
+  const dropped = cliJson('usage', '--customer', 'cus_acme', '--period', last).duplicatesDropped;
+  const again = spawnSync(process.execPath, ['--import', 'tsx', 'local/dev/demo.ts'], { cwd: root, env: ENV, encoding: 'utf8', timeout: 180_000 });
   expect(again.status).toBe(0);
+  expect(again.stdout).toContain(`demo: the events of ${last} are there from an earlier run; not sent again`);
   expect(cliJson('invoices', 'list', '--customer', 'cus_acme').invoices).toHaveLength(1);
-  expect(cliJson('usage', '--customer', 'cus_acme', '--period', last).duplicatesDropped).toBeGreaterThan(0);
+  expect(cliJson('usage', '--customer', 'cus_acme', '--period', last).duplicatesDropped).toBe(dropped);
+  // The demo's customers are in the Stripe fake: linking one again warns of nothing.
+  const relinked = cli(['customers', 'put', 'cus_acme', '--stripe-customer', cliJson('customers', 'get', 'cus_acme').stripeCustomerId]);
+  expect(relinked).toMatchObject({ status: 0, stderr: '' });
 }, 240_000);
 
 it('prints an alert as it fires', async () => {
@@ -395,8 +463,8 @@ it('prints an alert as it fires', async () => {
   // What the README shows is what npm start prints.
   const readme = readFileSync(join(root, 'README.md'), 'utf8');
   const shown = /`(ALERT {2}[^`]+)`/.exec(readme)![1]!;
-  expect(shown).toMatch(/^ALERT {2}\S.* at 100% of included usage \(\d{4}-\d{2}\) {2}\[customer \S+\]$/);
-  expect(output).toMatch(/^ALERT {2}Acme: Seats \(peak\) at 100% of included usage \(\d{4}-\d{2}\) {2}\[customer cus_42\]$/m);
+  expect(shown).toMatch(/^ALERT {2}\S.* crossed 100% of included usage, now at \d+% \(\d{4}-\d{2}\) {2}\[customer \S+\]$/);
+  expect(output).toMatch(/^ALERT {2}Acme: Seats \(peak\) crossed 100% of included usage, now at 133% \(\d{4}-\d{2}\) {2}\[customer cus_42\]$/m);
 }, 30_000);
 
 it('prints no AWS SDK Node-version warning, from npm start or the CLI', () => {
@@ -443,7 +511,9 @@ describe('on a terminal', () => {
     expect(out).toMatch(/\r\x1b\[2Klive: [\d.]+ events\/s counted \(\d+ in all\) \| usage queue \d+ \| DLQ \d+ \| alerts sent \d+/);
     expect(out).toMatch(/live: [\d.]+ events\/s counted \(1 in all\)/);
     // The status line is cleared before the alert, which ends its own line; the status comes back under it.
-    expect(out).toMatch(/\r\x1b\[2KALERT {2}cus_tty: Seats \(peak\) at 100% of included usage \(\d{4}-\d{2}\) {2}\[customer cus_tty\]\r?\n\r\x1b\[2Klive: /);
+    expect(out).toMatch(
+      /\r\x1b\[2KALERT {2}cus_tty: Seats \(peak\) crossed 100% of included usage, now at 233% \(\d{4}-\d{2}\) {2}\[customer cus_tty\]\r?\n\r\x1b\[2Klive: /,
+    );
     expect(out).not.toMatch(/live: [^\r\n]*ALERT/);
     // The banner and the curl examples are printed whole, before any status.
     expect(out.slice(0, out.indexOf('Ctrl-C stops everything'))).not.toContain('\x1b[2K');

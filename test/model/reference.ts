@@ -3,12 +3,12 @@
  * plain loops over the catalog, integers only (BigInt, quantities and prices scaled by 10^12), each
  * line rounded half-up to the currency's minor unit, the total the sum of the lines.
  */
-export interface ModelTier {
+interface ModelTier {
   upTo: string | null;
   unitPrice: string;
   flatFee?: string;
 }
-export type ModelCharge =
+type ModelCharge =
   | { meter: string; model: 'graduated' | 'volume'; included?: string; tiers: ModelTier[] }
   | { meter: string; model: 'package'; included?: string; packageSize: string; packagePrice: string }
   | { meter: string; model: 'flat'; included?: string; amount: string };
@@ -23,7 +23,7 @@ const SCALE = 12;
 const ONE = 10n ** BigInt(SCALE);
 
 /** "12.5" -> 12.5 × 10^12 as a BigInt. */
-export function scaled(text: string): bigint {
+function scaled(text: string): bigint {
   const negative = text.startsWith('-');
   const [int = '0', frac = ''] = (negative ? text.slice(1) : text).split('.');
   const value = BigInt(int) * ONE + BigInt((frac + '0'.repeat(SCALE)).slice(0, SCALE));

@@ -70,6 +70,8 @@ const note = (stats: ClientStats, text: string) => {
 };
 
 export class SoakHttp {
+  /** Whether this client has lost an ingest answer yet. */
+  private lostOnce = false;
   constructor(
     readonly baseUrl: string,
     readonly stats: ClientStats,
@@ -195,7 +197,10 @@ export class SoakHttp {
       } else if (n > 1) this.stats.retriesWithoutKey++;
       // Requests with the same key queue the same batches; each request without one its own.
       const group = attemptKey ? `key:${attemptKey}` : `attempt:${where}:${n}:${this.random()}`;
-      const lose = this.random() < ctx.policy.networkErrorRate;
+      // At the policy's rate, and at least once per client (a short run may otherwise draw none, and
+      // the retry path with its bounds would go untested).
+      const lose = ctx.policy.networkErrorRate > 0 && (this.random() < ctx.policy.networkErrorRate || !this.lostOnce);
+      if (lose) this.lostOnce = true;
       const a = await this.attempt('POST', '/api/v1/events', {
         bearer: ctx.bearer,
         body,

@@ -2,7 +2,7 @@ import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { SNSClient } from '@aws-sdk/client-sns';
 import type { SQSRecord } from 'aws-lambda';
 import { AsyncLocalStorage } from 'node:async_hooks';
-import type { Stack } from '../../local/stack';
+import type { Stack } from '../../local/runtime/stack';
 import { sequence } from './random';
 
 /**
@@ -128,11 +128,11 @@ export function injectedThrottle(): Error {
     $metadata: { httpStatusCode: 400 },
   });
 }
-export function injectedCrash(step: string): Error {
+function injectedCrash(step: string): Error {
   return Object.assign(new Error(`injected crash ${step}: the function instance died`), { name: 'InjectedCrash' });
 }
 /** An error the soak injected, or one made only of injected ones (a cause, or every record of a failed batch). */
-export function isInjected(err: unknown): boolean {
+function isInjected(err: unknown): boolean {
   const e = err as { name?: string; message?: string; cause?: unknown; recordErrors?: unknown[] } | null;
   if (!e) return false;
   if (e.name === 'InjectedCrash' || e.name === 'ProvisionedThroughputExceededException') return true;
@@ -180,7 +180,6 @@ export class Faults {
   ) {
     this.random = sequence(seed, 101);
     // The functions' own clients: the handlers the stack loaded share this module instance.
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const clients = require('../../lib/platform/clients') as typeof import('../../lib/platform/clients');
     this.dynamo = clients.dynamoClient();
     this.customers = customers;

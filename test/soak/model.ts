@@ -16,7 +16,7 @@ export function scaled(text: string): bigint {
   return negative ? -v : v;
 }
 
-export function unscaled(v: bigint): string {
+function unscaled(v: bigint): string {
   const negative = v < 0n;
   const abs = negative ? -v : v;
   const frac = (abs % ONE).toString().padStart(PLACES, '0').replace(/0+$/, '');

@@ -58,7 +58,7 @@ it('reports a failed message as failed when another invocation of the aggregator
   // invocation B's prepare() cleared the failure A recorded, A answered "no failures", and the
   // poller deleted A's failed message. In the soak this lost the MAX/LATEST/UNIQUE_COUNT part of
   // messages that failed after their additive part. lib/platform/lambda.ts now makes one per invocation.
-  const handler = (require('../../local/deployment') as typeof import('../../local/deployment')).loadHandler<
+  const handler = (require('../../local/runtime/deployment') as typeof import('../../local/runtime/deployment')).loadHandler<
     (e: unknown, c: unknown) => Promise<{ batchItemFailures: { itemIdentifier: string }[] }>
   >('functions/aggregate/handler.handler');
   await Promise.all(t.stack.pollers.map((p) => p.stop()));

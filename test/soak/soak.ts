@@ -1,12 +1,12 @@
 import { QueryCommand } from '@aws-sdk/client-dynamodb';
 import { DeleteMessageBatchCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { queueDepth as depthOf, waitQuiet } from '../../local/queues';
+import { queueDepth as depthOf, waitQuiet } from '../../local/runtime/queues';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Stripe from 'stripe';
-import { startStack, type Stack } from '../../local/stack';
+import { startStack, type Stack } from '../../local/runtime/stack';
 import { modelPrice, type ModelPlan } from '../model/reference';
 import { newClientStats, SoakHttp, type ClientPolicy, type ClientStats } from './client';
 import { AGGREGATOR_THROTTLE_STEPS, CRASH_STEPS, Faults, type FaultRates } from './faults';

@@ -6,7 +6,7 @@ import { hash32, unitOf } from './random';
  * earlier events. Indices [0, previousEvents) fall in the previous period (sent first, then
  * invoiced), the rest in the current one.
  */
-export type EventType = 'api_calls' | 'compute_seconds' | 'storage_gb' | 'seats' | 'user_activity' | 'queue_depth';
+type EventType = 'api_calls' | 'compute_seconds' | 'storage_gb' | 'seats' | 'user_activity' | 'queue_depth';
 
 export interface WorkloadShape {
   seed: number;
@@ -40,7 +40,7 @@ const RUN_LENGTH = 125;
 export const customerId = (n: number) => `cus_${String(n).padStart(4, '0')}`;
 
 /** Skewed towards low numbers: a few big customers (who cross their alert thresholds) and a long tail. */
-export function customerOfIndex(shape: WorkloadShape, index: number): number {
+function customerOfIndex(shape: WorkloadShape, index: number): number {
   const u = unitOf(shape.seed, 11, Math.floor(index / RUN_LENGTH));
   return Math.min(shape.customers - 1, Math.floor(shape.customers * u ** 2.2));
 }
@@ -64,7 +64,7 @@ function typeOf(u: number): EventType {
 }
 
 /** An exact decimal string of `scaled / 10^places`, without trailing zeros. */
-export function decimalText(scaled: bigint, places: number): string {
+function decimalText(scaled: bigint, places: number): string {
   const negative = scaled < 0n;
   const digits = (negative ? -scaled : scaled).toString().padStart(places + 1, '0');
   const int = digits.slice(0, digits.length - places);

@@ -1,6 +1,6 @@
 import Ajv2020, { type ErrorObject, type ValidateFunction } from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import { loadDeployment } from '../../local/deployment';
+import { loadDeployment } from '../../local/runtime/deployment';
 import { buildOpenApiDocument } from '../../lib/platform/openapi/document';
 
 /**
@@ -141,7 +141,7 @@ export class Contract {
     const problem = this.problem(ex);
     if (problem) {
       throw new Error(
-        `${problem}.\nFix the handler, or the route's entry (lib/platform/openapi/routes.ts) or response schema (lib/app/responses.ts), then run npm run openapi.`,
+        `${problem}.\nFix the handler, or the route's entry (lib/platform/openapi/operations.ts) or response schema (lib/app/responses.ts), then run npm run openapi.`,
       );
     }
   }

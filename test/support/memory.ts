@@ -1,30 +1,24 @@
-import type { AddLinesInput, BillingProvider, DraftInvoiceInput, ProviderInvoice } from '../../lib/app/invoicing/stripe-port';
-import { BillingProviderError } from '../../lib/app/invoicing/stripe-port';
-import { StripeInvoiceSync } from '../../lib/adapters/stripe/invoice-sync';
+import type { AddLinesInput, BillingProvider, DraftInvoiceInput, ProviderInvoice } from '../../lib/app/invoicing/billing-provider';
+import { BillingProviderError } from '../../lib/app/invoicing/billing-provider';
+import { StripeInvoiceSync } from '../../lib/adapters/stripe/stripe-invoice-sync';
 import type { CatalogIndex } from '../../lib/domain/catalog';
+import type { Clock } from '../../lib/app/ports/clock';
 import type {
-  Clock,
   CreateInvoicesOutcome,
-  CreditSettlement,
-  Customer,
-  CounterReads,
-  CustomerRepository,
   FanOutPosition,
-  IdPage,
-  InvoiceJob,
   InvoiceJobQueue,
-  InvoiceRecord,
   InvoiceRepository,
   InvoiceRun,
   InvoiceRunRepository,
-  InvoiceStatus,
   MemberTake,
   RunMemberStatus,
-  UsageEpoch,
-  UsageIndex,
-  UsageLedger,
-} from '../../lib/app/ports';
-import { DUPLICATES_COUNTER } from '../../lib/app/ports';
+} from '../../lib/app/ports/invoicing';
+import type { CounterReads, IdPage, UsageEpoch, UsageIndex, UsageLedger } from '../../lib/app/ports/usage';
+import type { CustomerRepository } from '../../lib/app/ports/customers';
+import type { InvoiceJob } from '../../lib/app/messages';
+import type { CreditSettlement, InvoiceRecord, InvoiceStatus } from '../../lib/domain/invoice-record';
+import type { Customer } from '../../lib/domain/customer';
+import { DUPLICATES_COUNTER } from '../../lib/app/ports/usage';
 
 /**
  * In-memory adapters for the invoicing use cases, with the same conditional semantics as the
@@ -38,7 +32,7 @@ export interface Chaos {
   /** Throws here when it says so ('before' the write commits, or 'after' it did). */
   crash(where: string): 'before' | 'after' | undefined;
 }
-export const calm: Chaos = { yields: () => 0, crash: () => undefined };
+const calm: Chaos = { yields: () => 0, crash: () => undefined };
 
 export class InjectedCrash extends Error {
   constructor(where: string, when: string) {
@@ -65,7 +59,7 @@ export class MemoryClock implements Clock {
   }
 }
 
-export class MemoryCustomers implements CustomerRepository {
+class MemoryCustomers implements CustomerRepository {
   readonly byId = new Map<string, Customer>();
   async get(id: string) {
     return this.byId.has(id) ? clone(this.byId.get(id)!) : undefined;
@@ -111,7 +105,7 @@ export class MemoryCounterReads implements CounterReads {
 }
 
 /** Counters set by the test: customer -> period -> meter -> value. */
-export class MemoryLedger implements Pick<UsageLedger, 'read'>, UsageIndex {
+class MemoryLedger implements Pick<UsageLedger, 'read'>, UsageIndex {
   readonly counters = new Map<string, Map<string, Record<string, string>>>();
   set(customerId: string, period: string, values: Record<string, string>) {
     if (!this.counters.has(customerId)) this.counters.set(customerId, new Map());
@@ -136,7 +130,7 @@ export class MemoryLedger implements Pick<UsageLedger, 'read'>, UsageIndex {
   }
 }
 
-export class MemoryEpoch implements UsageEpoch {
+class MemoryEpoch implements UsageEpoch {
   earliestPeriod: string | undefined;
   async note(period: string) {
     if (this.earliestPeriod === undefined || period < this.earliestPeriod) this.earliestPeriod = period;
@@ -146,7 +140,7 @@ export class MemoryEpoch implements UsageEpoch {
   }
 }
 
-export class MemoryInvoices implements InvoiceRepository {
+class MemoryInvoices implements InvoiceRepository {
   readonly records = new Map<string, InvoiceRecord>();
   constructor(private readonly chaos: Chaos = calm) {}
   private id(customerId: string, key: string) {
@@ -209,7 +203,7 @@ export class MemoryInvoices implements InvoiceRepository {
   }
 }
 
-export class MemoryRuns implements InvoiceRunRepository {
+class MemoryRuns implements InvoiceRunRepository {
   readonly runs = new Map<string, { startedAt: string; fannedOut: boolean; fanOut?: FanOutPosition }>();
   readonly members = new Map<string, Map<string, { status: RunMemberStatus; lastError?: string; chain?: string; step?: string; corrections?: number }>>();
   constructor(private readonly chaos: Chaos = calm) {}
@@ -299,7 +293,7 @@ export class MemoryRuns implements InvoiceRunRepository {
 }
 
 /** The invoice queue; a send may crash before or after SQS took the messages. */
-export class MemoryJobQueue implements InvoiceJobQueue {
+class MemoryJobQueue implements InvoiceJobQueue {
   readonly jobs: InvoiceJob[] = [];
   constructor(private readonly chaos: Chaos = calm) {}
   async enqueue(jobs: InvoiceJob[]) {
@@ -308,7 +302,7 @@ export class MemoryJobQueue implements InvoiceJobQueue {
 }
 
 /** The provider as Stripe behaves for what the sync calls: idempotency keys, drafts, add_lines, finalize. */
-export class MemoryStripe implements BillingProvider {
+class MemoryStripe implements BillingProvider {
   readonly invoices = new Map<
     string,
     { id: string; customer: string; currency: string; status: 'draft' | 'open'; metadata: Record<string, string>; total: number }
@@ -343,6 +337,11 @@ export class MemoryStripe implements BillingProvider {
   private view(id: string): ProviderInvoice {
     const inv = this.invoices.get(id)!;
     return { id, status: inv.status, totalMinor: inv.total };
+  }
+  /** The Stripe customers this account has (invoices name others freely; only `customerExists` asks). */
+  readonly customers = new Set<string>();
+  async customerExists(stripeCustomerId: string) {
+    return this.customers.has(stripeCustomerId);
   }
   createDraftInvoice(input: DraftInvoiceInput) {
     return this.call('createDraftInvoice', input.idempotencyKey, () => {

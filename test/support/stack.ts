@@ -1,9 +1,9 @@
 import { DeleteMessageCommand, PurgeQueueCommand, ReceiveMessageCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
-import { queueDepth, waitQuiet } from '../../local/queues';
+import { queueDepth, waitQuiet } from '../../local/runtime/queues';
 import { Agent, request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { generateApiKey, hashSecret, type Scope } from '../../lib/domain/apikey';
-import { startStack, type Stack, type StackOptions } from '../../local/stack';
+import { startStack, type Stack, type StackOptions } from '../../local/runtime/stack';
 import { contract } from './contract';
 
 /** Starts the real local stack (DynamoDB Local + fauxqs + handlers) for one test file. */

@@ -1,4 +1,4 @@
-import { loadDeployment } from '../../local/deployment';
+import { loadDeployment } from '../../local/runtime/deployment';
 import { startTestStack, type TestStack } from '../support/stack';
 
 /**

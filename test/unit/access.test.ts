@@ -1,6 +1,6 @@
 import { apiKeyInput, apiKeyPatch, createApiKey, updateApiKey } from '../../lib/app/apikeys';
 import { authenticate } from '../../lib/app/auth';
-import type { ApiKeyRepository } from '../../lib/app/ports';
+import type { ApiKeyRepository } from '../../lib/app/ports/access';
 import { authorize, bearerToken, generateApiKey, hashSecret, parseApiKey, type ApiKeyRecord } from '../../lib/domain/apikey';
 import { ConflictError, ForbiddenError, NotFoundError, UnauthorizedError, UnavailableError, ValidationError } from '../../lib/domain/errors';
 import { toHttpError } from '../../lib/platform/http';

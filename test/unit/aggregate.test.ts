@@ -1,5 +1,5 @@
 import { countBatch } from '../../lib/app/aggregate';
-import type { EventArchive, UsageLedger } from '../../lib/app/ports';
+import type { EventArchive, UsageLedger } from '../../lib/app/ports/usage';
 import type { AggregationPlan } from '../../lib/domain/aggregation';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import type { MeteredEvent } from '../../lib/domain/events';

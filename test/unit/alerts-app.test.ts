@@ -1,5 +1,6 @@
 import { evaluateCustomerAlerts, listAlerts, sweepPendingAlerts, type AlertDeps } from '../../lib/app/alerts';
-import type { AlertRecord, AlertRepository, Customer } from '../../lib/app/ports';
+import type { AlertRecord, AlertRepository } from '../../lib/app/ports/alerts';
+import type { Customer } from '../../lib/domain/customer';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import catalogJson from '../../catalog/catalog.json';
 import { MemoryClock, MemoryCounterReads } from '../support/memory';
@@ -64,7 +65,7 @@ const statuses = async () => Object.fromEntries((await alerts.list('cus_42', '20
 it('sends one message for the highest of several thresholds crossed at once, and records the others as superseded', async () => {
   counters = { seats: '4' }; // 133% of 3 included seats: 80, 90 and 100 at once
   expect(await evaluateCustomerAlerts(deps, 'cus_42', '2026-11')).toBe(1);
-  expect(published.map((p) => p.subject)).toEqual(['Acme: Seats (peak) at 100% of included usage (2026-11)']);
+  expect(published.map((p) => p.subject)).toEqual(['Acme: Seats (peak) crossed 100% of included usage, now at 133% (2026-11)']);
   expect(published[0]!.body.alsoPassed).toEqual([80, 90]);
   expect(published[0]!.body.message).toContain('alert threshold 100%; 80% and 90% were passed in the same update');
   expect(await statuses()).toEqual({ 'included#seats#80': 'superseded', 'included#seats#90': 'superseded', 'included#seats#100': 'sent' });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { alertMessage, evaluateAlerts, MAX_SUBJECT_LENGTH, selectAlerts, type AlertCandidate, type EvaluateAlertsInput } from '../../lib/domain/alerts';
 import { planSchema, type Plan } from '../../lib/domain/catalog';
-import { budgetUse } from '../../lib/domain/invoicing';
+import { budgetUse } from '../../lib/domain/billing';
 import { dec, roundToMinor } from '../../lib/domain/money';
 
 const plan = (p: Record<string, unknown> = {}): Plan =>
@@ -429,12 +429,47 @@ describe('alertMessage', () => {
       currency: 'usd',
       usagePageUrl: 'https://usage.example.com/p/cus_42',
     });
-    expect(m.subject).toBe('Acme: forecast to exceed monthly budget (2026-11)');
+    expect(m.subject).toBe('Acme: forecast to exceed monthly budget, projected at 246% (2026-11)');
     expect(m.body.message).toBe(
       'The projected cost of Acme (cus_42) for 2026-11 is $1,234.50, above the monthly budget of $500.00 (246.90% of it). ' +
         'See the usage page: https://usage.example.com/p/cus_42',
     );
     expect(m.attributes).toEqual({ customerId: 'cus_42', kind: 'forecast', meter: '-', threshold: '100' });
+  });
+
+  it('names the threshold crossed and where usage is now when it has gone past it: "crossed 100% ..., now at 240%"', () => {
+    const [, , at100] = evaluateAlerts(input({ values: { api_calls: '24000' } })); // 240% of 10,000
+    const ctx = { customerId: 'cus_42', customerName: 'Acme', period, currency: 'usd', meterDisplayName: 'API Calls', unit: 'calls' };
+    const m = alertMessage(at100!, ctx);
+    expect(m.subject).toBe('Acme: API Calls crossed 100% of included usage, now at 240% (2026-11)');
+    expect(m.body.message).toContain('has used 24,000 calls of API Calls in 2026-11: 240.00% of the 10,000 calls included in the plan (alert threshold 100%).');
+    // Whole percent, never rounded up: 100.99% is "at 100%", 12,345.67% is "now at 12,345%".
+    const [, , at100_99] = evaluateAlerts(input({ values: { api_calls: '10099' } }));
+    expect(alertMessage(at100_99!, ctx).subject).toBe('Acme: API Calls at 100% of included usage (2026-11)');
+    const [, , far] = evaluateAlerts(input({ values: { api_calls: '1234567' } }));
+    expect(alertMessage(far!, ctx).subject).toBe('Acme: API Calls crossed 100% of included usage, now at 12,345% (2026-11)');
+    const [, over80] = evaluateAlerts(input({ budget: { amount: '500.00' }, subtotal: '475.00' })); // 95% of the budget
+    expect(over80).toMatchObject({ kind: 'budget', threshold: 80, percent: '95.00' });
+    expect(alertMessage(over80!, ctx).subject).toBe('Acme: estimated cost crossed 80% of monthly budget, now at 95% (2026-11)');
+  });
+
+  it('says "1 seat", not "1 seats", in the message', () => {
+    const p = plan({
+      charges: [
+        {
+          meter: 'seats',
+          model: 'graduated',
+          included: '1',
+          tiers: [
+            { upTo: '1', unitPrice: '0' },
+            { upTo: null, unitPrice: '8.00' },
+          ],
+        },
+      ],
+    });
+    const [, , at100] = evaluateAlerts(input({ plan: p, values: { seats: '1' } }));
+    const m = alertMessage(at100!, { customerId: 'cus_42', period, currency: 'usd', meterDisplayName: 'Seats', unit: 'seats' });
+    expect(m.body.message).toContain('has used 1 seat of Seats in 2026-11: 100.00% of the 1 seat included in the plan');
   });
 
   it('falls back to the customer id and the meter slug', () => {

@@ -198,7 +198,7 @@ describe('npm run catalog:check', () => {
   const { mkdtempSync, writeFileSync } = require('node:fs') as typeof import('node:fs');
   const root = join(__dirname, '..', '..');
   const check = (env: Record<string, string>, args: string[] = []) =>
-    spawnSync(process.execPath, ['--import', 'tsx', 'local/catalog-check.ts', ...args], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' });
+    spawnSync(process.execPath, ['--import', 'tsx', 'tools/catalog-check.ts', ...args], { cwd: root, env: { ...process.env, ...env }, encoding: 'utf8' });
 
   it('checks the file CATALOG_FILE names (the catalog the functions would load), else the bundled one', () => {
     const broken = clone();

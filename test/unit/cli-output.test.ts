@@ -1,4 +1,4 @@
-import { describeFailure, output, printable, record, table } from '../../local/cli-output';
+import { describeFailure, output, printable, record, table } from '../../tools/cli-output';
 import { ValidationError } from '../../lib/domain/errors';
 
 /** A customer name an admin could set: clears the screen, retitles the window, rings, reorders text. */

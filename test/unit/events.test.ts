@@ -87,6 +87,54 @@ describe('validateEvent', () => {
     expect(codes(ev({ type: 'user_activity', data: { userId: { nested: 1 } } }))).toEqual(['data.userId:invalid_value']);
   });
 
+  const messages = (raw: unknown) => {
+    const v = validateEvent(raw, 0, ctx);
+    return v.ok ? [] : v.errors.map((e) => e.message);
+  };
+
+  it('says what is wrong with a time that is not a string, and what a number would be as an RFC 3339 string', () => {
+    expect(codes(ev({ time: 1796662889535 }))).toEqual(['time:invalid_field']);
+    expect(messages(ev({ time: 1796662889535 }))).toEqual([
+      'time must be an RFC 3339 string, e.g. "2026-11-23T18:00:00Z"; got a number (1796662889535) (as Unix time in milliseconds, that is "2026-12-07T17:01:29.535Z")',
+    ]);
+    expect(messages(ev({ time: 1796662889 }))).toEqual([
+      'time must be an RFC 3339 string, e.g. "2026-11-23T18:00:00Z"; got a number (1796662889) (as Unix time in seconds, that is "2026-12-07T17:01:29Z")',
+    ]);
+    expect(messages(ev({ time: null }))).toEqual(['time must be an RFC 3339 string, e.g. "2026-11-23T18:00:00Z"; got null']);
+    expect(messages(ev({ time: { at: 'x' } }))).toEqual(['time must be an RFC 3339 string, e.g. "2026-11-23T18:00:00Z"; got an object']);
+    expect(messages(ev({ time: undefined }))).toEqual(['time is required: an RFC 3339 string, e.g. "2026-11-23T18:00:00Z"']);
+    // The example the message gives is itself accepted.
+    expect(codes(ev({ time: '2026-11-23T18:00:00Z' }))).toEqual([]);
+  });
+
+  it('lists the event types the meters read when a type is read by none', () => {
+    expect(messages(ev({ type: 'api_call' }))).toEqual([
+      'type "api_call" is not read by any meter; the types read are "api_calls", "compute_seconds", "queue_depth", "seats", "storage_gb", "user_activity"',
+    ]);
+  });
+
+  it('keeps the list of types short in a catalog with many', () => {
+    const many = parseCatalog({
+      ...fixture,
+      meters: [
+        ...fixture.meters,
+        ...Array.from({ length: 60 }, (_, i) => ({
+          slug: `m${i}`,
+          displayName: `M${i}`,
+          unit: 'units',
+          eventType: `type_${String(i).padStart(2, '0')}_${'x'.repeat(100)}`,
+          aggregation: 'COUNT',
+        })),
+      ],
+    });
+    const v = validateEvent(ev({ type: 'nope' }), 0, { ...ctx, catalog: new CatalogIndex(many) });
+    const message = v.ok ? undefined : v.errors[0]!.message;
+    expect(message!.length).toBeLessThan(600);
+    expect(message).toMatch(/^type "nope" is not read by any meter; the types read are "api_calls", .* and \d+ more$/);
+    const listed = message!.match(/"[^"]+"/g)!.length - 1; // less the type itself
+    expect(Number(/and (\d+) more$/.exec(message!)![1]) + listed).toBe(66);
+  });
+
   it('reports every problem of an event at once', () => {
     expect(codes({ specversion: '1.0' }).length).toBeGreaterThanOrEqual(5);
     expect(codes('string')).toEqual([':invalid_event']);

@@ -1,7 +1,7 @@
 import catalogJson from '../../catalog/catalog.json';
 import { invoiceCustomer } from '../../lib/app/invoicing/job';
 import { beginInvoiceRun, fanOutInvoiceRun, runView } from '../../lib/app/invoicing/runs';
-import type { InvoiceJob } from '../../lib/app/ports';
+import type { InvoiceJob } from '../../lib/app/messages';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import { Period } from '../../lib/domain/period';
 import { MemoryClock, memoryBilling } from '../support/memory';
@@ -43,7 +43,7 @@ function world() {
   async function step(job: Step): Promise<void> {
     try {
       steps.push({ job, outcome: await fanOutInvoiceRun(deps, job) });
-    } catch (err) {
+    } catch {
       steps.push({ job, outcome: 'threw' });
       queue.jobs.push(job); // SQS delivers it again after the visibility timeout
     }

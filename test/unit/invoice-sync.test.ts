@@ -1,11 +1,12 @@
 /**
- * StripeInvoiceSync (lib/adapters/stripe/invoice-sync.ts) on the Stripe fake through the real SDK:
- * one add_lines request per invoice, what a resumed attempt sends, and Stripe's limits checked
- * before the draft.
+ * StripeInvoiceSync (lib/adapters/stripe/stripe-invoice-sync.ts) on the Stripe fake through the
+ * real SDK: one add_lines request per invoice, what a resumed attempt sends, and Stripe's limits
+ * (stripe-limits.ts) checked before the draft.
  */
-import { createStripeClient, StripeBilling } from '../../lib/adapters/stripe';
-import { MAX_LINES_PER_INVOICE, StripeInvoiceSync } from '../../lib/adapters/stripe/invoice-sync';
-import { BillingProviderError, type SyncInvoice } from '../../lib/app/invoicing/stripe-port';
+import { createStripeClient, StripeBillingProvider, type StripeAdapterConfig } from '../../lib/adapters/stripe';
+import { STRIPE_MAX_AMOUNT_MINOR, STRIPE_MAX_INVOICE_LINES } from '../../lib/adapters/stripe/stripe-limits';
+import { StripeInvoiceSync } from '../../lib/adapters/stripe/stripe-invoice-sync';
+import { BillingProviderError, type SyncInvoice } from '../../lib/app/invoicing/billing-provider';
 import type { StripeFake } from '../../local/stripe-fake/server';
 import { useStripeFake } from '../support/stripe-fake';
 
@@ -13,40 +14,31 @@ let fake: StripeFake;
 
 useStripeFake((f) => (fake = f));
 
-function billing(): StripeBilling {
-  const config = {
-    secretKey: 'sk_test_sync',
-    host: '127.0.0.1',
-    port: fake.port,
-    protocol: 'http' as const,
-    timeoutMs: 2000,
-    maxRps: 1000,
-    maxEndpointRps: 1000,
-    maxAttempts: 3,
-  };
-  return new StripeBilling(createStripeClient(config), { maxRps: 1000, maxAttempts: 3, baseDelayMs: 5 });
+const config = (): StripeAdapterConfig => ({
+  secretKey: 'sk_test_sync',
+  host: '127.0.0.1',
+  port: fake.port,
+  protocol: 'http',
+  timeoutMs: 2000,
+  maxRps: 1000,
+  maxEndpointRps: 1000,
+  maxAttempts: 3,
+});
+
+function billing(): StripeBillingProvider {
+  return new StripeBillingProvider(createStripeClient(config()));
 }
 
-async function invoiceOf(lineCount: number): Promise<SyncInvoice> {
-  const stripeCustomerId = (
-    await createStripeClient({
-      secretKey: 'sk_test_sync',
-      host: '127.0.0.1',
-      port: fake.port,
-      protocol: 'http',
-      timeoutMs: 2000,
-      maxRps: 1,
-      maxEndpointRps: 1,
-      maxAttempts: 1,
-    }).customers.create({ name: 'c' })
-  ).id;
-  const lines = Array.from({ length: lineCount }, (_, i) => ({
+/** An invoice of `lineCount` lines of 1.00, 2.00, ... (or of the amounts given) for a new Stripe customer. */
+async function invoiceOf(lineCount: number, amounts?: bigint[]): Promise<SyncInvoice> {
+  const stripeCustomerId = (await createStripeClient(config()).customers.create({ name: 'c' })).id;
+  const lines = Array.from({ length: amounts?.length ?? lineCount }, (_, i) => ({
     lineKey: `api_calls:tier:${i}`,
     kind: 'usage',
     meter: 'api_calls',
     tier: i,
     description: `tier ${i}`,
-    amountMinor: String(100 * (i + 1)),
+    amountMinor: String(amounts?.[i] ?? 100 * (i + 1)),
   }));
   const total = lines.reduce((s, l) => s + BigInt(l.amountMinor), 0n);
   return { customerId: 'cus_42', key: '2026-10', period: '2026-10', currency: 'usd', stripeCustomerId, lines, totalMinor: String(total) };
@@ -135,9 +127,9 @@ describe('StripeInvoiceSync', () => {
     expect((await sync.finalize(invoice, invoiceId)).totalMinor).toBe(invoice.totalMinor);
   });
 
-  it(`refuses an invoice of more than ${MAX_LINES_PER_INVOICE} lines before the draft: not retryable, nothing sent`, async () => {
+  it(`refuses an invoice of more than ${STRIPE_MAX_INVOICE_LINES} lines before the draft: not retryable, nothing sent`, async () => {
     const sync = new StripeInvoiceSync(billing());
-    const invoice = await invoiceOf(MAX_LINES_PER_INVOICE + 1);
+    const invoice = await invoiceOf(STRIPE_MAX_INVOICE_LINES + 1);
     const before = fake.requests.length;
 
     const err = await sync.openDraft(invoice, false).catch((e: unknown) => e);
@@ -146,10 +138,37 @@ describe('StripeInvoiceSync', () => {
     expect(err).toMatchObject({ retryable: false, code: 'too_many_lines', message: expect.stringContaining('251 lines') });
     expect(fake.requests.length).toBe(before);
     // The largest invoice Stripe takes still goes through in one request.
-    const largest = await invoiceOf(MAX_LINES_PER_INVOICE);
+    const largest = await invoiceOf(STRIPE_MAX_INVOICE_LINES);
     const { invoiceId } = await sync.openDraft(largest, false);
     await sync.addLines(largest, invoiceId, false);
     expect(posts(ADD_LINES)).toHaveLength(1);
-    expect(lineKeysOn(invoiceId)).toHaveLength(MAX_LINES_PER_INVOICE);
+    expect(lineKeysOn(invoiceId)).toHaveLength(STRIPE_MAX_INVOICE_LINES);
+  });
+
+  it('refuses a line or a total of more than eight digits before the draft, a credit line too; takes eight digits', async () => {
+    const sync = new StripeInvoiceSync(billing());
+    const max = STRIPE_MAX_AMOUNT_MINOR;
+    const refused = [
+      { amounts: [max + 1n], what: /line api_calls:tier:0 .* 100000000 usd/ },
+      { amounts: [-(max + 1n), max + 1n, 500n], what: /line api_calls:tier:0 .* -100000000 usd/ },
+      { amounts: [50_000_000n, 50_000_000n], what: /totals 100000000 usd .* one payment/ },
+    ];
+    for (const { amounts, what } of refused) {
+      const invoice = await invoiceOf(0, amounts);
+      const before = fake.requests.length;
+
+      const err = await sync.openDraft(invoice, false).catch((e: unknown) => e);
+
+      expect(err).toBeInstanceOf(BillingProviderError);
+      expect(err).toMatchObject({ retryable: false, code: 'amount_too_large', message: expect.stringMatching(what) });
+      expect(fake.requests.length).toBe(before);
+      await expect(sync.addLines(invoice, 'in_any', true)).rejects.toMatchObject({ code: 'amount_too_large' });
+      expect(fake.requests.length).toBe(before);
+    }
+
+    const largest = await invoiceOf(0, [max, -max, max]);
+    const { invoiceId } = await sync.openDraft(largest, false);
+    await sync.addLines(largest, invoiceId, false);
+    expect((await sync.finalize(largest, invoiceId)).totalMinor).toBe(String(max));
   });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import catalogJson from '../../catalog/catalog.json';
 import { parseCatalog, planSchema, type Plan } from '../../lib/domain/catalog';
-import { correctionLines, invoiceDraft, priceMeter, priceUsage, type InvoiceLine } from '../../lib/domain/invoice';
+import { correctionLines, invoiceDraft, priceMeter, priceUsage, type InvoiceLine } from '../../lib/domain/invoice-lines';
 import { dec, roundToMinor, toMinorUnits } from '../../lib/domain/money';
 
 const catalog = parseCatalog(catalogJson);
@@ -93,6 +93,17 @@ describe('priceUsage on the default plan', () => {
       }),
     ]);
     expect(draft.total).toBe('56.00');
+  });
+
+  it('says "1 seat", not "1 seats": a unit after exactly one is singular, in usage, package and correction lines', () => {
+    const seats = priceUsage({ plan: defaultPlan, meters, usage: { seats: '4' } });
+    expect(seats.lines.map((l) => l.description)).toEqual(['Seats (peak): 1 seat × $8.00 (above 3)']);
+    const compute = priceUsage({ plan: defaultPlan, meters, usage: { compute_seconds: '3601' } });
+    expect(compute.lines.map((l) => l.description)).toEqual(['Compute: 1 second × $0.005 (above 3,600)']);
+    const storage = priceUsage({ plan: proPlan, meters, usage: { storage_gb: '11' } });
+    expect(storage.lines.filter((l) => l.meter === 'storage_gb').map((l) => l.description)).toEqual([
+      'Storage (peak): 1 × 50 GB package × $10.00 (1 GB above the 10 GB included)',
+    ]);
   });
 
   it('describes the open tier as "above"', () => {
@@ -370,7 +381,7 @@ describe('correctionLines (late usage of an invoiced period)', () => {
 
   it('credits usage that went down, with a negative line', () => {
     expect(correctionLines(defaultPlan, meters, { seats: '4' }, { seats: '5' }, '2026-10')).toEqual([
-      expect.objectContaining({ description: 'Seats (peak): correction for 2026-10 (-1 seats)', unitAmount: '-8.00', amount: '-8.00', amountMinor: '-800' }),
+      expect.objectContaining({ description: 'Seats (peak): correction for 2026-10 (-1 seat)', unitAmount: '-8.00', amount: '-8.00', amountMinor: '-800' }),
     ]);
   });
 

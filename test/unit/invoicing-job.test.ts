@@ -1,6 +1,6 @@
 import catalogJson from '../../catalog/catalog.json';
 import { invoiceCustomer, recordInvoiceFailure } from '../../lib/app/invoicing/job';
-import { BillingProviderError } from '../../lib/app/invoicing/stripe-port';
+import { BillingProviderError } from '../../lib/app/invoicing/billing-provider';
 import { failureReason } from '../../lib/app/invoicing/sync';
 import { ConflictError } from '../../lib/domain/errors';
 import { startInvoiceRunByHand } from '../../lib/app/invoicing/runs';
@@ -29,7 +29,7 @@ describe('invoicing scenarios', () => {
     // September's job fails before its record exists (the catalog check below makes it throw once).
     w.clock.at = new Date(sep.end.getTime() + HOUR);
     await w.fanOut(sep);
-    expect(w.deps.invoiceJobs.jobs).toEqual([{ period: '2026-09', customerId: 'cus_pro' }]);
+    expect(w.deps.invoiceJobs.jobs).toEqual([{ v: 1, period: '2026-09', customerId: 'cus_pro' }]);
     w.deps.invoiceJobs.jobs.length = 0; // lost: its message sits in the DLQ
     await w.run(oct);
     // The DLQ redrive (or a re-run) of September comes last.
@@ -102,7 +102,7 @@ describe('invoicing scenarios', () => {
     w.deps.ledger.set('cus_p', '2026-11', { api_calls: '20000' });
     w.clock.at = new Date(oct.end.getTime() + HOUR);
     await w.fanOut(oct); // jobs enqueued, not yet processed
-    expect(w.deps.invoiceJobs.jobs).toEqual([{ period: '2026-10', customerId: 'cus_p' }]);
+    expect(w.deps.invoiceJobs.jobs).toEqual([{ v: 1, period: '2026-10', customerId: 'cus_p' }]);
     const preview = await previewInvoice(w.deps, admin, 'cus_p', undefined);
     expect(preview.lines.map((l) => [l.lineKey, l.amount])).toEqual([['api_calls:tier:1', '10.00']]);
     expect(preview.total).toBe('10.00');

@@ -8,7 +8,7 @@ import {
   type BillingCustomer,
   type InvoiceSnapshot,
   type StoredInvoice,
-} from '../../lib/domain/invoicing';
+} from '../../lib/domain/billing';
 import { Period } from '../../lib/domain/period';
 
 const catalog = new CatalogIndex(parseCatalog(catalogJson));

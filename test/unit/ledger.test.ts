@@ -308,7 +308,7 @@ describe('keys built from client input stay inside DynamoDB key limits', () => {
 
 describe('counter shards', () => {
   it('puts a batch on one shard, always the same one, spread over all shards', () => {
-    const { shardSuffix } = require('../../lib/adapters/dynamo/ledger') as typeof import('../../lib/adapters/dynamo/ledger');
+    const { shardSuffix } = require('../../lib/adapters/dynamo/usage-keys') as typeof import('../../lib/adapters/dynamo/usage-keys');
     expect(shardSuffix('b1', 1)).toBe('');
     expect(shardSuffix('b1', 4)).toBe(shardSuffix('b1', 4));
     const seen = new Set(Array.from({ length: 200 }, (_, i) => shardSuffix(`batch-${i}`, 4)));
@@ -321,7 +321,7 @@ describe('counter shards', () => {
       { usage: 'U', dedupe: 'D' },
       { clock: { now: () => new Date() }, markerTtlSeconds: 100, shards: 4 },
     );
-    const { shardSuffix } = require('../../lib/adapters/dynamo/ledger') as typeof import('../../lib/adapters/dynamo/ledger');
+    const { shardSuffix } = require('../../lib/adapters/dynamo/usage-keys') as typeof import('../../lib/adapters/dynamo/usage-keys');
     db.on(TransactWriteCommand).resolves({});
     db.on(PutCommand).resolves({});
     await sharded.apply('batch-7', plan());

@@ -3,7 +3,7 @@ import { DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { DynamoRateLimiter } from '../../lib/adapters/dynamo/rate-limits';
 import { limitEvents, limitRequest } from '../../lib/app/limits';
-import type { RateLimiter } from '../../lib/app/ports';
+import type { RateLimiter } from '../../lib/app/ports/access';
 import { RateLimitedError } from '../../lib/domain/errors';
 import { effectiveLimits, limitWindow, retryAfterSeconds, type LimitWindow } from '../../lib/domain/rate-limit';
 

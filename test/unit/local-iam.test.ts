@@ -6,9 +6,9 @@ import {
   QueryCommand,
   TransactWriteItemsCommand,
 } from '@aws-sdk/client-dynamodb';
-import { loadDeployment } from '../../local/deployment';
-import { allows, asFunction, enforceRoles, requiredGrants, roleOf } from '../../local/iam';
-import type { Provisioned } from '../../local/provision';
+import { loadDeployment } from '../../local/runtime/deployment';
+import { allows, asFunction, enforceRoles, requiredGrants, roleOf } from '../../local/runtime/iam';
+import type { Provisioned } from '../../local/runtime/provision';
 
 /** IAM on the local stack: each function's requests are checked against its role in serverless.yml. */
 const names = {

@@ -1,9 +1,9 @@
 import type { SQSRecord } from 'aws-lambda';
-import { loadDeployment, rateMs } from '../../local/deployment';
-import { succeeded } from '../../local/poller';
+import { loadDeployment, rateMs } from '../../local/runtime/deployment';
+import { succeeded } from '../../local/runtime/poller';
 import { MAX_BATCH_BYTES, toBatches } from '../../lib/app/ingest';
-import { splitTarget } from '../../local/http-server';
-import { setEnvironment } from '../../local/stack';
+import { splitTarget } from '../../local/runtime/http-server';
+import { setEnvironment } from '../../local/runtime/stack';
 import { asciiJson } from '../../lib/domain/json';
 import type { MeteredEvent } from '../../lib/domain/events';
 

@@ -1,6 +1,6 @@
 import catalogJson from '../../catalog/catalog.json';
 import { listCredits, settleCredit } from '../../lib/app/credits';
-import { patchCustomer } from '../../lib/app/customers';
+import { customerInput, patchCustomer } from '../../lib/app/customers';
 import { syncCustomerInvoices } from '../../lib/app/invoicing/job';
 import { runView, scheduledInvoiceRun } from '../../lib/app/invoicing/runs';
 import { previewInvoice } from '../../lib/app/invoicing/views';
@@ -16,7 +16,6 @@ import { admin, billingWorld } from '../support/billing-world';
  * scenario per case an auditor found, each on the pure compute and the in-memory stores.
  */
 const catalog = new CatalogIndex(parseCatalog(catalogJson));
-const jul = Period.parse('2026-07');
 const sep = Period.parse('2026-09');
 const oct = Period.parse('2026-10');
 const nov = Period.parse('2026-11');
@@ -286,6 +285,22 @@ describe('money with its currency: budgets and credits', () => {
       code: 'invalid_budget',
       details: [expect.objectContaining({ field: 'budget.currency' })],
     });
+  });
+
+  it('refuses a malformed budget amount with an example that is itself accepted, in dollars and in yen', async () => {
+    const w = billingWorld(catalog, new Date(sep.start.getTime() + DAY));
+    for (const amount of ['500,00', '-5', '$500', 500]) {
+      const parsed = customerInput.safeParse({ name: 'B', budget: { amount } });
+      expect(parsed.success).toBe(false);
+      const [issue] = parsed.error!.issues;
+      expect(issue!.path).toEqual(['budget', 'amount']);
+      const example = /e\.g\. "([^"]+)"/.exec(issue!.message)?.[1];
+      expect({ amount, example }).toEqual({ amount, example: expect.any(String) });
+      for (const planId of ['default', 'jp']) {
+        const input = customerInput.parse({ name: 'B', planId, budget: { amount: example } });
+        await expect(w.put(`cus_${planId}`, input)).resolves.toMatchObject({ customer: { budget: { amount: example } } });
+      }
+    }
   });
 
   it('refuses a move to a plan in another currency while a budget is set, unless the request sets a new budget (409 naming it)', async () => {

@@ -20,16 +20,16 @@ const run = (prelude: string) => {
 const major = Number(process.versions.node.split('.')[0]);
 
 it('silences the SDK node-version warning and only it', () => {
-  const quiet = run("require('./local/node-support');");
+  const quiet = run("require('./tools/node-support');");
   expect(quiet).not.toContain('NodeVersionSupportWarning');
   expect(quiet).toContain('SomeOtherWarning: still shown');
   // Without it the warning is there (on Node 20, where the SDK emits it): the test above can fail.
   if (major < 22) expect(run('')).toContain('NodeVersionSupportWarning');
 });
 
-it('is loaded by the CLI and the local stack, and set for the tests', () => {
-  for (const entry of ['local/cli.ts', 'local/stack.ts']) {
-    expect(require('node:fs').readFileSync(join(root, entry), 'utf8')).toMatch(/^import '\.\/node-support';$/m);
+it('is loaded by the CLI, npm start, the demo and the local stack, and set for the tests', () => {
+  for (const entry of ['tools/cli.ts', 'local/dev/start.ts', 'local/dev/demo.ts', 'local/runtime/stack.ts']) {
+    expect(require('node:fs').readFileSync(join(root, entry), 'utf8')).toMatch(/^import '(\.\.?\/)+(tools\/)?node-support';$/m);
   }
   expect(process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED).toBe('true');
 });

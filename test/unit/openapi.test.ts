@@ -4,11 +4,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadDeployment, ROOT } from '../../local/deployment';
+import { loadDeployment, ROOT } from '../../local/runtime/deployment';
 import { CatalogIndex, parseCatalog } from '../../lib/domain/catalog';
 import { validateEvent } from '../../lib/domain/events';
 import { buildOpenApiDocument, openApiText } from '../../lib/platform/openapi/document';
-import { API } from '../../lib/platform/openapi/routes';
+import { API } from '../../lib/platform/openapi/operations';
 import { Contract } from '../support/contract';
 
 /**
@@ -27,7 +27,7 @@ it('documents every HTTP route of serverless.yml, and only those', () => {
   const missing = routes.filter((r) => !(r in API));
   if (missing.length > 0) {
     throw new Error(
-      `serverless.yml routes without an entry in lib/platform/openapi/routes.ts: ${missing.join(', ')}.\n` +
+      `serverless.yml routes without an entry in lib/platform/openapi/operations.ts: ${missing.join(', ')}.\n` +
         'Add one entry per route to API there (operationId, tag, summary, description, access, path/query/body schemas, responses with ' +
         'their zod schemas from lib/app/responses.ts, and the error codes it answers), then run `npm run openapi`.',
     );

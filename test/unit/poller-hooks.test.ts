@@ -1,7 +1,7 @@
 import { DeleteMessageBatchCommand, ReceiveMessageCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { mockClient } from 'aws-sdk-client-mock';
-import { SqsPoller } from '../../local/poller';
+import { SqsPoller } from '../../local/runtime/poller';
 
 /**
  * The local poller's fault hooks (used by the soak): `around` wraps an invocation and a rejection

@@ -1,8 +1,9 @@
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { createHash } from 'node:crypto';
-import { grouped, renderError, renderPortal } from '../../functions/portal/page';
+import { grouped, renderError, renderPortal, scaleTop } from '../../functions/portal/page';
 import type { PortalView } from '../../lib/app/portal';
 import { ValidationError } from '../../lib/domain/errors';
+import { PORTAL_LINK_TTL } from '../../lib/domain/portal-token';
 import { requestBaseUrl } from '../../lib/platform/http';
 
 /** The usage page as HTML, from a view built by hand: escaping, numbers, chart points, accessibility, headers. */
@@ -148,7 +149,7 @@ it('escapes every customer-supplied string: name, alert subjects, invoice lines,
 });
 
 it('lists credits owed, saying where each goes: the next invoice, or a correction or refund in a currency left', () => {
-  const credit = (key: string, currency: string, amount: string, usableOnNextInvoice: boolean) => ({
+  const credit = (key: string, currency: PortalView['credits']['credits'][number]['currency'], amount: string, usableOnNextInvoice: boolean) => ({
     key,
     period: key,
     currency,
@@ -219,8 +220,203 @@ it('draws one point per day, marks a day without a reading, and lists only the t
   expect(article('active_users')).not.toContain('<svg');
   expect(article('active_users')).toContain('no daily series');
   expect(page.body.match(/<caption>Tiers reached<\/caption>/g)).toHaveLength(1);
-  expect(page.body).toContain('<td>10,000 to 100,000</td>');
-  expect(page.body).not.toContain('100,000 to more');
+  expect(page.body).toContain('<td>up to 10,000 calls</td>');
+  expect(page.body).toContain('<td>10,000 to 100,000 calls</td>');
+  expect(page.body).not.toContain('to more');
+});
+
+/** The page of a view with these meters and daily series instead of the default ones. */
+function pageWith(meters: Partial<PortalView['usage']['meters'][number]>[], series: PortalView['series'], usage: Partial<PortalView['usage']> = {}) {
+  const base = view();
+  const full = meters.map((m) => ({
+    meter: 'api_calls',
+    displayName: 'API Calls',
+    unit: 'calls',
+    aggregation: 'SUM' as const,
+    value: '0',
+    included: '0',
+    percentUsed: null,
+    amount: '0.00',
+    tiers: [],
+    projectedValue: '0',
+    ...m,
+  }));
+  return renderPortal(view({ usage: { ...base.usage, meters: full, ...usage }, series })).body;
+}
+const articleOf = (body: string, meter: string) => body.slice(body.indexOf(`id="meter-${meter}"`)).split('</article>')[0]!;
+const novemberDays = (n: number) => Array.from({ length: n }, (_, i) => `2026-11-${String(i + 1).padStart(2, '0')}`);
+
+describe('a summed meter: the running total against the included units', () => {
+  // 400 calls a day for 5 days, none yet on the 6th: 2,000 of 10,000 included, 12,000 projected.
+  const days = novemberDays(6);
+  const body = pageWith(
+    [{ value: '2000', included: '10000', percentUsed: '20.00', projectedValue: '12000' }],
+    [{ meter: 'api_calls', points: days.map((day, i) => ({ day, value: i < 5 ? '400' : '0' })) }],
+    { asOf: '2026-11-06T00:00:00.000Z' },
+  );
+  const article = articleOf(body, 'api_calls');
+
+  it('draws the running total per day so far over the whole period, with a line at the included units and the projection', () => {
+    const cy = [...article.matchAll(/<circle class="point" data-day="([\d-]+)" cx="[\d.]+" cy="([\d.]+)"/g)].map((m) => [m[1], Number(m[2])]);
+    expect(cy.map(([day]) => day)).toEqual(days);
+    const ys = cy.map(([, y]) => y as number);
+    for (let i = 1; i < 5; i++) expect(ys[i]).toBeLessThan(ys[i - 1]!); // rising: a running total, not daily spikes
+    expect(ys[5]).toBe(ys[4]); // a day without usage keeps the total
+    expect(article).toContain('<title>2026-11-03: 1,200 calls in all (400 calls that day)</title>');
+    expect(article).toMatch(/<line class="included" [^>]*\/>\s*<text class="included" [^>]*>10k<\/text>/); // on the y axis, over no line
+    expect(article).toContain('dashed red: the 10,000 calls included; dashed blue: the projection.');
+    expect(article).toContain('<line class="projection"');
+    expect(article).toContain('<text x="588" y="172" text-anchor="end">11-30</text>'); // the x axis is the whole period
+    expect(article).toContain('<th scope="col" class="n">In all (calls)</th>');
+    expect(article).toContain(
+      '<td>2026-11-05</td>\n                <td class="n"><data value="400">400</data></td>\n                <td class="n"><data value="2000">2,000</data></td>',
+    );
+  });
+
+  it("marks the day the projection reaches the included units, and says so in text and in the chart's description", () => {
+    const sentence = 'At the rate so far, usage reaches the 10,000 calls included on 2026-11-26 (projected: 12,000 calls at the end of the period).';
+    expect(article).toContain(`<p data-field="allowance">${sentence}</p>`);
+    expect(article).toMatch(
+      new RegExp(
+        `<desc id="chart-api_calls-d">6 of 30 days; 2,000 calls in all on 2026-11-06; 10,000 calls included\\. ${sentence.replace(/[.()]/g, '\\$&')}</desc>`,
+      ),
+    );
+    expect(article).toMatch(/<circle class="crossing" data-day="2026-11-26" [^>]*><title>At the rate so far/);
+    expect(article).toMatch(/<svg class="chart" [^>]*role="img" aria-labelledby="chart-api_calls-t chart-api_calls-d">/);
+  });
+
+  it('says when the projection stays within the included units, and marks no day', () => {
+    const within = articleOf(
+      pageWith(
+        [{ value: '1000', included: '10000', percentUsed: '10.00', projectedValue: '6000' }],
+        [{ meter: 'api_calls', points: days.map((day, i) => ({ day, value: i < 5 ? '200' : '0' })) }],
+        { asOf: '2026-11-06T00:00:00.000Z' },
+      ),
+      'api_calls',
+    );
+    expect(within).toContain(
+      '<p data-field="allowance">At the rate so far, usage stays within the 10,000 calls included (projected: 6,000 calls at the end of the period).</p>',
+    );
+    expect(within).not.toContain('class="crossing"');
+  });
+
+  it('marks the day the included units were reached, with totals added exactly (0.1 + 0.2 is 0.3)', () => {
+    const reached = articleOf(
+      pageWith(
+        [
+          {
+            meter: 'compute_seconds',
+            displayName: 'Compute',
+            unit: 'seconds',
+            value: '3600.3',
+            included: '3600',
+            percentUsed: '100.00',
+            projectedValue: '36003',
+          },
+        ],
+        [{ meter: 'compute_seconds', points: novemberDays(3).map((day, i) => ({ day, value: ['0.1', '0.2', '3600'][i]! })) }],
+      ),
+      'compute_seconds',
+    );
+    expect(reached).toContain('<td class="n"><data value="0.3">0.3</data></td>');
+    expect(reached).not.toContain('0.30000000000000004');
+    expect(reached).toContain('<p data-field="allowance">Reached the 3,600 seconds included on 2026-11-03.</p>');
+    expect(reached).toMatch(/<circle class="crossing" data-day="2026-11-03" /);
+  });
+
+  it('draws no included line and says nothing of an allowance for a meter with none', () => {
+    const none = articleOf(
+      pageWith(
+        [{ value: '5', projectedValue: '50' }],
+        [{ meter: 'api_calls', points: novemberDays(3).map((day) => ({ day, value: day.endsWith('3') ? '5' : '0' })) }],
+      ),
+      'api_calls',
+    );
+    expect(none).toContain('<circle class="point"');
+    expect(none).not.toContain('class="included"');
+    expect(none).not.toContain('data-field="allowance"');
+  });
+});
+
+it('tops a chart with a short round number that fits left of the axis', () => {
+  expect([238660.1, 1234567.5, 12345675, 50000, 10000, 5000, 42, 7, 3, 1, 0.3, 0].map((v) => scaleTop(v))).toEqual([
+    { top: 250000, label: '250k' },
+    { top: 2000000, label: '2M' },
+    { top: 20000000, label: '20M' },
+    { top: 50000, label: '50k' },
+    { top: 10000, label: '10k' },
+    { top: 5000, label: '5,000' },
+    { top: 50, label: '50' },
+    { top: 10, label: '10' },
+    { top: 5, label: '5' },
+    { top: 1, label: '1' },
+    { top: 0.5, label: '0.5' },
+    { top: 1, label: '1' },
+  ]);
+});
+
+describe('a meter without usage', () => {
+  it('says so in a sentence instead of drawing an empty chart, whatever its aggregation', () => {
+    const body = pageWith(
+      [
+        { meter: 'api_calls', included: '10000' },
+        { meter: 'seats', displayName: 'Seats (peak)', unit: 'seats', aggregation: 'MAX', included: '3' },
+        { meter: 'active_users', displayName: 'Active users', unit: 'users', aggregation: 'UNIQUE_COUNT' },
+        { meter: 'storage_gb', displayName: 'Storage (peak)', unit: 'GB', aggregation: 'MAX', value: '2' },
+      ],
+      [
+        { meter: 'api_calls', points: novemberDays(3).map((day) => ({ day, value: '0' })) },
+        { meter: 'seats', points: novemberDays(3).map((day) => ({ day, value: null })) },
+        { meter: 'storage_gb', points: novemberDays(3).map((day) => ({ day, value: '2' })) },
+      ],
+    );
+    for (const meter of ['api_calls', 'seats', 'active_users']) {
+      const article = articleOf(body, meter);
+      expect({ meter, svg: article.includes('<svg'), table: article.includes('Daily values') }).toEqual({ meter, svg: false, table: false });
+      expect(article).toContain('<p class="muted" data-field="noUsage">No usage so far in November 2026.</p>');
+    }
+    expect(articleOf(body, 'storage_gb')).toContain('<svg class="chart"');
+    const closed = pageWith([{ meter: 'api_calls' }], [{ meter: 'api_calls', points: [] }], { closed: true });
+    expect(articleOf(closed, 'api_calls')).toContain('No usage in November 2026.');
+  });
+});
+
+describe('tiers and units in words', () => {
+  it('names the open tier "above 3 seats", not "3 to more", and says "1 seat", not "1 seats"', () => {
+    const body = pageWith(
+      [
+        {
+          meter: 'seats',
+          displayName: 'Seats (peak)',
+          unit: 'seats',
+          aggregation: 'MAX',
+          value: '4',
+          included: '3',
+          percentUsed: '133.33',
+          amount: '8.00',
+          projectedValue: '4',
+          tiers: [
+            { index: 0, from: '0', upTo: '3', quantity: '3', unitPrice: '0', amount: '0' },
+            { index: 1, from: '3', upTo: null, quantity: '1', unitPrice: '8.00', amount: '8.00' },
+          ],
+        },
+        { meter: 'storage_gb', displayName: 'Storage (peak)', unit: 'seats', aggregation: 'MAX', value: '1', included: '1', projectedValue: '1' },
+      ],
+      [
+        { meter: 'seats', points: [{ day: '2026-11-01', value: '4' }] },
+        { meter: 'storage_gb', points: [{ day: '2026-11-01', value: '1' }] },
+      ],
+    );
+    const seats = articleOf(body, 'seats');
+    expect(seats).toContain('<td>up to 3 seats</td>');
+    expect(seats).toContain('<td>above 3 seats</td>');
+    expect(seats).not.toContain('to more');
+    const one = articleOf(body, 'storage_gb');
+    expect(one).toContain('<dd data-field="value"><data value="1">1</data> seat</dd>');
+    expect(one).toContain('<dd data-field="included"><data value="1">1</data> seat</dd>');
+    expect(one).toContain('<title>2026-11-01: 1 seat</title>');
+    expect(body).not.toMatch(/>1<\/data> seats/);
+  });
 });
 
 it('is a page for people: language, viewport, labelled picker, table headers, no script, a policy that allows only its stylesheet', () => {
@@ -252,6 +448,13 @@ describe('error pages', () => {
     expect(res.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(res.body).toContain(`<h1>${title}</h1>`);
     expect(res.body).toContain('req-1');
+  });
+
+  it('tells how long links last as the tokens allow: up to 24 hours, 1 hour by default', () => {
+    const res = renderError({ status: 401, code: 'portal_link_expired', message: 'this link has expired', requestId: 'req-3' });
+    expect(res.body).toContain('A usage link lasts up to 24 hours (1 hour unless whoever made it chose otherwise).');
+    expect(res.body).not.toContain('a few hours');
+    expect(PORTAL_LINK_TTL).toMatchObject({ maxSeconds: 24 * 3600, defaultSeconds: 3600 });
   });
 
   it('says nothing of the cause of a 500', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { AGGREGATIONS } from '../../lib/domain/catalog';
 import { dec } from '../../lib/domain/money';
-import { MIN_ELAPSED_MS, projectToPeriodEnd } from '../../lib/domain/projection';
+import { dayIncludedReached, MIN_ELAPSED_MS, projectedCrossing, projectToPeriodEnd, runningTotals } from '../../lib/domain/projection';
 
 const november = { periodStart: new Date('2026-11-01T00:00:00Z'), periodEnd: new Date('2026-12-01T00:00:00Z') }; // 30 days
 const february = { periodStart: new Date('2026-02-01T00:00:00Z'), periodEnd: new Date('2026-03-01T00:00:00Z') }; // 28 days
@@ -86,6 +86,90 @@ describe('projectToPeriodEnd', () => {
           ).toBe(true);
           expect(projected.gte(value)).toBe(true);
           expect(projected.decimalPlaces()).toBeLessThanOrEqual(places);
+        },
+      ),
+    );
+  });
+});
+
+describe('runningTotals and dayIncludedReached', () => {
+  it('adds the days up exactly (no float: 0.1 + 0.2 is 0.3) and finds the day the included units were reached', () => {
+    const running = runningTotals([
+      { day: '2026-11-01', value: '0.1' },
+      { day: '2026-11-02', value: '0.2' },
+      { day: '2026-11-03', value: null },
+      { day: '2026-11-04', value: '9999.7' },
+    ]);
+    expect(running).toEqual([
+      { day: '2026-11-01', value: '0.1', total: '0.1' },
+      { day: '2026-11-02', value: '0.2', total: '0.3' },
+      { day: '2026-11-03', value: '0', total: '0.3' },
+      { day: '2026-11-04', value: '9999.7', total: '10000' },
+    ]);
+    expect(dayIncludedReached(running, '10000')).toBe('2026-11-04'); // reached counts, as for the alerts (>=)
+    expect(dayIncludedReached(running, '0.3')).toBe('2026-11-02');
+    expect(dayIncludedReached(running, '10000.1')).toBeUndefined();
+    expect(dayIncludedReached(running, '0')).toBeUndefined(); // nothing included: nothing to reach
+  });
+});
+
+describe('projectedCrossing', () => {
+  const input = (value: string, included: string, now: string, aggregation: 'SUM' | 'COUNT' | 'MAX' = 'SUM') => ({
+    value,
+    included,
+    aggregation,
+    ...november,
+    now: at(now),
+  });
+
+  it('is the instant the run rate so far reaches the included units: 2,000 in 5 days against 10,000 is day 25', () => {
+    // 400 a day: 10,000 after 25 days, at the start of 2026-11-26; the projection says 12,000.
+    expect(projectedCrossing(input('2000', '10000', '2026-11-06T00:00:00Z'))).toEqual({ at: at('2026-11-26T00:00:00Z'), day: '2026-11-26' });
+    expect(projectToPeriodEnd({ value: '2000', aggregation: 'SUM', ...november, now: at('2026-11-06T00:00:00Z') })).toBe('12000');
+    // 7 in the first hour against 10: 10 × 3,600,000 / 7 = 5,142,857.14 ms in, rounded up to the millisecond.
+    expect(projectedCrossing(input('7', '10', '2026-11-01T01:00:00Z', 'COUNT'))).toEqual({ at: at('2026-11-01T01:25:42.858Z'), day: '2026-11-01' });
+  });
+
+  it.each([
+    ['the projection stays within the included units', input('1000', '10000', '2026-11-06T00:00:00Z')], // 6,000 projected
+    ['the projection ends exactly at the included units', input('2000', '12000', '2026-11-06T00:00:00Z')], // reached at the period end, not in it
+    ['the included units are reached already', input('10000', '10000', '2026-11-06T00:00:00Z')],
+    ['nothing is included', input('1000', '0', '2026-11-06T00:00:00Z')],
+    ['nothing is used yet', input('0', '10000', '2026-11-06T00:00:00Z')],
+    ['a peak is not scaled with time', input('2000', '10000', '2026-11-06T00:00:00Z', 'MAX')],
+    ['less than an hour in', input('5000', '10000', '2026-11-01T00:30:00Z')],
+    ['the period is over', input('2000', '10000', '2026-12-01T00:00:00Z')],
+  ])('is null when %s', (_, i) => {
+    expect(projectedCrossing(i)).toBeNull();
+  });
+
+  it('property: the day is where the projection line reaches the included units, and there is one exactly when the projection passes them', () => {
+    const start = november.periodStart.getTime();
+    const periodMs = november.periodEnd.getTime() - start;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 10_000_000 }),
+        fc.integer({ min: 1, max: 10_000_000 }),
+        fc.integer({ min: MIN_ELAPSED_MS, max: periodMs - 1 }),
+        (v, inc, elapsedMs) => {
+          const [value, included] = [String(v), String(inc)];
+          const now = new Date(start + elapsedMs);
+          const crossing = projectedCrossing({ value, included, aggregation: 'SUM', ...november, now });
+          const runRateAt = (ms: number) =>
+            dec(value)
+              .times(ms - start)
+              .div(elapsedMs); // the projection line
+          const passes = v < inc && dec(value).times(periodMs).gt(dec(included).times(elapsedMs));
+          expect(crossing !== null).toBe(passes);
+          if (crossing) {
+            const t = crossing.at.getTime();
+            expect(runRateAt(t).gte(included)).toBe(true);
+            expect(runRateAt(t - 1).lt(included)).toBe(true);
+            expect(t).toBeGreaterThan(now.getTime());
+            expect(t).toBeLessThan(november.periodEnd.getTime());
+            expect(crossing.day).toBe(crossing.at.toISOString().slice(0, 10));
+            expect(dec(projectToPeriodEnd({ value, aggregation: 'SUM', ...november, now })).gte(included)).toBe(true);
+          }
         },
       ),
     );

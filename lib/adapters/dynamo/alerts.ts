@@ -1,7 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AlertRecord, AlertRepository } from '../../app/ports';
-import { isConditionalCheckFailure } from '../../platform/aws-errors';
+import type { AlertRecord, AlertRepository } from '../../app/ports/alerts';
+import { isConditionalCheckFailure } from '../aws-errors';
 import { documents } from './documents';
 
 /**

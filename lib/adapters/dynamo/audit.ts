@@ -3,11 +3,12 @@ import { DeleteCommand, GetCommand, PutCommand, QueryCommand, TransactWriteComma
 import { createHash } from 'node:crypto';
 import { eventKey } from '../../domain/aggregation';
 import { Q } from '../../domain/quantity';
-import type { AuditLedger, CounterState, LocatedEvent, VoidRecord } from '../../app/ports';
-import { cancellationReasons, isConditionalCheckFailure } from '../../platform/aws-errors';
+import type { AuditLedger, CounterState, LocatedEvent, VoidRecord } from '../../app/ports/usage';
+import { cancellationReasons, isConditionalCheckFailure } from '../aws-errors';
 import { mapLimit } from '../../domain/concurrency';
 import { allItems, documents, exact } from './documents';
-import { claimPk, counterSk, legacyClaimPk, dailySk, settledPk, uniqueSk, usagePk, type LedgerTables } from './ledger';
+import type { LedgerTables } from './ledger';
+import { claimPk, counterSk, legacyClaimPk, dailySk, settledPk, uniqueSk, usagePk } from './usage-keys';
 
 /**
  * Voids and hand repairs on the ledger's tables (docs/audit.md).

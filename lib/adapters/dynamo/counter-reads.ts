@@ -1,9 +1,10 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { CounterReads, Customer } from '../../app/ports';
+import type { CounterReads } from '../../app/ports/usage';
+import type { Customer } from '../../domain/customer';
 import { canonical, Q, type Quantity } from '../../domain/quantity';
 import { batchGetAll, documents } from './documents';
-import { counterOf, counterSk, usagePk } from './ledger';
+import { counterOf, counterSk, usagePk } from './usage-keys';
 
 /** BatchGetItem takes at most 100 keys per request. */
 const BATCH_KEYS = 100;

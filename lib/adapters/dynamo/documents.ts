@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, NumberValue } from '@aws-sdk/lib-dynamodb';
-import { sleep } from '../../domain/concurrency';
+import { backoffMs, sleep } from '../../domain/concurrency';
 
 /**
  * The document client every adapter talks to DynamoDB through. Numbers never pass through a
@@ -16,7 +16,7 @@ export function documents(db: DynamoDBClient): DynamoDBDocumentClient {
   });
 }
 
-export function exactNumber(text: string): number | string {
+function exactNumber(text: string): number | string {
   return /^-?\d{1,15}$/.test(text) ? Number(text) : text;
 }
 
@@ -38,7 +38,7 @@ export async function* allItems<T = Record<string, unknown>>(
 /**
  * A BatchGetItem until every key is served: `send(keys)` sends one request for those keys (by
  * table), with whatever read options the caller gives them, and hands back its answer; the keys
- * DynamoDB leaves unprocessed (UnprocessedKeys) are sent again after a backoff, and after
+ * DynamoDB leaves unprocessed (UnprocessedKeys) are sent again after the shared backoff, and after
  * `attempts` requests in all the read fails.
  */
 export async function batchGetAll<K>(
@@ -49,7 +49,7 @@ export async function batchGetAll<K>(
   let pending = keys;
   for (let attempt = 1; Object.values(pending).some((k) => k.length > 0); attempt++) {
     if (attempt > attempts) throw new Error(`BatchGetItem: keys still unprocessed after ${attempts} requests`);
-    if (attempt > 1) await sleep(Math.min(1000, 25 * 2 ** attempt));
+    if (attempt > 1) await sleep(backoffMs(attempt - 1, 100, 1000));
     const out = await send(pending);
     pending = Object.fromEntries(Object.entries(out.UnprocessedKeys ?? {}).map(([table, k]) => [table, k.Keys ?? []]));
   }

@@ -1,8 +1,10 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { ApiKeyRecord, KeyLimits } from '../../domain/apikey';
-import type { ApiKeyRepository, Customer, CustomerRepository, IdempotencyRecord, IdempotencyStore } from '../../app/ports';
-import { isConditionalCheckFailure } from '../../platform/aws-errors';
+import type { ApiKeyRepository, IdempotencyRecord, IdempotencyStore } from '../../app/ports/access';
+import type { CustomerRepository } from '../../app/ports/customers';
+import type { Customer } from '../../domain/customer';
+import { isConditionalCheckFailure } from '../aws-errors';
 import { allItems, documents } from './documents';
 
 /** Customers keyed by id; listing is a paginated scan (the admin listing, the invoice run's fan-out). */
@@ -90,6 +92,11 @@ export class DynamoApiKeys implements ApiKeyRepository {
   }
 }
 
+interface StoredAnswer {
+  status: 202;
+  body: { accepted: number };
+}
+
 /** Ingest Idempotency-Key records live in the dedupe table for 24 hours. */
 export class DynamoIdempotency implements IdempotencyStore {
   private readonly db: DynamoDBDocumentClient;
@@ -120,17 +127,21 @@ export class DynamoIdempotency implements IdempotencyStore {
       if (!isConditionalCheckFailure(err)) throw err;
       const out = await this.db.send(new GetCommand({ TableName: this.table, Key: { pk }, ConsistentRead: true }));
       const item = out.Item as { requestHash: string; response?: string };
-      return { scope, key, requestHash: item.requestHash, response: item.response ? JSON.parse(item.response) : undefined };
+      if (item.response === undefined) return { scope, key, requestHash: item.requestHash };
+      const stored = JSON.parse(item.response) as StoredAnswer;
+      return { scope, key, requestHash: item.requestHash, response: { accepted: stored.body.accepted } };
     }
   }
-  async complete(scope: string, key: string, response: { status: number; body: unknown }): Promise<void> {
+  /** Stored as the HTTP answer it was (the form every version reads and writes: records live 24 hours across deploys). */
+  async complete(scope: string, key: string, response: { accepted: number }): Promise<void> {
+    const stored: StoredAnswer = { status: 202, body: response };
     await this.db.send(
       new UpdateCommand({
         TableName: this.table,
         Key: { pk: this.pk(scope, key) },
         UpdateExpression: 'SET #r = :r',
         ExpressionAttributeNames: { '#r': 'response' },
-        ExpressionAttributeValues: { ':r': JSON.stringify(response) },
+        ExpressionAttributeValues: { ':r': JSON.stringify(stored) },
       }),
     );
   }

@@ -1,7 +1,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { UsageEpoch } from '../../app/ports';
-import { isConditionalCheckFailure } from '../../platform/aws-errors';
+import type { UsageEpoch } from '../../app/ports/usage';
+import { isConditionalCheckFailure } from '../aws-errors';
 import { documents } from './documents';
 
 /**

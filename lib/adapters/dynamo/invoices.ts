@@ -8,22 +8,20 @@ import {
   type DynamoDBDocumentClient,
   type TransactWriteCommandInput,
 } from '@aws-sdk/lib-dynamodb';
-import { cancellationReasons, isConditionalCheckFailure } from '../../platform/aws-errors';
+import { cancellationReasons, isConditionalCheckFailure } from '../aws-errors';
 import { mapLimit } from '../../domain/concurrency';
 import { allItems, batchGetAll, documents } from './documents';
 import type {
   CreateInvoicesOutcome,
-  CreditSettlement,
   FanOutPosition,
-  IdPage,
-  InvoiceRecord,
   InvoiceRepository,
   InvoiceRun,
   InvoiceRunRepository,
-  InvoiceStatus,
   MemberTake,
   RunMemberStatus,
-} from '../../app/ports';
+} from '../../app/ports/invoicing';
+import type { IdPage } from '../../app/ports/usage';
+import type { CreditSettlement, InvoiceRecord, InvoiceStatus } from '../../domain/invoice-record';
 
 /**
  * Billing table (pk, sk):

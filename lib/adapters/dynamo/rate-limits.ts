@@ -1,8 +1,8 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { RateLimiter } from '../../app/ports';
+import type { RateLimiter } from '../../app/ports/access';
 import type { LimitWindow } from '../../domain/rate-limit';
-import { isConditionalCheckFailure } from '../../platform/aws-errors';
+import { isConditionalCheckFailure } from '../aws-errors';
 import { documents } from './documents';
 
 /** Windows whose items are gone by TTL this long after they end (TTL deletes lazily; the key names the minute anyway). */

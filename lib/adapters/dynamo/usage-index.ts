@@ -1,6 +1,6 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { IdPage, UsageIndex } from '../../app/ports';
+import type { IdPage, UsageIndex } from '../../app/ports/usage';
 import { documents } from './documents';
 
 /**

@@ -1,7 +1,7 @@
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { archivePrefix, fromNdjson, groupKeyPrefix, toNdjson, type ArchiveGroup, type ArchivedEvent } from '../../domain/archive';
-import type { EventArchive } from '../../app/ports';
+import type { EventArchive } from '../../app/ports/usage';
 import { mapLimit } from '../../domain/concurrency';
 
 /**

@@ -17,7 +17,7 @@ export interface AlertNotification {
 const ATTRIBUTE_NAMES = ['customerId', 'kind', 'meter', 'threshold'] as const;
 
 /** SNS: "Subjects must be ... no line breaks or control characters, and less than 100 characters long". */
-export const SNS_SUBJECT_MAX = 99;
+const SNS_SUBJECT_MAX = 99;
 
 export class SnsAlertPublisher {
   constructor(

@@ -45,7 +45,7 @@ export interface SubscriptionRouting {
   endpointFor(email: string): string;
 }
 
-export const EMAIL_ROUTING: SubscriptionRouting = { protocol: 'email', endpointFor: (email) => email };
+const EMAIL_ROUTING: SubscriptionRouting = { protocol: 'email', endpointFor: (email) => email };
 
 export interface CustomerAlertEmail {
   email?: string;

@@ -1,44 +1,18 @@
-import { StripeBilling, type StripeBillingOptions } from './billing';
-import { createStripeClient, stripeConfigFromEnv } from './client';
+import { StripeBillingProvider, type StripeBillingProviderOptions } from './stripe-billing-provider';
+import { createStripeClient, stripeConfigFromEnv } from './stripe-client';
 
-export {
-  StripeBilling,
-  StripeProviderError,
-  STRIPE_OPERATIONS,
-  MAX_STRIPE_AMOUNT_MINOR,
-  parseRetryAfter,
-  type StripeBillingOptions,
-  type StripeCallInfo,
-  type StripeCallOutcome,
-  type StripeErrorDetails,
-  type StripeOperation,
-} from './billing';
-export {
-  createStripeClient,
-  stripeConfigFromEnv,
-  DEFAULT_STRIPE_MAX_ATTEMPTS,
-  DEFAULT_STRIPE_MAX_ENDPOINT_RPS,
-  DEFAULT_STRIPE_MAX_RPS,
-  DEFAULT_STRIPE_TIMEOUT_MS,
-  type StripeAdapterConfig,
-} from './client';
-export { Pacer, type PacerOptions } from './pacer';
+export { StripeBillingProvider, type StripeBillingProviderOptions, type StripeCallOutcome, type StripeOperation } from './stripe-billing-provider';
+export { createStripeClient, stripeConfigFromEnv, type StripeAdapterConfig } from './stripe-client';
+export { parseRetryAfter, stripeEndpoint } from './paced-http-client';
+export { Pacer } from './pacer';
+export { StripeInvoiceSync } from './stripe-invoice-sync';
 
 /**
  * The BillingProvider for this process, configured from the environment (STRIPE_SECRET_KEY,
- * STRIPE_API_HOST/PORT/PROTOCOL, STRIPE_MAX_RPS, STRIPE_MAX_ENDPOINT_RPS, STRIPE_TIMEOUT_MS, STRIPE_MAX_ATTEMPTS).
- * `onCall` (and other options) may be added, e.g. to emit Stripe call/retry metrics.
- * Create it once per Lambda container: the pacer only paces calls made through one instance.
+ * STRIPE_API_HOST/PORT/PROTOCOL, STRIPE_MAX_RPS, STRIPE_MAX_ENDPOINT_RPS, STRIPE_TIMEOUT_MS,
+ * STRIPE_MAX_ATTEMPTS). `onCall` may be given, e.g. to emit Stripe call/retry metrics. Create it
+ * once per Lambda container: the pacers only pace requests made through one client.
  */
-export function stripeBillingFromEnv(
-  env: NodeJS.ProcessEnv = process.env,
-  extra: Omit<StripeBillingOptions, 'maxRps' | 'maxEndpointRps' | 'maxAttempts'> = {},
-): StripeBilling {
-  const config = stripeConfigFromEnv(env);
-  return new StripeBilling(createStripeClient(config), {
-    ...extra,
-    maxRps: config.maxRps,
-    maxEndpointRps: config.maxEndpointRps,
-    maxAttempts: config.maxAttempts,
-  });
+export function stripeBillingFromEnv(env: NodeJS.ProcessEnv = process.env, opts: StripeBillingProviderOptions = {}): StripeBillingProvider {
+  return new StripeBillingProvider(createStripeClient(stripeConfigFromEnv(env)), opts);
 }

@@ -1,3 +1,5 @@
+import { sleep } from '../../domain/concurrency';
+
 /**
  * Keeps this process below N requests per second to Stripe.
  *
@@ -21,7 +23,7 @@
  * PER PROCESS ONLY. Every Lambda instance has its own pacer, so with several invoice workers
  * running in parallel Stripe sees up to (invoice worker reserved concurrency) x (STRIPE_MAX_RPS).
  * Keep that product under Stripe's limit (25/s test mode, 100/s live) by setting the worker's
- * reserved concurrency; 429s that still happen are retried with backoff by StripeBilling.
+ * reserved concurrency; 429s that still happen are retried by the SDK (paced-http-client.ts).
  */
 export interface PacerOptions {
   /** Requests per second; must be > 0. */
@@ -33,7 +35,7 @@ export interface PacerOptions {
 }
 
 /** Rounds up: node timers work in whole ms, and waking early would let the rate creep up. */
-const realSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, Math.ceil(ms)));
+const realSleep = (ms: number) => sleep(Math.ceil(ms));
 
 /**
  * A caller let go at most this late counts its interval from when it was due: node timers round up
@@ -58,6 +60,8 @@ export class Pacer {
   private readonly queue: Waiter[] = [];
   /** When the last caller was let go. */
   private lastStart = Number.NEGATIVE_INFINITY;
+  /** Nobody goes before this (see holdFor). */
+  private notBefore = Number.NEGATIVE_INFINITY;
   private timerArmed = false;
   /** A caller is in its `andThen` wait; nobody else goes before it is through. */
   private holding = false;
@@ -83,6 +87,14 @@ export class Pacer {
     });
   }
 
+  /**
+   * Lets nobody go for `ms` from now (a server's Retry-After); callers keep their order, and the
+   * first one after the hold goes at its end.
+   */
+  holdFor(ms: number): void {
+    this.notBefore = Math.max(this.notBefore, this.now() + ms);
+  }
+
   /** Callers waiting for their turn. */
   get waiting(): number {
     return this.queue.length;
@@ -92,7 +104,7 @@ export class Pacer {
     if (this.timerArmed || this.holding) return;
     while (this.queue.length > 0) {
       const now = this.now();
-      const due = this.lastStart + this.intervalMs;
+      const due = Math.max(this.lastStart + this.intervalMs, this.notBefore);
       if (now < due) {
         this.timerArmed = true;
         const wake = () => {

@@ -2,20 +2,15 @@ import type { CatalogIndex } from '../../domain/catalog';
 import { authorize, requireUnbound, type Principal } from '../../domain/apikey';
 import { ConflictError, DomainError, NotFoundError } from '../../domain/errors';
 import { checkCustomerId } from '../customer-id';
-import { computeInvoices, CREDIT_CARRIED, type ComputedInvoice } from '../../domain/invoicing';
+import { computeInvoices, CREDIT_CARRIED, type ComputedInvoice } from '../../domain/billing';
 import { Period } from '../../domain/period';
-import {
-  TERMINAL_INVOICE_STATUSES,
-  type Clock,
-  type Customer,
-  type InvoiceRecord,
-  type InvoiceRepository,
-  type InvoiceRunRepository,
-  type InvoiceStatus,
-} from '../ports';
+import { type Clock } from '../ports/clock';
+import { type InvoiceRepository, type InvoiceRunRepository } from '../ports/invoicing';
+import { TERMINAL_INVOICE_STATUSES, type InvoiceRecord, type InvoiceStatus } from '../../domain/invoice-record';
+import { type Customer } from '../../domain/customer';
 import { gatherInvoices, type SnapshotDeps } from './snapshot';
 import { failureReason, syncInvoice } from './sync';
-import type { InvoiceSync } from './stripe-port';
+import type { InvoiceSync } from './billing-provider';
 
 /**
  * The invoice job of one (customer, period): gather -> compute -> store once -> sync.

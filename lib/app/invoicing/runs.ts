@@ -4,18 +4,11 @@ import { authorize, requireUnbound, type Principal } from '../../domain/apikey';
 import { ConflictError, NotFoundError } from '../../domain/errors';
 import { correctionLookback, PERIOD_PATTERN, Period } from '../../domain/period';
 import { sleep } from '../../domain/concurrency';
-import type {
-  Clock,
-  CustomerRepository,
-  FanOutPosition,
-  IdPage,
-  InvoiceJob,
-  InvoiceJobQueue,
-  InvoiceRun,
-  InvoiceRunRepository,
-  UsageEpoch,
-  UsageIndex,
-} from '../ports';
+import type { Clock } from '../ports/clock';
+import type { CustomerRepository } from '../ports/customers';
+import type { FanOutPosition, InvoiceJobQueue, InvoiceRun, InvoiceRunRepository } from '../ports/invoicing';
+import type { IdPage, UsageEpoch, UsageIndex } from '../ports/usage';
+import type { InvoiceJob, RunStepJob } from '../messages';
 import { parsePeriodInput } from '../period-input';
 
 /**
@@ -58,15 +51,17 @@ export interface RunDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
-export const DEFAULT_FAN_OUT_PAGE_SIZE = 1000;
+const DEFAULT_FAN_OUT_PAGE_SIZE = 1000;
 /** Customers of a page whose jobs are enqueued together. */
 const JOB_SLICE = 100;
 /** Looks at a position its sender has not recorded yet: after 50, 100, ... 1,600 ms (3.1 s in all). */
 const POSITION_WAITS_MS = [50, 100, 200, 400, 800, 1600];
 
+type RunStatus = 'starting' | 'running' | 'completed';
+
 export function runView(run: InvoiceRun) {
   const finished = run.done + run.skipped + run.failed + run.waiting;
-  const status = run.fannedOut !== true ? 'starting' : finished >= run.total ? 'completed' : 'running';
+  const status: RunStatus = run.fannedOut !== true ? 'starting' : finished >= run.total ? 'completed' : 'running';
   return {
     period: run.period,
     status,
@@ -132,7 +127,7 @@ export async function beginInvoiceRun(deps: RunDeps, period: Period): Promise<{ 
   // Recorded before the step is sent, so the step always finds it; if the send fails the caller
   // retries and a new start replaces this one.
   await deps.runs.beginFanOut(period.key, deps.clock.now().toISOString(), { token, chain, source: 'customers', page: 0 });
-  await deps.invoiceJobs.enqueue([{ period: period.key, action: 'start_run', token }]);
+  await deps.invoiceJobs.enqueue([{ v: 1, period: period.key, action: 'start_run', token }]);
   return { period: period.key, chain };
 }
 
@@ -157,7 +152,7 @@ export type FanOutOutcome =
   { period: string; stale: true } | { period: string; stale?: false; source: string; page: number; members: number; enqueued: number; fannedOut: boolean };
 
 /** One step of a run's fan-out (a `start_run` job from the invoice queue); a job without a token starts the fan-out. */
-export async function fanOutInvoiceRun(deps: RunDeps, job: Extract<InvoiceJob, { action: 'start_run' }>): Promise<FanOutOutcome> {
+export async function fanOutInvoiceRun(deps: RunDeps, job: RunStepJob): Promise<FanOutOutcome> {
   const period = Period.parse(job.period);
   if (job.token === undefined) {
     await beginInvoiceRun(deps, period);
@@ -176,13 +171,13 @@ export async function fanOutInvoiceRun(deps: RunDeps, job: Extract<InvoiceJob, {
   for (let i = 0; i < page.ids.length; i += JOB_SLICE) {
     const ids = page.ids.slice(i, i + JOB_SLICE);
     const own = await deps.runs.takeMembers(period.key, ids, { ...take, again: ['pending', 'failed', 'waiting'] });
-    const jobs = own.map((customerId) => ({ period: period.key, customerId }));
+    const jobs: InvoiceJob[] = own.map((customerId) => ({ v: 1, period: period.key, customerId }));
     if (resumes !== undefined) {
       // Resume that earlier run: customers whose usage there came after its fan-out become members.
       // A pending member is asked again only if a chain of this run took it (a restarted run whose
       // earlier step died between adding it and enqueueing its job); the earlier run owns the rest.
       const again = await deps.runs.takeMembers(resumes, ids, { ...take, again: ['pending'], againIfTakenBy: `${period.key}:` });
-      jobs.push(...again.map((customerId) => ({ period: resumes, customerId })));
+      jobs.push(...again.map((customerId) => ({ v: 1 as const, period: resumes, customerId })));
     }
     await deps.invoiceJobs.enqueue(jobs);
     enqueued += jobs.length;
@@ -196,7 +191,7 @@ export async function fanOutInvoiceRun(deps: RunDeps, job: Extract<InvoiceJob, {
     return { ...outcome, fannedOut: true };
   }
   const token = randomUUID();
-  await deps.invoiceJobs.enqueue([{ period: period.key, action: 'start_run', token, after: at.token }]);
+  await deps.invoiceJobs.enqueue([{ v: 1, period: period.key, action: 'start_run', token, after: at.token }]);
   const next: FanOutPosition = { token, after: at.token, chain: at.chain, source, page: at.page + 1 };
   if (source === at.source) next.cursor = page.cursor;
   // False: a copy of this step moved it first, and the step just sent will stop.
@@ -238,7 +233,7 @@ export async function startInvoiceRunByHand(deps: RunDeps, principal: Principal,
   checkClosed(deps, period);
   if (input.force !== true && !(await deps.runs.exists(period.key))) await checkNewRun(deps, period);
   await beginInvoiceRun(deps, period);
-  return { ...runView((await deps.runs.get(period.key))!), starting: true };
+  return { ...runView((await deps.runs.get(period.key))!), starting: true as const };
 }
 
 export async function getInvoiceRun(deps: RunDeps, principal: Principal, periodText: string) {

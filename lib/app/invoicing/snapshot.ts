@@ -1,11 +1,14 @@
 import type { CatalogIndex } from '../../domain/catalog';
-import { type InvoiceSnapshot } from '../../domain/invoicing';
+import { type InvoiceSnapshot } from '../../domain/billing';
 import { correctionLookback, type Period } from '../../domain/period';
-import { DUPLICATES_COUNTER, type CounterReads, type Customer, type InvoiceRecord, type InvoiceRepository } from '../ports';
+import { DUPLICATES_COUNTER, type CounterReads } from '../ports/usage';
+import { type InvoiceRepository } from '../ports/invoicing';
+import { type Customer } from '../../domain/customer';
+import { type InvoiceRecord } from '../../domain/invoice-record';
 
 /**
  * Gather: everything billing reads about one customer, read in one place. The compute
- * (lib/domain/invoicing.ts) then works on this snapshot alone, with the time as an input.
+ * (lib/domain/billing.ts) then works on this snapshot alone, with the time as an input.
  */
 export interface SnapshotDeps {
   catalog: CatalogIndex;

@@ -1,6 +1,8 @@
-import type { Clock, InvoiceRecord, InvoiceRepository, InvoiceStatus } from '../ports';
+import type { Clock } from '../ports/clock';
+import type { InvoiceRepository } from '../ports/invoicing';
+import type { InvoiceRecord, InvoiceStatus } from '../../domain/invoice-record';
 import { DomainError } from '../../domain/errors';
-import { BillingProviderError, type InvoiceSync, type SyncInvoice } from './stripe-port';
+import { BillingProviderError, type InvoiceSync, type SyncInvoice } from './billing-provider';
 
 /**
  * Sync: an invoice record walks through the provider one recorded state at a time. The table says,

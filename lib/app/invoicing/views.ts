@@ -1,9 +1,10 @@
 import { authorize, type Principal } from '../../domain/apikey';
 import type { CatalogIndex } from '../../domain/catalog';
-import type { InvoiceLine } from '../../domain/invoice';
-import { computeInvoices, invoicedPeriod, type ComputedInvoice, type InvoicedPeriod } from '../../domain/invoicing';
+import type { InvoiceLine } from '../../domain/invoice-lines';
+import { computeInvoices, invoicedPeriod, type ComputedInvoice, type InvoicedPeriod } from '../../domain/billing';
 import { checkCustomerId } from '../customer-id';
-import type { Clock, InvoiceRecord } from '../ports';
+import type { Clock } from '../ports/clock';
+import type { InvoiceRecord } from '../../domain/invoice-record';
 import { resolvePeriod } from '../period-input';
 import { gatherInvoices, type SnapshotDeps } from './snapshot';
 
@@ -14,7 +15,7 @@ export interface InvoiceViewDeps extends SnapshotDeps {
 }
 
 /** A line as the API shows it; `period` is the period the money belongs to (the corrected one for a correction). */
-export function publicLine(l: InvoiceLine, invoicePeriod: string) {
+function publicLine(l: InvoiceLine, invoicePeriod: string) {
   return {
     kind: l.kind,
     meter: l.meter ?? null,

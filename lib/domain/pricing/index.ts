@@ -5,7 +5,7 @@ import { packaged } from './package';
 import type { PriceResult } from './types';
 import { volume } from './volume';
 
-export type { ChargeModelPricer, ChargeOf, PriceResult, TierDetail } from './types';
+export type { ChargeOf, PriceResult, TierDetail } from './types';
 export { flat, graduated, packaged, volume };
 
 /**

@@ -1,7 +1,7 @@
 /**
  * AWS clients, created once per function instance, one module per service: a function's bundle
  * loads only the SDK clients it imports (they are external to the bundle and `require`d at start-up,
- * used or not). Function code imports the one it needs (`./clients/dynamo`); this index is for the
+ * used or not). Function code imports the one it needs (`lib/platform/clients/dynamo.ts`); this index is for the
  * tests and the local tools, which use several.
  */
 export { dynamoClient } from './dynamo';

@@ -1,14 +1,16 @@
 import * as z from 'zod';
 import { errorEnvelope } from '../../app/responses';
-import { API, type ErrorStatus, type RouteDoc } from './routes';
+import { ROUTES, type RouteAccess, type RouteKey } from '../routes';
+import { API, type ErrorStatus, type RouteDoc } from './operations';
 
 /**
- * Builds the OpenAPI 3.1 document from the route table (routes.ts) with zod's own JSON Schema
+ * Builds the OpenAPI 3.1 document from the route table (../routes.ts: who may call what) and what
+ * each route takes and answers (operations.ts) with zod's own JSON Schema
  * conversion (draft 2020-12, the dialect of OpenAPI 3.1): requests as the handlers parse them
  * (`io: 'input'`), responses as the use cases build them (`io: 'output'`). Schemas with an `id`
  * become components. `npm run openapi` writes the result to docs/openapi.json.
  */
-export const OPENAPI_VERSION = '3.1.1';
+const OPENAPI_VERSION = '3.1.1';
 type Json = Record<string, unknown>;
 
 const INFO_DESCRIPTION = `Meters API calls, storage, compute seconds and seats per customer, exactly once; prices them with volume tiers; shows them as they accrue; and invoices them through Stripe.
@@ -97,13 +99,13 @@ function requestBody(route: RouteDoc, schemas: Schemas): Json | undefined {
 }
 
 /** Every error the route can answer, by status: its own codes plus those its access, parameters and body bring. */
-export function errorCodes(route: RouteDoc): Map<number, string[]> {
+function errorCodes(route: RouteDoc, access: RouteAccess): Map<number, string[]> {
   const codes = new Map<number, Set<string>>();
   const add = (status: number, list: string[]) => list.forEach((c) => (codes.get(status) ?? codes.set(status, new Set()).get(status)!).add(c));
   if (route.path) add(400, ['invalid_path_parameter']);
   if (route.body instanceof z.ZodType) add(400, JSON_BODY_CODES);
   for (const [status, list] of Object.entries(route.errors) as [string, string[]][]) add(Number(status) as ErrorStatus, list);
-  if (!('public' in route.access)) {
+  if ('scope' in access) {
     add(401, ['unauthorized']);
     add(403, ['insufficient_scope', 'customer_forbidden']);
     // Every request of a key counts against its requests per second (ingest: its events per minute too).
@@ -114,7 +116,7 @@ export function errorCodes(route: RouteDoc): Map<number, string[]> {
   return new Map([...codes].sort(([a], [b]) => a - b).map(([s, set]) => [s, [...set].sort()]));
 }
 
-function responses(route: RouteDoc, schemas: Schemas): Json {
+function responses(route: RouteDoc, access: RouteAccess, schemas: Schemas): Json {
   const headers = (extra: string[] = []) => ({
     'x-request-id': ref('headers', 'RequestId'),
     ...Object.fromEntries(extra.map((h) => [h, ref('headers', h === 'retry-after' ? 'RetryAfter' : 'IdempotentReplayed')])),
@@ -137,7 +139,7 @@ function responses(route: RouteDoc, schemas: Schemas): Json {
   for (const [status, r] of Object.entries(route.responses)) {
     out[status] = { description: r.description, headers: headers(r.headers), content: { 'application/json': { schema: schemas.convert(r.schema, 'output') } } };
   }
-  for (const [status, codes] of errorCodes(route)) {
+  for (const [status, codes] of errorCodes(route, access)) {
     out[status] = {
       description: `${STATUS_TEXT[status]} Codes: ${codes.map((c) => `\`${c}\``).join(', ')}.`,
       headers: headers(status === 503 || status === 429 ? ['retry-after'] : []),
@@ -151,20 +153,21 @@ function responses(route: RouteDoc, schemas: Schemas): Json {
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => Number(a) - Number(b)));
 }
 
-function security(route: RouteDoc): { security: Json[]; access: string } {
-  if ('public' in route.access) return { security: [], access: 'Public: no key needed.' };
-  const customer = route.access.customer ? ' A key bound to a customer may call it for that customer only.' : '';
-  const admin = route.access.scope === 'admin' ? ' Not with a key bound to a customer.' : '';
-  return { security: [{ [SECURITY_SCHEME]: [route.access.scope] }], access: `Scope: \`${route.access.scope}\`.${admin}${customer}` };
+function security(access: RouteAccess): { security: Json[]; access: string } {
+  if ('public' in access) return { security: [], access: 'Public: no key needed.' };
+  if ('token' in access) return { security: [], access: 'No key: the token of a portal link is the credential.' };
+  const customer = access.customerParam ? ' A key bound to a customer may call it for that customer only.' : '';
+  const admin = access.scope === 'admin' ? ' Not with a key bound to a customer.' : '';
+  return { security: [{ [SECURITY_SCHEME]: [access.scope] }], access: `Scope: \`${access.scope}\`.${admin}${customer}` };
 }
 
-export function buildOpenApiDocument(api: Record<string, RouteDoc> = API): Json {
+export function buildOpenApiDocument(api: Record<RouteKey, RouteDoc> = API): Json {
   const schemas = new Schemas();
   schemas.convert(errorEnvelope, 'output');
   const paths: Record<string, Json> = {};
-  for (const [key, route] of Object.entries(api)) {
+  for (const [key, route] of Object.entries(api) as [RouteKey, RouteDoc][]) {
     const [method, path] = key.split(' ') as [string, string];
-    const { security: requirement, access } = security(route);
+    const { security: requirement, access } = security(ROUTES[key].access);
     const params = parameters(route, schemas);
     const body = requestBody(route, schemas);
     (paths[path] ??= {})[method.toLowerCase()] = {
@@ -175,7 +178,7 @@ export function buildOpenApiDocument(api: Record<string, RouteDoc> = API): Json 
       security: requirement,
       ...(params.length > 0 ? { parameters: params } : {}),
       ...(body ? { requestBody: body } : {}),
-      responses: responses(route, schemas),
+      responses: responses(route, ROUTES[key].access, schemas),
     };
   }
   const tags = [...new Set(Object.values(api).map((r) => r.tag))].map((name) => ({ name }));

@@ -1,7 +1,7 @@
 import { DynamoAlerts } from '../../adapters/dynamo/alerts';
 import { SnsAlertPublisher } from '../../adapters/sns/alerts-topic';
 import { portalLink } from '../../app/portal-link';
-import { systemClock } from '../../app/ports';
+import { systemClock } from '../../app/ports/clock';
 import { PORTAL_LINK_TTL } from '../../domain/portal-token';
 import { dynamoClient } from '../clients/dynamo';
 import { snsClient } from '../clients/sns';

@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '../../app/ports';
+import { systemClock, type Clock } from '../../app/ports/clock';
 import { config } from '../config';
 
 /**
@@ -27,7 +27,7 @@ let root: Root | undefined;
 
 /**
  * An area: `make` builds its members (calling the areas it builds on first) the first time it is
- * wired; they are added to the root. Adapters get the system clock, as the one composition root did.
+ * wired; they are added to the root. Adapters are given the system clock, not the root's `clock`.
  */
 export function area<T extends object>(make: (root: Root) => T): () => Root & T {
   let built: (Root & T) | undefined;

@@ -1,6 +1,7 @@
 import { DynamoIdempotency } from '../../adapters/dynamo/entities';
 import { SqsJsonQueue } from '../../adapters/sqs/json-queue';
-import { systemClock, type UsageBatch } from '../../app/ports';
+import { systemClock } from '../../app/ports/clock';
+import { type UsageBatch } from '../../app/messages';
 import { dynamoClient } from '../clients/dynamo';
 import { sqsClient } from '../clients/sqs';
 import { area } from './base';

@@ -1,6 +1,6 @@
 import { DynamoInvoiceRuns, DynamoInvoices } from '../../adapters/dynamo/invoices';
 import { SqsJsonQueue } from '../../adapters/sqs/json-queue';
-import type { InvoiceJob } from '../../app/ports';
+import type { InvoiceJob } from '../../app/messages';
 import { dynamoClient } from '../clients/dynamo';
 import { sqsClient } from '../clients/sqs';
 import { area } from './base';

@@ -1,7 +1,7 @@
 import { DynamoUsageEpoch } from '../../adapters/dynamo/epoch';
 import { DynamoUsageLedger } from '../../adapters/dynamo/ledger';
 import { DynamoUsageIndex } from '../../adapters/dynamo/usage-index';
-import { systemClock } from '../../app/ports';
+import { systemClock } from '../../app/ports/clock';
 import { dynamoClient } from '../clients/dynamo';
 import { area } from './base';
 
