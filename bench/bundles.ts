@@ -31,6 +31,7 @@ const LAMBDA_ENV = {
   USAGE_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/usage',
   INVOICES_TABLE: 'invoices',
   ALERTS_TABLE: 'alerts',
+  RATE_LIMITS_TABLE: 'rate-limits',
   INVOICE_QUEUE_URL: 'https://sqs.us-east-1.amazonaws.com/123456789012/invoices',
   INVOICE_GRACE_MINUTES: '60',
   INVOICE_MAX_RECEIVES: '3',
