@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { PayloadTooLargeError, UnsupportedMediaTypeError, ValidationError, type ErrorDetail } from '../domain/errors';
 import { parseJson } from '../domain/json';
+import type { IngestRequest } from '../app/ingest';
 
 /**
  * The CloudEvents HTTP binding as ingest speaks it: which media types carry one event or many,
@@ -26,14 +27,8 @@ export interface IngestHttpRequest {
   idempotencyKey: string | undefined;
 }
 
-export interface ParsedIngestRequest {
-  /** The events as sent, not yet validated. */
-  events: unknown[];
-  /** In binary mode a problem is named by its header (`ce-id`, not `id`). */
-  nameProblem?: (d: ErrorDetail) => ErrorDetail;
-  /** The Idempotency-Key and the digest of everything that makes a request the same one. */
-  idempotency?: { key: string; requestHash: string };
-}
+/** What the use case takes from the request, beside who sent it. */
+export type ParsedIngestRequest = Omit<IngestRequest, 'principal'>;
 
 /** Parses an ingest request: media type, size, one or many events, binary mode, Idempotency-Key. */
 export function parseIngestRequest(req: IngestHttpRequest): ParsedIngestRequest {

@@ -27,7 +27,7 @@ import { wire } from './wiring/base';
 import { config } from './config';
 import { logger, metrics } from './observability';
 import type { API } from './openapi/operations';
-import { ROUTES, type JsonRouteKey, type PageRouteKey, type RouteAccess } from './routes';
+import { ROUTES, type JsonRouteKey, type PageRouteKey, type RouteAccess, type RouteKey } from './routes';
 
 export interface HttpRequest {
   event: APIGatewayProxyEventV2;
@@ -214,25 +214,33 @@ export function httpHandler<K extends JsonRouteKey>(route: K) {
 }
 
 function jsonHandler(route: JsonRouteKey, fn: (req: HttpRequest) => Promise<HttpResponse>) {
-  config(); // a bad environment fails the function's init, not each request
   const access: RouteAccess = ROUTES[route].access;
+  return routeHandler(route, async (event, requestId) => {
+    let res: HttpResponse;
+    try {
+      res = await fn(request(event, requestId, await authorizeRoute(access, event)));
+    } catch (err) {
+      res = toHttpError(err, requestId);
+    }
+    return {
+      statusCode: res.status,
+      headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...res.headers },
+      body: res.body === undefined ? '' : JSON.stringify(res.body),
+    };
+  });
+}
+
+/**
+ * What every HTTP function shares: the environment checked at init (a bad one fails the function's
+ * start, not each request), Lambda context in the logs, metrics flushed after each invocation, the
+ * request id, and the route it serves as `route`.
+ */
+function routeHandler(route: RouteKey, answer: (event: APIGatewayProxyEventV2, requestId: string) => Promise<APIGatewayProxyStructuredResultV2>) {
+  config();
   const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .use(logMetrics(metrics))
-    .handler(async (event, context) => {
-      const requestId = event.requestContext?.requestId ?? context?.awsRequestId ?? 'local';
-      let res: HttpResponse;
-      try {
-        res = await fn(request(event, requestId, await authorizeRoute(access, event)));
-      } catch (err) {
-        res = toHttpError(err, requestId);
-      }
-      return {
-        statusCode: res.status,
-        headers: { 'content-type': 'application/json', 'x-request-id': requestId, ...res.headers },
-        body: res.body === undefined ? '' : JSON.stringify(res.body),
-      };
-    });
+    .handler((event, context) => answer(event, event.requestContext?.requestId ?? context?.awsRequestId ?? 'local'));
   return Object.assign(handler, { route });
 }
 
@@ -271,22 +279,16 @@ export interface PageError {
  * back as `errorPage` renders them: a page, never JSON or a stack trace.
  */
 export function pageHandler(route: PageRouteKey, fn: (req: HttpRequest) => Promise<PageResponse>, errorPage: (error: PageError) => PageResponse) {
-  config();
-  const handler = middy<APIGatewayProxyEventV2, APIGatewayProxyStructuredResultV2, Error, Context>()
-    .use(injectLambdaContext(logger, { resetKeys: true }))
-    .use(logMetrics(metrics))
-    .handler(async (event, context) => {
-      const requestId = event.requestContext?.requestId ?? context?.awsRequestId ?? 'local';
-      let res: PageResponse;
-      try {
-        res = await fn(request(event, requestId, undefined));
-      } catch (err) {
-        const mapped = toHttpError(err, requestId);
-        const { code, message } = (mapped.body as ReturnType<typeof errorBody>).error;
-        const page = errorPage({ status: mapped.status, code, message, requestId });
-        res = { ...page, headers: { ...page.headers, ...mapped.headers } };
-      }
-      return { statusCode: res.status, headers: { ...res.headers, 'x-request-id': requestId }, body: res.body };
-    });
-  return Object.assign(handler, { route });
+  return routeHandler(route, async (event, requestId) => {
+    let res: PageResponse;
+    try {
+      res = await fn(request(event, requestId, undefined));
+    } catch (err) {
+      const mapped = toHttpError(err, requestId);
+      const { code, message } = (mapped.body as ReturnType<typeof errorBody>).error;
+      const page = errorPage({ status: mapped.status, code, message, requestId });
+      res = { ...page, headers: { ...page.headers, ...mapped.headers } };
+    }
+    return { statusCode: res.status, headers: { ...res.headers, 'x-request-id': requestId }, body: res.body };
+  });
 }

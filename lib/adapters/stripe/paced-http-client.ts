@@ -71,10 +71,12 @@ export function parseRetryAfter(value: string | undefined, now = Date.now()): nu
   return Math.min(MAX_RETRY_AFTER_MS, Math.max(0, ms));
 }
 
-/** Node lower-cases response header names. */
-function header(res: Stripe.HttpClientResponse, name: string): string | undefined {
-  const v = res.getHeaders()[name];
-  return Array.isArray(v) ? v[0] : v === undefined ? undefined : String(v);
+/** A response header's (first) value; Node lower-cases header names, the lookup tolerates other casings anyway. */
+export function headerValue(headers: Record<string, unknown> | undefined, name: string): string | undefined {
+  if (!headers) return undefined;
+  const v = headers[name] ?? Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
+  const first = Array.isArray(v) ? v[0] : v;
+  return first === undefined ? undefined : String(first);
 }
 
 /**
@@ -116,9 +118,9 @@ export class PacedHttpClient implements Stripe.HttpClient {
     const res = await this.inner.makeRequest(host, port, path, method, headers, requestData, protocol, timeout);
     const status = res.getStatusCode();
     if (status !== 429 && status < 500) return res;
-    const retryAfterMs = parseRetryAfter(header(res, 'retry-after'));
+    const retryAfterMs = parseRetryAfter(headerValue(res.getHeaders(), 'retry-after'));
     if (retryAfterMs !== undefined && retryAfterMs > 0) this.pacing.holdFor(endpoint, retryAfterMs);
-    return status === 429 && header(res, 'stripe-should-retry') === undefined ? markedRetryable(res) : res;
+    return status === 429 && headerValue(res.getHeaders(), 'stripe-should-retry') === undefined ? markedRetryable(res) : res;
   }
 }
 

@@ -8,6 +8,7 @@ import {
   type ProviderInvoice,
   type ProviderInvoiceLine,
 } from '../../app/invoicing/billing-provider';
+import { headerValue } from './paced-http-client';
 import { STRIPE_MAX_IDEMPOTENCY_KEY_LENGTH } from './stripe-limits';
 
 /** The provider operations, as named in counters, `onCall` and errors. Each is one Stripe endpoint. */
@@ -94,13 +95,6 @@ interface Classified {
   message: string;
 }
 
-/** Node lower-cases response header names; the lookup tolerates other casings anyway. */
-function header(headers: Record<string, string | string[] | undefined> | undefined, name: string): string | undefined {
-  if (!headers) return undefined;
-  const v = headers[name] ?? Object.entries(headers).find(([k]) => k.toLowerCase() === name)?.[1];
-  return Array.isArray(v) ? v[0] : v;
-}
-
 function classify(err: unknown): Classified {
   const E = Stripe.errors;
   if (!(err instanceof E.StripeError)) {
@@ -113,9 +107,8 @@ function classify(err: unknown): Classified {
     requestId: err.requestId,
     message: err.message,
   };
-  const headers = err.headers as Record<string, string | string[] | undefined> | undefined;
   // Stripe says explicitly whether a retry can help (e.g. `false` for a 500 it would replay).
-  const shouldRetry = header(headers, 'stripe-should-retry');
+  const shouldRetry = headerValue(err.headers as Record<string, unknown> | undefined, 'stripe-should-retry');
   const status = err.statusCode;
 
   // Same key, different parameters or endpoint: our bug. A retry would fail the same way.
